@@ -1,0 +1,3 @@
+"""qlutui: Qlustar cluster management in the terminal."""
+
+__version__ = "0.1.0"

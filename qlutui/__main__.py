@@ -1,0 +1,3 @@
+from qlutui.cli import main
+
+raise SystemExit(main())
