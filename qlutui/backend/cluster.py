@@ -1,0 +1,61 @@
+"""The cluster context: one object that gives services their config, store, transports and jobs.
+
+The CLI and the TUI both open a `Cluster` and hand it to the per-dialog services. Transports are
+created lazily (a head-node that is down must not slow down or break a screen that does not
+need it) and reused: one connection per head-node for the life of the process.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from qlutui.backend.config import Config, load_config
+from qlutui.backend.jobs import JobManager
+from qlutui.backend.store import Store
+from qlutui.backend.transport import Transport, open_transport
+from qlutui.errors import InvalidInput
+from qlutui.model.catalog import Catalog
+from qlutui.model.inventory import Inventory
+
+
+class Cluster:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store = Store(config.state_dir)
+        self._transports: dict[str, Transport] = {}
+
+    @classmethod
+    def open(cls, config_path: str | Path | None = None) -> Cluster:
+        return cls(load_config(config_path))
+
+    @property
+    def headnode_names(self) -> list[str]:
+        return [h.name for h in self.config.headnodes]
+
+    def transport(self, name: str) -> Transport:
+        if name not in self._transports:
+            headnode = self.config.headnode(name)  # raises for an unknown head-node
+            self._transports[name] = open_transport(headnode)
+        return self._transports[name]
+
+    @cached_property
+    def jobs(self) -> JobManager:
+        return JobManager(self.store.jobs_dir, self.transport, self.config.jobs_dir)
+
+    def inventory(self) -> Inventory:
+        return Inventory.from_dict(self.store.load("inventory").data)
+
+    def catalog(self) -> Catalog:
+        return Catalog.from_dict(self.store.load("catalog").data)
+
+    def check_headnode(self, name: str) -> str:
+        if name not in self.headnode_names:
+            known = ", ".join(self.headnode_names)
+            raise InvalidInput(f"unknown head-node '{name}' (configured: {known})")
+        return name
+
+    async def aclose(self) -> None:
+        transports, self._transports = self._transports, {}
+        for transport in transports.values():
+            await transport.close()

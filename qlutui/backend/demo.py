@@ -1,0 +1,244 @@
+"""A complete demo cluster in one directory, touching nothing outside it.
+
+Two head-nodes `beosrv-c` and `beosrv-d` use the local transport, each with its own root
+below DIR, so every head-node path (/var/lib/qlustar/root-fs, /etc/ssh, /srv/apps/chroots)
+lands under DIR/headnodes/<name>. Chroot builds in the demo are real: they run mmdebstrap
+into the demo head-node's chroots directory.
+
+Network addresses are loopback ranges (127.x): a host key scan started from the demo never
+sends a packet off this machine.
+
+`build_inventory` is shared with the bench generator (10,000-host clusters).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+import asyncssh
+import tomlkit
+
+from qlutui.errors import InvalidInput
+
+HEADNODES = ("beosrv-c", "beosrv-d")
+
+NETWORKS = [
+    {"name": "boot", "kind": "ether", "primary": True, "suffix": "", "ssh": True,
+     "cidr": "127.52.0.0/16"},
+    {"name": "ib", "kind": "ib", "primary": False, "suffix": "ib", "ssh": True,
+     "cidr": "127.53.0.0/16"},
+    {"name": "ipmi", "kind": "ipmi", "primary": False, "suffix": "ipmi", "ssh": False,
+     "cidr": "127.54.0.0/16"},
+    {"name": "extern", "kind": "ether", "primary": False, "suffix": "ext", "ssh": True,
+     "cidr": "127.60.0.0/16"},
+]
+
+# Releases per major version, and the modules each flavour offers in them.
+_BASE_MODULES = ["core", "ofed", "slurm", "beegfs-7-client", "ws-base", "ha"]
+CATALOG_RELEASES = {
+    "12.0.0": {"jammy": [*_BASE_MODULES, "nvidia", "lustre-client"], "bookworm": _BASE_MODULES},
+    "12.0.1": {"jammy": [*_BASE_MODULES, "nvidia", "lustre-client"], "bookworm": _BASE_MODULES},
+    "13.0.0": {
+        "noble": [*_BASE_MODULES, "nvidia", "beegfs-7-server", "gridengine"],
+        "jammy": [*_BASE_MODULES, "nvidia", "lustre-client"],
+        "bookworm": [*_BASE_MODULES, "nvidia", "samba"],
+    },
+    "13.1.0": {
+        "noble": [*_BASE_MODULES, "nvidia", "beegfs-7-server", "gridengine", "containers"],
+        "jammy": [*_BASE_MODULES, "nvidia", "lustre-client", "lustre-2.12"],
+        "bookworm": [*_BASE_MODULES, "nvidia", "samba", "containers"],
+    },
+    "13.1.1": {
+        "noble": [*_BASE_MODULES, "nvidia", "beegfs-7-server", "gridengine", "containers",
+                  "ws-xfce", "ws-nvidia"],
+        "jammy": [*_BASE_MODULES, "nvidia", "lustre-client", "lustre-2.12"],
+        "bookworm": [*_BASE_MODULES, "nvidia", "samba", "containers", "ws-xfce"],
+    },
+}
+FLAVOURS = {
+    "bookworm": {"distribution": "debian", "suite": "bookworm"},
+    "jammy": {"distribution": "ubuntu", "suite": "jammy"},
+    "noble": {"distribution": "ubuntu", "suite": "noble"},
+}
+# Qlustar tasks (topic package bundles); small real Debian packages so demo builds stay quick.
+TASKS = {
+    "debmed-imaging": {"description": "Medical imaging tools", "packages": ["xmedcon"]},
+    "debmed-ngs": {"description": "Next-generation sequencing tools", "packages": ["seqtk"]},
+    "nvidia": {"description": "GPU node utilities", "packages": ["pciutils"]},
+    "admin-tools": {"description": "Small admin tools", "packages": ["less", "procps"]},
+}
+
+IMAGES = {
+    "Standard-noble": {"flavour": "noble", "version": "13.1", "chroot": "",
+                       "modules": ["core", "ofed", "slurm"], "postinst": "",
+                       "description": "Compute nodes", "rootfs": ["ntp-tweaks"]},
+    "Standard-bookworm": {"flavour": "bookworm", "version": "13", "chroot": "bookworm-base",
+                          "modules": ["core", "slurm", "nvidia"], "postinst": "gpu.sh",
+                          "description": "GPU nodes", "rootfs": ["ntp-tweaks", "gpu-setup"]},
+    "Legacy-jammy": {"flavour": "jammy", "version": "12.0.1", "chroot": "",
+                     "modules": ["core", "lustre-client"], "postinst": "",
+                     "description": "Pinned for the old storage nodes", "rootfs": []},
+}
+
+CHROOTS = {
+    "bookworm-base": {"description": "Base chroot for the GPU nodes", "server": "beosrv-c",
+                      "path": "/srv/apps/chroots/bookworm-base", "flavour": "bookworm",
+                      "version": "13.1", "tasks": ["admin-tools"], "state": "ready", "job": ""},
+}
+
+# Root-fs configs: relative path -> (mode, content). gpu-setup shows the boot-order checks:
+# a name with a dot (skipped by run-parts) and a script without the executable bit.
+ROOTFS = {
+    "ntp-tweaks": ("Chrony pointing at the head-nodes", {
+        "etc/chrony/conf.d/qlustar.conf": (0o644, "server beosrv-c iburst\nserver beosrv-d iburst\n"),
+        "lib/qlustar/init.d/10-chrony-wait": (
+            0o755, "#!/bin/sh\n# Give chrony a head start before the rest of the boot.\n"
+                   "echo 'chrony: waiting for sync'\n"),
+    }),
+    "gpu-setup": ("NVIDIA persistence daemon and GPU clocks", {
+        "etc/modprobe.d/nvidia.conf": (0o644, "options nvidia NVreg_PreserveVideoMemoryAllocations=1\n"),
+        "lib/qlustar/init.d/20-nvidia-persistenced": (
+            0o755, "#!/bin/bash\nset -eu\nif command -v nvidia-smi >/dev/null; then\n"
+                   "  nvidia-smi -pm 1\nfi\n"),
+        "lib/qlustar/init.d/30-gpu-clocks.sh": (
+            0o755, "#!/bin/sh\n# Skipped by run-parts: the name has a dot.\nnvidia-smi -ac 1215,1410\n"),
+        "lib/qlustar/init.d/40-fabric-check": (
+            0o644, "#!/bin/sh\n# Not executable: it will not run.\nibstat\n"),
+    }),
+}
+# beosrv-d lacks one file of gpu-setup: the Root FS dialog flags the divergence.
+DIVERGENT = ("beosrv-d", "gpu-setup", "etc/modprobe.d/nvidia.conf")
+
+SSH_DESCRIPTIONS = {
+    "known_hosts": "Host keys of all cluster nodes",
+    "shosts_equiv": "Host-based login between cluster machines",
+    "authorized_keys": "Keys allowed to log in as root on the nodes",
+}
+
+
+def public_key(comment: str) -> str:
+    """A fresh ed25519 public key line ("ssh-ed25519 AAAA... comment")."""
+    key = asyncssh.generate_private_key("ssh-ed25519", comment=comment)
+    return key.export_public_key().decode().strip()
+
+
+def _ip(cidr: str, index: int) -> str:
+    """The index-th host address of a /16 loopback range (1-based, skipping .0 and .255)."""
+    prefix = cidr.split("/")[0].rsplit(".", 2)[0]
+    return f"{prefix}.{index // 254 + 1}.{index % 254 + 1}"
+
+
+def build_inventory(computes: int, *, keys_per_host: int = 1, key_source=public_key) -> dict:
+    """The inventory.toml data of a cluster: head-nodes, a front-end and `computes` nodes.
+
+    `key_source(comment)` makes one public key line; the bench passes a cheap one.
+    """
+    networks = [dict(n) for n in NETWORKS]
+    cidrs = {n["name"]: n["cidr"] for n in networks}
+    images = list(IMAGES)
+
+    def host(name: str, index: int, nets: Iterable[str], image: str = "") -> dict:
+        entry: dict = {"name": name}
+        if image:
+            entry["image"] = image
+        entry["host_keys"] = [key_source(f"root@{name}") for _ in range(keys_per_host)]
+        entry["ips"] = {net: _ip(cidrs[net], index) for net in nets}
+        return entry
+
+    hosts = [host(name, i, ("boot", "ib", "ipmi", "extern")) for i, name in enumerate(HEADNODES)]
+    login = host("login-c", 2, ("boot", "ib", "extern"), images[1])
+    login["override"] = "login"
+    login["override_network"] = "extern"
+    login["aliases"] = {"extern": ["gateway", "www"], "boot": ["frontend"]}
+    hosts.append(login)
+    width = max(2, len(str(computes)))
+    for n in range(1, computes + 1):
+        image = images[0] if n <= computes * 2 // 3 else images[1]
+        hosts.append(host(f"beo-{n:0{width}d}", n + 9, ("boot", "ib", "ipmi"), image))
+    return {
+        "default_host_keys": [key_source("root@default-node")],
+        "networks": networks,
+        "hosts": hosts,
+    }
+
+
+def catalog_data() -> dict:
+    return {
+        "releases": [{"version": v, "modules": mods} for v, mods in CATALOG_RELEASES.items()],
+        "flavours": FLAVOURS,
+        "tasks": TASKS,
+    }
+
+
+def _config_text(dirpath: Path) -> str:
+    lines = [
+        "# qlutui demo cluster: two local head-nodes with their roots below this directory.",
+        "# Every head-node path (/srv/apps/chroots, /var/lib/qlustar/root-fs, /etc/ssh ...)",
+        "# is mapped below headnodes/<name>/. See the documented config.toml of the project.",
+        'state_dir = "state"',
+        "",
+    ]
+    for name in HEADNODES:
+        lines += ["[[headnodes]]", f'name = "{name}"', 'transport = "local"',
+                  f'root = "headnodes/{name}"', ""]
+    return "\n".join(lines)
+
+
+def _write_toml(path: Path, data: dict, comment: str) -> None:
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment(comment))
+    doc.update(data)
+    path.write_text(tomlkit.dumps(doc))
+
+
+def _write_rootfs(root: Path, headnode: str) -> None:
+    base = root / "var/lib/qlustar/root-fs"
+    for config, (_, files) in ROOTFS.items():
+        for rel, (mode, content) in files.items():
+            if (headnode, config, rel) == DIVERGENT:
+                continue
+            path = base / config / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            path.chmod(mode)
+
+
+def init_demo(dirpath: str | Path) -> Path:
+    """Create the demo cluster in `dirpath` (must be empty or missing); return its config path."""
+    dirpath = Path(dirpath).absolute()
+    config = dirpath / "config.toml"
+    if dirpath.exists() and any(dirpath.iterdir()):
+        raise InvalidInput(f"{dirpath} is not empty; choose a new directory for the demo")
+    state = dirpath / "state"
+    state.mkdir(parents=True)
+    for name in HEADNODES:
+        root = dirpath / "headnodes" / name
+        for sub in ("srv/apps/chroots", "etc/qlustar/common/image-files/ssh", "etc/ssh",
+                    "var/lib/qlutui/jobs"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        _write_rootfs(root, name)
+    admin_key = public_key("admin@beosrv-c")
+    _write_toml(state / "inventory.toml", build_inventory(48),
+                "Networks and hosts of the demo cluster.")
+    _write_toml(state / "catalog.toml", catalog_data(),
+                "Qlustar releases, flavours, modules and tasks available on the head-nodes.")
+    _write_toml(state / "images.toml", {"images": IMAGES}, "Qlustar OS images.")
+    _write_toml(state / "chroots.toml", {"chroots": CHROOTS}, "UnionFS chroots.")
+    ssh = {kind: {"description": text, "header": ""} for kind, text in SSH_DESCRIPTIONS.items()}
+    ssh["authorized_keys"]["header"] = f"{admin_key}\n"
+    _write_toml(state / "sshfiles.toml", ssh, "SSH host files: headers and options.")
+    _write_toml(state / "rootfs.toml",
+                {"configs": {name: {"description": d} for name, (d, _) in ROOTFS.items()}},
+                "Root FS customization configs: descriptions.")
+    config.write_text(_config_text(dirpath))
+    os.chmod(config, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
+    return config
+
+
+def ensure_demo(dirpath: str | Path) -> Path:
+    """The demo's config path, creating the demo first when it does not exist yet."""
+    config = Path(dirpath).absolute() / "config.toml"
+    return config if config.exists() else init_demo(dirpath)

@@ -1,0 +1,74 @@
+"""Command line entry point: `qlutui` opens the TUI; verbs mirror the dialogs for scripts.
+
+Exit status: 0 success, 1 a refused or failed action (one-line reason on stderr), 2 bad usage.
+This module and the command modules import only the standard library at top level, so a
+read-only verb starts fast and never loads Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from qlutui import __version__
+from qlutui.commands import AREAS, UsageError, run_handler
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qlutui",
+        description="Manage a Qlustar cluster's images, chroots, SSH host files and root-fs "
+        "configs. Without a verb, opens the terminal UI.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="config.toml to use")
+    parser.add_argument("--serial", action="store_true", default=None,
+                        help="serial-console mode: 16 colours, ASCII only (auto on TERM=linux/vt*)")
+    parser.add_argument("--version", action="version", version=f"qlutui {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+    demo = verbs.add_parser("demo", help="create the demo cluster if missing and open it")
+    demo.add_argument("dir", nargs="?", default="demo", help="demo directory (default: ./demo)")
+    init = verbs.add_parser("init-demo", help="only create the demo cluster")
+    init.add_argument("dir", help="a new or empty directory")
+    for area in AREAS:
+        area.register(verbs)
+    return parser
+
+
+def _open_tui(config: str | None, serial: bool | None) -> int:
+    from qlutui.app import run_app  # deferred: the verbs never pay for Textual
+
+    return run_app(config, serial=serial)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.verb is None:
+            return _open_tui(args.config, args.serial)
+        if args.verb in ("demo", "init-demo"):
+            from qlutui.backend.demo import ensure_demo, init_demo
+
+            if args.verb == "init-demo":
+                print(init_demo(args.dir))
+                return 0
+            return _open_tui(str(ensure_demo(args.dir)), args.serial)
+        return run_handler(args)
+    except UsageError as exc:
+        parser.error(str(exc))  # exits 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line for every refused or failed action, never a traceback
+        from qlutui.errors import QlutuiError
+
+        if os.environ.get("QLUTUI_DEBUG"):
+            raise
+        if isinstance(exc, QlutuiError | OSError):
+            print(f"qlutui: {exc}", file=sys.stderr)
+        else:
+            print(f"qlutui: internal error: {type(exc).__name__}: {exc} "
+                  "(QLUTUI_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,68 @@
+"""`qlutui jobs list|show|log|kill`: the jobs of this cluster (builds, clones, file writes)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from qlutui import commands
+
+
+def register(verbs: Any) -> None:
+    sub = commands.add_verb(verbs, "jobs", "list, show, follow and kill jobs")
+    p = sub.add_parser("list", help="recent jobs, newest first")
+    commands.json_flag(p)
+    p.set_defaults(handler=list_jobs)
+    p = sub.add_parser("show", help="one job's record")
+    p.add_argument("id")
+    commands.json_flag(p)
+    p.set_defaults(handler=show_job)
+    p = sub.add_parser("log", help="print a job's log (--follow: until it ends)")
+    p.add_argument("id")
+    p.add_argument("--follow", "-f", action="store_true")
+    p.set_defaults(handler=job_log)
+    p = sub.add_parser("kill", help="terminate a running job on every head-node")
+    p.add_argument("id")
+    p.set_defaults(handler=kill_job)
+
+
+def _record_dict(record: Any) -> dict:
+    return record.to_dict()
+
+
+def list_jobs(cluster: Any, args: argparse.Namespace) -> None:
+    records = cluster.jobs.list()
+    rows = [[r.id, r.kind, r.state, r.title] for r in records]
+    text = commands.table(rows, ["ID", "KIND", "STATE", "TITLE"]) if rows else "no jobs yet"
+    commands.emit(args, [_record_dict(r) for r in records], text)
+
+
+def show_job(cluster: Any, args: argparse.Namespace) -> None:
+    record = cluster.jobs.get(args.id).record
+    lines = [f"{record.id}  {record.title}", f"kind: {record.kind}  state: {record.state}"]
+    lines += [f"  {name}: {t.state}" + (f" ({t.error})" if t.error else "")
+              for name, t in record.targets.items()]
+    commands.emit(args, _record_dict(record), "\n".join(lines))
+
+
+def format_line(line: Any, many_targets: bool) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
+    where = f"{line.target}: " if many_targets else ""
+    return f"{stamp} {where}{line.text}"
+
+
+async def job_log(cluster: Any, args: argparse.Namespace) -> int:
+    job = cluster.jobs.get(args.id)
+    many = len(job.record.targets) > 1
+    for line in job.lines():
+        print(format_line(line, many))
+    if args.follow and not job.done:
+        await cluster.jobs.resume()
+        await job.follow(lambda batch: print(*(format_line(x, many) for x in batch), sep="\n"))
+    return 0 if job.record.state in ("Success", "Running") else 1
+
+
+async def kill_job(cluster: Any, args: argparse.Namespace) -> None:
+    await cluster.jobs.kill(args.id)
+    print(f"killed {args.id}")
