@@ -1,0 +1,469 @@
+"""Networks and hosts: the inventory the generated SSH files are made from.
+
+`from_dict` checks each entry on its own (types, kinds, IP syntax, host-name syntax) and names
+the entry that is wrong. `check_unique` checks the whole cluster (clashes of names and IPs,
+one primary network, references to networks) and lists every problem, in one pass over the
+hosts: it runs on every edit of a 10,000-host inventory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from qlutui.errors import InvalidInput
+from qlutui.model.names import label, name_problem, shown
+
+KINDS = ("ether", "ib", "ipmi")
+_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_MAX_HOSTNAME = 253
+_MAX_LABEL = 63
+_OWNERS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    kind: str  # "ether" | "ib" | "ipmi"
+    primary: bool = False
+    suffix: str = ""  # slave networks: node "beo-01" is "beo-01-<suffix>" there
+    ssh: bool = True  # takes part in the generated SSH files
+    cidr: str = ""
+
+
+@dataclass
+class Host:
+    name: str
+    ips: dict[str, str]  # network name -> IP
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # network -> extra names
+    override: str = ""  # hostname override ...
+    override_network: str = ""  # ... and the network that decides its IP
+    host_keys: list[str] = field(default_factory=list)  # "type base64 [comment]"
+    image: str = ""
+
+
+@dataclass
+class Inventory:
+    networks: list[Network] = field(default_factory=list)
+    hosts: list[Host] = field(default_factory=list)
+    default_host_keys: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Inventory:
+        """Build from inventory.toml data; InvalidInput names the entry that is wrong."""
+        networks = [_network(i, entry) for i, entry in enumerate(_list(data, "networks", ""))]
+        hosts = [_host(i, entry) for i, entry in enumerate(_list(data, "hosts", ""))]
+        keys = _keys(data.get("default_host_keys", []), "default_host_keys")
+        return cls(networks, hosts, keys)
+
+    def to_dict(self) -> dict:
+        """The inventory.toml data; optional host fields are left out when empty."""
+        return {
+            "default_host_keys": list(self.default_host_keys),
+            "networks": [_network_dict(n) for n in self.networks],
+            "hosts": [_host_dict(h) for h in self.hosts],
+        }
+
+    def network(self, name: str) -> Network:
+        for network in self.networks:
+            if network.name == name:
+                return network
+        raise InvalidInput(f"unknown network {shown(name)}")
+
+    @property
+    def primary(self) -> Network:
+        primaries = [n for n in self.networks if n.primary]
+        if len(primaries) != 1:
+            raise InvalidInput(_primary_problem(primaries))
+        return primaries[0]
+
+    def keys_of(self, host: Host) -> list[str]:
+        return host.host_keys or self.default_host_keys
+
+
+def host_names(inv: Inventory, host: Host, network: Network) -> list[str]:
+    """The names of `host` on `network`: node or derived name, override, aliases (in order).
+
+    Empty when the host has no IP on that network.
+    """
+    if network.name not in host.ips:
+        return []
+    names = [host.name if network.primary else f"{host.name}-{network.suffix}"]
+    if host.override and host.override_network == network.name:
+        names.append(host.override)
+    names.extend(host.aliases.get(network.name, ()))
+    return names
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the inventory; `str()` is a one-line message."""
+
+    kind: str  # "name" | "ip" (clashes), "invalid-name", "invalid-ip", "missing-ip", "network"
+    value: str  # the name, IP or network concerned
+    owners: tuple[str, ...] = ()  # where it occurs, e.g. "beo-01 (alias on extern)"
+    detail: str = ""  # the reason, for the kinds that are not clashes
+
+    def __str__(self) -> str:
+        who = _owners_text(self.owners)
+        if self.kind in ("name", "ip"):
+            return f"{self.kind} {shown(self.value)} used by {who}"
+        if self.kind == "invalid-name":
+            return f"invalid host name {shown(self.value)} ({who}): {self.detail}"
+        if self.kind == "invalid-ip":
+            return f"invalid IP {shown(self.value)} ({who})"
+        if self.kind == "missing-ip":
+            return f"{who}: {self.detail}"
+        return self.detail if not who else f"{self.detail}: {who}"
+
+
+def check_unique(inv: Inventory) -> list[Problem]:
+    """Every clash and structural problem of the inventory, in a stable order."""
+    problems = _network_problems(inv)
+    known = {n.name: n for n in inv.networks}
+    primaries = [n for n in inv.networks if n.primary]
+    primary = primaries[0].name if len(primaries) == 1 else None
+    # Per slave network: the lower-cased suffix and the longest node name whose derived name
+    # is still a valid label (None: the suffix itself is invalid, every derived name is checked).
+    slaves = {
+        n.name: (n.suffix.lower(), _MAX_LABEL - 1 - len(n.suffix))
+        if _hostname_problem(n.suffix) is None
+        else (n.suffix.lower(), None)
+        for n in inv.networks
+        if not n.primary
+    }
+    # Each use of a name or IP is recorded as the index of its host; the owner texts are
+    # only worked out for the few that clash, so the pass over the hosts stays cheap.
+    names: dict[str, int] = {}  # lower-cased name -> first host index
+    ips: dict[str, int] = {}  # canonical IP -> first host index
+    name_clashes: dict[str, list[int]] = {}
+    ip_clashes: dict[str, list[int]] = {}
+    unknown: dict[str, list[str]] = {}  # unknown network -> owners
+    invalid: list[Problem] = []
+    missing: list[Problem] = []
+
+    def add_name(name: str, i: int, owner: str) -> bool:
+        """Record a name; return whether it is a valid host name."""
+        problem = _hostname_problem(name)
+        if problem:
+            invalid.append(Problem("invalid-name", name, (owner,), problem))
+        key = name.lower()
+        if key in names:
+            name_clashes.setdefault(key, [names[key]]).append(i)
+        else:
+            names[key] = i
+        return problem is None
+
+    inet_pton, af_inet = socket.inet_pton, socket.AF_INET
+    for i, host in enumerate(inv.hosts):
+        node = host.name
+        fast_len = len(node) if add_name(node, i, f"{node} (node name)") else _MAX_HOSTNAME
+        node_key = node.lower()
+        for net, ip in host.ips.items():
+            slave = slaves.get(net)
+            if slave is not None:
+                suffix, limit = slave
+                if limit is not None and fast_len <= limit:
+                    key = f"{node_key}-{suffix}"
+                    if key in names:
+                        name_clashes.setdefault(key, [names[key]]).append(i)
+                    else:
+                        names[key] = i
+                else:
+                    add_name(f"{node}-{known[net].suffix}", i, f"{node} ({net})")
+            elif net not in known:
+                unknown.setdefault(net, []).append(f"{node} (ip)")
+            try:
+                inet_pton(af_inet, ip)  # the common case, inlined for speed
+                key = ip
+            except (OSError, TypeError):
+                key = ip_key(ip)
+            if key is None:
+                invalid.append(Problem("invalid-ip", ip, (f"{node} ({net})",)))
+            elif key in ips:
+                ip_clashes.setdefault(key, [ips[key]]).append(i)
+            else:
+                ips[key] = i
+        if primary is not None and primary not in host.ips:
+            missing.append(Problem("missing-ip", primary, (node,), f"no IP on {primary}"))
+        if host.override:
+            add_name(host.override, i, f"{node} (override on {host.override_network or '?'})")
+            _check_override(host, known, unknown, missing)
+        for net, aliases in host.aliases.items():
+            if net not in known:
+                unknown.setdefault(net, []).append(f"{node} (aliases)")
+            for alias in aliases:
+                add_name(alias, i, f"{node} (alias on {net})")
+
+    problems += [
+        Problem("network", net, tuple(owners), f"unknown network {shown(net)}")
+        for net, owners in unknown.items()
+    ]
+    for key, hosts in name_clashes.items():
+        uses = [u for i in dict.fromkeys(hosts) for u in _name_uses(inv, inv.hosts[i], key)]
+        problems.append(Problem("name", uses[0][0], tuple(owner for _, owner in uses)))
+    for key, hosts in ip_clashes.items():
+        uses = [u for i in dict.fromkeys(hosts) for u in _ip_uses(inv.hosts[i], key)]
+        problems.append(Problem("ip", key, tuple(uses)))
+    return problems + invalid + missing
+
+
+def _name_uses(inv: Inventory, host: Host, key: str) -> list[tuple[str, str]]:
+    """(spelling, owner) of every use of the lower-cased name `key` by `host`."""
+    uses = []
+    if host.name.lower() == key:
+        uses.append((host.name, f"{host.name} (node name)"))
+    for net in host.ips:
+        network = next((n for n in inv.networks if n.name == net and not n.primary), None)
+        if network and f"{host.name}-{network.suffix}".lower() == key:
+            uses.append((f"{host.name}-{network.suffix}", f"{host.name} ({net})"))
+    if host.override.lower() == key:
+        uses.append((host.override, f"{host.name} (override on {host.override_network or '?'})"))
+    for net, aliases in host.aliases.items():
+        uses += [(a, f"{host.name} (alias on {net})") for a in aliases if a.lower() == key]
+    return uses
+
+
+def _ip_uses(host: Host, key: str) -> list[str]:
+    return [f"{host.name} ({net})" for net, ip in host.ips.items() if ip_key(ip) == key]
+
+
+def ip_key(text: str) -> str | None:
+    """The canonical form of an IPv4/IPv6 address (for clash checks), None when invalid."""
+    try:
+        socket.inet_pton(socket.AF_INET, text)  # strict dotted quad: already canonical
+        return text
+    except (OSError, TypeError):
+        pass
+    if not isinstance(text, str) or ":" not in text:
+        return None
+    try:
+        return str(ipaddress.IPv6Address(text))
+    except ValueError:
+        return None
+
+
+def _check_override(host: Host, known: dict, unknown: dict, missing: list) -> None:
+    net = host.override_network
+    if not net:
+        detail = f"hostname override {shown(host.override)} without a network"
+        missing.append(Problem("missing-ip", host.override, (host.name,), detail))
+    elif net not in known:
+        unknown.setdefault(net, []).append(f"{host.name} (override)")
+    elif net not in host.ips:
+        detail = f"hostname override {shown(host.override)} is on {net}, where it has no IP"
+        missing.append(Problem("missing-ip", net, (host.name,), detail))
+
+
+def _network_problems(inv: Inventory) -> list[Problem]:
+    problems = []
+    primaries = [n for n in inv.networks if n.primary]
+    if (inv.networks or inv.hosts) and len(primaries) != 1:
+        problems.append(Problem("network", "", (), _primary_problem(primaries)))
+    seen: dict[str, list[str]] = {}
+    for n in inv.networks:
+        seen.setdefault(n.name, []).append(n.name)
+        problem = _network_problem(n)
+        if problem:
+            problems.append(Problem("network", n.name, (), f"network {label(n.name)}: {problem}"))
+    for name, same in seen.items():
+        if len(same) > 1:
+            detail = f"network name {shown(name)} defined {len(same)} times"
+            problems.append(Problem("network", name, (), detail))
+    suffixes: dict[str, list[str]] = {}
+    for n in inv.networks:
+        if not n.primary and n.suffix:
+            suffixes.setdefault(n.suffix.lower(), []).append(n.name)
+    for suffix, nets in suffixes.items():
+        if len(nets) > 1:
+            detail = f"suffix {shown(suffix)} used by several networks"
+            problems.append(Problem("network", suffix, tuple(nets), detail))
+    return problems
+
+
+def _network_problem(n: Network) -> str | None:
+    """What is wrong with one network on its own."""
+    problem = name_problem(n.name)
+    if problem:
+        return f"name {problem}"
+    if n.kind not in KINDS:
+        return f"kind {shown(n.kind)} is not one of {', '.join(KINDS)}"
+    if not n.primary:
+        if not n.suffix:
+            return "a slave network needs a suffix for the derived host names"
+        problem = _hostname_problem(n.suffix)
+        if problem:
+            return f"suffix {shown(n.suffix)} {problem}"
+    if n.cidr:
+        try:
+            ipaddress.ip_network(n.cidr, strict=False)
+        except ValueError:
+            return f"cidr {shown(n.cidr)} is not a network address"
+    return None
+
+
+def _primary_problem(primaries: list[Network]) -> str:
+    if not primaries:
+        return "no primary network (exactly one network must be primary)"
+    names = ", ".join(n.name for n in primaries)
+    return f"{len(primaries)} primary networks ({names}); exactly one must be primary"
+
+
+def _hostname_problem(name: str) -> str | None:
+    """RFC 1123: dot-separated labels of letters, digits and inner '-', each 1..63."""
+    if not isinstance(name, str) or not name:
+        return "must not be empty"
+    if len(name) > _MAX_HOSTNAME:
+        return f"is longer than {_MAX_HOSTNAME} characters"
+    if (
+        not _HOSTNAME.fullmatch(name)
+        or ".." in name
+        or "-." in name
+        or ".-" in name
+        or (len(name) > _MAX_LABEL and any(len(p) > _MAX_LABEL for p in name.split(".")))
+    ):
+        return (
+            "must be labels of letters, digits and '-' (not first or last),"
+            f" 1..{_MAX_LABEL} characters each, separated by '.'"
+        )
+    return None
+
+
+def _owners_text(owners: tuple[str, ...]) -> str:
+    text = ", ".join(owners[:_OWNERS_SHOWN])
+    more = len(owners) - _OWNERS_SHOWN
+    return f"{text} and {more} more" if more > 0 else text
+
+
+# --- from_dict helpers: each raises InvalidInput naming the entry ---------------------
+
+
+def _list(data: dict, key: str, where: str) -> list:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise InvalidInput(f"{where}{key}: must be a list")
+    return value
+
+
+def _text(entry: dict, key: str, where: str, default: str | None = "") -> str:
+    value = entry.get(key, default)
+    if value is None:
+        raise InvalidInput(f"{where}: {key} is missing")
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where}: {key}: must be text")
+    return value
+
+
+def _bool(entry: dict, key: str, where: str, default: bool) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{where}: {key}: must be true or false")
+    return value
+
+
+def _keys(value: object, where: str) -> list[str]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"{where}: must be a list of public keys")
+    for i, key in enumerate(value):
+        if not isinstance(key, str) or not key.isprintable() or len(key.split()) < 2:
+            raise InvalidInput(f"{where}[{i}]: not a public key line ('type base64 [comment]')")
+    return list(value)
+
+
+def _network(i: int, entry: object) -> Network:
+    where = f"networks[{i}]"
+    if not isinstance(entry, dict):
+        raise InvalidInput(f"{where}: must be a table")
+    name = _text(entry, "name", where, None)
+    where = f"networks[{i}] ({label(name)})"
+    kind = _text(entry, "kind", where, None)
+    network = Network(
+        name=name,
+        kind=kind,
+        primary=_bool(entry, "primary", where, False),
+        suffix=_text(entry, "suffix", where),
+        ssh=_bool(entry, "ssh", where, kind != "ipmi"),
+        cidr=_text(entry, "cidr", where),
+    )
+    problem = _network_problem(network)
+    if problem:
+        raise InvalidInput(f"{where}: {problem}")
+    return network
+
+
+def _host(i: int, entry: object) -> Host:
+    where = f"hosts[{i}]"
+    if not isinstance(entry, dict):
+        raise InvalidInput(f"{where}: must be a table")
+    name = _text(entry, "name", where, None)
+    where = f"hosts[{i}] ({label(name)})"
+    problem = _hostname_problem(name)
+    if problem:
+        raise InvalidInput(f"{where}: name {shown(name)} {problem}")
+    ips = entry.get("ips", {})
+    if not isinstance(ips, dict):
+        raise InvalidInput(f"{where}: ips: must be a table of network = IP")
+    for net, ip in ips.items():
+        if not isinstance(ip, str) or ip_key(ip) is None:
+            raise InvalidInput(f"{where}: ips.{label(net)}: not an IP address ({shown(ip)})")
+    override = _text(entry, "override", where)
+    if override and (problem := _hostname_problem(override)):
+        raise InvalidInput(f"{where}: override {shown(override)} {problem}")
+    image = _text(entry, "image", where)
+    if image and (problem := name_problem(image)):
+        raise InvalidInput(f"{where}: image {shown(image)} {problem}")
+    return Host(
+        name=name,
+        ips=dict(ips),
+        aliases=_aliases(entry.get("aliases", {}), where),
+        override=override,
+        override_network=_text(entry, "override_network", where),
+        host_keys=_keys(entry.get("host_keys", []), f"{where}: host_keys"),
+        image=image,
+    )
+
+
+def _aliases(value: object, where: str) -> dict[str, list[str]]:
+    """network -> names; a space-separated string is accepted as well as a list."""
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where}: aliases: must be a table of network = [names]")
+    aliases = {}
+    for net, names in value.items():
+        if isinstance(names, str):
+            names = names.split()
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InvalidInput(f"{where}: aliases.{label(net)}: must be a list of names")
+        for alias in names:
+            if problem := _hostname_problem(alias):
+                raise InvalidInput(f"{where}: aliases.{label(net)}: {shown(alias)} {problem}")
+        aliases[net] = list(names)
+    return aliases
+
+
+def _network_dict(n: Network) -> dict:
+    return {
+        "name": n.name,
+        "kind": n.kind,
+        "primary": n.primary,
+        "suffix": n.suffix,
+        "ssh": n.ssh,
+        "cidr": n.cidr,
+    }
+
+
+def _host_dict(h: Host) -> dict:
+    entry: dict = {"name": h.name}
+    optional: Iterable[tuple[str, object]] = (
+        ("image", h.image),
+        ("host_keys", list(h.host_keys)),
+        ("override", h.override),
+        ("override_network", h.override_network),
+    )
+    entry.update((k, v) for k, v in optional if v)
+    entry["ips"] = dict(h.ips)
+    if h.aliases:
+        entry["aliases"] = {net: list(names) for net, names in h.aliases.items()}
+    return entry

@@ -1,0 +1,55 @@
+"""Names that may reach a path or a command: images, chroots, configs, head-nodes, scripts.
+
+The rule is deliberately narrow (ASCII letters, digits, `.`, `_`, `-`; no leading `-` or `.`)
+so a valid name can never be an option, a hidden file, `..`, or anything a shell or a path
+would interpret.
+"""
+
+from __future__ import annotations
+
+import re
+
+from qlutui.errors import InvalidInput
+
+MAX_NAME = 64
+_ALLOWED = re.compile(r"[A-Za-z0-9._-]+")
+_BAD_CHAR = re.compile(r"[^A-Za-z0-9._-]")
+_SHOWN_MAX = 80  # characters of a value quoted in a message
+
+
+def shown(value: object) -> str:
+    """`value` quoted for a one-line message: repr escaping, long values cut short."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 1] + "…"
+
+
+def label(value: object) -> str:
+    """Like `shown`, but a plain printable word is shown without quotes (e.g. "beo-01")."""
+    if isinstance(value, str) and value and value.isprintable() and " " not in value:
+        return value if len(value) <= _SHOWN_MAX else value[: _SHOWN_MAX - 1] + "…"
+    return shown(value)
+
+
+def name_problem(name: object) -> str | None:
+    """Why `name` is not acceptable, or None when it is."""
+    if not isinstance(name, str):
+        return f"must be text, not {type(name).__name__}"
+    if not name:
+        return "must not be empty"
+    if len(name) > MAX_NAME:
+        return f"must be at most {MAX_NAME} characters (has {len(name)})"
+    if not _ALLOWED.fullmatch(name):
+        bad = _BAD_CHAR.search(name)
+        found = f" (found {shown(bad.group())})" if bad else ""
+        return f"must contain only letters, digits, '.', '_' and '-'{found}"
+    if name[0] in "-.":
+        return f"must not start with {name[0]!r}"
+    return None
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Return `name` when it is acceptable, else raise InvalidInput saying why."""
+    problem = name_problem(name)
+    if problem:
+        raise InvalidInput(f"invalid {what} {shown(name)}: {problem}")
+    return name
