@@ -1,0 +1,248 @@
+"""The state directory: one TOML file per area, read fast, written safely.
+
+`load` parses with `tomllib` only (a 3 MB inventory costs one fast parse). `edit` locks the
+area, checks the file is still the one the caller loaded (sha256 token), re-parses just that
+file with `tomlkit` so the admin's comments and layout survive, and replaces it atomically,
+keeping the previous version in `.history/`. A malformed file is reported with path, line and
+column and is never overwritten.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qlutui.errors import ConfigError, ConflictError, QlutuiError
+
+if TYPE_CHECKING:
+    import tomlkit
+
+AREAS = frozenset({"inventory", "catalog", "images", "chroots", "sshfiles", "rootfs"})
+HISTORY_KEEP = 20
+LOCK_TIMEOUT = 10.0
+_LOCK_POLL = 0.01
+
+_AT_LINE = re.compile(r"^(?P<reason>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
+_AT_END = re.compile(r"^(?P<reason>.*) \(at end of document\)$", re.S)
+
+
+def parse_toml(path: Path | str, raw: bytes) -> dict[str, Any]:
+    """Parse TOML bytes with tomllib; any problem is a ConfigError "path:line:col: reason"."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _position(raw[: exc.start])
+        raise ConfigError(f"{path}:{line}:{col}: not valid UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_decode_message(path, text, str(exc))) from None
+
+
+def _position(before: bytes | str) -> tuple[int, int]:
+    """1-based line and column of the character that follows `before`."""
+    newline = b"\n" if isinstance(before, bytes) else "\n"
+    return before.count(newline) + 1, len(before) - (before.rfind(newline) + 1) + 1
+
+
+def _decode_message(path: Path | str, text: str, message: str) -> str:
+    # tomllib (3.11) exposes the position only inside its message text.
+    if m := _AT_LINE.match(message):
+        return f"{path}:{m['line']}:{m['col']}: {m['reason']}"
+    if m := _AT_END.match(message):
+        line, col = _position(text)
+        return f"{path}:{line}:{col}: {m['reason']}"
+    return f"{path}: {message}"
+
+
+def _token(raw: bytes | None) -> str:
+    return "" if raw is None else hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One area as read: `data` from tomllib, `token` to detect a concurrent change."""
+
+    area: str
+    path: Path
+    data: dict[str, Any]
+    token: str
+
+
+Mutation = Callable[["tomlkit.TOMLDocument"], None]
+
+
+class Store:
+    def __init__(self, state_dir: str | Path, *, lock_timeout: float = LOCK_TIMEOUT) -> None:
+        self.state_dir = Path(state_dir)
+        self.lock_timeout = lock_timeout
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.state_dir / "jobs"
+
+    @property
+    def history_dir(self) -> Path:
+        return self.state_dir / ".history"
+
+    def ensure_dir(self) -> None:
+        """Create the state directory and its jobs directory if missing."""
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, area: str) -> Path:
+        if area not in AREAS:
+            raise ValueError(f"unknown state area {area!r} (known: {', '.join(sorted(AREAS))})")
+        return self.state_dir / f"{area}.toml"
+
+    def load(self, area: str) -> Snapshot:
+        """Read an area; a missing file is empty data with token ""."""
+        path = self.path(area)
+        raw = _read(path)
+        data = {} if raw is None else parse_toml(path, raw)
+        return Snapshot(area, path, data, _token(raw))
+
+    def edit(self, area: str, token: str | None, mutate: Mutation) -> Snapshot:
+        """Apply `mutate` to the area's tomlkit document and save it; returns the new Snapshot.
+
+        `token` is the one of the Snapshot the change was based on (ConflictError if the file
+        changed since); None skips that check. Nothing is written when `mutate` raises or
+        leaves the document unchanged.
+        """
+        import tomlkit  # deferred: load() and read-only CLI verbs never pay for it
+
+        path = self.path(area)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with _Lock(path.with_name(path.name + ".lock"), self.lock_timeout):
+            self._clean_stale_temps(path.name)
+            raw = _read(path)
+            if token is not None and token != _token(raw):
+                raise ConflictError(
+                    f"{path.name} was changed by someone else since it was loaded; "
+                    "reload and try again"
+                )
+            old_data = {} if raw is None else parse_toml(path, raw)  # refuses malformed files
+            doc = tomlkit.parse("" if raw is None else raw.decode("utf-8"))
+            mutate(doc)
+            new = doc.as_string().encode("utf-8")
+            if new == (raw or b""):
+                return Snapshot(area, path, old_data, _token(raw))
+            try:
+                data = tomllib.loads(new.decode("utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise QlutuiError(
+                    f"refusing to save {path.name}: the change is not valid TOML ({exc})"
+                ) from None
+            self._save(path, raw, new)
+            return Snapshot(area, path, data, _token(new))
+
+    def update(self, area: str, mutate: Mutation) -> Snapshot:
+        """Load and edit under one lock (no conflict check): for one-shot CLI verbs."""
+        return self.edit(area, None, mutate)
+
+    def history(self, area: str) -> list[Path]:
+        """Saved previous versions of an area, newest first."""
+        name = self.path(area).name
+        if not self.history_dir.is_dir():
+            return []
+        found = [p for p in self.history_dir.glob(f"{name}.*") if ".tmp-" not in p.name]
+        return sorted(found, key=lambda p: p.name, reverse=True)
+
+    def _save(self, path: Path, old: bytes | None, new: bytes) -> None:
+        mode = path.stat().st_mode & 0o7777 if old is not None else 0o644
+        written: list[Path] = []
+        try:
+            tmp = _write_temp(path, new, mode, written)
+            if old is not None:
+                self.history_dir.mkdir(exist_ok=True)
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+                entry = self.history_dir / f"{path.name}.{stamp}"
+                os.replace(_write_temp(entry, old, mode, written), entry)
+                _fsync_dir(self.history_dir)
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            for leftover in written:
+                leftover.unlink(missing_ok=True)
+            raise QlutuiError(f"cannot save {path.name}: {exc.strerror or exc}") from None
+        for stale in self.history(path.stem)[HISTORY_KEEP:]:
+            stale.unlink(missing_ok=True)
+
+    def _clean_stale_temps(self, name: str) -> None:
+        """Remove temp files of this area whose writer process is gone (it crashed)."""
+        for directory in (self.state_dir, self.history_dir):
+            for tmp in directory.glob(f"{name}*.tmp-*"):
+                pid = tmp.name.rpartition(".tmp-")[2]
+                if pid.isdigit() and not _alive(int(pid)):
+                    tmp.unlink(missing_ok=True)
+
+
+class _Lock:
+    """An exclusive flock on a lock file, waiting at most `timeout` seconds."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def __enter__(self) -> None:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self.fd)
+                    name = self.path.name.removesuffix(".lock")
+                    raise ConflictError(f"{name} is locked by another process") from None
+                time.sleep(_LOCK_POLL)
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.close(self.fd)  # closing the descriptor releases the flock
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _write_temp(target: Path, data: bytes, mode: int, written: list[Path]) -> Path:
+    """Write `data` durably to `<target>.tmp-<pid>` (recorded in `written`) and return it."""
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    written.append(tmp)
+    with open(fd, "wb") as f:
+        os.fchmod(fd, mode)  # the umask must not narrow the file's mode
+        f.write(data)
+        f.flush()
+        os.fsync(fd)
+    return tmp
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
