@@ -1,0 +1,106 @@
+"""Root FS customization: configs are directories copied onto nodes early at boot; the
+scripts in `lib/qlustar/init.d/` run then in run-parts order.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from qlutui.errors import InvalidInput
+from qlutui.model.names import label, name_problem, shown
+
+INITD = "lib/qlustar/init.d"
+_RUNPARTS = re.compile(r"[A-Za-z0-9_-]+")
+_NAME_MAX = 255  # bytes per path component (Linux NAME_MAX)
+_PATH_MAX = 4096
+
+
+@dataclass
+class RootfsConfig:
+    name: str
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        """The rootfs.toml table of this config (its name is the table key)."""
+        return {"description": self.description}
+
+
+def configs_from_dict(data: dict) -> dict[str, RootfsConfig]:
+    """The configs of rootfs.toml data, sorted by name; InvalidInput names the wrong entry."""
+    table = data.get("configs", {})
+    if not isinstance(table, dict):
+        raise InvalidInput("configs: must be a table")
+    configs = {}
+    for name in sorted(table):
+        entry, where = table[name], f"configs.{label(name)}"
+        if problem := name_problem(name):
+            raise InvalidInput(f"{where}: name {problem}")
+        if not isinstance(entry, dict) or not isinstance(entry.get("description", ""), str):
+            raise InvalidInput(f"{where}: must be a table with a text description")
+        configs[name] = RootfsConfig(name, entry.get("description", ""))
+    return configs
+
+
+def normalize_relpath(path: str) -> str:
+    """A path inside a config as 'a/b/c'; refuses anything that could leave the config.
+
+    Empty and '.' components are dropped ('a//./b/' is 'a/b'); absolute paths, '..',
+    control characters and over-long names are refused.
+    """
+    if not isinstance(path, str):
+        raise InvalidInput(f"invalid path {shown(path)}: must be text")
+    reason = None
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if path.startswith("/"):
+        reason = "must be relative to the config directory"
+    elif not path.isprintable():
+        reason = "must not contain control characters"
+    elif ".." in parts:
+        reason = "must not contain '..'"
+    elif not parts:
+        reason = "must name something inside the config"
+    elif any(len(part.encode()) > _NAME_MAX for part in parts):
+        reason = f"a name is longer than {_NAME_MAX} bytes"
+    elif len(path.encode()) > _PATH_MAX:
+        reason = f"is longer than {_PATH_MAX} bytes"
+    if reason:
+        raise InvalidInput(f"invalid path {shown(path)}: {reason}")
+    return "/".join(parts)
+
+
+def runparts_name_ok(name: str) -> bool:
+    """Whether run-parts runs a file of this name (letters, digits, '_' and '-' only)."""
+    return bool(_RUNPARTS.fullmatch(name))
+
+
+def boot_order(names: Iterable[str]) -> list[str]:
+    """The names in the order run-parts uses: byte-wise, as under LC_ALL=C."""
+    return sorted(names, key=lambda name: name.encode(errors="surrogateescape"))
+
+
+def script_problems(name: str, mode: int, head: bytes) -> list[str]:
+    """Why an init.d entry would not run at boot (empty when it will).
+
+    `mode` is its st_mode (or just the permission bits), `head` its first bytes.
+    """
+    if stat.S_IFMT(mode) and not stat.S_ISREG(mode):
+        return ["not a regular file: run-parts skips it"]
+    problems = []
+    if not runparts_name_ok(name):
+        problems.append(
+            "name has characters other than letters, digits, '_' and '-': run-parts skips it"
+        )
+    if not mode & 0o111:
+        problems.append("not executable: run-parts skips it")
+    if head.startswith(b"#!"):
+        line = head.split(b"\n", 1)[0]
+        if line.endswith(b"\r"):
+            problems.append("the '#!' line ends in CR (DOS line ending): it cannot run")
+        elif not line[2:].strip():
+            problems.append("the '#!' line names no interpreter")
+    elif not head.startswith(b"\x7fELF"):
+        problems.append("no '#!' line: the kernel cannot run it")
+    return problems
