@@ -1,0 +1,316 @@
+"""The shared modal dialogs: every screen asks, warns and collects input through these.
+
+Each one is a `ModalScreen[T]` that returns its answer through `dismiss()`, so a caller
+either passes a callback or awaits it from a worker:
+
+```python
+# from a screen: callback style
+self.app.push_screen(Confirm("Remove chroot 'x'?"), self._removed)
+
+# from a worker (@work): await style
+if await self.app.push_screen_wait(Confirm("Kill job build?", detail="It runs on beosrv-c.")):
+    ...
+values = await self.app.push_screen_wait(FormDialog("New chroot", [
+    Field.input("name", "Name", validate=name_problem),
+    Field.select("server", "NFS server", ["beosrv-c", "beosrv-d"]),
+    Field.select("chroot", "UnionFS chroot", chroots, allow_none=True),
+    Field.multi("tasks", "Tasks", [("Medical imaging", "debmed-imaging")]),
+    Field.text("description", "Description"),
+]))
+if values is None:   # cancelled
+    return
+```
+
+- `Confirm(question, detail="")` -> `bool`: `y` / `enter` on Yes -> True, `n` / `escape` -> False.
+- `ErrorDialog(message, title="Error")` -> `None`: `enter` / `escape` closes it.
+- `FormDialog(title, fields, detail="", validate=None)` -> `dict | None`: one entry per field
+  name (`input`/`text` -> str, `select` -> the option value or None for `<None>`, `multi` ->
+  list of values in option order); `None` when cancelled. `tab` moves between fields, `enter`
+  in an input goes to the next field (submits on the last one), `ctrl+s` or OK submits,
+  `escape` cancels. A field's `validate(value) -> str | None` runs on every change and on
+  submit; its error text shows under the field and blocks submission. The form-level
+  `validate(values) -> str | None` runs on submit (cross-field rules, or a service check:
+  a raised `QlutuiError` is shown the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Select, SelectionList, Static, TextArea
+
+from qlutui.errors import QlutuiError
+
+FieldKind = Literal["input", "select", "multi", "text"]
+Validator = Callable[[Any], str | None]
+Options = Iterable[str | tuple[str, Any]]
+
+
+def _options(options: Options) -> tuple[tuple[str, Any], ...]:
+    """(label, value) pairs; a plain string is its own label."""
+    return tuple((o, o) if isinstance(o, str) else (str(o[0]), o[1]) for o in options)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a FormDialog; build it with the `input`/`select`/`multi`/`text` helpers."""
+
+    name: str
+    label: str
+    kind: FieldKind = "input"
+    value: Any = None
+    options: tuple[tuple[str, Any], ...] = ()
+    allow_none: bool = False
+    validate: Validator | None = None
+    placeholder: str = ""
+
+    @classmethod
+    def input(
+        cls,
+        name: str,
+        label: str,
+        value: str = "",
+        *,
+        validate: Validator | None = None,
+        placeholder: str = "",
+    ) -> Field:
+        return cls(name, label, "input", value, validate=validate, placeholder=placeholder)
+
+    @classmethod
+    def select(
+        cls,
+        name: str,
+        label: str,
+        options: Options,
+        value: Any = None,
+        *,
+        allow_none: bool = False,
+        validate: Validator | None = None,
+    ) -> Field:
+        """A drop-down; with `allow_none` it offers `<None>` (result None)."""
+        opts = _options(options)
+        if value is None and not allow_none and opts:
+            value = opts[0][1]
+        return cls(name, label, "select", value, opts, allow_none, validate)
+
+    @classmethod
+    def multi(
+        cls,
+        name: str,
+        label: str,
+        options: Options,
+        selected: Sequence[Any] = (),
+        *,
+        validate: Validator | None = None,
+    ) -> Field:
+        """A multi-select list; the result is the list of chosen values."""
+        return cls(name, label, "multi", list(selected), _options(options), validate=validate)
+
+    @classmethod
+    def text(
+        cls, name: str, label: str, value: str = "", *, validate: Validator | None = None
+    ) -> Field:
+        """A multi-line text area."""
+        return cls(name, label, "text", value, validate=validate)
+
+
+class _Dialog(ModalScreen):
+    """Common frame: a bordered box centred on the screen (styled in app.tcss)."""
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self._title = title
+
+    def on_mount(self) -> None:
+        self.query_one("#dialog").border_title = self._title
+
+
+class Confirm(_Dialog):
+    """A yes/no question; returns True for yes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, question: str, detail: str = "", title: str = "Confirm") -> None:
+        super().__init__(title)
+        self.question = question
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.question, classes="question")
+            if self.detail:
+                yield Static(self.detail, classes="detail")
+            with Horizontal(classes="buttons"):
+                yield Button("Yes", id="yes", variant="primary", compact=True)
+                yield Button("No", id="no", compact=True)
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class ErrorDialog(_Dialog):
+    """A message the user must acknowledge."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,enter", "close", "Close", id="error.close")
+    ]
+
+    def __init__(self, message: str, title: str = "Error") -> None:
+        super().__init__(title)
+        self.message = message
+        self.add_class("-error")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.message, classes="question")
+            with Horizontal(classes="buttons"):
+                yield Button("OK", id="ok", variant="error", compact=True)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed)
+    def _pressed(self) -> None:
+        self.dismiss(None)
+
+
+class FormDialog(_Dialog):
+    """A form of fields; returns {name: value} on OK, None on cancel."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "submit", "OK", id="form.submit"),
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        fields: Sequence[Field],
+        *,
+        detail: str = "",
+        validate: Callable[[dict[str, Any]], str | None] | None = None,
+    ) -> None:
+        super().__init__(title)
+        self.fields = list(fields)
+        self.detail = detail
+        self.validate = validate
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            if self.detail:
+                yield Static(self.detail, classes="detail")
+            with VerticalScroll(classes="fields") as scroll:
+                scroll.can_focus = False  # tab goes from field to field
+                for field in self.fields:
+                    yield Label(field.label, classes="label")
+                    yield self._widget(field)
+                    yield Static("", id=f"error-{field.name}", classes="error")
+            yield Static("", id="form-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("OK", id="ok", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def _widget(self, field: Field) -> Widget:
+        wid = f"field-{field.name}"
+        if field.kind == "input":
+            return Input(field.value or "", placeholder=field.placeholder, id=wid, compact=True)
+        if field.kind == "select":
+            return Select(
+                [(label, value) for label, value in field.options],
+                value=Select.NULL if field.value is None else field.value,
+                allow_blank=field.allow_none,
+                prompt="<None>",
+                id=wid,
+                compact=True,
+            )
+        if field.kind == "multi":
+            chosen = set(field.value)
+            return SelectionList(
+                *((label, value, value in chosen) for label, value in field.options),
+                id=wid,
+                compact=True,
+            )
+        return TextArea(field.value or "", id=wid, compact=True, soft_wrap=True)
+
+    def value_of(self, field: Field) -> Any:
+        """The current value of one field, in the shape the result dict uses."""
+        widget = self.query_one(f"#field-{field.name}")
+        if isinstance(widget, Input):
+            return widget.value
+        if isinstance(widget, Select):
+            return None if widget.value is Select.NULL else widget.value
+        if isinstance(widget, SelectionList):
+            chosen = set(widget.selected)
+            return [value for _, value in field.options if value in chosen]
+        assert isinstance(widget, TextArea)
+        return widget.text
+
+    def _check(self, field: Field) -> str | None:
+        """Run the field's validator and show its verdict under the field."""
+        error = field.validate(self.value_of(field)) if field.validate else None
+        self._show(f"#error-{field.name}", error)
+        return error
+
+    def _show(self, selector: str, error: str | None) -> None:
+        label = self.query_one(selector, Static)
+        label.update(error or "")
+        label.set_class(bool(error), "-shown")
+
+    def _field_for(self, widget: Widget) -> Field | None:
+        name = (widget.id or "").removeprefix("field-")
+        return next((f for f in self.fields if f.name == name), None)
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    @on(Select.Changed)
+    @on(SelectionList.SelectedChanged)
+    def _changed(self, event: Any) -> None:
+        field = self._field_for(event.control)
+        if field is None:
+            return
+        if self.value_of(field) == field.value:  # untouched (also the event sent on mount)
+            self._show(f"#error-{field.name}", None)
+        else:
+            self._check(field)
+
+    @on(Input.Submitted)
+    def _next_or_submit(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input is self.query_one(f"#field-{self.fields[-1].name}"):
+            self.action_submit()
+        else:
+            self.focus_next()
+
+    @on(Button.Pressed, "#ok")
+    def action_submit(self) -> None:
+        errors = [f for f in self.fields if self._check(f)]
+        if errors:
+            self.query_one(f"#field-{errors[0].name}").focus()
+            return
+        values = {f.name: self.value_of(f) for f in self.fields}
+        try:
+            problem = self.validate(values) if self.validate else None
+        except QlutuiError as exc:
+            problem = str(exc)
+        self._show("#form-error", problem)
+        if not problem:
+            self.dismiss(values)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
