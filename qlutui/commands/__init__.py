@@ -15,9 +15,9 @@ import json
 import sys
 from typing import Any
 
-from qlutui.commands import jobs
+from qlutui.commands import images, jobs
 
-AREAS = [jobs]
+AREAS = [jobs, images]
 
 
 class UsageError(Exception):

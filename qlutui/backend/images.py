@@ -1,0 +1,345 @@
+"""The Qlustar OS Images service: what the Images screen and `qlutui images` both call.
+
+`load()` reads images.toml, chroots.toml, rootfs.toml, the hosts' image assignments and the
+catalog into one immutable `ImagesState`. The catalog comes from the module packages
+installed on the first head-node when there are any, else from catalog.toml. Every change
+takes the state the user saw, checks the rules against it and saves through the store with
+that state's token (ConflictError when someone else changed images.toml meanwhile); it
+returns the new state. Queries are cheap per call (the screen calls them per tree node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from qlutui.backend.cluster import Cluster
+from qlutui.errors import InvalidInput, QlutuiError, Refused
+from qlutui.model import images as rules
+from qlutui.model.catalog import Catalog
+from qlutui.model.chroots import Chroot, chroots_from_dict
+from qlutui.model.images import Image, images_from_dict
+from qlutui.model.names import check_name, name_problem, shown
+from qlutui.model.versions import (
+    Move,
+    choices,
+    default_choice,
+    describe,
+    parse_version,
+    upgrade_preview,
+)
+
+# The module packages installed on a head-node, one name per line.
+DPKG_QUERY = ["dpkg-query", "-W", "-f", "${Package}\n", "qlustar-module-*"]
+CATALOG_TIMEOUT = 30.0
+HOSTS_SHOWN = 10  # hosts named in a refusal message before "... and N more"
+
+
+@dataclass(frozen=True)
+class ImagesState:
+    """Everything the dialog shows, as loaded; `token` is images.toml's."""
+
+    images: dict[str, Image]  # sorted by name
+    token: str
+    catalog: Catalog
+    catalog_source: str  # where releases and modules came from, in words
+    chroots: dict[str, Chroot]
+    rootfs_configs: list[str]
+    users: dict[str, list[str]]  # image name -> hosts assigned to it (inventory order)
+
+    def image(self, name: str) -> Image:
+        try:
+            return self.images[name]
+        except KeyError:
+            raise InvalidInput(f"no image named {shown(name)}") from None
+
+
+def hosts_text(hosts: list[str]) -> str:
+    """A host list for a one-line message, cut after HOSTS_SHOWN names."""
+    more = len(hosts) - HOSTS_SHOWN
+    return ", ".join(hosts[:HOSTS_SHOWN]) + (f" ... and {more} more" if more > 0 else "")
+
+
+class ImagesService:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.store = cluster.store
+
+    # -- loading -----------------------------------------------------------------------
+
+    async def load(self) -> ImagesState:
+        base, state = await asyncio.to_thread(self._read_files)
+        catalog, source = await self.catalog(base)
+        return dataclasses.replace(state, catalog=catalog, catalog_source=source)
+
+    def _read_files(self) -> tuple[Catalog, ImagesState]:
+        snap = self.store.load("images")
+        hosts = self.store.load("inventory").data.get("hosts", [])
+        users: dict[str, list[str]] = {}
+        for host in hosts:  # only the assignments: no need to validate the whole inventory
+            if isinstance(host, dict) and host.get("image"):
+                users.setdefault(host["image"], []).append(str(host.get("name", "?")))
+        base = self.cluster.catalog()
+        state = ImagesState(
+            images=images_from_dict(snap.data),
+            token=snap.token,
+            catalog=base,
+            catalog_source="catalog.toml",
+            chroots=chroots_from_dict(self.store.load("chroots").data),
+            rootfs_configs=sorted(self.store.load("rootfs").data.get("configs", {})),
+            users=users,
+        )
+        return base, state
+
+    async def catalog(self, base: Catalog) -> tuple[Catalog, str]:
+        """Releases and modules from the first head-node's module packages, else `base`."""
+        if not self.cluster.headnode_names:
+            return base, "catalog.toml (no head-node configured)"
+        name = self.cluster.headnode_names[0]
+        try:
+            result = await self.cluster.transport(name).run(DPKG_QUERY, timeout=CATALOG_TIMEOUT)
+        except (QlutuiError, OSError) as exc:
+            return base, f"catalog.toml (cannot ask {name}: {exc})"
+        # dpkg-query exits 1 when nothing matches the pattern
+        packages = result.stdout.decode(errors="replace").split() if result.returncode == 0 else []
+        catalog = Catalog.from_packages(packages, base)
+        if not catalog.release_modules:
+            return base, f"catalog.toml (no qlustar-module packages on {name})"
+        return catalog, f"module packages installed on {name}"
+
+    # -- queries -----------------------------------------------------------------------
+
+    def version_choices(self, state: ImagesState, flavour: str | None = None) -> list[str]:
+        """Every x, x.y, x.y.z derivable from the releases (of one flavour, or of any)."""
+        return [str(v) for v in choices(state.catalog.releases(flavour))]
+
+    def default_version(self, state: ImagesState, flavour: str | None = None) -> str:
+        choice = default_choice(state.catalog.releases(flavour))
+        return str(choice) if choice else ""
+
+    def version_text(self, state: ImagesState, image: Image) -> str:
+        """`13 → 13.1.1 (follows feature releases)`, `13.1.1 (pinned)` ..."""
+        return describe(parse_version(image.version), state.catalog.releases(image.flavour))
+
+    def addable_modules(self, state: ImagesState, name: str) -> list[str]:
+        """Modules not chosen yet and offered for the image's flavour and resolved release."""
+        return rules.available_modules(state.image(name), state.catalog)
+
+    def unknown_modules(self, state: ImagesState, name: str) -> list[str]:
+        return rules.unknown_modules(state.image(name), state.catalog)
+
+    def packages(self, state: ImagesState, name: str) -> list[str]:
+        """The module packages the image resolves to ([] when its version resolves to none)."""
+        try:
+            return rules.module_packages(state.image(name), state.catalog)
+        except Refused:
+            return []
+
+    def warnings(self, state: ImagesState, name: str) -> list[str]:
+        image = state.image(name)
+        found = rules.validate_image(image, state.catalog, state.chroots)
+        missing = [c for c in image.rootfs if c not in state.rootfs_configs]
+        if missing:
+            found.append(f"root-fs configs not in rootfs.toml: {', '.join(missing)}")
+        return found
+
+    def chroot_mismatch(self, state: ImagesState, flavour: str, chroot: str) -> str | None:
+        """Why assigning `chroot` to an image of `flavour` needs a confirmation, else None."""
+        found = state.chroots.get(chroot)
+        if chroot and found is not None and found.flavour != flavour:
+            return f"chroot {shown(chroot)} is {found.flavour}, the image is {flavour}"
+        return None
+
+    def hosts_using(self, state: ImagesState, name: str) -> list[str]:
+        return list(state.users.get(name, []))
+
+    def name_problem(self, state: ImagesState, name: str, old: str | None = None) -> str | None:
+        """Why `name` cannot be a new image name (invalid, or taken), None when it can."""
+        if problem := name_problem(name):
+            return problem
+        if name in state.images and name != old:
+            return f"image {shown(name)} exists already"
+        return None
+
+    def upgrade_preview(self, state: ImagesState, release: str) -> list[Move]:
+        """Images that would move if `release` were added (for every flavour), by name."""
+        new = parse_version(release)
+        moves: list[Move] = []
+        for flavour in sorted({i.flavour for i in state.images.values()}):
+            chosen = [
+                (i.name, parse_version(i.version))
+                for i in state.images.values()
+                if i.flavour == flavour
+            ]
+            moves += upgrade_preview(chosen, state.catalog.releases(flavour), new)
+        return sorted(moves, key=lambda m: m.image)
+
+    # -- changes -----------------------------------------------------------------------
+
+    def create(
+        self,
+        state: ImagesState,
+        name: str,
+        *,
+        flavour: str,
+        version: str,
+        chroot: str = "",
+        postinst: str = "",
+        description: str = "",
+        modules: Iterable[str] = (),
+        rootfs: Iterable[str] = (),
+        force: bool = False,
+    ) -> ImagesState:
+        check_name(name, "image name")
+        if problem := self.name_problem(state, name):
+            raise Refused(problem)
+        image = Image(
+            name,
+            flavour,
+            version,
+            chroot=chroot,
+            postinst=postinst,
+            description=description,
+            rootfs=list(dict.fromkeys(rootfs)),
+        )
+        self._check(state, image, None, force)
+        for module in modules:
+            if module not in image.modules:
+                image = rules.add_module(image, module, state.catalog)
+
+        def mutate(doc) -> None:
+            import tomlkit
+
+            if "images" not in doc:
+                doc["images"] = tomlkit.table(is_super_table=True)
+            entry = tomlkit.table()
+            entry.update(image.to_dict())
+            doc["images"][name] = entry
+
+        return self._save(state, mutate)
+
+    def update(
+        self,
+        state: ImagesState,
+        name: str,
+        *,
+        flavour: str | None = None,
+        version: str | None = None,
+        chroot: str | None = None,
+        postinst: str | None = None,
+        description: str | None = None,
+        rootfs: Iterable[str] | None = None,
+        force: bool = False,
+    ) -> ImagesState:
+        """Change some fields (None = unchanged; chroot "" = <None>)."""
+        old = state.image(name)
+        image = dataclasses.replace(
+            old,
+            flavour=old.flavour if flavour is None else flavour,
+            version=old.version if version is None else version,
+            chroot=old.chroot if chroot is None else chroot,
+            postinst=old.postinst if postinst is None else postinst,
+            description=old.description if description is None else description,
+            rootfs=old.rootfs if rootfs is None else list(dict.fromkeys(rootfs)),
+        )
+        self._check(state, image, old, force)
+        return self._put(state, old, image)
+
+    def add_module(self, state: ImagesState, name: str, module: str) -> ImagesState:
+        old = state.image(name)
+        return self._put(state, old, rules.add_module(old, module, state.catalog))
+
+    def remove_module(self, state: ImagesState, name: str, module: str) -> ImagesState:
+        old = state.image(name)
+        return self._put(state, old, rules.remove_module(old, module))
+
+    def delete(self, state: ImagesState, name: str) -> ImagesState:
+        state.image(name)
+        if hosts := self.hosts_using(state, name):
+            raise Refused(
+                f"image {shown(name)} is still used by {len(hosts)} host(s): {hosts_text(hosts)}"
+            )
+
+        def mutate(doc) -> None:
+            del doc["images"][name]
+
+        return self._save(state, mutate)
+
+    def rename(self, state: ImagesState, old: str, new: str) -> ImagesState:
+        """Rename an image; hosts assigned to it follow (inventory.toml is updated too)."""
+        state.image(old)
+        check_name(new, "image name")
+        if problem := self.name_problem(state, new, old):
+            raise Refused(problem)
+        if new == old:
+            return state
+
+        def mutate(doc) -> None:
+            table = doc["images"]
+            entry = table[old]
+            del table[old]
+            table[new] = entry
+
+        renamed = self._save(state, mutate)
+        users = dict(renamed.users)
+        if hosts := users.pop(old, []):
+            self.store.update("inventory", lambda doc: _reassign(doc, old, new))
+            users[new] = hosts
+        return dataclasses.replace(renamed, users=users)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _check(self, state: ImagesState, image: Image, old: Image | None, force: bool) -> None:
+        """Check the fields that differ from `old` (all of a new image) against the catalog,
+        the chroots and the root-fs configs: an image whose pinned release has gone can
+        still get a new description."""
+
+        def changed(*keys: str) -> bool:
+            return old is None or any(getattr(old, k) != getattr(image, k) for k in keys)
+
+        if problem := rules.image_problem(image):
+            raise InvalidInput(problem)
+        flavours = state.catalog.flavours()
+        if changed("flavour") and image.flavour not in flavours:
+            known = ", ".join(flavours) or "none"
+            raise InvalidInput(f"unknown flavour {shown(image.flavour)} (known: {known})")
+        offered = self.version_choices(state, image.flavour)
+        if changed("flavour", "version") and image.version not in offered:
+            raise InvalidInput(
+                f"version {image.version} matches no release for {image.flavour}"
+                f" (choices: {', '.join(offered) or 'none'})"
+            )
+        if changed("chroot") and image.chroot and image.chroot not in state.chroots:
+            raise InvalidInput(f"no chroot named {shown(image.chroot)}")
+        mismatch = self.chroot_mismatch(state, image.flavour, image.chroot)
+        if changed("flavour", "chroot") and mismatch and not force:
+            raise Refused(f"{mismatch}: confirm to assign it anyway (--force)")
+        if changed("rootfs"):
+            for config in image.rootfs:
+                if config not in state.rootfs_configs:
+                    raise InvalidInput(f"no root-fs config named {shown(config)} in rootfs.toml")
+
+    def _put(self, state: ImagesState, old: Image, new: Image) -> ImagesState:
+        """Save the fields of `new` that differ from `old` (the other keys keep their
+        layout and comments)."""
+        before, after = old.to_dict(), new.to_dict()
+        changed = {key: value for key, value in after.items() if before[key] != value}
+
+        def mutate(doc) -> None:
+            entry = doc["images"][old.name]
+            for key, value in changed.items():
+                entry[key] = value
+
+        return self._save(state, mutate) if changed else state
+
+    def _save(self, state: ImagesState, mutate: Callable) -> ImagesState:
+        snap = self.store.edit("images", state.token, mutate)
+        return dataclasses.replace(state, images=images_from_dict(snap.data), token=snap.token)
+
+
+def _reassign(doc, old: str, new: str) -> None:
+    for host in doc.get("hosts", []):
+        if host.get("image") == old:
+            host["image"] = new
