@@ -202,10 +202,11 @@ def check_unique(inv: Inventory) -> list[Problem]:
         Problem("network", net, tuple(owners), f"unknown network {shown(net)}")
         for net, owners in unknown.items()
     ]
-    for key, hosts in name_clashes.items():
+    # Clashes in the order of their first use; each host's uses are worked out once.
+    for key, hosts in sorted(name_clashes.items(), key=lambda item: item[1][0]):
         uses = [u for i in dict.fromkeys(hosts) for u in _name_uses(inv, inv.hosts[i], key)]
         problems.append(Problem("name", uses[0][0], tuple(owner for _, owner in uses)))
-    for key, hosts in ip_clashes.items():
+    for key, hosts in sorted(ip_clashes.items(), key=lambda item: item[1][0]):
         uses = [u for i in dict.fromkeys(hosts) for u in _ip_uses(inv.hosts[i], key)]
         problems.append(Problem("ip", key, tuple(uses)))
     return problems + invalid + missing
