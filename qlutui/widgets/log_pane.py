@@ -1,0 +1,205 @@
+"""The log window of a job: header (title, elapsed, progress, per-target counters), the log,
+and a footer showing the stream filters.
+
+Lines arrive through `feed(lines)` from any task or thread. They are buffered and written at
+most once every `batch_ms` with a single `Log.write_lines` call, so a build printing
+thousands of lines a second costs the UI ~20 writes a second and typing stays responsive.
+The widget keeps at most `max_lines` lines; toggling a filter re-renders from the job's lines
+(or, without a job, from the last `max_lines` lines fed).
+
+A screen hosting a LogPane adds `LogPane.BINDINGS` to its own BINDINGS (so the keys work
+wherever the focus is on that screen) and forwards `action_toggle_stream` /
+`action_toggle_follow` to the pane; the pane's own copies of the bindings work when the log
+itself has the focus.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widget import Widget
+from textual.widgets import Log, Static
+
+from qlutui.backend.jobs import MESSAGE, STATES, STDERR, STDOUT, Job, LogLine
+
+STREAMS = {STDOUT: "stdout", STDERR: "stderr", MESSAGE: "messages"}  # footer labels
+
+
+def format_line(line: LogLine, many_targets: bool) -> str:
+    """One log line as shown: messages marked `* `, the target first when there are several
+    (the job's own messages have no target)."""
+    mark = "* " if line.stream == MESSAGE else ""
+    where = f"{line.target}: " if many_targets and line.target else ""
+    return f"{where}{mark}{line.text}"
+
+
+def progress_bar(fraction: float, width: int, ascii_only: bool) -> str:
+    """A text progress bar of `width` cells, e.g. `[#####.....]` in ASCII mode."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    inner = max(width - 2, 1)
+    done = round(fraction * inner)
+    full, empty = ("#", ".") if ascii_only else ("█", "░")
+    return f"[{full * done}{empty * (inner - done)}]"
+
+
+def _elapsed(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+class LogPane(Widget):
+    """Header, log and filter footer of one job (or of lines fed without a job)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("o", f"toggle_stream('{STDOUT}')", "Stdout", id="log.stdout"),
+        Binding("e", f"toggle_stream('{STDERR}')", "Stderr", id="log.stderr"),
+        Binding("m", f"toggle_stream('{MESSAGE}')", "Messages", id="log.messages", show=False),
+        Binding("f", "toggle_follow", "Follow", id="log.follow"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        batch_ms: int = 50,
+        max_lines: int = 20_000,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.batch_ms = batch_ms
+        self.max_lines = max_lines
+        self.streams = set(STREAMS)
+        self.follow = True
+        self.job: Job | None = None
+        self.title = ""
+        self.many_targets = False
+        self.writes = 0  # write_lines calls so far (the bound the stream tests check)
+        self.shown = 0  # lines written since the last clear
+        self._pending: list[LogLine] = []
+        self._lock = threading.Lock()
+        self._fed: deque[LogLine] = deque(maxlen=max_lines)
+        self._unsubscribe = None
+        self._last_header = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="log-header", markup=False)
+        yield Log(max_lines=self.max_lines, id="log-lines")
+        yield Static(id="log-footer", markup=False)
+
+    def on_mount(self) -> None:
+        self.set_interval(self.batch_ms / 1000, self._tick)
+        self._render_header()
+        self._render_footer()
+
+    def on_unmount(self) -> None:
+        self._detach()
+
+    @property
+    def log_widget(self) -> Log:
+        return self.query_one("#log-lines", Log)
+
+    # -- feeding -----------------------------------------------------------------------
+
+    def feed(self, lines: Sequence[LogLine]) -> None:
+        """Queue lines for the next flush; safe to call from any thread or task."""
+        with self._lock:
+            self._pending.extend(lines)
+            if len(self._pending) > 2 * self.max_lines:  # a stalled UI never holds more
+                del self._pending[: -self.max_lines]
+
+    def _take(self) -> list[LogLine]:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def _tick(self) -> None:
+        pending = self._take()
+        if pending:
+            self._fed.extend(pending)
+            self._write(pending)
+        now = time.monotonic()
+        if pending or now - self._last_header >= 1.0:
+            self._last_header = now
+            self._render_header()
+
+    def _write(self, lines: Iterable[LogLine]) -> None:
+        many = self.many_targets
+        texts = [format_line(line, many) for line in lines if line.stream in self.streams]
+        texts = texts[-self.max_lines :]
+        if texts:
+            self.writes += 1
+            self.shown += len(texts)
+            self.log_widget.write_lines(texts, scroll_end=self.follow)
+
+    # -- jobs --------------------------------------------------------------------------
+
+    def attach(self, job: Job | None) -> None:
+        """Show `job`: its lines so far, then live lines while it runs."""
+        self._detach()
+        self.job = job
+        self.title = job.record.title if job else ""
+        self.many_targets = bool(job) and len(job.record.targets) > 1
+        self._take()
+        self._fed.clear()
+        self.rerender()
+        if job is not None and not job.done:
+            self._unsubscribe = job.subscribe(self.feed)
+        self._render_header()
+
+    def _detach(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def rerender(self) -> None:
+        """Clear the log and write the source lines again through the current filters."""
+        self._take()  # with a job, pending lines are already among job.lines()
+        source = self.job.lines() if self.job is not None else self._fed
+        self.log_widget.clear()
+        self.shown = 0
+        self._write(source)
+        self._render_footer()
+
+    # -- filters -----------------------------------------------------------------------
+
+    def action_toggle_stream(self, stream: str) -> None:
+        self.streams ^= {stream}
+        self.rerender()
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+        self.log_widget.auto_scroll = self.follow
+        if self.follow:
+            self.log_widget.scroll_end(animate=False)
+        self._render_footer()
+
+    # -- header and footer -------------------------------------------------------------
+
+    def _render_header(self) -> None:
+        job = self.job
+        if job is None:
+            self.query_one("#log-header", Static).update(self.title or "No job selected")
+            return
+        record = job.record
+        top = f"{record.title}  [{record.state}]  {_elapsed(job.elapsed)}"
+        counts = job.counts()
+        counters = "  ".join(f"{state} {counts.get(state, 0)}" for state in STATES)
+        width = max(self.size.width - len(counters) - 7, 10)
+        bar = progress_bar(job.progress, width, getattr(self.app, "serial", False))
+        percent = f"{round(job.progress * 100):3d}%"
+        self.query_one("#log-header", Static).update(f"{top}\n{bar} {percent}  {counters}")
+
+    def _render_footer(self) -> None:
+        def flag(on: bool) -> str:
+            return "[x]" if on else "[ ]"
+
+        parts = [f"{flag(s in self.streams)} {name}" for s, name in STREAMS.items()]
+        parts.append(f"{flag(self.follow)} follow")
+        self.query_one("#log-footer", Static).update("  ".join(parts))

@@ -1,0 +1,146 @@
+"""LogPane: batched writes under a fast stream, responsive keys, filters, follow mode."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import threading
+import time
+from pathlib import Path
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.widgets import Input
+
+import qlutui
+from qlutui.backend.jobs import MESSAGE, STDERR, STDOUT, LogLine
+from qlutui.widgets.log_pane import LogPane, format_line, progress_bar
+
+
+class Harness(App):
+    CSS_PATH = Path(qlutui.__file__).with_name("app.tcss")
+
+    def compose(self) -> ComposeResult:
+        yield Input(id="typing")
+        yield LogPane(batch_ms=50, max_lines=20_000)
+
+
+def lines(count: int, start: int = 0, target: str = "beosrv-c") -> list[LogLine]:
+    streams = (STDOUT, STDERR, MESSAGE)
+    return [LogLine(1000.0 + i, target, streams[i % 3], f"line {i}") for i in range(start, count)]
+
+
+async def key_latency(app: App, typing: Input) -> float:
+    """Seconds from a key event entering the app's queue until the Input has the character."""
+    before = len(typing.value)
+    t0 = time.perf_counter()
+    app.post_message(events.Key("x", "x"))
+    while len(typing.value) == before:
+        assert time.perf_counter() - t0 < 5, "key press not handled within 5 s"
+        await asyncio.sleep(0.001)
+    return time.perf_counter() - t0
+
+
+async def test_fast_stream_is_batched_and_keys_stay_responsive() -> None:
+    app = Harness()
+    total, chunk = 200_000, 1_000
+    data = lines(total)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LogPane)
+        typing = app.query_one("#typing", Input)
+        typing.focus()
+        await pilot.pause()
+
+        def produce() -> None:  # ~100,000 lines/s from another thread
+            for i in range(0, total, chunk):
+                pane.feed(data[i : i + chunk])
+                time.sleep(0.01)
+
+        producer = threading.Thread(target=produce)
+        started = time.perf_counter()
+        producer.start()
+        latencies = []
+        try:
+            while producer.is_alive() and len(latencies) < 200:
+                latencies.append(await key_latency(app, typing))
+                await asyncio.sleep(0.02)
+        finally:
+            producer.join(timeout=30)
+        streaming = time.perf_counter() - started
+        await pilot.pause(0.2)
+
+        log = pane.log_widget
+        assert log.line_count == 20_000  # bounded: only the newest max_lines are kept
+        assert log.lines[-1] == "line 199999"  # 199999 % 3 == 1: stderr
+        # One write per 50 ms tick at most (plus slack for the final flush).
+        assert 1 <= pane.writes <= streaming / 0.05 + 5
+        assert len(latencies) >= 10
+        p95 = statistics.quantiles(latencies, n=20)[-1]
+        print(
+            f"\n{total} lines in {streaming:.2f}s: {pane.writes} writes, {len(latencies)} keys,"
+            f" key latency p50 {statistics.median(latencies) * 1000:.1f} ms"
+            f" p95 {p95 * 1000:.1f} ms max {max(latencies) * 1000:.1f} ms"
+        )
+        assert p95 < 0.5
+
+
+async def test_filters_rerender_and_follow_mode() -> None:
+    app = Harness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LogPane)
+        pane.feed(lines(9))
+        await pilot.pause(0.1)
+        log = pane.log_widget
+        assert list(log.lines) == [
+            "line 0",
+            "line 1",
+            "* line 2",
+            *["line 3", "line 4", "* line 5", "line 6", "line 7", "* line 8"],
+        ]
+        log.focus()
+        await pilot.press("e")  # stderr off
+        assert list(log.lines) == ["line 0", "* line 2", "line 3", "* line 5", "line 6", "* line 8"]
+        await pilot.press("m")  # messages off
+        assert list(log.lines) == ["line 0", "line 3", "line 6"]
+        footer = str(app.query_one("#log-footer").render())
+        assert "[x] stdout  [ ] stderr  [ ] messages  [x] follow" in footer
+        await pilot.press("e", "m")
+        assert log.line_count == 9
+
+        pane.feed(lines(200, start=9))
+        await pilot.pause(0.1)
+        assert log.scroll_y == log.max_scroll_y > 0  # following: at the end
+        await pilot.press("f")  # follow off: new lines do not move the view
+        assert not pane.follow and not log.auto_scroll
+        log.scroll_home(animate=False)
+        pane.feed(lines(300, start=200))
+        await pilot.pause(0.1)
+        assert log.line_count == 300
+        assert log.scroll_y == 0
+        await pilot.press("f")
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y
+
+
+def test_line_format_and_progress_bar() -> None:
+    line = LogLine(0.0, "beosrv-d", MESSAGE, "done")
+    assert format_line(line, many_targets=True) == "beosrv-d: * done"
+    assert format_line(LogLine(0.0, "", MESSAGE, "all done"), many_targets=True) == "* all done"
+    assert format_line(LogLine(0.0, "beosrv-d", STDOUT, "x"), many_targets=False) == "x"
+    assert progress_bar(0.5, 12, ascii_only=True) == "[#####.....]"
+    assert progress_bar(2.0, 6, ascii_only=False) == "[████]"
+
+
+async def test_lines_fed_before_mount_are_bounded_and_shown() -> None:
+    pane = LogPane(max_lines=100)
+    for i in range(0, 10_000, 10):
+        pane.feed(lines(i + 10, start=i))
+
+    class Late(App):
+        def compose(self) -> ComposeResult:
+            yield pane
+
+    async with Late().run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.1)
+        assert pane.log_widget.line_count == 100
+        assert pane.log_widget.lines[-1] == "line 9999"
