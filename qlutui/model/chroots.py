@@ -115,8 +115,10 @@ def _xy_problem(text: str) -> str | None:
 
 
 def _path_problem(path: str) -> str | None:
-    if not path.startswith("/") or not path.isprintable():
+    if not path.startswith("/"):
         return f"{shown(path)} is not an absolute path"
+    if not path.isprintable():
+        return f"{shown(path)} must not contain control characters"
     parts = [part for part in path.split("/") if part]
     if not parts:
         return "must be a directory below '/'"
