@@ -152,6 +152,16 @@ class ImagesService:
             return f"chroot {shown(chroot)} is {found.flavour}, the image is {flavour}"
         return None
 
+    def version_problem(self, state: ImagesState, flavour: str, version: str) -> str | None:
+        """Why `version` is not a choice for `flavour`, None when it is."""
+        offered = self.version_choices(state, flavour)
+        if version in offered:
+            return None
+        return (
+            f"version {version} matches no release for {flavour}"
+            f" (choices: {', '.join(offered) or 'none'})"
+        )
+
     def hosts_using(self, state: ImagesState, name: str) -> list[str]:
         return list(state.users.get(name, []))
 
@@ -255,12 +265,16 @@ class ImagesService:
         old = state.image(name)
         return self._put(state, old, rules.remove_module(old, module))
 
-    def delete(self, state: ImagesState, name: str) -> ImagesState:
+    def check_delete(self, state: ImagesState, name: str) -> None:
+        """Refuse to delete an image hosts are assigned to (naming them)."""
         state.image(name)
         if hosts := self.hosts_using(state, name):
             raise Refused(
                 f"image {shown(name)} is still used by {len(hosts)} host(s): {hosts_text(hosts)}"
             )
+
+    def delete(self, state: ImagesState, name: str) -> ImagesState:
+        self.check_delete(state, name)
 
         def mutate(doc) -> None:
             del doc["images"][name]
@@ -305,12 +319,10 @@ class ImagesService:
         if changed("flavour") and image.flavour not in flavours:
             known = ", ".join(flavours) or "none"
             raise InvalidInput(f"unknown flavour {shown(image.flavour)} (known: {known})")
-        offered = self.version_choices(state, image.flavour)
-        if changed("flavour", "version") and image.version not in offered:
-            raise InvalidInput(
-                f"version {image.version} matches no release for {image.flavour}"
-                f" (choices: {', '.join(offered) or 'none'})"
-            )
+        if changed("flavour", "version") and (
+            problem := self.version_problem(state, image.flavour, image.version)
+        ):
+            raise InvalidInput(problem)
         if changed("chroot") and image.chroot and image.chroot not in state.chroots:
             raise InvalidInput(f"no chroot named {shown(image.chroot)}")
         mismatch = self.chroot_mismatch(state, image.flavour, image.chroot)
