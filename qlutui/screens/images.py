@@ -1,0 +1,486 @@
+"""Qlustar OS Images: a tree of images (sorted by name) with their fields, modules, module
+packages and hosts, and keys for every change.
+
+Image children are built only when an image is expanded (and the module, package and host
+lists only when those are expanded), so a cluster with hundreds of images moves and expands
+instantly. Every decision is a call to `ImagesService`; changes run in a thread and the tree
+is rebuilt from the state they return, keeping expansions and the cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static, Tree
+from textual.widgets.tree import TreeNode
+
+from qlutui.backend.images import ImagesService, ImagesState
+from qlutui.errors import ConflictError, QlutuiError
+from qlutui.model.images import CORE
+from qlutui.model.names import name_problem
+from qlutui.model.versions import describe, parse_version
+from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+
+if TYPE_CHECKING:
+    from qlutui.backend.cluster import Cluster
+
+LAZY = ("image", "modules", "packages", "hosts")  # nodes whose children are built on expand
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What a tree node stands for: an image, one of its fields, or an item of a list."""
+
+    image: str
+    kind: str  # image | flavour | version | chroot | modules | module | packages | package
+    # | postinst | description | rootfs | hosts | host | warning
+    item: str = ""
+
+
+class ImageTree(Tree[Ref]):
+    """The images tree; ASCII guides and icons on a serial console."""
+
+    def on_mount(self) -> None:
+        if getattr(self.app, "serial", False):
+            self.ICON_NODE, self.ICON_NODE_EXPANDED = "+ ", "- "
+            self.LINES = dict.fromkeys(Tree.LINES, ("  ", "| ", "`-", "|-"))
+
+
+class ImagesScreen(Screen):
+    TITLE = "Qlustar Images"
+    DEFAULT_CSS = """
+    #images-filter { margin: 0 1; }
+    #images-tree { height: 1fr; }
+    #images-info { display: none; max-height: 7; padding: 0 1; overflow-y: auto; }
+    #images-info.-shown { display: block; }
+    #images-status { padding: 0 1; color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new_image", "New", id="images.new"),
+        Binding("r", "rename", "Rename", id="images.rename"),
+        Binding("d", "delete", "Delete", id="images.delete"),
+        Binding("a", "add_module", "Add module", id="images.add_module"),
+        Binding("x", "remove_module", "Remove module", id="images.remove_module"),
+        Binding("f", "edit('flavour')", "Flavour", id="images.flavour"),
+        Binding("v", "edit('version')", "Version", id="images.version"),
+        Binding("c", "edit('chroot')", "Chroot", id="images.chroot"),
+        Binding("p", "edit('postinst')", "Postinst", id="images.postinst"),
+        Binding("e", "edit('description')", "Description", id="images.description"),
+        Binding("o", "edit('rootfs')", "Root FS", id="images.rootfs"),
+        Binding("u", "upgrade_preview", "Upgrade preview", id="images.upgrade"),
+        Binding("slash", "filter", "Filter", id="images.filter"),
+        Binding("ctrl+r", "reload", "Reload", id="images.reload"),
+    ]
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__()
+        self.service = ImagesService(cluster)
+        self.state: ImagesState | None = None
+        self.expanded: set[Ref] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Static("qlutui - Qlustar Images", classes="title-bar")
+        yield Input(placeholder="/ filter images by name", id="images-filter", compact=True)
+        tree = ImageTree("Images", id="images-tree")
+        tree.show_root = False
+        tree.auto_expand = False  # enter edits a field; space expands
+        yield tree
+        yield Static(id="images-info", markup=False)
+        yield Static("Loading the images ...", id="images-status", markup=False)
+        yield Footer()
+
+    @property
+    def tree(self) -> ImageTree:
+        return self.query_one(ImageTree)
+
+    def on_mount(self) -> None:
+        self.tree.focus()
+        self.action_reload()
+
+    # -- loading and the tree ----------------------------------------------------------
+
+    @work(group="images-load", exclusive=True)
+    async def action_reload(self) -> None:
+        try:
+            state = await self.service.load()
+        except QlutuiError as exc:
+            self.query_one("#images-status", Static).update(f"Cannot load: {exc}")
+            return
+        self._show(state)
+
+    def _show(self, state: ImagesState, focus: Ref | None = None) -> None:
+        """Rebuild the tree from `state`, keeping expansions and the cursor (or `focus`)."""
+        self.state = state
+        tree = self.tree
+        current = tree.cursor_node.data if tree.cursor_node else None
+        needle = self.query_one("#images-filter", Input).value.strip().lower()
+        names = [n for n in state.images if needle in n.lower()]
+        tree.clear()
+        self.expanded = {r for r in self.expanded if r.image in state.images}
+        nodes: dict[Ref, TreeNode[Ref]] = {}
+        for name in names:
+            node = tree.root.add(self._image_label(name), Ref(name, "image"))
+            nodes[node.data] = node
+            if node.data in self.expanded:
+                self._fill(node, nodes)
+                node.expand()
+        tree.last_line  # noqa: B018 (builds the tree lines so the cursor can be placed)
+        want = focus or current
+        target = (nodes.get(want) or nodes.get(Ref(want.image, "image"))) if want else None
+        if target is not None:
+            tree.move_cursor(target)
+        elif names:
+            tree.move_cursor_to_line(0)
+        shown = f"{len(names)} of {len(state.images)}" if needle else f"{len(state.images)}"
+        self.query_one("#images-status", Static).update(
+            f"{shown} images | catalog: {state.catalog_source}"
+        )
+
+    def _image_label(self, name: str) -> Text:
+        assert self.state is not None
+        flagged = " (!)" if self.service.warnings(self.state, name) else ""
+        return Text(name + flagged, style="bold" if not flagged else "bold yellow")
+
+    def _text(self, text: str) -> Text:
+        return Text(text.replace("→", "->") if getattr(self.app, "serial", False) else text)
+
+    def _fill(self, node: TreeNode[Ref], nodes: dict[Ref, TreeNode[Ref]] | None = None) -> None:
+        """Build the children of a lazy node; while rebuilding (`nodes` collects every node
+        made) the lists the user had open are opened again."""
+        assert self.state is not None and node.data is not None
+        state, ref, service = self.state, node.data, self.service
+        image = state.image(ref.image)
+
+        def add(label: str, kind: str, item: str = "", lazy: bool = False) -> None:
+            child_ref = Ref(image.name, kind, item)
+            child = node.add(self._text(label), child_ref, allow_expand=lazy)
+            if nodes is not None:
+                nodes[child_ref] = child
+                if lazy and child_ref in self.expanded:
+                    self._fill(child, nodes)
+                    child.expand()
+
+        if ref.kind == "image":
+            mismatch = service.chroot_mismatch(state, image.flavour, image.chroot)
+            hosts = service.hosts_using(state, image.name)
+            for warning in service.warnings(state, image.name):
+                add(f"! {warning}", "warning", warning)
+            add(f"Flavour: {image.flavour}", "flavour")
+            add(f"Version: {service.version_text(state, image)}", "version")
+            marker = " (!) flavour differs" if mismatch else ""
+            add(f"UnionFS Chroot: {image.chroot or '<None>'}{marker}", "chroot")
+            add(f"Modules: {', '.join(image.modules)}", "modules", lazy=True)
+            add(f"Packages: {len(service.packages(state, image.name))}", "packages", lazy=True)
+            add(f"Postinst: {image.postinst}", "postinst")
+            add(f"Description: {image.description}", "description")
+            add(f"Root FS configs: {', '.join(image.rootfs) or '-'}", "rootfs")
+            add(f"Hosts: {len(hosts)}", "hosts", lazy=bool(hosts))
+        elif ref.kind == "modules":
+            unknown = set(service.unknown_modules(state, image.name))
+            for module in image.modules:
+                note = " (always present)" if module == CORE else ""
+                note += " (!) not offered for this flavour and release" if module in unknown else ""
+                add(module + note, "module", module)
+        elif ref.kind == "packages":
+            packages = service.packages(state, image.name)
+            for package in packages or ["(the version resolves to no release)"]:
+                add(package, "package", package)
+        elif ref.kind == "hosts":
+            for host in service.hosts_using(state, image.name):
+                add(host, "host", host)
+
+    @on(Tree.NodeExpanded)
+    def _expanded(self, event: Tree.NodeExpanded[Ref]) -> None:
+        ref = event.node.data
+        if ref is None or ref.kind not in LAZY:
+            return
+        self.expanded.add(ref)
+        if not event.node.children:
+            self._fill(event.node)
+
+    @on(Tree.NodeCollapsed)
+    def _collapsed(self, event: Tree.NodeCollapsed[Ref]) -> None:
+        self.expanded.discard(event.node.data)
+
+    @on(Tree.NodeSelected)
+    def _selected(self, event: Tree.NodeSelected[Ref]) -> None:
+        """Enter on a field edits it; on a list or an image it opens/closes the node."""
+        ref = event.node.data
+        if ref is not None and ref.kind in EDITABLE:
+            self.action_edit(ref.kind)
+        else:
+            event.node.toggle()
+
+    # -- filter ------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.query_one("#images-filter", Input).focus()
+
+    @on(Input.Changed, "#images-filter")
+    def _filter_changed(self) -> None:
+        if self.state is not None:
+            self._show(self.state)
+
+    @on(Input.Submitted, "#images-filter")
+    def _filter_done(self) -> None:
+        self.tree.focus()
+
+    # -- actions -----------------------------------------------------------------------
+
+    def _current(self) -> Ref | None:
+        node = self.tree.cursor_node
+        if self.state is None or node is None or node.data is None:
+            self.notify("Choose an image first (or n for a new one)", severity="warning")
+            return None
+        return node.data
+
+    async def _apply(
+        self, change: Callable[[ImagesState], ImagesState], done: str, focus: Ref | None = None
+    ) -> bool:
+        """Run a change off the event loop, then show the state it returns."""
+        assert self.state is not None
+        try:
+            state = await asyncio.to_thread(change, self.state)
+        except ConflictError as exc:
+            self.notify(f"{exc}; reloaded", severity="error", timeout=8)
+            self.action_reload()
+            return False
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
+            return False
+        self._show(state, focus)
+        self.notify(done)
+        return True
+
+    async def _confirm_chroot(self, flavour: str, chroot: str) -> bool | None:
+        """True when the chroot needs the flavour confirmation and got it; None = declined."""
+        assert self.state is not None
+        mismatch = self.service.chroot_mismatch(self.state, flavour, chroot)
+        if not mismatch:
+            return False
+        question = f"Use chroot '{chroot}' anyway?"
+        ok = await self.app.push_screen_wait(Confirm(question, detail=f"The {mismatch}."))
+        return True if ok else None
+
+    def _flavour_fields(self, flavour: str, version: str) -> list[Field]:
+        assert self.state is not None
+        versions = self.service.version_choices(self.state)
+        return [
+            Field.select("flavour", "Flavour", self.state.catalog.flavours(), flavour),
+            Field.select("version", "Version", versions, version if version in versions else None),
+        ]
+
+    def _version_check(self, values: dict) -> str | None:
+        assert self.state is not None
+        return self.service.version_problem(self.state, values["flavour"], values["version"])
+
+    @work(group="images-action", exclusive=True)
+    async def action_new_image(self) -> None:
+        if self.state is None:
+            return
+        state, service = self.state, self.service
+        flavours = state.catalog.flavours()
+        flavour = flavours[-1] if flavours else ""
+        chroots = [(f"{c.name} ({c.flavour} {c.version})", c.name) for c in state.chroots.values()]
+        fields = [
+            Field.input("name", "Image name", validate=lambda v: service.name_problem(state, v)),
+            *self._flavour_fields(flavour, service.default_version(state, flavour)),
+            Field.select("chroot", "UnionFS chroot", chroots, allow_none=True),
+            Field.input("postinst", "Postinst", validate=lambda v: v and name_problem(v)),
+            Field.input("description", "Description"),
+        ]
+        values = await self.app.push_screen_wait(
+            FormDialog("New image", fields, validate=self._version_check)
+        )
+        if values is None:
+            return
+        chroot = values["chroot"] or ""
+        force = await self._confirm_chroot(values["flavour"], chroot)
+        if force is None:
+            return
+        name = values["name"]
+        await self._apply(
+            lambda s: service.create(
+                s,
+                name,
+                flavour=values["flavour"],
+                version=values["version"],
+                chroot=chroot,
+                postinst=values["postinst"],
+                description=values["description"],
+                force=force,
+            ),
+            f"Image {name} created",
+            Ref(name, "image"),
+        )
+
+    @work(group="images-action", exclusive=True)
+    async def action_rename(self) -> None:
+        if not (ref := self._current()):
+            return
+        state, old = self.state, ref.image
+        hosts = len(self.service.hosts_using(state, old))
+        field = Field.input(
+            "name", "New name", old, validate=lambda v: self.service.name_problem(state, v, old)
+        )
+        detail = f"Its {hosts} host(s) follow the new name." if hosts else ""
+        values = await self.app.push_screen_wait(
+            FormDialog(f"Rename image {old}", [field], detail=detail)
+        )
+        if values is not None:
+            new = values["name"]
+            await self._apply(
+                lambda s: self.service.rename(s, old, new),
+                f"Image {old} renamed to {new}",
+                Ref(new, "image"),
+            )
+
+    @work(group="images-action", exclusive=True)
+    async def action_delete(self) -> None:
+        if not (ref := self._current()):
+            return
+        try:
+            self.service.check_delete(self.state, ref.image)
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
+            return
+        if await self.app.push_screen_wait(Confirm(f"Really delete image '{ref.image}'?")):
+            await self._apply(
+                lambda s: self.service.delete(s, ref.image), f"Image {ref.image} deleted"
+            )
+
+    @work(group="images-action", exclusive=True)
+    async def action_add_module(self) -> None:
+        if not (ref := self._current()):
+            return
+        addable = self.service.addable_modules(self.state, ref.image)
+        if not addable:
+            self.notify(f"No module left to add to {ref.image}", severity="warning")
+            return
+        field = Field.select("module", "Module", addable)
+        values = await self.app.push_screen_wait(FormDialog(f"Add module to {ref.image}", [field]))
+        if values is not None:
+            module = values["module"]
+            await self._apply(
+                lambda s: self.service.add_module(s, ref.image, module),
+                f"Module {module} added to {ref.image}",
+                Ref(ref.image, "module", module),
+            )
+
+    @work(group="images-action", exclusive=True)
+    async def action_remove_module(self) -> None:
+        if not (ref := self._current()):
+            return
+        module = ref.item if ref.kind == "module" else None
+        if module is None:
+            field = Field.select("module", "Module", self.state.image(ref.image).modules)
+            values = await self.app.push_screen_wait(
+                FormDialog(f"Remove module from {ref.image}", [field])
+            )
+            if values is None:
+                return
+            module = values["module"]
+        await self._apply(
+            lambda s: self.service.remove_module(s, ref.image, module),
+            f"Module {module} removed from {ref.image}",
+            Ref(ref.image, "modules"),
+        )
+
+    @work(group="images-action", exclusive=True)
+    async def action_edit(self, kind: str) -> None:
+        if not (ref := self._current()):
+            return
+        state, image = self.state, self.state.image(ref.image)
+        form = self._edit_form(kind, state, image.name)
+        values = await self.app.push_screen_wait(form)
+        if values is None:
+            return
+        if kind == "chroot":
+            values["chroot"] = values["chroot"] or ""
+        force = False
+        if kind in ("flavour", "chroot"):
+            chroot = values.get("chroot", image.chroot)
+            force = await self._confirm_chroot(values.get("flavour", image.flavour), chroot)
+            if force is None:
+                return
+        await self._apply(
+            lambda s: self.service.update(s, image.name, force=force, **values),
+            f"Image {image.name}: {', '.join(values)} saved",
+            Ref(image.name, kind),
+        )
+
+    def _edit_form(self, kind: str, state: ImagesState, name: str) -> FormDialog:
+        image = state.image(name)
+        title = f"{EDITABLE[kind]} of {name}"
+        if kind == "flavour":
+            fields = self._flavour_fields(image.flavour, image.version)
+            return FormDialog(title, fields, validate=self._version_check)
+        if kind == "version":
+            releases = state.catalog.releases(image.flavour)
+            options = [
+                (self._text(describe(parse_version(v), releases)).plain, v)
+                for v in self.service.version_choices(state, image.flavour)
+            ]
+            current = image.version if any(v == image.version for _, v in options) else None
+            detail = f"Now: {self._text(self.service.version_text(state, image)).plain}"
+            field = Field.select("version", "Version", options, current)
+            return FormDialog(title, [field], detail=detail)
+        if kind == "chroot":
+            options = [
+                (f"{c.name} ({c.flavour} {c.version})", c.name) for c in state.chroots.values()
+            ]
+            field = Field.select(
+                "chroot", "UnionFS chroot", options, image.chroot or None, allow_none=True
+            )
+            return FormDialog(title, [field], detail=f"The image is {image.flavour}.")
+        if kind == "rootfs":
+            field = Field.multi("rootfs", "Root FS configs", state.rootfs_configs, image.rootfs)
+            return FormDialog(title, [field])
+        check = (lambda v: v and name_problem(v)) if kind == "postinst" else None
+        field = Field.input(kind, EDITABLE[kind], getattr(image, kind), validate=check)
+        return FormDialog(title, [field])
+
+    @work(group="images-action", exclusive=True)
+    async def action_upgrade_preview(self) -> None:
+        if self.state is None:
+            return
+        field = Field.input(
+            "release", "Release that would be added (x.y.z)", validate=_release_problem
+        )
+        values = await self.app.push_screen_wait(FormDialog("Upgrade preview", [field]))
+        if values is None:
+            return
+        release = values["release"]
+        moves = self.service.upgrade_preview(self.state, release)
+        lines = [f"{m.image}: {m.choice}  {m.before or 'none'} -> {m.after}" for m in moves] or [
+            "no image would move"
+        ]
+        info = self.query_one("#images-info", Static)
+        info.update("\n".join([f"If {release} were added:", *lines]))
+        info.add_class("-shown")
+
+
+EDITABLE = {
+    "flavour": "Flavour",
+    "version": "Version",
+    "chroot": "UnionFS chroot",
+    "postinst": "Postinst",
+    "description": "Description",
+    "rootfs": "Root FS configs",
+}
+
+
+def _release_problem(text: str) -> str | None:
+    try:
+        version = parse_version(text)
+    except QlutuiError as exc:
+        return str(exc)
+    return None if version.is_release else "a release is x.y.z"
