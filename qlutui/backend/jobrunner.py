@@ -102,12 +102,16 @@ class Runner:
     def execute(self):
         lock = self.plan.get("lock")
         if lock:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
             try:
+                os.makedirs(os.path.dirname(lock), exist_ok=True)
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 self.log.message(f"locked: another job is running on {lock}")
                 return EXIT_LOCKED
+            except OSError as error:
+                self.log.message(f"failed: cannot lock {lock}: {error.strerror}")
+                return 1
         steps = self.plan.get("steps", [])
         rc = 0
         for number, step in enumerate(steps, 1):

@@ -1,0 +1,761 @@
+"""Jobs: long work on head-nodes that survives the app (docs/architecture.md, "Jobs").
+
+A target is either a `Plan`, run detached on its head-node by `jobrunner.py` in
+`<jobs_dir>/<id>-<target>`, or an async function run in this process. This module follows
+each target's log into `state/jobs/<id>/<target>.log` (a byte-exact copy of the head-node's
+log, so re-attaching resumes at the local size), hands parsed lines to subscribers in
+batches, and writes `state/jobs/<id>/job.toml` whenever a target changes state.
+
+One process drives a job at a time (a `flock` on `state/jobs/<id>/.lock`): it appends to the
+logs, decides the end state and runs the completion hooks. Any other process that resumes
+the job only observes it (tails the local files) until the lock becomes free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import heapq
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from qlutui.backend import jobrunner
+from qlutui.backend.store import parse_toml
+from qlutui.backend.transport import RunFailed, Transport
+from qlutui.errors import InvalidInput, QlutuiError, Refused, TransportError
+from qlutui.model.names import check_name
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(jobrunner.__file__).read_text()
+
+PENDING, RUNNING, FAILED, ERRORS, SUCCESS = "Pending", "Running", "Failed", "Errors", "Success"
+STATES = (PENDING, RUNNING, FAILED, ERRORS, SUCCESS)
+STDOUT, STDERR, MESSAGE = "stdout", "stderr", "message"
+_STREAMS = {"o": STDOUT, "e": STDERR, "m": MESSAGE}
+_TAGS = {stream: tag for tag, stream in _STREAMS.items()}
+
+ERROR_LINE = re.compile(r"^(E:|ERROR|Error:)")
+_STEP = re.compile(r"step (\d+)/\d+: ")
+_FINISHED = re.compile(r"finished: exit (-?\d+)$")
+_JOB_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
+JOB_LOG = ".job.log"  # job-level messages; a target name cannot start with "."
+BATCH = 5000  # lines handed over at once while output floods in
+TICK = 0.05  # seconds: the longest a line waits before subscribers see it
+OBSERVE_EVERY = 0.2
+REMOTE_TIMEOUT = 60.0
+
+
+@dataclass
+class Plan:
+    """Work for jobrunner on one head-node. Paths in ops, `cwd` and `lock` are head-node paths
+    (mapped with `Transport.host_path` here); argv words are passed verbatim."""
+
+    steps: list[dict[str, Any]]
+    on_failure: list[dict[str, Any]] = field(default_factory=list)
+    lock: str | None = None
+    phases: list[str] = field(default_factory=list)  # regexes on output lines, in order
+
+    def to_json(self, transport: Transport) -> str:
+        def mapped(step: dict[str, Any]) -> dict[str, Any]:
+            keys = ("cwd",) if "argv" in step else ("src", "dst", "path", "base")
+            return {k: transport.host_path(v) if k in keys else v for k, v in step.items()}
+
+        plan: dict[str, Any] = {
+            "steps": [mapped(s) for s in self.steps],
+            "on_failure": [mapped(s) for s in self.on_failure],
+        }
+        if self.lock:
+            plan["lock"] = transport.host_path(self.lock)
+        return json.dumps(plan)
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    time: float
+    target: str  # "" for the job's own messages
+    stream: str  # STDOUT | STDERR | MESSAGE
+    text: str
+
+
+@dataclass
+class TargetRecord:
+    state: str = PENDING
+    rc: int | None = None
+    remote_dir: str = ""  # head-node job directory; "" for in-process work
+    error: str = ""
+    steps: int = 0
+    phases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JobRecord:
+    id: str
+    kind: str
+    title: str
+    subject: str = ""
+    created: float = 0.0
+    finished: float | None = None
+    targets: dict[str, TargetRecord] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state(self) -> str:
+        states = {t.state for t in self.targets.values()}
+        for state in (RUNNING, PENDING, FAILED, ERRORS):
+            if state in states:
+                return RUNNING if state == PENDING else state
+        return SUCCESS
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state
+        return _without_none(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobRecord:
+        fields = {k: v for k, v in data.items() if k not in ("state", "targets")}
+        targets = {n: TargetRecord(**t) for n, t in data.get("targets", {}).items()}
+        return cls(**fields, targets=targets)
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+class _Tracker:
+    """Reads one target's log lines as they pass: progress, error lines, exit code, reason."""
+
+    def __init__(self, target: str, record: TargetRecord) -> None:
+        self.target = target
+        self.steps = record.steps
+        self.phases = [re.compile(p) for p in record.phases]
+        self.phase = 0  # phases matched so far (in order; a skipped one counts as passed)
+        self.steps_done = 0
+        self.error_lines = 0
+        self.rc: int | None = None
+        self.reason = ""
+        self.fraction = 0.0  # set by in-process work through JobContext.progress
+        self.last_time = 0.0
+
+    def parse(self, raw: str) -> LogLine:
+        try:
+            stamp, tag, text = raw.split(" ", 2)
+            self.last_time = float(stamp)
+            stream = _STREAMS[tag]
+        except (ValueError, KeyError):
+            return LogLine(self.last_time, self.target, MESSAGE, raw)
+        if tag == "m":
+            self._message(text)
+        else:
+            if tag == "e" and ERROR_LINE.match(text):
+                self.error_lines += 1
+            for index in range(self.phase, len(self.phases)):
+                if self.phases[index].search(text):
+                    self.phase = index + 1
+                    break
+        return LogLine(self.last_time, self.target, stream, text)
+
+    def _message(self, text: str) -> None:
+        if m := _STEP.match(text):
+            self.steps_done = int(m[1]) - 1
+        elif m := _FINISHED.match(text):
+            self.rc, self.steps_done = int(m[1]), self.steps
+        elif not self.reason and (text.startswith(("failed: ", "locked: ")) or text == "killed"):
+            self.reason = text.removeprefix("failed: ")
+
+    def progress(self) -> float:
+        units = self.steps + len(self.phases)
+        if not units:
+            return self.fraction
+        return min(1.0, (self.steps_done + self.phase) / units)
+
+
+class _Sink:
+    """A target's local log: raw lines appended verbatim, parsed lines delivered in batches."""
+
+    def __init__(self, path: Path, tracker: _Tracker, deliver: Callable[[list[LogLine]], None]):
+        self.file = path.open("ab")
+        self.tracker = tracker
+        self.deliver = deliver
+        self.raw: list[str] = []
+        self.parsed: list[LogLine] = []
+
+    @property
+    def size(self) -> int:
+        self.flush()
+        return os.fstat(self.file.fileno()).st_size
+
+    def feed(self, raw: str) -> None:
+        self.raw.append(raw)
+        self.parsed.append(self.tracker.parse(raw))
+        if len(self.raw) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.raw:
+            return
+        self.file.write(("\n".join(self.raw) + "\n").encode("utf-8", "surrogateescape"))
+        self.file.flush()
+        batch, self.raw, self.parsed = self.parsed, [], []
+        self.deliver(batch)
+
+    def close(self) -> None:
+        self.flush()
+        self.file.close()
+
+
+class Job:
+    """A job as this process sees it: its record, its logs and the subscribers to new lines."""
+
+    def __init__(self, record: JobRecord, directory: Path) -> None:
+        self.record = record
+        self.directory = directory
+        self.trackers = self._new_trackers()
+        self._subscribers: list[Callable[[list[LogLine]], None]] = []
+        self._sinks: dict[str, _Sink] = {}
+        self._seen: dict[str, int] = {}  # file name -> bytes already read back (observers)
+        self._idle = asyncio.Event()  # set while nothing in this process follows the job
+        self._idle.set()
+        self._lock_fd: int | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # in-process targets
+        self.killing = False
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def done(self) -> bool:
+        return self.record.finished is not None
+
+    @property
+    def elapsed(self) -> float:
+        return (self.record.finished or time.time()) - self.record.created
+
+    @property
+    def progress(self) -> float:
+        if self.done:
+            return 1.0
+        parts = [
+            1.0 if t.state not in (PENDING, RUNNING) else self.trackers[n].progress()
+            for n, t in self.record.targets.items()
+        ]
+        return sum(parts) / len(parts)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        for target in self.record.targets.values():
+            counts[target.state] += 1
+        return counts
+
+    def subscribe(self, callback: Callable[[list[LogLine]], None]) -> Callable[[], None]:
+        """Call `callback` with each batch of new lines; returns the unsubscribe function."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    async def wait(self) -> None:
+        """Until the job is done, or nothing in this process follows it any more."""
+        await self._idle.wait()
+
+    async def follow(self, callback: Callable[[list[LogLine]], None]) -> None:
+        unsubscribe = self.subscribe(callback)
+        try:
+            await self.wait()
+        finally:
+            unsubscribe()
+
+    def lines(self) -> list[LogLine]:
+        """The whole log read back from the local files, targets merged by time."""
+        per_file = []
+        for name in self._files():
+            raws, self._seen[name] = self._read_lines(name, 0)
+            tracker = _Tracker(self.trackers[name].target, TargetRecord())
+            per_file.append([tracker.parse(raw) for raw in raws])
+        return list(heapq.merge(*per_file, key=lambda line: line.time))
+
+    # -- internals used by JobManager --------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        return self.directory / (name if name == JOB_LOG else f"{name}.log")
+
+    def _files(self) -> list[str]:
+        return [*self.record.targets, JOB_LOG]
+
+    def _read_lines(self, name: str, offset: int) -> tuple[list[str], int]:
+        """The complete lines of a local log from `offset`, and the offset after them."""
+        try:
+            with self._path(name).open("rb") as file:
+                file.seek(offset)
+                data = file.read()
+        except FileNotFoundError:
+            return [], offset
+        data = data[: data.rfind(b"\n") + 1]
+        text = data.decode("utf-8", "surrogateescape")
+        return text.split("\n")[:-1], offset + len(data)
+
+    def _deliver(self, batch: list[LogLine]) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(batch)
+            except Exception:  # a broken viewer must not stop the job being recorded
+                log.exception("job %s: a log subscriber failed", self.id)
+
+    def _sink(self, name: str) -> _Sink:
+        if name not in self._sinks:
+            self._sinks[name] = _Sink(self._path(name), self.trackers[name], self._deliver)
+        return self._sinks[name]
+
+    def _flush(self) -> None:
+        for sink in self._sinks.values():
+            sink.flush()
+
+    def _message(self, text: str) -> None:
+        raw = f"{time.time():.3f} m {text}"
+        with self._path(JOB_LOG).open("ab") as file:
+            file.write(raw.encode() + b"\n")
+        self._deliver([self.trackers[JOB_LOG].parse(raw)])
+
+    def _save(self) -> None:
+        path = self.directory / "job.toml"
+        tmp = path.with_name(f"job.toml.tmp-{os.getpid()}")
+        with tmp.open("w") as file:
+            file.write(tomlkit.dumps(self.record.to_dict()))
+            file.flush()
+            os.fsync(file.fileno())
+        tmp.replace(path)
+
+    def _try_lock(self) -> bool:
+        if self._lock_fd is not None:
+            return True
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def _release(self) -> None:
+        for sink in self._sinks.values():
+            sink.close()
+        self._sinks.clear()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _new_trackers(self) -> dict[str, _Tracker]:
+        trackers = {name: _Tracker(name, t) for name, t in self.record.targets.items()}
+        trackers[JOB_LOG] = _Tracker("", TargetRecord())
+        return trackers
+
+    def _replay(self) -> None:
+        """Bring the trackers up to date with what the local logs already hold."""
+        self.trackers = self._new_trackers()
+        for name, tracker in self.trackers.items():
+            for raw in self._read_lines(name, 0)[0]:
+                tracker.parse(raw)
+
+    def _end_target(self, name: str, rc: int | None, error: str = "") -> None:
+        target, tracker = self.record.targets[name], self.trackers[name]
+        target.rc = rc
+        if error or rc is None:
+            target.state, target.error = FAILED, error or "no exit status in the log"
+        elif rc == 0:
+            target.state = ERRORS if tracker.error_lines else SUCCESS
+            target.error = "error lines on stderr" if tracker.error_lines else ""
+        else:
+            target.state, target.error = FAILED, tracker.reason or f"exit {rc}"
+        self._save()
+
+    def _final_message(self) -> str:
+        targets = self.record.targets
+        failed = [n for n, t in targets.items() if t.state == FAILED]
+        if failed:
+            if len(failed) == 1:
+                reasons = targets[failed[0]].error
+            else:
+                reasons = "; ".join(f"{n}: {targets[n].error}" for n in failed)
+            return f"Failed on {', '.join(failed)}: {reasons}"
+        errors = [n for n, t in targets.items() if t.state == ERRORS]
+        if errors:
+            return f"Finished with errors on {', '.join(errors)}: {self.record.title}"
+        return f"Success: {self.record.title}"
+
+
+class JobContext:
+    """What in-process work gets: its target name and a way to log into the job."""
+
+    def __init__(self, job: Job, target: str, transports: Callable[[str], Transport]) -> None:
+        self.job = job
+        self.target = target
+        self._transports = transports
+        self._sink = job._sink(target)
+
+    @property
+    def transport(self) -> Transport:
+        return self._transports(self.target)
+
+    def log(self, stream: str, text: str) -> None:
+        prefix = f"{time.time():.3f} {_TAGS[stream]} "
+        for line in text.split("\n"):
+            self._sink.feed(prefix + jobrunner.clean(line))
+
+    def message(self, text: str) -> None:
+        self.log(MESSAGE, text)
+
+    def progress(self, fraction: float) -> None:
+        self._sink.tracker.fraction = max(0.0, min(1.0, fraction))
+
+
+Work = Plan | Callable[[JobContext], Awaitable[None]]
+Hook = Callable[[Job], Awaitable[None]]
+
+
+class JobManager:
+    def __init__(
+        self, state_jobs_dir: Path, transports: Callable[[str], Transport], jobs_dir: str
+    ) -> None:
+        self.directory = Path(state_jobs_dir)
+        self.jobs_dir = jobs_dir.rstrip("/")
+        self._transports = transports
+        self._jobs: dict[str, Job] = {}
+        self._hooks: dict[str, list[Hook]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def list(self) -> list[JobRecord]:
+        """Every job record, newest first."""
+        records = []
+        if self.directory.is_dir():
+            for entry in self.directory.iterdir():
+                if _JOB_ID.fullmatch(entry.name) and (entry / "job.toml").is_file():
+                    try:
+                        records.append(self._read_record(entry.name))
+                    except (QlutuiError, TypeError) as error:
+                        log.warning("skipping job %s: %s", entry.name, error)
+        return sorted(records, key=lambda r: (r.created, r.id), reverse=True)
+
+    def get(self, job_id: str) -> Job:
+        if job_id not in self._jobs:
+            if not _JOB_ID.fullmatch(job_id) or not (self.directory / job_id / "job.toml").exists():
+                raise InvalidInput(f"no job '{job_id}'")
+            self._jobs[job_id] = Job(self._read_record(job_id), self.directory / job_id)
+        return self._jobs[job_id]
+
+    def running(self, subject: str) -> Job | None:
+        for job in self._jobs.values():
+            if job.record.subject == subject and not job.done:
+                return job
+        return None
+
+    def register_hook(self, kind: str, hook: Hook) -> None:
+        """`hook(job)` runs once when a job of `kind` ends, live or when re-attached."""
+        self._hooks.setdefault(kind, []).append(hook)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        kind: str,
+        title: str,
+        targets: dict[str, Work],
+        subject: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Job:
+        """Create the job and launch every target (a target that cannot start is Failed);
+        returns while the work goes on."""
+        if not targets:
+            raise InvalidInput("a job needs at least one target")
+        for name in targets:
+            check_name(name, "job target")
+        if subject and (busy := self.running(subject)):
+            raise Refused(f"{subject} is busy: job {busy.id} ({busy.record.title}) is running")
+        job_id = self._new_id()
+        record = JobRecord(job_id, kind, title, subject or "", time.time(), meta=dict(meta or {}))
+        for name, work in targets.items():
+            if isinstance(work, Plan):
+                record.targets[name] = TargetRecord(
+                    remote_dir=f"{self.jobs_dir}/{job_id}-{name}",
+                    steps=len(work.steps),
+                    phases=list(work.phases),
+                )
+            else:
+                record.targets[name] = TargetRecord()
+        job = Job(record, self.directory / job_id)
+        job.directory.mkdir(parents=True)
+        job._try_lock()
+        job._save()
+        self._jobs[job_id] = job
+        launched = await asyncio.gather(*(self._launch(job, n, w) for n, w in targets.items()))
+        job._save()
+        self._drive(job, {n: run for n, run in zip(targets, launched, strict=True) if run})
+        return job
+
+    async def kill(self, job_id: str) -> None:
+        """Terminate every running target (remote process groups; in-process work cancelled)."""
+        job = self.get(job_id)
+        if job.done:
+            raise Refused(f"job {job_id} is not running")
+        job.killing = True
+
+        async def kill_target(name: str, target: TargetRecord) -> None:
+            if not target.remote_dir:
+                if task := job._tasks.get(name):
+                    task.cancel()
+                return
+            transport = self._transports(name)
+            argv = self._runner(transport, "kill", target.remote_dir)
+            result = await transport.run(argv, timeout=jobrunner.GRACE + REMOTE_TIMEOUT)
+            if result.returncode:
+                raise TransportError(result.stderr.decode(errors="replace").strip())
+
+        running = {n: t for n, t in job.record.targets.items() if t.state in (PENDING, RUNNING)}
+        results = await asyncio.gather(
+            *(kill_target(n, t) for n, t in running.items()), return_exceptions=True
+        )
+        failures = [f"{n}: {r}" for n, r in zip(running, results, strict=True) if r]
+        if failures:
+            raise TransportError(f"could not kill job {job_id} on " + "; ".join(failures))
+
+    async def resume(self) -> None:
+        """At start: re-attach every unfinished job (or observe it if another process drives
+        it); jobs that ended meanwhile are completed and their hooks run."""
+        reattach = []
+        for record in self.list():
+            if record.finished is not None:
+                continue
+            job = self.get(record.id)
+            if not job._idle.is_set():
+                continue  # already followed by this process
+            if job._try_lock():
+                job.record = self._read_record(job.id)
+                reattach.append(self._reattach(job))
+            else:
+                job._idle.clear()
+                self._spawn(self._observe(job))
+        await asyncio.gather(*reattach)
+
+    async def close(self) -> None:
+        """Stop following (the app is leaving; remote jobs keep running)."""
+        tasks, self._tasks = list(self._tasks), set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for job in self._jobs.values():
+            for task in job._tasks.values():
+                task.cancel()
+            job._release()
+            job._idle.set()
+        self._jobs.clear()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        while True:
+            job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+            if not (self.directory / job_id).exists():
+                return job_id
+
+    def _read_record(self, job_id: str) -> JobRecord:
+        path = self.directory / job_id / "job.toml"
+        return JobRecord.from_dict(parse_toml(path, path.read_bytes()))
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _runner(self, transport: Transport, mode: str, remote_dir: str, *extra: str) -> list[str]:
+        return ["python3", "-c", SOURCE, mode, transport.host_path(remote_dir), *extra]
+
+    async def _launch(
+        self, job: Job, name: str, work: Work
+    ) -> Callable[[], Awaitable[None]] | None:
+        """Start one target; returns what follows it to the end (None: it failed to start)."""
+        target = job.record.targets[name]
+        if not isinstance(work, Plan):
+            target.state = RUNNING
+            return lambda: self._run_inline(job, name, work)
+        try:
+            transport = self._transports(name)
+            argv = self._runner(transport, "start", target.remote_dir, work.to_json(transport))
+            result = await transport.run(argv, timeout=REMOTE_TIMEOUT)
+        except QlutuiError as error:
+            job._end_target(name, None, f"head-node unreachable: {error}")
+            return None
+        if result.returncode != 0:
+            reason = result.stderr.decode(errors="replace").strip() or f"exit {result.returncode}"
+            job._end_target(name, None, f"could not start: {reason}")
+            return None
+        target.state = RUNNING
+        return lambda: self._follow(job, name)
+
+    def _drive(self, job: Job, runners: dict[str, Callable[[], Awaitable[None]]]) -> None:
+        """Follow the targets to their ends, then finalize (in a task of its own)."""
+        job._idle.clear()
+        for name, run in runners.items():
+            job._tasks[name] = asyncio.ensure_future(run())
+        self._spawn(self._supervise(job))
+
+    async def _supervise(self, job: Job) -> None:
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(TICK)
+                job._flush()
+
+        ticker = asyncio.ensure_future(tick())
+        try:
+            names = list(job._tasks)
+            results = await asyncio.gather(*job._tasks.values(), return_exceptions=True)
+        finally:
+            ticker.cancel()
+            job._tasks.clear()
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, Exception):  # a bug or a local I/O error: resume() retries
+                log.error("job %s: following %s failed", job.id, name, exc_info=result)
+                job.record.targets[name].error = f"following failed: {result}"
+                job._save()
+        job._flush()
+        if all(t.state not in (PENDING, RUNNING) for t in job.record.targets.values()):
+            await self._finalize(job)
+        else:  # a head-node is unreachable: the next resume() tries again
+            job._release()
+        job._idle.set()
+
+    async def _finalize(self, job: Job) -> None:
+        for hook in self._hooks.get(job.record.kind, []):
+            try:
+                await hook(job)
+            except Exception as error:
+                log.exception("job %s: completion hook failed", job.id)
+                job._message(f"completion hook failed: {error}")
+        job._message(job._final_message())
+        job.record.finished = time.time()
+        job._save()
+        job._release()
+
+    async def _follow(self, job: Job, name: str) -> None:
+        """Stream the head-node's log from the local size to the end; then end the target."""
+        target = job.record.targets[name]
+        sink = job._sink(name)
+        stderr: list[str] = []
+        code = 0
+        try:
+            transport = self._transports(name)
+            argv = self._runner(transport, "follow", target.remote_dir, str(sink.size))
+            async for stream, line in transport.stream(argv):
+                if stream == STDOUT:
+                    sink.feed(line)
+                else:
+                    stderr.append(line)
+        except RunFailed as error:
+            code = error.returncode
+        except QlutuiError as error:
+            target.error = f"head-node unreachable: {error}"
+            job._save()
+            return
+        finally:
+            sink.flush()
+        if code == jobrunner.EXIT_INTERRUPTED:
+            job._end_target(name, None, "interrupted")
+        elif code == jobrunner.EXIT_MISSING:
+            job._end_target(name, None, "job directory missing on the head-node")
+        elif code:
+            job._end_target(name, None, f"following failed: {' '.join(stderr) or code}")
+        else:
+            job._end_target(name, job.trackers[name].rc)
+
+    async def _run_inline(self, job: Job, name: str, work: Callable[[JobContext], Any]) -> None:
+        context = JobContext(job, name, self._transports)
+        try:
+            await work(context)
+        except asyncio.CancelledError:
+            if not job.killing:
+                raise  # the app is closing: the next resume() marks it interrupted
+            context.message("killed")
+            job._end_target(name, jobrunner.EXIT_KILLED, "killed")
+            return
+        except QlutuiError as error:
+            context.message(f"failed: {error}")
+            job._end_target(name, 1, str(error))
+            return
+        except Exception as error:
+            log.exception("job %s: %s failed", job.id, name)
+            context.message(f"failed: {type(error).__name__}: {error}")
+            job._end_target(name, 1, f"{type(error).__name__}: {error}")
+            return
+        finally:
+            context._sink.flush()
+        job._end_target(name, 0)
+
+    async def _reattach(self, job: Job) -> None:
+        job._replay()
+        runners = {}
+
+        async def check(name: str, target: TargetRecord) -> None:
+            if not target.remote_dir:
+                job._end_target(name, None, "interrupted")
+                return
+            try:
+                transport = self._transports(name)
+                argv = self._runner(transport, "status", target.remote_dir)
+                result = await transport.run(argv, timeout=REMOTE_TIMEOUT)
+            except QlutuiError as error:
+                target.error = f"head-node unreachable: {error}"
+                return
+            try:
+                state = json.loads(result.stdout)["state"]
+            except (ValueError, KeyError):
+                reason = result.stderr.decode(errors="replace").strip() or result.returncode
+                target.error = f"job status unavailable: {reason}"
+                return
+            target.error = ""
+            if state == "missing":
+                job._end_target(name, None, "job directory missing on the head-node")
+            else:  # running, finished or interrupted: `follow` fetches the rest and tells
+                runners[name] = lambda: self._follow(job, name)
+
+        unfinished = {n: t for n, t in job.record.targets.items() if t.state in (PENDING, RUNNING)}
+        await asyncio.gather(*(check(n, t) for n, t in unfinished.items()))
+        job._save()
+        self._drive(job, runners)
+
+    async def _observe(self, job: Job) -> None:
+        """Another process drives the job: tail the local files until it ends or the lock
+        frees (then take over)."""
+        job._replay()
+        for name in job._files():  # subscribers get what `lines()` did not return
+            job._seen.setdefault(name, job._read_lines(name, 0)[1])
+        try:
+            while True:
+                finished = self._read_record(job.id).finished is not None
+                for name in job._files():
+                    raws, job._seen[name] = job._read_lines(name, job._seen[name])
+                    if raws:
+                        job._deliver([job.trackers[name].parse(raw) for raw in raws])
+                job.record = self._read_record(job.id)
+                if finished:
+                    return
+                if job._try_lock():
+                    job.record = self._read_record(job.id)
+                    await self._reattach(job)
+                    return
+                await asyncio.sleep(OBSERVE_EVERY)
+        finally:
+            if job._lock_fd is None:
+                job._idle.set()

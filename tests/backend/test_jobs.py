@@ -1,0 +1,508 @@
+"""JobManager against real detached runners on local head-nodes (root-prefixed LocalTransport)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from qlutui.backend import jobrunner
+from qlutui.backend.jobs import (
+    ERRORS,
+    FAILED,
+    RUNNING,
+    SUCCESS,
+    Job,
+    JobContext,
+    JobManager,
+    LogLine,
+    Plan,
+)
+from qlutui.backend.transport_local import LocalTransport
+from qlutui.errors import InvalidInput, Refused, TransportError
+
+HEADNODES = ("beosrv-c", "beosrv-d")
+JOBS_DIR = "/var/lib/qlutui/jobs"
+
+
+@pytest.fixture
+def transports(tmp_path: Path) -> dict[str, LocalTransport]:
+    return {name: LocalTransport(name, tmp_path / "headnodes" / name) for name in HEADNODES}
+
+
+@pytest.fixture
+async def manager(tmp_path: Path, transports: dict[str, LocalTransport]):
+    manager = new_manager(tmp_path, transports)
+    yield manager
+    await manager.close()
+
+
+def new_manager(tmp_path: Path, transports: dict[str, LocalTransport]) -> JobManager:
+    return JobManager(tmp_path / "state" / "jobs", transports.__getitem__, JOBS_DIR)
+
+
+def sh(script: str) -> dict:
+    return {"argv": ["sh", "-c", script]}
+
+
+def remote(job: Job, transports: dict[str, LocalTransport], target: str) -> Path:
+    return Path(transports[target].host_path(job.record.targets[target].remote_dir))
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.batches: list[list[LogLine]] = []
+
+    def __call__(self, batch: list[LogLine]) -> None:
+        assert isinstance(batch, list) and batch
+        self.batches.append(batch)
+
+    @property
+    def lines(self) -> list[LogLine]:
+        return [line for batch in self.batches for line in batch]
+
+
+async def finished(job: Job, timeout: float = 30) -> Job:
+    await asyncio.wait_for(job.wait(), timeout)
+    assert job.done, job.record
+    return job
+
+
+async def until(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+
+
+def texts(lines: list[LogLine], stream: str = "stdout") -> list[str]:
+    return [line.text for line in lines if line.stream == stream]
+
+
+def runner_pid(job: Job, transports: dict[str, LocalTransport], target: str) -> int:
+    return int((remote(job, transports, target) / "pgid").read_text())
+
+
+def sleep_pid(pgid: int) -> int:
+    for pid in jobrunner.group_members(pgid):
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "sleep":
+            return pid
+    raise AssertionError("no sleep running")
+
+
+def alive(pid: int) -> bool:
+    stat = jobrunner.proc_stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+async def test_a_plan_succeeds_with_its_log_copied_byte_for_byte(manager, transports, tmp_path):
+    collector = Collector()
+    plan = Plan(
+        steps=[sh("echo one; echo two >&2; echo three"), {"op": "mkdir", "path": "/srv/x"}],
+        phases=["one", "three"],
+    )
+    job = await manager.start("chroots.create", "Creating x", {"beosrv-c": plan}, subject="x")
+    job.subscribe(collector)
+    await finished(job)
+
+    target = job.record.targets["beosrv-c"]
+    assert (target.state, target.rc, target.error) == (SUCCESS, 0, "")
+    assert target.remote_dir == f"{JOBS_DIR}/{job.id}-beosrv-c"
+    assert (tmp_path / "headnodes" / "beosrv-c" / "srv" / "x").is_dir()  # op path mapped
+    local = tmp_path / "state" / "jobs" / job.id / "beosrv-c.log"
+    assert local.read_bytes() == (remote(job, transports, "beosrv-c") / "log").read_bytes()
+
+    lines = job.lines()
+    assert texts(lines) == ["one", "three"] and texts(lines, "stderr") == ["two"]
+    assert texts(lines, "message")[-1] == "Success: Creating x"
+    assert [line.time for line in lines] == sorted(line.time for line in lines)
+    assert collector.lines == lines  # subscribers saw everything, in batches
+    assert job.record.state == SUCCESS and job.progress == 1.0 and job.elapsed > 0
+    assert job.counts() == {"Pending": 0, "Running": 0, "Failed": 0, "Errors": 0, "Success": 1}
+
+    record = manager.list()[0]
+    assert (record.id, record.kind, record.title, record.subject) == (
+        job.id,
+        "chroots.create",
+        "Creating x",
+        "x",
+    )
+    assert record.finished is not None and record.targets["beosrv-c"].state == SUCCESS
+    assert record.to_dict()["state"] == SUCCESS
+
+
+async def test_failure_errors_and_success_per_target_concurrently(manager, transports):
+    targets = {
+        "beosrv-c": Plan([sh("echo 'E: Unable to locate package foo' >&2")]),
+        "beosrv-d": Plan(
+            [sh("sleep 0.3; echo bad >&2; exit 3")], on_failure=[{"argv": ["echo", "cleaning"]}]
+        ),
+    }
+    began = time.monotonic()
+    job = await finished(await manager.start("chroots.create", "Creating y", targets))
+    c, d = job.record.targets["beosrv-c"], job.record.targets["beosrv-d"]
+    assert (c.state, c.rc, c.error) == (ERRORS, 0, "error lines on stderr")
+    assert (d.state, d.rc, d.error) == (FAILED, 3, "step 1/1: sh exited with 3")
+    assert job.record.state == FAILED
+    assert time.monotonic() - began < 5
+    lines = job.lines()
+    assert [x.text for x in lines if x.target == "beosrv-d" and x.stream == "stdout"] == [
+        "cleaning"
+    ]
+    assert lines[-1] == LogLine(
+        lines[-1].time, "", "message", "Failed on beosrv-d: step 1/1: sh exited with 3"
+    )
+    assert job.counts()["Errors"] == 1 and job.counts()["Failed"] == 1
+
+
+async def test_progress_follows_the_plan_phases(manager):
+    progress: list[float] = []
+    plan = Plan(
+        [sh("echo Retrieving; echo Unpacking; sleep 0.5; echo Configuring")],
+        phases=["^Retrieving", "^Unpacking", "^Configuring"],
+    )
+    job = await manager.start("chroots.create", "Phases", {"beosrv-c": plan})
+    job.subscribe(lambda batch: progress.append(job.progress))
+    await finished(job)
+    assert progress == sorted(progress)
+    assert 0.5 in progress  # two of three phases matched, the step still running
+    assert job.progress == 1.0
+
+
+async def test_in_process_work_logs_into_the_job(manager):
+    async def write(ctx: JobContext) -> None:
+        assert ctx.transport.name == "beosrv-c"
+        ctx.message("writing /etc/ssh/ssh_known_hosts")
+        ctx.log("stdout", "first\nsecond")
+        ctx.progress(0.5)
+
+    async def refuse(ctx: JobContext) -> None:
+        ctx.log("stderr", "about to fail")
+        raise Refused("beosrv-d: /etc/ssh is not writable")
+
+    job = await manager.start("sshfiles.write", "Writing", {"beosrv-c": write, "beosrv-d": refuse})
+    await finished(job)
+    c, d = job.record.targets["beosrv-c"], job.record.targets["beosrv-d"]
+    assert (c.state, c.rc, c.remote_dir) == (SUCCESS, 0, "")
+    assert (d.state, d.error) == (FAILED, "beosrv-d: /etc/ssh is not writable")
+    assert texts(job.lines()) == ["first", "second"]
+    assert texts(job.lines(), "message")[-1] == (
+        "Failed on beosrv-d: beosrv-d: /etc/ssh is not writable"
+    )
+
+
+async def test_kill_terminates_the_remote_group(manager, transports, tmp_path):
+    plan = Plan([{"argv": ["sleep", "1000"]}], on_failure=[{"op": "mkdir", "path": "/cleaned"}])
+    job = await manager.start("chroots.create", "Sleeping", {"beosrv-c": plan}, subject="s")
+    pgid = runner_pid(job, transports, "beosrv-c")
+    await until(
+        lambda: any(
+            Path(f"/proc/{p}/comm").read_text().strip() == "sleep"
+            for p in jobrunner.group_members(pgid)
+        )
+    )
+    sleep = sleep_pid(pgid)
+    assert manager.running("s") is job
+    await manager.kill(job.id)
+    await finished(job)
+    target = job.record.targets["beosrv-c"]
+    assert (target.state, target.rc, target.error) == (FAILED, 143, "killed")
+    assert not alive(sleep) and not alive(pgid)
+    assert (tmp_path / "headnodes" / "beosrv-c" / "cleaned").is_dir()
+    assert texts(job.lines(), "message")[-1] == "Failed on beosrv-c: killed"
+    assert manager.running("s") is None
+    with pytest.raises(Refused, match="is not running"):
+        await manager.kill(job.id)
+
+
+async def test_kill_cancels_in_process_work(manager):
+    async def forever(ctx: JobContext) -> None:
+        await asyncio.sleep(1000)
+
+    job = await manager.start("rootfs.write", "Forever", {"beosrv-c": forever})
+    await asyncio.sleep(0.05)
+    await manager.kill(job.id)
+    await finished(job)
+    assert job.record.targets["beosrv-c"].error == "killed"
+
+
+async def test_a_second_job_on_the_same_subject_or_lock_is_refused(manager, transports):
+    lock = "/srv/apps/chroots/.x.lock"
+    sleeper = Plan([{"argv": ["sleep", "1000"]}], lock=lock)
+    first = await manager.start("chroots.create", "First", {"beosrv-c": sleeper}, subject="x")
+    with pytest.raises(Refused, match=f"x is busy: job {first.id} \\(First\\) is running"):
+        await manager.start("chroots.remove", "Again", {"beosrv-c": sleeper}, subject="x")
+    # Another process (here: another manager) is only stopped by the head-node lock.
+    await until(lambda: any(x.text == "step 1/1: sleep 1000" for x in first.lines()))
+    other = new_manager(Path(transports["beosrv-c"].root).parent.parent / "other", transports)
+    try:
+        second = await other.start("chroots.remove", "Second", {"beosrv-c": sleeper}, subject="x")
+        await finished(second)
+        host_lock = transports["beosrv-c"].host_path(lock)
+        target = second.record.targets["beosrv-c"]
+        assert (target.rc, target.error) == (75, f"locked: another job is running on {host_lock}")
+    finally:
+        await other.close()
+        await manager.kill(first.id)
+    await finished(first)
+
+
+async def test_reattach_after_the_app_died_completes_the_log(tmp_path, transports):
+    first = new_manager(tmp_path, transports)
+    plan = Plan([sh("for i in $(seq 1 150); do echo line $i; sleep 0.01; done")])
+    job = await first.start("chroots.create", "Creating z", {"beosrv-c": plan}, subject="z")
+    await until(lambda: len(texts(job.lines())) >= 10)
+    await first.close()  # the app dies: following stops, the runner goes on
+    local = tmp_path / "state" / "jobs" / job.id / "beosrv-c.log"
+    size_at_death = local.stat().st_size
+    assert not (remote(job, transports, "beosrv-c") / "rc").exists()
+
+    hooked: list[str] = []
+
+    async def hook(done: Job) -> None:
+        hooked.append(f"{done.id} {done.record.targets['beosrv-c'].state}")
+
+    second = new_manager(tmp_path, transports)
+    second.register_hook("chroots.create", hook)
+    try:
+        reattached = second.get(job.id)
+        before = reattached.lines()
+        collector = Collector()
+        await second.resume()
+        assert second.running("z") is reattached
+        await asyncio.wait_for(reattached.follow(collector), 30)
+        assert reattached.record.state == SUCCESS
+        assert texts(reattached.lines()) == [f"line {i}" for i in range(1, 151)]
+        assert len(before) + len(collector.lines) == len(reattached.lines())
+        assert local.stat().st_size > size_at_death
+        assert local.read_bytes() == (remote(job, transports, "beosrv-c") / "log").read_bytes()
+        assert hooked == [f"{job.id} Success"]
+        await second.resume()  # nothing left to do: the hook is not called again
+        assert hooked == [f"{job.id} Success"]
+    finally:
+        await second.close()
+    third = new_manager(tmp_path, transports)
+    third.register_hook("chroots.create", hook)
+    await third.resume()
+    assert hooked == [f"{job.id} Success"]
+    assert third.get(job.id).done
+
+
+async def test_a_job_that_ended_while_the_app_was_away_is_finalized(tmp_path, transports):
+    first = new_manager(tmp_path, transports)
+    job = await first.start("chroots.create", "Quick", {"beosrv-c": Plan([sh("exit 4")])})
+    await first.close()
+    await until(lambda: (remote(job, transports, "beosrv-c") / "rc").exists())
+    hooked: list[str] = []
+    second = new_manager(tmp_path, transports)
+
+    async def hook(done: Job) -> None:
+        hooked.append(done.record.state)
+
+    second.register_hook("chroots.create", hook)
+    await second.resume()
+    resumed = await finished(second.get(job.id))
+    assert hooked == [FAILED]
+    assert resumed.record.targets["beosrv-c"].error == "step 1/1: sh exited with 4"
+    await second.close()
+
+
+async def test_a_runner_killed_hard_is_interrupted(tmp_path, transports):
+    first = new_manager(tmp_path, transports)
+    job = await first.start("chroots.create", "Doomed", {"beosrv-c": Plan([sh("sleep 1000")])})
+    await first.close()
+    pgid = runner_pid(job, transports, "beosrv-c")
+    await until(lambda: bool(jobrunner.group_members(pgid)))
+    os.kill(pgid, signal.SIGKILL)
+    await until(lambda: not alive(pgid))
+    second = new_manager(tmp_path, transports)
+    try:
+        await second.resume()
+        resumed = await finished(second.get(job.id))
+        target = resumed.record.targets["beosrv-c"]
+        assert (target.state, target.error) == (FAILED, "interrupted")
+        assert texts(resumed.lines(), "message")[-1] == "Failed on beosrv-c: interrupted"
+    finally:
+        await second.close()
+        jobdir = remote(job, transports, "beosrv-c")
+        subprocess.run([sys.executable, jobrunner.__file__, "kill", str(jobdir)], check=True)
+
+
+async def test_an_unreachable_head_node_keeps_the_job_running(tmp_path, transports):
+    first = new_manager(tmp_path, transports)
+    job = await first.start("chroots.create", "Far", {"beosrv-c": Plan([sh("sleep 0.5")])})
+    await first.close()
+
+    def down(name: str) -> LocalTransport:
+        raise TransportError(f"{name}: connection refused")
+
+    second = JobManager(tmp_path / "state" / "jobs", down, JOBS_DIR)
+    await second.resume()
+    waiting = second.get(job.id)
+    await asyncio.wait_for(waiting.wait(), 5)  # nothing follows it any more
+    target = second.list()[0].targets["beosrv-c"]
+    assert (target.state, target.error) == (
+        RUNNING,
+        "head-node unreachable: beosrv-c: connection refused",
+    )
+    assert not waiting.done
+    await second.close()
+
+    third = new_manager(tmp_path, transports)
+    await third.resume()
+    resumed = await finished(third.get(job.id))
+    assert resumed.record.targets["beosrv-c"].state == SUCCESS
+    assert resumed.record.targets["beosrv-c"].error == ""
+    await third.close()
+
+
+async def test_a_second_process_observes_without_writing(tmp_path, transports):
+    driver = new_manager(tmp_path, transports)
+    plan = Plan([sh("for i in $(seq 1 60); do echo line $i; sleep 0.01; done")])
+    job = await driver.start("chroots.create", "Watched", {"beosrv-c": plan})
+    observer = new_manager(tmp_path, transports)  # e.g. `qlutui jobs log -f` beside the TUI
+    try:
+        watched = observer.get(job.id)
+        before = watched.lines()
+        collector = Collector()
+        await observer.resume()
+        await asyncio.wait_for(watched.follow(collector), 30)
+        await finished(job)
+        assert watched.done and watched.record.state == SUCCESS
+        assert before + collector.lines == job.lines()
+        local = tmp_path / "state" / "jobs" / job.id / "beosrv-c.log"
+        assert local.read_bytes() == (remote(job, transports, "beosrv-c") / "log").read_bytes()
+    finally:
+        await observer.close()
+        await driver.close()
+
+
+async def test_list_get_and_bad_input(manager):
+    first = await manager.start("a.kind", "First", {"beosrv-c": Plan([{"argv": ["true"]}])})
+    second = await manager.start("a.kind", "Second", {"beosrv-d": Plan([{"argv": ["true"]}])})
+    await finished(first)
+    await finished(second)
+    assert [r.title for r in manager.list()] == ["Second", "First"]
+    assert manager.get(first.id) is first
+    with pytest.raises(InvalidInput, match=r"no job '\.\./etc'"):
+        manager.get("../etc")
+    with pytest.raises(InvalidInput, match="no job '20000101-000000-abcd'"):
+        manager.get("20000101-000000-abcd")
+    with pytest.raises(InvalidInput):
+        await manager.start("a.kind", "Bad", {".hidden": Plan([])})
+    with pytest.raises(InvalidInput, match="at least one target"):
+        await manager.start("a.kind", "None", {})
+
+
+async def test_an_unknown_head_node_fails_its_target_only(tmp_path, transports):
+    def only_c(name: str) -> LocalTransport:
+        if name != "beosrv-c":
+            raise InvalidInput(f"unknown head-node '{name}'")
+        return transports[name]
+
+    manager = JobManager(tmp_path / "state" / "jobs", only_c, JOBS_DIR)
+    plan = Plan([{"argv": ["true"]}])
+    job = await finished(await manager.start("k", "T", {"beosrv-c": plan, "beosrv-x": plan}))
+    assert job.record.targets["beosrv-c"].state == SUCCESS
+    assert job.record.targets["beosrv-x"].error == (
+        "head-node unreachable: unknown head-node 'beosrv-x'"
+    )
+    await manager.close()
+
+
+async def test_throughput_of_200000_lines_on_the_local_transport(manager):
+    line = "Setting up libfoo-dev:amd64 (1.2.3-4ubuntu0.1) ..."
+    plan = Plan([sh(f"yes '{line}' | head -n 200000")])
+    collector = Collector()
+    began = time.perf_counter()
+    job = await manager.start("bench", "Flood", {"beosrv-c": plan})
+    job.subscribe(collector)
+    await finished(job, timeout=120)
+    seconds = time.perf_counter() - began
+    received = texts(collector.lines)
+    assert len(received) == 200000 and set(received) == {line}
+    rate = len(received) / seconds
+    print(
+        f"\n200,000 lines in {seconds:.2f}s: {rate:,.0f} lines/s, {len(collector.batches)} batches"
+    )
+    assert len(collector.batches) < 1000
+    assert rate > 30000
+
+
+# -- over SSH (a real sshd on 127.0.0.1) -----------------------------------------------------
+
+
+@pytest.fixture
+async def ssh(sshd):
+    from qlutui.backend.transport_ssh import SSHTransport
+
+    transport = SSHTransport(sshd.headnode("beosrv-d"))
+    yield transport
+    await transport.close()
+
+
+def ssh_manager(tmp_path: Path, transport) -> JobManager:
+    return JobManager(tmp_path / "state" / "jobs", lambda name: transport, str(tmp_path / "hn"))
+
+
+@pytest.mark.ssh
+async def test_throughput_of_200000_lines_over_ssh(tmp_path, ssh):
+    manager = ssh_manager(tmp_path, ssh)
+    line = "Setting up libfoo-dev:amd64 (1.2.3-4ubuntu0.1) ..."
+    collector = Collector()
+    began = time.perf_counter()
+    job = await manager.start(
+        "bench", "Flood", {"beosrv-d": Plan([sh(f"yes '{line}' | head -n 200000")])}
+    )
+    job.subscribe(collector)
+    await finished(job, timeout=120)
+    seconds = time.perf_counter() - began
+    await manager.close()
+    assert len(texts(collector.lines)) == 200000
+    rate = 200000 / seconds
+    print(f"\nSSH: 200,000 lines in {seconds:.2f}s: {rate:,.0f} lines/s")
+    assert rate > 10000
+    local = tmp_path / "state" / "jobs" / job.id / "beosrv-d.log"
+    assert (
+        local.read_bytes() == (Path(job.record.targets["beosrv-d"].remote_dir) / "log").read_bytes()
+    )
+
+
+@pytest.mark.ssh
+async def test_a_dropped_ssh_session_leaves_the_job_running_and_reattaches(tmp_path, ssh, sshd):
+    manager = ssh_manager(tmp_path, ssh)
+    plan = Plan([sh("for i in $(seq 1 200); do echo line $i; sleep 0.01; done")])
+    job = await manager.start("chroots.create", "Remote", {"beosrv-d": plan})
+    jobdir = Path(job.record.targets["beosrv-d"].remote_dir)
+    stopped = False
+    try:
+        await until(lambda: len(texts(job.lines())) >= 10)
+        stopped = True
+        sshd.stop()  # the session drops: the follow process dies with it
+        await asyncio.wait_for(job.wait(), 10)
+        target = job.record.targets["beosrv-d"]
+        assert target.state == RUNNING and target.error.startswith("head-node unreachable: ")
+        assert not job.done
+        status = subprocess.run(
+            [sys.executable, jobrunner.__file__, "status", str(jobdir)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert '"state": "running"' in status.stdout  # the build goes on, detached
+    finally:
+        if stopped:
+            sshd.start()
+    await manager.resume()
+    await finished(job)
+    assert job.record.targets["beosrv-d"].state == SUCCESS
+    assert texts(job.lines()) == [f"line {i}" for i in range(1, 201)]
+    local = tmp_path / "state" / "jobs" / job.id / "beosrv-d.log"
+    assert local.read_bytes() == (jobdir / "log").read_bytes()
+    await manager.close()
