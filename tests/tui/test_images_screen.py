@@ -1,0 +1,189 @@
+"""The Images screen driven by the keyboard only, on a real demo cluster; plus its snapshot."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from qlutui.app import QlutuiApp
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.demo import init_demo
+from qlutui.screens.images import ImagesScreen, ImageTree
+from qlutui.widgets.dialogs import Confirm, ErrorDialog, FormDialog
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path):
+    cluster = Cluster.open(init_demo(tmp_path / "demo"))
+    yield cluster
+    await cluster.aclose()
+
+
+def images(cluster: Cluster) -> dict:
+    return tomllib.loads((cluster.config.state_dir / "images.toml").read_text())["images"]
+
+
+async def until(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:
+    for _ in range(200):
+        await pilot.pause(0.01)
+        if condition():
+            return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def open_images(pilot: Pilot) -> ImagesScreen:
+    await pilot.press("i")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ImagesScreen), "the Images screen")
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.state is not None, "the images to load")
+    return screen
+
+
+def labels(screen: ImagesScreen, image: str) -> list[str]:
+    node = next(n for n in screen.query_one(ImageTree).root.children if n.data.image == image)
+    return [str(child.label) for child in node.children]
+
+
+async def dialog(pilot: Pilot, kind: type) -> object:
+    await until(pilot, lambda: isinstance(pilot.app.screen, kind), kind.__name__)
+    return pilot.app.screen
+
+
+async def test_keyboard_walkthrough(cluster: Cluster) -> None:
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_images(pilot)
+
+        # new image: name typed, the other fields keep their defaults (noble, 13.1, <None>)
+        await pilot.press("n")
+        form = await dialog(pilot, FormDialog)
+        await pilot.press(*"Test-img", "ctrl+s")
+        await until(pilot, lambda: "Test-img" in images(cluster), "the new image on disk")
+        assert images(cluster)["Test-img"] == {
+            "flavour": "noble",
+            "version": "13.1",
+            "chroot": "",
+            "modules": ["core"],
+            "postinst": "",
+            "description": "",
+            "rootfs": [],
+        }
+        await until(pilot, lambda: app.screen is screen, "the form to close")
+        assert screen.query_one(ImageTree).cursor_node.data.image == "Test-img"
+        await pilot.press("space")  # expand it
+        await until(pilot, lambda: labels(screen, "Test-img"), "the image's fields")
+        assert "Version: 13.1 → 13.1.1 (maintenance releases)" in labels(screen, "Test-img")
+
+        # add module: only modules not chosen and offered for noble 13.1.1
+        await pilot.press("a")
+        form = await dialog(pilot, FormDialog)
+        offered = [value for _, value in form.fields[0].options]
+        assert offered == screen.service.addable_modules(screen.state, "Test-img")
+        assert "core" not in offered and "lustre-client" not in offered
+        assert offered[:2] == ["beegfs-7-client", "beegfs-7-server"]
+        await pilot.press("enter", "down", "enter", "ctrl+s")
+        await until(pilot, lambda: len(images(cluster)["Test-img"]["modules"]) == 2, "a module")
+        assert images(cluster)["Test-img"]["modules"] == ["core", "beegfs-7-server"]
+
+        # remove core: refused with a message, nothing changes
+        await until(pilot, lambda: app.screen is screen, "the form to close")
+        await pilot.press("x")
+        form = await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+s")  # the first module offered is core
+        error = await dialog(pilot, ErrorDialog)
+        assert "module 'core' is part of every image and cannot be removed" in error.message
+        await pilot.press("enter")
+        assert images(cluster)["Test-img"]["modules"] == ["core", "beegfs-7-server"]
+
+        # chroot of another flavour: confirmation, then marked in the tree; then <None>
+        await until(pilot, lambda: app.screen is screen, "the error to close")
+        await pilot.press("c")
+        await dialog(pilot, FormDialog)
+        await pilot.press("enter", "down", "enter", "ctrl+s")
+        confirm = await dialog(pilot, Confirm)
+        assert "bookworm" in confirm.detail and "noble" in confirm.detail
+        await pilot.press("y")
+        await until(pilot, lambda: images(cluster)["Test-img"]["chroot"], "the chroot")
+        assert images(cluster)["Test-img"]["chroot"] == "bookworm-base"
+        await until(pilot, lambda: app.screen is screen, "the confirmation to close")
+        assert "UnionFS Chroot: bookworm-base (!) flavour differs" in labels(screen, "Test-img")
+        await pilot.press("c")
+        await dialog(pilot, FormDialog)
+        await pilot.press("enter", "up", "enter", "ctrl+s")
+        await until(pilot, lambda: not images(cluster)["Test-img"]["chroot"], "<None>")
+        await until(pilot, lambda: app.screen is screen, "the form to close")
+        assert "UnionFS Chroot: <None>" in labels(screen, "Test-img")
+
+        # version: from 13.1 up to 13 (offered first); the tree shows the resolution
+        await pilot.press("v")
+        form = await dialog(pilot, FormDialog)
+        assert [v for _, v in form.fields[0].options][:4] == ["13", "13.0", "13.0.0", "13.1"]
+        await pilot.press("enter", "up", "up", "up", "enter", "ctrl+s")
+        await until(pilot, lambda: images(cluster)["Test-img"]["version"] == "13", "version 13")
+        await until(pilot, lambda: app.screen is screen, "the form to close")
+        assert "Version: 13 → 13.1.1 (follows feature releases)" in labels(screen, "Test-img")
+
+        # delete with confirmation
+        tree = screen.query_one(ImageTree)
+        await until(pilot, lambda: tree.cursor_node is not None, "a cursor")
+        await pilot.press("d")
+        confirm = await dialog(pilot, Confirm)
+        assert confirm.question == "Really delete image 'Test-img'?"
+        await pilot.press("y")
+        await until(pilot, lambda: "Test-img" not in images(cluster), "the image to go")
+
+        # filter by typing, then a refused delete of an image in use (hosts listed)
+        await until(pilot, lambda: app.screen is screen, "the confirmation to close")
+        await pilot.press("slash", *"noble", "enter")
+        await until(pilot, lambda: len(tree.root.children) == 1, "the filter")
+        assert tree.cursor_node.data.image == "Standard-noble"
+        await pilot.press("d")
+        error = await dialog(pilot, ErrorDialog)
+        assert error.message.startswith(
+            "image 'Standard-noble' is still used by 32 host(s): beo-01, beo-02,"
+        )
+        await pilot.press("enter")
+        assert "Standard-noble" in images(cluster)
+
+
+async def test_conflict_reloads(cluster: Cluster) -> None:
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_images(pilot)
+        path = cluster.config.state_dir / "images.toml"
+        path.write_text(path.read_text().replace('"Compute nodes"', '"by another admin"'))
+        await pilot.press("down", "down", "e")  # Standard-noble: edit the description
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+a", *"mine", "ctrl+s")
+        await until(pilot, lambda: app.screen is screen, "the form to close")
+        await until(
+            pilot,
+            lambda: screen.state.images["Standard-noble"].description == "by another admin",
+            "the reload",
+        )
+        assert images(cluster)["Standard-noble"]["description"] == "by another admin"
+        assert any("changed by someone else" in n.message for n in app._notifications)
+
+
+def test_snapshot(cluster: Cluster, snap_compare) -> None:
+    async def expand(pilot: Pilot) -> None:
+        screen = await open_images(pilot)
+        await pilot.press("down", "space", "down", "down", "down", "down", "space")
+        await until(pilot, lambda: len(labels(screen, "Standard-bookworm")) > 5, "the fields")
+        await pilot.pause()
+
+    assert snap_compare(QlutuiApp(cluster), terminal_size=SIZE, run_before=expand)
