@@ -1,0 +1,310 @@
+"""The Transport interface: commands and files on one head-node, local or over SSH.
+
+All paths are head-node absolute paths. The implementations live in `transport_local.py`
+(`LocalTransport`) and `transport_ssh.py` (`SSHTransport`); both names are importable from
+here too, and `open_transport(headnode)` picks the right one for a configured head-node.
+
+Errors: a missing file raises `FileNotFoundError` from `read_bytes`, `read_text` and
+`list_dir` (absence is a normal answer there); everything else that fails raises
+`TransportError` (or `Refused` when a safety rule says no) with a one-line message that
+starts with the head-node name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import posixpath
+import re
+import secrets
+import stat as stat_mod
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from qlutui.errors import Refused, TransportError
+
+if TYPE_CHECKING:
+    from qlutui.backend.config import HeadNode
+
+BACKUPS_KEPT = 5
+_CHUNK = 1 << 16
+_QUEUE_CHUNKS = 64  # bounded: a slow consumer slows the reader down instead of using memory
+
+
+@dataclass(frozen=True)
+class RunResult:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    name: str
+    kind: str  # file | dir | link | other
+    mode: int  # permission bits only
+    size: int
+    mtime: float
+    target: str | None = None  # links only
+
+
+class RunFailed(TransportError):
+    """A command exited with a non-zero status."""
+
+    def __init__(self, returncode: int, message: str | None = None) -> None:
+        super().__init__(message or f"command exited with status {returncode}")
+        self.returncode = returncode
+
+
+class Transport(ABC):
+    name: str
+
+    @abstractmethod
+    def host_path(self, path: str) -> str:
+        """Where a head-node path really is, for use in command arguments."""
+
+    @abstractmethod
+    async def run(
+        self, argv: list[str], *, input: bytes | None = None, timeout: float | None = None
+    ) -> RunResult: ...
+
+    @abstractmethod
+    def stream(self, argv: list[str]) -> AsyncIterator[tuple[str, str]]:
+        """Yield ("stdout"|"stderr", line) in arrival order; RunFailed at the end if != 0."""
+
+    @abstractmethod
+    async def read_bytes(self, path: str) -> bytes: ...
+
+    async def read_text(self, path: str) -> str:
+        return (await self.read_bytes(path)).decode("utf-8", errors="replace")
+
+    @abstractmethod
+    async def write_atomic(
+        self, path: str, data: bytes, *, mode: int = 0o644, backup: bool = False
+    ) -> None: ...
+
+    @abstractmethod
+    async def stat(self, path: str) -> FileInfo | None:
+        """lstat: None when nothing is there."""
+
+    @abstractmethod
+    async def list_dir(self, path: str) -> list[FileInfo]:
+        """The entries (lstat) sorted by name."""
+
+    @abstractmethod
+    async def mkdir(self, path: str, *, parents: bool = True, mode: int = 0o755) -> None:
+        """Create a directory (with parents: no error when it exists); a new leaf gets `mode`."""
+
+    @abstractmethod
+    async def rename(self, src: str, dst: str) -> None:
+        """Rename; refuses to replace an existing dst."""
+
+    @abstractmethod
+    async def chmod(self, path: str, mode: int) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def remove_tree(self, path: str, base: str) -> None:
+        """Delete the tree at `path`, which must lie strictly below `base`.
+
+        Refused: `..` or a relative path, `path` itself a symbolic link, a real path (after
+        resolving every symlink) not strictly below the real `base`, anything mounted at or below
+        it. The tree is first renamed aside (`<parent>/.<name>.removing-<id>`) so a half-deleted
+        tree never stays under its name, then deleted with `rm -rf --one-file-system` (which
+        never follows symlinks inside the tree). The checks run on the head-node as argv commands.
+        """
+        check_tree_path(self.name, path)
+        info = await self.stat(path)
+        if info is None:
+            raise io_error(self.name, path, "No such file or directory")
+        if info.kind == "link":
+            raise Refused(f"{self.name}: refusing to remove {path}: it is a symbolic link")
+        resolved = await self.run_checked(
+            ["realpath", "-e", "-z", "--", self.host_path(path), self.host_path(base)]
+        )
+        real, real_base = resolved.stdout.decode("utf-8", "surrogateescape").split("\0")[:2]
+        mountinfo = await self.run_checked(["cat", "/proc/self/mountinfo"])
+        mounts = parse_mountinfo(mountinfo.stdout.decode("utf-8", "surrogateescape"))
+        check_removable(self.name, path, base, real, real_base, mounts)
+        aside = aside_name(real)
+        await self.run_checked(["mv", "-T", "--", real, aside])
+        await self.run_checked(["rm", "-rf", "--one-file-system", "--", aside])
+
+    async def exists(self, path: str) -> bool:
+        return await self.stat(path) is not None
+
+    async def run_checked(
+        self, argv: list[str], *, input: bytes | None = None, timeout: float | None = None
+    ) -> RunResult:
+        """`run`, raising RunFailed with the last stderr line on a non-zero exit."""
+        result = await self.run(argv, input=input, timeout=timeout)
+        if result.returncode != 0:
+            raise RunFailed(
+                result.returncode,
+                failure_message(self.name, argv, result.returncode, last_line(result.stderr)),
+            )
+        return result
+
+
+def open_transport(headnode: HeadNode) -> Transport:
+    """The transport of a configured head-node (not connected yet: SSH connects lazily)."""
+    if headnode.transport == "local":
+        from qlutui.backend.transport_local import LocalTransport
+
+        return LocalTransport(headnode.name, headnode.root)
+    from qlutui.backend.transport_ssh import SSHTransport
+
+    return SSHTransport(headnode)
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy re-export: the implementations import this module, and asyncssh is only loaded
+    # when an SSH transport is really used.
+    if name == "LocalTransport":
+        from qlutui.backend.transport_local import LocalTransport
+
+        return LocalTransport
+    if name == "SSHTransport":
+        from qlutui.backend.transport_ssh import SSHTransport
+
+        return SSHTransport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- helpers shared by the implementations ---------------------------------------------------
+
+
+def kind_of(mode: int) -> str:
+    if stat_mod.S_ISLNK(mode):
+        return "link"
+    if stat_mod.S_ISDIR(mode):
+        return "dir"
+    if stat_mod.S_ISREG(mode):
+        return "file"
+    return "other"
+
+
+def last_line(data: bytes) -> str:
+    lines = data.decode("utf-8", errors="replace").strip().splitlines()
+    return lines[-1].strip() if lines else ""
+
+
+def failure_message(name: str, argv: list[str], returncode: int, detail: str) -> str:
+    message = f"{name}: {argv[0]} failed (exit status {returncode})"
+    return f"{message}: {detail}" if detail else message
+
+
+def io_error(name: str, path: str, reason: str) -> TransportError:
+    return TransportError(f"{name}: {path}: {reason}")
+
+
+def missing(path: str) -> FileNotFoundError:
+    return FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+
+
+def temp_name(path: str) -> str:
+    """A fresh hidden name next to `path` for writing before the rename."""
+    parent, base = posixpath.split(path)
+    return posixpath.join(parent, f".{base}.tmp-{secrets.token_hex(4)}")
+
+
+def backup_name(path: str) -> str:
+    # Microseconds: two backups within one second must not collide; sorts by age.
+    return f"{path}.bak-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
+
+
+def stale_backups(path: str, names: Iterable[str]) -> list[str]:
+    """The backups of `path` (among the names in its directory) beyond the newest few."""
+    prefix = posixpath.basename(path) + ".bak-"
+    backups = sorted(n for n in names if n.startswith(prefix))
+    parent = posixpath.dirname(path)
+    return [posixpath.join(parent, n) for n in backups[:-BACKUPS_KEPT]]
+
+
+def check_tree_path(name: str, path: str) -> None:
+    """Refuse relative paths and `..` before anything is resolved."""
+    if not posixpath.isabs(path) or ".." in path.split("/"):
+        raise Refused(f"{name}: refusing to remove {path}: not a plain absolute path")
+
+
+def check_removable(
+    name: str, path: str, base: str, real: str, real_base: str, mounts: list[str]
+) -> None:
+    """The confinement rules of remove_tree, applied to resolved (host) paths."""
+    if posixpath.commonpath([real, real_base]) != real_base or real == real_base:
+        raise Refused(f"{name}: refusing to remove {path}: it is not below {base}")
+    below = [m for m in mounts if m == real or m.startswith(real + "/")]
+    if below:
+        raise Refused(f"{name}: refusing to remove {path}: {below[0]} is mounted there")
+
+
+def aside_name(real: str) -> str:
+    parent, base = posixpath.split(real)
+    return posixpath.join(parent, f".{base}.removing-{secrets.token_hex(4)}")
+
+
+def parse_mountinfo(text: str) -> list[str]:
+    """The mount points of /proc/self/mountinfo (field 5, octal escapes decoded)."""
+    points = []
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if len(fields) > 4:
+            points.append(_unescape(fields[4]))
+    return points
+
+
+def _unescape(field: str) -> str:
+    # mountinfo writes space, tab, newline and backslash as \040 \011 \012 \134
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
+
+
+class _Reader(Protocol):
+    async def read(self, n: int) -> bytes: ...
+
+
+async def merge_lines(readers: dict[str, _Reader]) -> AsyncIterator[tuple[str, str]]:
+    """Lines of several byte streams, tagged and in arrival order.
+
+    Reads big chunks and splits them here: per-line reads are too slow for build logs. Lines are
+    decoded per chunk (a UTF-8 character never spans a newline) with errors replaced.
+    """
+    queue: asyncio.Queue[tuple[str, list[str]] | Exception | None] = asyncio.Queue(_QUEUE_CHUNKS)
+
+    async def pump(tag: str, reader: _Reader) -> None:
+        end: Exception | None = None
+        try:
+            pending = b""
+            while chunk := await reader.read(_CHUNK):
+                pending += chunk
+                cut = pending.rfind(b"\n")
+                if cut >= 0:
+                    text = pending[:cut].decode("utf-8", errors="replace")
+                    pending = pending[cut + 1 :]
+                    await queue.put((tag, text.split("\n")))
+            if pending:
+                await queue.put((tag, [pending.decode("utf-8", errors="replace")]))
+        except Exception as exc:  # handed to the consumer, which raises it
+            end = exc
+        await queue.put(end)
+
+    tasks = [asyncio.create_task(pump(tag, reader)) for tag, reader in readers.items()]
+    try:
+        running = len(tasks)
+        while running:
+            item = await queue.get()
+            if isinstance(item, Exception):
+                raise item
+            if item is None:
+                running -= 1
+                continue
+            tag, lines = item
+            for line in lines:
+                yield tag, line
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

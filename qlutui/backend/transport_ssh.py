@@ -1,0 +1,303 @@
+"""SSHTransport: one asyncssh connection per head-node, exec channels and SFTP.
+
+The connection is opened on first use and reused by every call (channels are cheap, handshakes
+are not). Host keys are always checked against the configured known_hosts file. A connection
+that was lost fails the call that was using it ("connection lost") and is opened again by the
+next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import posixpath
+import shlex
+import socket
+import stat
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, TypeVar
+
+import asyncssh
+
+from qlutui.backend.transport import (
+    FileInfo,
+    RunFailed,
+    RunResult,
+    Transport,
+    backup_name,
+    failure_message,
+    io_error,
+    kind_of,
+    merge_lines,
+    missing,
+    stale_backups,
+    temp_name,
+)
+from qlutui.errors import Refused, TransportError
+
+if TYPE_CHECKING:
+    from qlutui.backend.config import HeadNode
+
+T = TypeVar("T")
+
+
+class SSHTransport(Transport):
+    def __init__(self, headnode: HeadNode) -> None:
+        self.name = headnode.name
+        self.headnode = headnode
+        self.connections_opened = 0
+        self._lock = asyncio.Lock()
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._sftp_client: asyncssh.SFTPClient | None = None
+
+    def host_path(self, path: str) -> str:
+        return path
+
+    # -- the connection ------------------------------------------------------------------------
+
+    async def _connection(self) -> asyncssh.SSHClientConnection:
+        async with self._lock:
+            return await self._connected()
+
+    async def _sftp(self) -> asyncssh.SFTPClient:
+        async with self._lock:
+            conn = await self._connected()
+            if self._sftp_client is None:
+                with self._errors():
+                    self._sftp_client = await conn.start_sftp_client()
+            return self._sftp_client
+
+    async def _connected(self) -> asyncssh.SSHClientConnection:
+        """The live connection, opened now if needed (call with the lock held)."""
+        if self._conn is None or self._conn.is_closed():
+            self._sftp_client = None
+            self._conn = await self._connect()
+            self.connections_opened += 1
+        return self._conn
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        hn = self.headnode
+        where = f"{hn.host}:{hn.port}"
+        if hn.known_hosts is None:
+            raise TransportError(f"{self.name}: no known_hosts file configured")
+        # Read here (again at every connect) so a bad file gets its own message.
+        known_hosts = self._load("known_hosts", hn.known_hosts, asyncssh.read_known_hosts)
+        keys = {}
+        if hn.identity is not None:
+            key = self._load("identity", hn.identity, asyncssh.read_private_key)
+            keys = {"client_keys": [key]}
+        try:
+            return await asyncssh.connect(
+                hn.host,
+                hn.port,
+                username=hn.user,
+                known_hosts=known_hosts,
+                connect_timeout=hn.connect_timeout,
+                keepalive_interval=hn.keepalive,
+                config=[],  # config.toml is the only source of connection settings
+                **keys,
+            )
+        except asyncssh.HostKeyNotVerifiable:
+            trusted = known_hosts.match(hn.host, "", hn.port)
+            if trusted[0] or trusted[1]:
+                raise TransportError(
+                    f"{self.name}: host key for {where} does not match known_hosts"
+                    f" {hn.known_hosts} (possible attack or reinstall)"
+                ) from None
+            raise TransportError(
+                f"{self.name}: host key for {where} not found in known_hosts {hn.known_hosts}"
+            ) from None
+        except asyncssh.PermissionDenied:
+            raise TransportError(
+                f"{self.name}: authentication failed for {hn.user}@{hn.host}"
+            ) from None
+        except TimeoutError:
+            raise TransportError(
+                f"{self.name}: cannot connect to {where}: timed out after {hn.connect_timeout:g}s"
+            ) from None
+        except OSError as exc:
+            raise TransportError(
+                f"{self.name}: cannot connect to {where}: {_reason(exc)}"
+            ) from None
+        except asyncssh.Error as exc:
+            raise TransportError(f"{self.name}: cannot connect to {where}: {exc.reason}") from None
+
+    def _load(self, what: str, path: str | os.PathLike[str], reader: Callable[[str], T]) -> T:
+        try:
+            return reader(os.fspath(path))
+        except (OSError, ValueError, asyncssh.KeyImportError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise TransportError(f"{self.name}: cannot read {what} {path}: {reason}") from None
+
+    @contextmanager
+    def _errors(self, path: str = "", *, keep_missing: bool = False) -> Iterator[None]:
+        """Turn asyncssh errors into one-line errors; forget a connection that was lost."""
+        try:
+            yield
+        except (asyncssh.ConnectionLost, asyncssh.SFTPConnectionLost, ConnectionError):
+            self._forget()
+            raise TransportError(f"{self.name}: connection lost") from None
+        except asyncssh.SFTPNoSuchFile:
+            if keep_missing:
+                raise missing(path) from None
+            raise io_error(self.name, path, "No such file or directory") from None
+        except asyncssh.SFTPError as exc:
+            raise io_error(self.name, path, exc.reason) from None
+        except asyncssh.ChannelOpenError as exc:
+            # e.g. more concurrent commands than the server's MaxSessions
+            raise TransportError(f"{self.name}: cannot open a channel: {exc.reason}") from None
+        except asyncssh.DisconnectError as exc:
+            self._forget()
+            raise TransportError(f"{self.name}: disconnected: {exc.reason}") from None
+
+    def _forget(self) -> None:
+        if self._conn is not None:
+            self._conn.abort()
+        self._conn = None
+        self._sftp_client = None
+
+    def _lost_unless(self, returncode: int | None) -> int:
+        """An exit without a status means the channel died with the connection."""
+        if returncode is None:
+            self._forget()
+            raise TransportError(f"{self.name}: connection lost")
+        return returncode
+
+    async def close(self) -> None:
+        async with self._lock:
+            conn, self._conn, self._sftp_client = self._conn, None, None
+        if conn is not None:
+            conn.close()
+            await conn.wait_closed()
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def run(
+        self, argv: list[str], *, input: bytes | None = None, timeout: float | None = None
+    ) -> RunResult:
+        conn = await self._connection()
+        with self._errors():
+            try:
+                done = await conn.run(
+                    shlex.join(argv), input=input, encoding=None, timeout=timeout, check=False
+                )
+            except asyncssh.TimeoutError:
+                raise TransportError(
+                    f"{self.name}: {argv[0]} timed out after {timeout:g}s"
+                ) from None
+        returncode = self._lost_unless(done.returncode)
+        return RunResult(returncode, bytes(done.stdout or b""), bytes(done.stderr or b""))
+
+    async def stream(self, argv: list[str]) -> AsyncIterator[tuple[str, str]]:
+        conn = await self._connection()
+        with self._errors():
+            proc = await conn.create_process(
+                shlex.join(argv), stdin=asyncssh.DEVNULL, encoding=None
+            )
+        try:
+            with self._errors():
+                async for item in merge_lines({"stdout": proc.stdout, "stderr": proc.stderr}):
+                    yield item
+                done = await proc.wait()
+        finally:
+            proc.close()  # an abandoned stream closes its channel
+        returncode = self._lost_unless(done.returncode)
+        if returncode != 0:
+            raise RunFailed(returncode, failure_message(self.name, argv, returncode, ""))
+
+    # -- files ---------------------------------------------------------------------------------
+
+    async def read_bytes(self, path: str) -> bytes:
+        sftp = await self._sftp()
+        with self._errors(path, keep_missing=True):
+            async with sftp.open(path, "rb") as f:
+                return await f.read()
+
+    async def write_atomic(
+        self, path: str, data: bytes, *, mode: int = 0o644, backup: bool = False
+    ) -> None:
+        sftp = await self._sftp()
+        tmp = temp_name(path)
+        with self._errors(path):
+            try:
+                attrs = asyncssh.SFTPAttrs(permissions=0o600)
+                async with sftp.open(tmp, "xb", attrs) as f:
+                    await f.write(data)
+                    with suppress(asyncssh.SFTPOpUnsupported):  # no fsync@openssh.com
+                        await f.fsync()
+                await sftp.chmod(tmp, mode)
+                if backup and await sftp.lexists(path):
+                    await sftp.link(path, backup_name(path))  # the old inode stays as the backup
+                await sftp.posix_rename(tmp, path)
+            except BaseException:
+                with suppress(Exception):
+                    await sftp.remove(tmp)
+                raise
+            if backup:
+                for stale in stale_backups(path, await sftp.listdir(posixpath.dirname(path))):
+                    await sftp.remove(stale)
+
+    async def _info(
+        self, sftp: asyncssh.SFTPClient, path: str, attrs: asyncssh.SFTPAttrs
+    ) -> FileInfo:
+        perms = attrs.permissions or 0
+        kind = kind_of(perms)
+        return FileInfo(
+            name=posixpath.basename(path),
+            kind=kind,
+            mode=stat.S_IMODE(perms),
+            size=attrs.size or 0,
+            mtime=float(attrs.mtime or 0),
+            target=await sftp.readlink(path) if kind == "link" else None,
+        )
+
+    async def stat(self, path: str) -> FileInfo | None:
+        sftp = await self._sftp()
+        with self._errors(path):
+            try:
+                attrs = await sftp.lstat(path)
+            except asyncssh.SFTPNoSuchFile:
+                return None
+            return await self._info(sftp, path, attrs)
+
+    async def list_dir(self, path: str) -> list[FileInfo]:
+        sftp = await self._sftp()
+        with self._errors(path, keep_missing=True):
+            names = await sftp.readdir(path)
+            infos = [
+                await self._info(sftp, posixpath.join(path, n.filename), n.attrs)
+                for n in names
+                if n.filename not in (".", "..")
+            ]
+        return sorted(infos, key=lambda info: info.name)
+
+    async def mkdir(self, path: str, *, parents: bool = True, mode: int = 0o755) -> None:
+        sftp = await self._sftp()
+        with self._errors(path):
+            if parents:
+                await sftp.makedirs(posixpath.dirname(path), exist_ok=True)
+            if await sftp.lexists(path):
+                if parents and await sftp.isdir(path):
+                    return
+                raise io_error(self.name, path, "File exists")
+            await sftp.mkdir(path, asyncssh.SFTPAttrs(permissions=mode))
+            await sftp.chmod(path, mode)  # exactly `mode`, whatever the server's umask
+
+    async def rename(self, src: str, dst: str) -> None:
+        sftp = await self._sftp()
+        with self._errors(src):
+            if await sftp.lexists(dst):
+                raise Refused(f"{self.name}: cannot rename {src} to {dst}: {dst} already exists")
+            await sftp.rename(src, dst)  # plain SFTP rename never replaces an existing dst
+
+    async def chmod(self, path: str, mode: int) -> None:
+        sftp = await self._sftp()
+        with self._errors(path):
+            await sftp.chmod(path, mode)
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror) or not exc.errno:
+        return exc.strerror or str(exc)
+    return os.strerror(exc.errno)  # asyncio's own text names the address again
