@@ -54,6 +54,7 @@ BATCH = 5000  # lines handed over at once while output floods in
 TICK = 0.05  # seconds: the longest a line waits before subscribers see it
 OBSERVE_EVERY = 0.2
 REMOTE_TIMEOUT = 60.0
+KEEP_DAYS = 7.0  # head-node job directories of ended jobs are kept this long (see prune)
 
 
 @dataclass
@@ -323,9 +324,9 @@ class Job:
             sink.flush()
 
     def _message(self, text: str) -> None:
-        raw = f"{time.time():.3f} m {text}"
+        raw = f"{time.time():.3f} m {jobrunner.clean(text)}"
         with self._path(JOB_LOG).open("ab") as file:
-            file.write(raw.encode() + b"\n")
+            file.write(raw.encode("utf-8", "backslashreplace") + b"\n")
         self._deliver([self.trackers[JOB_LOG].parse(raw)])
 
     def _save(self) -> None:
@@ -549,6 +550,32 @@ class JobManager:
                 job._idle.clear()
                 self._spawn(self._observe(job))
         await asyncio.gather(*reattach)
+
+    async def prune(self, days: float = KEEP_DAYS) -> list[str]:
+        """Remove the head-node directories of jobs that ended more than `days` ago (the local
+        records and logs stay); returns the ids of the jobs pruned. Unreachable head-nodes are
+        skipped until the next call."""
+        cutoff = time.time() - days * 86400
+        pruned = []
+        for record in self.list():
+            if record.finished is None or record.finished > cutoff:
+                continue
+            job = self.get(record.id)
+            for name, target in job.record.targets.items():
+                if not target.remote_dir:
+                    continue
+                try:
+                    transport = self._transports(name)
+                    if await transport.exists(target.remote_dir):
+                        await transport.remove_tree(target.remote_dir, self.jobs_dir)
+                except QlutuiError as error:
+                    log.warning("job %s: cannot prune on %s: %s", job.id, name, error)
+                    continue
+                target.remote_dir = ""
+                job._save()
+                if job.id not in pruned:
+                    pruned.append(job.id)
+        return pruned
 
     async def close(self) -> None:
         """Stop following (the app is leaving; remote jobs keep running)."""

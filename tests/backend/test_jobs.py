@@ -506,3 +506,16 @@ async def test_a_dropped_ssh_session_leaves_the_job_running_and_reattaches(tmp_p
     local = tmp_path / "state" / "jobs" / job.id / "beosrv-d.log"
     assert local.read_bytes() == (jobdir / "log").read_bytes()
     await manager.close()
+
+
+async def test_prune_removes_old_head_node_job_directories(manager, transports):
+    old = await finished(await manager.start("k", "Old", {"beosrv-c": Plan([{"argv": ["true"]}])}))
+    new = await finished(await manager.start("k", "New", {"beosrv-c": Plan([{"argv": ["true"]}])}))
+    old_dir, new_dir = remote(old, transports, "beosrv-c"), remote(new, transports, "beosrv-c")
+    old.record.finished -= 8 * 86400
+    old._save()
+    assert await manager.prune() == [old.id]
+    assert not old_dir.exists() and (new_dir / "log").exists()
+    assert manager.list()[1].targets["beosrv-c"].remote_dir == ""
+    assert old.lines()[-1].text == "Success: Old"  # the local copy stays
+    assert await manager.prune() == []
