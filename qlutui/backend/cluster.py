@@ -56,6 +56,8 @@ class Cluster:
         return name
 
     async def aclose(self) -> None:
+        if "jobs" in self.__dict__:  # only when the job manager was ever created
+            await self.jobs.close()
         transports, self._transports = self._transports, {}
         for transport in transports.values():
             await transport.close()
