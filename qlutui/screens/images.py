@@ -85,6 +85,7 @@ class ImagesScreen(Screen):
         self.service = ImagesService(cluster)
         self.state: ImagesState | None = None
         self.expanded: set[Ref] = set()
+        self.flagged: dict[str, bool] = {}  # image name -> has warnings, for this state
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Qlustar Images", classes="title-bar")
@@ -118,6 +119,8 @@ class ImagesScreen(Screen):
 
     def _show(self, state: ImagesState, focus: Ref | None = None) -> None:
         """Rebuild the tree from `state`, keeping expansions and the cursor (or `focus`)."""
+        if state is not self.state:
+            self.flagged = {}
         self.state = state
         tree = self.tree
         current = tree.cursor_node.data if tree.cursor_node else None
@@ -146,7 +149,9 @@ class ImagesScreen(Screen):
 
     def _image_label(self, name: str) -> Text:
         assert self.state is not None
-        flagged = " (!)" if self.service.warnings(self.state, name) else ""
+        if name not in self.flagged:  # kept per state: filtering re-labels every image
+            self.flagged[name] = bool(self.service.warnings(self.state, name))
+        flagged = " (!)" if self.flagged[name] else ""
         return Text(name + flagged, style="bold" if not flagged else "bold yellow")
 
     def _text(self, text: str) -> Text:
