@@ -1,0 +1,203 @@
+"""The Textual application: the Manage menu, the dialog registry and the app-wide keys.
+
+A new dialog is one entry in `DIALOGS`; it then appears in the menu (with its letter key)
+and in the command palette. App-wide keys: `q` quit, `escape` back, `?` keys of the current
+screen, `ctrl+p` command palette. Every binding has an id; `[ui.keymap]` in config.toml
+remaps them (`"jobs.kill" = "ctrl+k"`).
+
+Serial consoles (`ui.serial = true`, or unset and TERM is linux/vt100/vt102/vt220): the
+terminal's own 16 colours (`ansi-dark`), ASCII borders and scrollbars, no animations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
+from textual.scrollbar import ScrollBar, ScrollBarRender
+
+from qlutui.backend.cluster import Cluster
+from qlutui.errors import QlutuiError
+from qlutui.screens.hosts import HostsScreen
+from qlutui.screens.images import ImagesScreen
+from qlutui.screens.jobs import JobsScreen
+from qlutui.screens.menu import Dialog, MenuScreen, menu_screen
+from qlutui.widgets.dialogs import Confirm
+from qlutui.widgets.help import HelpScreen, described_bindings, key_rows
+
+DIALOGS: list[Dialog] = [
+    Dialog("hosts", "Hosts", "h", "Networks and host names (read-only)", HostsScreen),
+    Dialog("jobs", "Jobs", "j", "Recent jobs, their logs, kill a running job", JobsScreen),
+    Dialog(
+        "images",
+        "Qlustar Images",
+        "i",
+        "OS images: flavour, version, chroot, modules",
+        ImagesScreen,
+    ),
+]
+
+SERIAL_TERMS = ("linux", "vt100", "vt102", "vt220")
+
+
+def serial_mode(setting: bool | None, term: str | None) -> bool:
+    """Serial-console mode: as configured, else guessed from TERM."""
+    return setting if setting is not None else (term or "") in SERIAL_TERMS
+
+
+class AsciiScrollBarRender(ScrollBarRender):
+    """Scrollbars without the eighth-block glyphs a serial console cannot show."""
+
+    VERTICAL_BARS: ClassVar[list[str]] = [" "] * 8
+    HORIZONTAL_BARS: ClassVar[list[str]] = [" "] * 8
+
+
+class QlutuiCommands(Provider):
+    """Command palette: every dialog, and every described key action of the current screen."""
+
+    def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
+        app = self.app
+        assert isinstance(app, QlutuiApp)
+        for dialog in DIALOGS:
+            yield dialog.title, partial(app.open_dialog, dialog.id), dialog.description
+        for keys, active in described_bindings(self.screen):
+            if active.binding.action in ("command_palette", "app.command_palette"):
+                continue
+            run = partial(app.run_action, active.binding.action, active.node)
+            yield active.binding.description, run, f"key: {' / '.join(keys)}"
+
+    async def discover(self) -> Hits:
+        for name, command, help_text in self._commands():
+            yield DiscoveryHit(name, command, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, command, help_text in self._commands():
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name), command, help=help_text)
+
+
+class QlutuiApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "qlutui"
+    COMMANDS = App.COMMANDS | {QlutuiCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit_app", "Quit", id="app.quit"),
+        Binding("ctrl+q", "quit_app", "Quit", id="app.quit_now", show=False, priority=True),
+        Binding("escape", "back", "Back", id="app.back"),
+        Binding("question_mark", "help", "Keys", id="app.help"),
+        # show=False: the Footer shows the palette key on its right already.
+        Binding(
+            "ctrl+p", "command_palette", "Palette", id="app.palette", show=False, priority=True
+        ),
+    ]
+
+    def __init__(self, cluster: Cluster, *, serial: bool | None = None) -> None:
+        super().__init__()
+        self.cluster = cluster
+        ui = cluster.config.ui
+        self.serial = serial_mode(ui.serial if serial is None else serial, os.environ.get("TERM"))
+        if self.serial:
+            self.theme = "ansi-dark"
+            self.animation_level = "none"
+            self.add_class("-serial")
+        else:
+            self.theme = ui.theme
+        self.set_keymap(ui.keymap)
+
+    def get_default_screen(self) -> Screen:
+        return menu_screen(DIALOGS, [h.name for h in self.cluster.config.headnodes])
+
+    def on_mount(self) -> None:
+        self._resume_jobs()
+        if self.serial:
+            self._scrollbar_render = ScrollBar.renderer
+            ScrollBar.renderer = AsciiScrollBarRender  # one app per process: class-wide is fine
+
+    def on_unmount(self) -> None:
+        if self.serial:
+            ScrollBar.renderer = self._scrollbar_render
+
+    @work(group="jobs-resume")
+    async def _resume_jobs(self) -> None:
+        """Re-attach the jobs that were running when qlutui last stopped."""
+        try:
+            await self.cluster.jobs.resume()
+        except QlutuiError as exc:
+            self.notify(f"Could not re-attach running jobs: {exc}", severity="error")
+
+    # -- dialogs -----------------------------------------------------------------------
+
+    def open_dialog(self, dialog_id: str) -> None:
+        """Show a dialog on top of the menu (replacing any other dialog screen)."""
+        dialog = next(d for d in DIALOGS if d.id == dialog_id)
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(dialog.factory(self.cluster))
+
+    def show_job(self, job_id: str) -> None:
+        """The log window: the Jobs screen with `job_id` selected (pushed over the caller)."""
+        if isinstance(self.screen, JobsScreen):
+            self.screen.select_job(job_id)
+        else:
+            self.push_screen(JobsScreen(self.cluster, job_id=job_id))
+
+    @on(MenuScreen.Open)
+    def _open(self, event: MenuScreen.Open) -> None:
+        self.open_dialog(event.dialog_id)
+
+    # -- app-wide actions --------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":
+            return len(self.screen_stack) > 1
+        return True
+
+    def action_back(self) -> None:
+        self.pop_screen()
+
+    def action_help(self) -> None:
+        screen = self.screen
+        title = screen.title or self.title
+        self.push_screen(HelpScreen(title, key_rows(screen)))
+
+    def action_quit_app(self) -> None:
+        running = [r for r in self.cluster.jobs.list() if r.finished is None]
+        if not running:
+            self.exit()
+            return
+        titles = ", ".join(r.title for r in running[:3]) + (" ..." if len(running) > 3 else "")
+        detail = (
+            f"{len(running)} job(s) still running: {titles}. They continue on their "
+            "head-nodes; qlutui picks up their logs at the next start."
+        )
+
+        def answered(quit_app: bool | None) -> None:
+            if quit_app:
+                self.exit()
+
+        self.push_screen(Confirm("Quit qlutui?", detail), answered)
+
+
+def run_app(config: str | Path | None, *, serial: bool | None = None) -> int:
+    """Open the cluster, run the TUI, close the connections (same event loop)."""
+    cluster = Cluster.open(config)
+    app = QlutuiApp(cluster, serial=serial)
+
+    async def main() -> None:
+        try:
+            await app.run_async()
+        finally:
+            await cluster.aclose()
+
+    asyncio.run(main())
+    return app.return_code or 0

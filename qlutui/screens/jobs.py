@@ -1,0 +1,147 @@
+"""Jobs: the recent jobs and the log window of the selected one.
+
+The log pane is live while the job runs (it subscribes to the job) and shows the whole log
+when it has finished. `app.show_job(job_id)` opens this screen on one job: that is the "log
+window" every long action (create chroot, write files ...) opens.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from qlutui.errors import QlutuiError
+from qlutui.widgets.dialogs import Confirm
+from qlutui.widgets.log_pane import LogPane
+
+if TYPE_CHECKING:
+    from qlutui.backend.cluster import Cluster
+
+REFRESH_S = 2.0  # how often the states in the list are re-read
+
+
+TITLE_WIDTH = 28  # the columns after it stay visible at 80 columns
+
+
+def started_text(epoch: float) -> str:
+    return time.strftime("%m-%d %H:%M", time.localtime(epoch)) if epoch else ""
+
+
+class JobsScreen(Screen):
+    TITLE = "Jobs"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("k", "kill", "Kill", id="jobs.kill"),
+        *LogPane.BINDINGS,
+    ]
+
+    def __init__(self, cluster: Cluster, *, job_id: str | None = None) -> None:
+        super().__init__()
+        self.cluster = cluster
+        self.job_id = job_id  # the job shown in the log pane
+
+    def compose(self) -> ComposeResult:
+        yield Static("qlutui - Jobs", classes="title-bar")
+        yield DataTable(id="jobs-table", cursor_type="row")
+        yield LogPane(batch_ms=self.cluster.config.ui.log_batch_ms, id="job-log")
+        yield Footer()
+
+    @property
+    def pane(self) -> LogPane:
+        return self.query_one(LogPane)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#jobs-table", DataTable)
+
+    def on_mount(self) -> None:
+        table = self.table
+        table.add_column("State", key="state")
+        table.add_column("Title", width=TITLE_WIDTH)
+        table.add_columns("Started", "Kind", "Id")
+        self.refresh_list()
+        if self.job_id is None and self.table.row_count:
+            self.job_id = str(self.table.coordinate_to_cell_key((0, 0)).row_key.value)
+        if self.job_id is not None:
+            self.select_job(self.job_id)
+        self.set_interval(REFRESH_S, self.refresh_list)
+
+    def refresh_list(self) -> None:
+        """Re-read the job records: states update in place; new jobs rebuild the list (newest
+        first) with the cursor kept on the same job."""
+        table = self.table
+        records = self.cluster.jobs.list()
+        if [r.id for r in records] == [str(key.value) for key in table.rows]:
+            for record in records:
+                table.update_cell(record.id, "state", record.state)
+        else:
+            current = self._cursor_job()
+            table.clear()
+            for r in records:
+                table.add_row(r.state, r.title, started_text(r.created), r.kind, r.id, key=r.id)
+            if current is not None and current in table.rows:
+                table.move_cursor(row=table.get_row_index(current), animate=False)
+        self.refresh_bindings()
+
+    def _cursor_job(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def select_job(self, job_id: str) -> None:
+        """Move the cursor to `job_id` and show its log."""
+        table = self.table
+        if job_id not in table.rows:
+            self.refresh_list()
+        if job_id in table.rows:
+            table.move_cursor(row=table.get_row_index(job_id), animate=False)
+        self.job_id = job_id
+        try:
+            self.pane.attach(self.cluster.jobs.get(job_id))
+        except QlutuiError as exc:
+            self.notify(str(exc), severity="error")
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected, "#jobs-table")
+    def _opened(self, event: DataTable.RowSelected) -> None:
+        self.select_job(str(event.row_key.value))
+        self.pane.log_widget.focus()
+
+    # -- actions -----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "kill":
+            job = self.pane.job
+            running = job is not None and not job.done
+            return True if running else None  # None: shown dimmed
+        return True
+
+    def action_toggle_stream(self, stream: str) -> None:
+        self.pane.action_toggle_stream(stream)
+
+    def action_toggle_follow(self) -> None:
+        self.pane.action_toggle_follow()
+
+    @work(group="jobs-kill")
+    async def action_kill(self) -> None:
+        job = self.pane.job
+        if job is None or job.done:
+            return
+        record = job.record
+        question = f"Kill job {record.title}?"
+        detail = f"It runs on {', '.join(record.targets)}."
+        if not await self.app.push_screen_wait(Confirm(question, detail, title="Kill job")):
+            return
+        try:
+            await self.cluster.jobs.kill(record.id)
+        except QlutuiError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(f"Killed {record.title}")
+        self.refresh_list()

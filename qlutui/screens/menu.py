@@ -1,0 +1,77 @@
+"""The Manage menu: the screen the app opens on, one entry per dialog.
+
+Each entry has a letter key (binding id `menu.<dialog id>`) and can be chosen with the
+arrow keys and Enter. Choosing posts `MenuScreen.Open`; the app opens the dialog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+if TYPE_CHECKING:
+    from qlutui.backend.cluster import Cluster
+
+
+@dataclass(frozen=True)
+class Dialog:
+    """One entry of the dialog registry (qlutui.app.DIALOGS)."""
+
+    id: str  # also the area name: "hosts", "jobs", "images" ...
+    title: str
+    key: str  # one letter, unique in the menu
+    description: str
+    factory: Callable[[Cluster], Screen]
+
+
+class MenuScreen(Screen):
+    """Lists the dialogs; build it with `menu_screen(dialogs)` so each gets its key."""
+
+    class Open(Message):
+        """The user chose a dialog."""
+
+        def __init__(self, dialog_id: str) -> None:
+            super().__init__()
+            self.dialog_id = dialog_id
+
+    def __init__(self, dialogs: Sequence[Dialog], headnodes: Sequence[str]) -> None:
+        super().__init__()
+        self.dialogs = list(dialogs)
+        self.headnodes = list(headnodes)
+
+    def compose(self) -> ComposeResult:
+        yield Static("qlutui - Manage", classes="title-bar")
+        yield Static(f"Head-nodes: {', '.join(self.headnodes)}", id="menu-cluster")
+        width = max(len(d.title) for d in self.dialogs)
+        yield OptionList(
+            *(
+                Option(f"{d.key}  {d.title:<{width}}  {d.description}", id=d.id)
+                for d in self.dialogs
+            ),
+            id="menu",
+        )
+        yield Footer()
+
+    def action_open(self, dialog_id: str) -> None:
+        self.post_message(self.Open(dialog_id))
+
+    @on(OptionList.OptionSelected, "#menu")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        assert event.option.id is not None
+        self.action_open(event.option.id)
+
+
+def menu_screen(dialogs: Sequence[Dialog], headnodes: Sequence[str]) -> MenuScreen:
+    """The menu with one binding per dialog (a subclass, since Textual bindings are per class)."""
+    bindings = [Binding(d.key, f"open('{d.id}')", d.title, id=f"menu.{d.id}") for d in dialogs]
+    screen_class = type("MenuScreen", (MenuScreen,), {"BINDINGS": bindings})
+    return screen_class(dialogs, headnodes)

@@ -1,0 +1,405 @@
+"""The app shell on a real demo cluster: menu, keys, help, keymap, palette, serial mode,
+quit confirmation, the Jobs and Hosts screens, and SVG snapshots of the main screens."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import tomlkit
+from textual.command import CommandPalette
+
+from qlutui.app import QlutuiApp, serial_mode
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.demo import build_inventory, init_demo
+from qlutui.backend.jobs import STDERR, STDOUT, JobContext, JobRecord, TargetRecord
+from qlutui.screens.hosts import HostsScreen, RowsView
+from qlutui.screens.jobs import JobsScreen
+from qlutui.screens.menu import MenuScreen
+from qlutui.widgets.dialogs import Confirm
+from qlutui.widgets.help import HelpScreen
+from qlutui.widgets.log_pane import LogPane
+
+SIZE = (80, 24)
+BOX_AND_BLOCKS = re.compile("[\u2500-\u259f]")  # box drawing and block elements
+
+
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")  # serial mode only where a test asks
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    return init_demo(tmp_path / "demo")
+
+
+def add_ui(config: Path, text: str) -> None:
+    config.write_text(config.read_text() + "\n[ui]\n" + text + "\n")
+
+
+def write_job(
+    cluster: Cluster, job_id: str, title: str, targets: dict[str, str], logs: dict[str, list[str]]
+) -> None:
+    """A finished job as the job manager leaves it on disk: job.toml and one log per target.
+
+    Its times come from its id, so snapshots do not depend on the clock."""
+    created = calendar.timegm(time.strptime(job_id[:15], "%Y%m%d-%H%M%S"))
+    record = JobRecord(
+        job_id,
+        "chroots.create",
+        title,
+        created=created,
+        finished=created + 75,
+        targets={name: TargetRecord(state=state) for name, state in targets.items()},
+    )
+    directory = cluster.store.jobs_dir / job_id
+    directory.mkdir(parents=True)
+    (directory / "job.toml").write_text(tomlkit.dumps(record.to_dict()))
+    for target, raws in logs.items():
+        lines = [f"{created + i:.3f} {raw}\n" for i, raw in enumerate(raws)]
+        (directory / f"{target}.log").write_text("".join(lines))
+
+
+def demo_jobs(cluster: Cluster) -> None:
+    write_job(
+        cluster,
+        "20260922-120000-ab12",
+        "Creating chroot beosrv-c:/srv/apps/chroots/bookworm-base",
+        {"beosrv-c": "Success"},
+        {
+            "beosrv-c": [
+                "m step 1/2: mmdebstrap",
+                "o I: Retrieving InRelease",
+                "e W: no keyring",
+                "o I: Base system installed successfully.",
+                "m finished: exit 0",
+            ]
+        },
+    )
+    write_job(
+        cluster,
+        "20260922-130000-cd34",
+        "Writing SSH host files",
+        {"beosrv-c": "Success", "beosrv-d": "Failed"},
+        {
+            "beosrv-c": ["o wrote /etc/ssh/ssh_known_hosts"],
+            "beosrv-d": ["e permission denied: /etc/ssh/ssh_known_hosts"],
+        },
+    )
+
+
+def screen_text(app: QlutuiApp) -> str:
+    """The characters on the terminal right now, line by line."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+
+async def settle(pilot, seconds: float = 0.1) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(seconds)
+
+
+async def closed(cluster: Cluster) -> None:
+    await cluster.jobs.close()
+    await cluster.aclose()
+
+
+# -- menu, keys, help, keymap, palette --------------------------------------------------
+
+
+async def test_menu_keys_enter_and_escape(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, MenuScreen)
+        assert "Head-nodes: beosrv-c, beosrv-d" in screen_text(app)
+        await pilot.press("h")
+        assert isinstance(app.screen, HostsScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MenuScreen)
+        await pilot.press("escape")  # nothing below the menu: escape does nothing
+        assert isinstance(app.screen, MenuScreen)
+        await pilot.press("down", "enter")
+        assert isinstance(app.screen, JobsScreen)
+        await pilot.press("escape", "j")
+        assert isinstance(app.screen, JobsScreen)
+        assert len(app.screen_stack) == 2
+    await closed(cluster)
+
+
+async def test_help_lists_the_keys_of_the_current_screen(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for row in (
+            "k                Kill",
+            "o                Stdout",
+            "f                Follow",
+            "?                Keys",
+            "esc              Back",
+        ):
+            assert row in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, JobsScreen)
+        await pilot.press("escape", "question_mark")
+        text = screen_text(app)
+        assert "h                Hosts" in text and "Kill" not in text
+    await closed(cluster)
+
+
+async def test_keymap_from_config_changes_bindings(demo: Path) -> None:
+    add_ui(demo, '[ui.keymap]\n"menu.hosts" = "n"\n"jobs.kill" = "ctrl+k"')
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        assert isinstance(app.screen, MenuScreen)  # h is no longer bound
+        await pilot.press("n")
+        assert isinstance(app.screen, HostsScreen)
+        await pilot.press("escape", "j", "question_mark")
+        assert "^k               Kill" in screen_text(app)
+    await closed(cluster)
+
+
+async def test_palette_offers_dialogs_and_screen_actions(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h", "ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"filter")
+        await pilot.pause(0.3)
+        assert "Filter" in screen_text(app)  # an action of the Hosts screen
+        await pilot.press(*["backspace"] * 6, *"Jobs")
+        await pilot.pause(0.3)
+        assert "Recent jobs, their logs" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, JobsScreen)
+    await closed(cluster)
+
+
+# -- serial consoles --------------------------------------------------------------------
+
+
+def test_serial_mode_detection() -> None:
+    assert serial_mode(None, "vt220") and serial_mode(None, "linux")
+    assert not serial_mode(None, "xterm-256color") and not serial_mode(None, None)
+    assert serial_mode(True, "xterm") and not serial_mode(False, "linux")
+
+
+async def test_serial_mode_is_ascii_only(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "vt220")
+    cluster = Cluster.open(demo)
+    demo_jobs(cluster)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.serial and app.theme == "ansi-dark" and app.animation_level == "none"
+        assert app.has_class("-serial")
+        seen = []
+        for keys in ([], ["h"], ["escape", "j"], ["question_mark"], ["escape", "k"]):
+            await pilot.press(*keys)
+            await settle(pilot)
+            text = screen_text(app)
+            seen.append(type(app.screen).__name__)
+            assert text.isascii(), text
+            assert not BOX_AND_BLOCKS.search(app.export_screenshot())
+        assert seen == ["MenuScreen", "HostsScreen", "JobsScreen", "HelpScreen", "JobsScreen"]
+        assert "+----" in screen_text(app)  # ASCII borders are there
+    await closed(cluster)
+
+
+# -- quitting ---------------------------------------------------------------------------
+
+
+async def never_ending(ctx: JobContext) -> None:
+    ctx.log(STDOUT, "\n".join(f"building {i}" for i in range(60)))
+    ctx.log(STDERR, "W: slow mirror")
+    ctx.progress(0.5)
+    await asyncio.Event().wait()  # runs until killed
+
+
+async def test_quit_asks_while_a_job_runs(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        job = await cluster.jobs.start("test.build", "Long build", {"beosrv-c": never_ending})
+        await pilot.press("q")
+        assert isinstance(app.screen, Confirm)
+        text = screen_text(app)
+        assert "Quit qlutui?" in text and "Long build" in text
+        assert "continue on their" in text
+        await pilot.press("n")
+        assert isinstance(app.screen, MenuScreen) and app.is_running
+        await cluster.jobs.kill(job.id)
+        for _ in range(100):
+            if job.done:
+                break
+            await asyncio.sleep(0.05)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running  # nothing runs any more: no question
+    await closed(cluster)
+
+
+# -- Jobs -------------------------------------------------------------------------------
+
+
+async def test_jobs_live_log_and_kill(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    demo_jobs(cluster)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        job = await cluster.jobs.start(
+            "test.build", "Long build", {"beosrv-c": never_ending, "beosrv-d": never_ending}
+        )
+        app.show_job(job.id)  # the log window of a job
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, JobsScreen)
+        pane = screen.query_one(LogPane)
+        assert pane.job is job
+        for _ in range(50):
+            if pane.log_widget.line_count >= 122:
+                break
+            await pilot.pause(0.05)
+        lines = list(pane.log_widget.lines)
+        assert "beosrv-d: building 59" in lines and "beosrv-c: W: slow mirror" in lines
+        header = screen_text(app)
+        assert "Pending 0  Running 2  Failed 0  Errors 0  Success 0" in header
+        assert " 50%" in header
+        await pilot.press("e")  # stderr off, with the focus in the job list
+        assert "beosrv-c: W: slow mirror" not in pane.log_widget.lines
+        await pilot.press("k")
+        assert isinstance(app.screen, Confirm)
+        text = screen_text(app)
+        assert "Kill job Long build?" in text and "It runs on beosrv-c, beosrv-d." in text
+        await pilot.press("y")
+        for _ in range(100):
+            if job.done:
+                break
+            await pilot.pause(0.05)
+        assert job.record.state == "Failed"
+        assert {t.error for t in job.record.targets.values()} == {"killed"}
+        await pilot.pause(0.2)
+        assert "beosrv-c: * killed" in pane.log_widget.lines
+
+        table = screen.table
+        screen.select_job("20260922-120000-ab12")  # a finished job: its whole log
+        await pilot.pause()
+        assert table.get_row_index("20260922-120000-ab12") == table.cursor_row
+        assert list(pane.log_widget.lines) == [
+            "* step 1/2: mmdebstrap",
+            "I: Retrieving InRelease",
+            "I: Base system installed successfully.",
+            "* finished: exit 0",
+        ]  # stderr is still filtered out
+        assert screen.check_action("kill", ()) is None  # nothing to kill: dimmed
+    await closed(cluster)
+
+
+# -- Hosts ------------------------------------------------------------------------------
+
+
+def toml_inventory(data: dict) -> str:
+    """inventory.toml for big generated clusters (tomlkit takes seconds for 10,000 hosts)."""
+
+    def value(v: object) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + " }"
+        return json.dumps(v)  # str, bool, list of str: the same in TOML
+
+    out = [f"default_host_keys = {value(data['default_host_keys'])}"]
+    for table in ("networks", "hosts"):
+        for entry in data[table]:
+            out.append(f"[[{table}]]")
+            out += [f"{k} = {value(v)}" for k, v in entry.items()]
+    return "\n".join(out) + "\n"
+
+
+async def test_hosts_ten_thousand_filter_and_problems(demo: Path) -> None:
+    data = build_inventory(10_000, key_source=lambda comment: f"ssh-ed25519 AAAAC3Nz {comment}")
+    data["hosts"][5]["ips"]["ib"] = data["hosts"][6]["ips"]["ib"]  # an IP clash
+    data["hosts"][7]["aliases"] = {"boot": ["beo-00001"]}  # a name clash
+    state = demo.parent / "state"
+    (state / "inventory.toml").write_text(toml_inventory(data))
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        started = time.perf_counter()
+        await pilot.press("h")
+        await settle(pilot)
+        loaded = time.perf_counter() - started
+        screen = app.screen
+        assert isinstance(screen, HostsScreen)
+        view = screen.query_one(RowsView)
+        assert screen.matching == 10_003
+        assert len(view.rows) == 3 * 10_000 + 2 * 4 + 3  # computes, head-nodes, login
+        text = screen_text(app)
+        assert "2 uniqueness problem(s)" in text
+        ip = data["hosts"][6]["ips"]["ib"]
+        assert f"ip '{ip}' used by beo-00003 (ib), beo-00004 (ib)" in text
+        assert "name 'beo-00001' used by beo-00001 (node name), beo-00005 (alias on boot)" in text
+        assert loaded < 5, f"10,000 hosts took {loaded:.1f}s"
+
+        await pilot.press("slash", *"127.54.1.200")  # an IP narrows to its host
+        await pilot.pause()
+        assert screen.matching == 1
+        assert view.rows[0][0] == "beo-00190" and not view.marked[0]
+        await pilot.press("ctrl+u", *"beo-00003")
+        await pilot.pause()
+        assert screen.matching == 1 and view.marked == [True] * 3  # named in a problem
+        await pilot.press("ctrl+u", *"beo-0999")
+        await pilot.pause()
+        assert screen.matching == 10  # beo-09990 .. beo-09999
+        assert "10 of 10003 hosts, 30 rows" in screen_text(app)
+        await pilot.press("enter")
+        assert app.focused is view
+        await pilot.press("q")  # keys of the app work again outside the filter
+        await pilot.pause()
+        assert not app.is_running
+    await closed(cluster)
+
+
+# -- snapshots --------------------------------------------------------------------------
+
+
+def snapshot_app(demo: Path) -> QlutuiApp:
+    cluster = Cluster.open(demo)
+    demo_jobs(cluster)
+    return QlutuiApp(cluster)
+
+
+def keys_then_settle(*keys: str):
+    async def run_before(pilot) -> None:
+        await pilot.press(*keys)
+        await settle(pilot, 0.3)
+
+    return run_before
+
+
+def test_snapshot_menu(demo: Path, snap_compare) -> None:
+    app = snapshot_app(demo)
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys_then_settle())
+
+
+def test_snapshot_hosts(demo: Path, snap_compare) -> None:
+    app = snapshot_app(demo)
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys_then_settle("h"))
+
+
+def test_snapshot_jobs(demo: Path, snap_compare) -> None:
+    app = snapshot_app(demo)
+    run_before = keys_then_settle("j", "down", "enter")
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
