@@ -28,6 +28,18 @@ from qlutui.errors import Refused, TransportError
 
 if TYPE_CHECKING:
     from qlutui.backend.config import HeadNode
+    from qlutui.backend.transport_local import LocalTransport
+    from qlutui.backend.transport_ssh import SSHTransport
+
+__all__ = [
+    "FileInfo",
+    "LocalTransport",
+    "RunFailed",
+    "RunResult",
+    "SSHTransport",
+    "Transport",
+    "open_transport",
+]
 
 BACKUPS_KEPT = 5
 _CHUNK = 1 << 16

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -309,7 +311,8 @@ async def test_remove_tree_refuses_a_mount_below(transport: Transport, base: str
     make_tree(real(transport, f"{base}/tree"))
     mountpoint = real(transport, f"{base}/tree/sub/mnt")
     mountpoint.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "qlutui-test", str(mountpoint)])
+    source = f"qlutui-test-{secrets.token_hex(4)}"
+    mounted = subprocess.run(["mount", "-t", "tmpfs", source, str(mountpoint)])
     if mounted.returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
     try:
@@ -321,9 +324,16 @@ async def test_remove_tree_refuses_a_mount_below(transport: Transport, base: str
         assert (mountpoint / "on-tmpfs").read_text() == "z"
         assert real(transport, f"{base}/tree/top").exists()
     finally:
-        subprocess.run(["umount", str(mountpoint)], check=True)
+        unmount(source)
     await transport.remove_tree(f"{base}/tree", base)  # unmounted: now it goes
     assert not real(transport, f"{base}/tree").exists()
+
+
+def unmount(source: str) -> None:
+    """Unmount our tmpfs wherever it is now (a wrong rename would have moved it)."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        if line.split(" - ", 1)[1].split()[1] == source:
+            subprocess.run(["umount", line.split()[4]], check=True)
 
 
 async def test_remove_tree_of_nothing(transport: Transport, base: str) -> None:
@@ -379,6 +389,18 @@ async def test_ssh_cannot_connect(sshd: SSHD) -> None:
     port = free_port()
     message = await expect_error(sshd.headnode("beosrv-d", port=port))
     assert message == f"beosrv-d: cannot connect to 127.0.0.1:{port}: Connection refused"
+
+
+@pytest.mark.ssh
+async def test_ssh_connect_timeout(sshd: SSHD) -> None:
+    with socket.socket() as silent:  # accepts TCP, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        message = await expect_error(sshd.headnode("beosrv-d", port=port, connect_timeout=0.5))
+    assert message == f"beosrv-d: cannot connect to 127.0.0.1:{port}: timed out after 0.5s"
+    assert time.monotonic() - started < 5
 
 
 @pytest.mark.ssh
