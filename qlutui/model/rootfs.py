@@ -104,3 +104,25 @@ def script_problems(name: str, mode: int, head: bytes) -> list[str]:
     elif not head.startswith(b"\x7fELF"):
         problems.append("no '#!' line: the kernel cannot run it")
     return problems
+
+
+SYNTAX_SHELLS = ("sh", "bash", "dash")
+
+
+def shebang_shell(head: bytes) -> str | None:
+    """The shell whose `-n` checks a script's syntax ('sh', 'bash', 'dash'), from its '#!'
+    line ('#!/bin/sh', '#!/usr/bin/env bash' ...); None for other interpreters or none."""
+    if not head.startswith(b"#!"):
+        return None
+    words = head.split(b"\n", 1)[0][2:].decode(errors="replace").split()
+    if words and words[0].rsplit("/", 1)[-1] == "env":
+        words = [w for w in words[1:] if not w.startswith("-")]
+    shell = words[0].rsplit("/", 1)[-1] if words else ""
+    return shell if shell in SYNTAX_SHELLS else None
+
+
+def toggled_executable(mode: int) -> int:
+    """Permission bits with the executable bits toggled: cleared when any is set, else set
+    for whoever may read (0644 -> 0755, 0600 -> 0700)."""
+    mode &= 0o7777
+    return mode & ~0o111 if mode & 0o111 else mode | (mode & 0o444) >> 2
