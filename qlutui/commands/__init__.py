@@ -15,9 +15,9 @@ import json
 import sys
 from typing import Any
 
-from qlutui.commands import images, jobs
+from qlutui.commands import images, jobs, ssh
 
-AREAS = [jobs, images]
+AREAS = [jobs, images, ssh]
 
 
 class UsageError(Exception):

@@ -1,0 +1,183 @@
+"""`qlutui ssh ...`: the generated SSH host files (render, diff, write, headers, host keys).
+
+FILE is known_hosts, shosts_equiv or authorized_keys. `diff` exits 1 when anything differs
+(like diff(1)); `write` waits for its job and exits 1 unless every file was written or was
+already up to date; `scan-keys` stores keys only with --yes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from qlutui import commands
+
+FILES = ("known_hosts", "shosts_equiv", "authorized_keys")
+
+
+def register(verbs: Any) -> None:
+    sub = commands.add_verb(verbs, "ssh", "generated SSH host files: render, diff, write, keys")
+    p = sub.add_parser("list", help="the files, their descriptions and destinations")
+    commands.json_flag(p)
+    p.set_defaults(handler=list_files)
+    p = sub.add_parser("render", help="print a file as it would be written")
+    p.add_argument("file", choices=FILES, metavar="FILE")
+    p.set_defaults(handler=render)
+    p = sub.add_parser("diff", help="unified diff against every head-node (exit 1 if any differ)")
+    p.add_argument("file", nargs="?", choices=FILES, metavar="FILE")
+    commands.json_flag(p)
+    p.set_defaults(handler=diff)
+    p = sub.add_parser("write", help="write the files to every head-node (a job)")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    p.add_argument(
+        "--only-changed", action="store_true", help="leave files that are up to date alone"
+    )
+    p.set_defaults(handler=write)
+    p = sub.add_parser("header", help="print a file's header, or set it (--set PATH or -)")
+    p.add_argument("file", choices=FILES, metavar="FILE")
+    p.add_argument("--set", metavar="PATH|-", dest="source")
+    p.set_defaults(handler=header)
+    p = sub.add_parser("describe", help="set a file's description")
+    p.add_argument("file", choices=FILES, metavar="FILE")
+    p.add_argument("text")
+    p.set_defaults(handler=describe)
+    p = sub.add_parser("scan-keys", help="fetch host keys over the network, store with --yes")
+    p.add_argument("hosts", nargs="*", metavar="HOST", help="default: every host")
+    p.add_argument("--port", type=int, default=22, help="SSH port (default 22)")
+    p.add_argument(
+        "--address",
+        action="append",
+        default=[],
+        metavar="HOST=IP[:PORT]",
+        help="scan HOST there instead of at its primary-network IP (repeatable)",
+    )
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per handshake")
+    p.add_argument("--yes", action="store_true", help="store new and changed keys")
+    commands.json_flag(p)
+    p.set_defaults(handler=scan_keys)
+
+
+def _service(cluster: Any) -> Any:
+    from qlutui.backend.sshfiles import SSHFilesService
+
+    return SSHFilesService(cluster)
+
+
+def list_files(cluster: Any, args: argparse.Namespace) -> None:
+    service = _service(cluster)
+    options = service.load().options
+    data = [
+        {
+            "file": kind,
+            "description": options[kind].description,
+            "header_lines": len(options[kind].header.splitlines()),
+            "destinations": list(cluster.config.ssh_destinations[kind]),
+            "mode": f"{cluster.config.ssh_modes[kind]:04o}",
+        }
+        for kind in FILES
+    ]
+    rows = [[d["file"], str(d["header_lines"]), d["description"]] for d in data]
+    commands.emit(args, data, commands.table(rows, ["FILE", "HEADER LINES", "DESCRIPTION"]))
+
+
+async def render(cluster: Any, args: argparse.Namespace) -> None:
+    preview = await _service(cluster).preview(args.file)
+    sys.stdout.write(preview.text)
+
+
+async def diff(cluster: Any, args: argparse.Namespace) -> int:
+    rows = await _service(cluster).statuses([args.file] if args.file else FILES)
+    if args.json:
+        data = [{"file": r.dest.kind, "headnode": r.dest.headnode, "path": r.dest.path,
+                 "state": r.state, "error": r.error} for r in rows]  # fmt: skip
+        commands.emit(args, data, "")
+    else:
+        for row in rows:
+            if row.state in ("unreachable", "invalid"):
+                print(f"qlutui: {row.dest.label}: {row.state}: {row.error}", file=sys.stderr)
+            else:
+                sys.stdout.write(row.diff())
+    return 0 if all(r.state == "unchanged" for r in rows) else 1
+
+
+async def write(cluster: Any, args: argparse.Namespace) -> int:
+    from qlutui.commands.jobs import format_line
+
+    service = _service(cluster)
+    rows = await service.statuses(args.files or FILES)
+    skipped = [r for r in rows if r.state == "unreachable"]
+    for row in skipped:
+        print(f"qlutui: {row.dest.label}: not written: {row.error}", file=sys.stderr)
+    todo = service.to_write(rows, only_changed=args.only_changed)  # refuses invalid files
+    if not todo:
+        print("nothing to write: the files are up to date")
+        return 1 if skipped else 0
+    job = await service.write(todo, only_changed=args.only_changed)
+    await job.wait()
+    for line in job.lines():
+        print(format_line(line, True))
+    return 0 if job.record.state == "Success" and not skipped else 1
+
+
+def _parse_address(text: str) -> tuple[str, tuple[str, int | None]]:
+    from qlutui.commands import UsageError
+
+    host, sep, where = text.partition("=")
+    if not sep or not host or not where:
+        raise UsageError(f"--address {text}: expected HOST=IP[:PORT]")
+    ip, port = where, None
+    if where.startswith("["):  # [v6]:port
+        ip, _, rest = where[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif where.count(":") == 1:
+        ip, port = where.split(":")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise UsageError(f"--address {text}: bad port {port!r}")
+    return host, (ip, int(port) if port else None)
+
+
+def header(cluster: Any, args: argparse.Namespace) -> None:
+    service = _service(cluster)
+    if args.source is None:
+        sys.stdout.write(service.load().options[args.file].header)
+        return
+    text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
+    service.save_header(None, args.file, text)
+    print(f"{args.file}: header saved ({len(text.splitlines())} lines)")
+
+
+def describe(cluster: Any, args: argparse.Namespace) -> None:
+    _service(cluster).save_description(None, args.file, args.text)
+    print(f"{args.file}: description saved")
+
+
+async def scan_keys(cluster: Any, args: argparse.Namespace) -> int:
+    service = _service(cluster)
+    addresses = dict(_parse_address(a) for a in args.address)
+    targets = service.scan_targets(args.hosts, port=args.port, addresses=addresses)
+    results = await service.scan_keys(targets, timeout=args.timeout)
+    stored = service.store_keys(results) if args.yes else []
+    data = [
+        {"host": r.host, "address": r.target.address, "state": r.state, "error": r.error,
+         "keys": [{"key": k, "state": r.key_state(k)} for k in r.offered]}
+        for r in results
+    ]  # fmt: skip
+    lines = []
+    for r in results:
+        lines.append(
+            f"{r.host} {r.target.address}: {r.state}" + (f" ({r.error})" if r.error else "")
+        )
+        lines += [f"  {r.key_state(k):9} {k[:60]}" for k in r.offered]
+        if r.state == "changed":
+            lines.append("  WARNING: the host key changed: a reinstall, or an attack; check it")
+    pending = [r.host for r in results if r.state in ("new", "changed")]
+    if args.yes:
+        lines.append(f"stored the keys of {len(stored)} host(s) in inventory.toml")
+    elif pending:
+        lines.append(
+            f"not stored: run again with --yes to store the keys of {len(pending)} host(s)"
+        )
+    commands.emit(args, {"results": data, "stored": stored}, "\n".join(lines))
+    return 1 if any(r.state == "unreachable" for r in results) else 0

@@ -1,0 +1,143 @@
+"""The generated files, written by the service, proven with real OpenSSH (ssh and sshd).
+
+A cluster with one local head-node whose destinations lie in tmp_path: the service renders
+and writes the files there with a real job, then the real `ssh` client uses the written
+ssh_known_hosts as its only known hosts file, and a second real sshd reads the written
+authorized_keys.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from sshd import SSHD
+
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.demo import init_demo
+from qlutui.backend.sshfiles import SSHFilesService
+from qlutui.model.inventory import Inventory, host_names
+
+pytestmark = pytest.mark.ssh
+
+
+def _cluster(tmp_path: Path) -> tuple[Cluster, Path]:
+    """The demo's state, one root-less local head-node, every file written below tmp_path/out."""
+    config = init_demo(tmp_path / "demo")
+    out = tmp_path / "out"
+    config.write_text(
+        'state_dir = "state"\n'
+        '[[headnodes]]\nname = "hn"\ntransport = "local"\n'
+        f'[ssh_files.known_hosts]\ndestinations = ["{out}/ssh_known_hosts"]\n'
+        f'[ssh_files.shosts_equiv]\ndestinations = ["{out}/shosts.equiv"]\n'
+        f'[ssh_files.authorized_keys]\ndestinations = ["{out}/authorized_keys"]\nmode = 0o600\n'
+    )
+    return Cluster.open(config), out
+
+
+def _pub(path: Path) -> str:
+    return path.with_suffix(".pub").read_text().strip()
+
+
+def _set_host_keys(cluster: Cluster, keys: dict[str, list[str]]) -> None:
+    def mutate(doc) -> None:
+        for entry in doc["hosts"]:
+            if entry["name"] in keys:
+                entry["host_keys"] = keys[entry["name"]]
+
+    cluster.store.update("inventory", mutate)
+
+
+def _set_hashed(cluster: Cluster, hashed: bool) -> None:
+    cluster.store.update("sshfiles", lambda doc: doc["known_hosts"].update({"hashed": hashed}))
+
+
+async def _write(service: SSHFilesService, kind: str) -> None:
+    job = await service.write(await service.statuses([kind]), only_changed=False)
+    await job.wait()
+    assert job.record.state == "Success", [line.text for line in job.lines()]
+
+
+def _ssh(sshd: SSHD, known_hosts: Path, alias: str, identity: Path) -> subprocess.CompletedProcess:
+    options = [f"UserKnownHostsFile={known_hosts}", "GlobalKnownHostsFile=/dev/null",
+               "StrictHostKeyChecking=yes", f"HostKeyAlias={alias}", "BatchMode=yes",
+               "IdentitiesOnly=yes"]  # fmt: skip
+    argv = ["ssh", "-F", "/dev/null", *(x for o in options for x in ("-o", o))]
+    argv += ["-i", str(identity), "-p", str(sshd.port), f"{sshd.user}@127.0.0.1", "true"]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+    )
+
+
+def _names(cluster: Cluster, host_name: str) -> list[str]:
+    """Every generated name and IP of a host (networks with ssh = true)."""
+    inv = Inventory.from_dict(cluster.store.load("inventory").data)
+    host = next(h for h in inv.hosts if h.name == host_name)
+    nets = [n for n in inv.networks if n.ssh and n.name in host.ips]
+    return [name for n in nets for name in host_names(inv, host, n)] + [
+        host.ips[n.name] for n in nets
+    ]
+
+
+@pytest.mark.parametrize("hashed", [False, True], ids=["plain", "hashed"])
+async def test_known_hosts_verifies_real_sshd(sshd: SSHD, tmp_path: Path, hashed: bool) -> None:
+    cluster, out = _cluster(tmp_path)
+    other = tmp_path / "other_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    # beo-01 carries the fixture's real host keys, beo-02 a key the server does not have.
+    _set_host_keys(cluster, {"beo-01": [_pub(k) for k in sshd.host_keys], "beo-02": [_pub(other)]})
+    _set_hashed(cluster, hashed)
+    service = SSHFilesService(cluster)
+    try:
+        await _write(service, "known_hosts")
+    finally:
+        await cluster.aclose()
+    known_hosts = out / "ssh_known_hosts"
+    text = known_hosts.read_text()
+    assert ("|1|" in text) is hashed
+    names = _names(cluster, "beo-01")
+    assert {"beo-01", "beo-01-ib", "127.52.1.11", "127.53.1.11"} <= set(names)
+    for name in names:
+        result = _ssh(sshd, known_hosts, name, sshd.identity)
+        assert result.returncode == 0, (name, result.stderr)
+    for name in _names(cluster, "beo-02"):
+        result = _ssh(sshd, known_hosts, name, sshd.identity)
+        assert result.returncode == 255, name
+        assert "IDENTIFICATION HAS CHANGED" in result.stderr, result.stderr
+    unknown = _ssh(sshd, known_hosts, "not-in-the-inventory", sshd.identity)
+    assert unknown.returncode == 255
+    assert "Host key verification failed" in unknown.stderr
+
+
+async def test_authorized_keys_admits_only_header_keys(tmp_path: Path) -> None:
+    server = SSHD(tmp_path / "sshd")  # a second sshd: its AuthorizedKeysFile is ours to write
+    cluster, out = _cluster(tmp_path)
+    server.config.write_text(
+        server.config.read_text().replace(
+            f"AuthorizedKeysFile {server.tmp / 'authorized_keys'}",
+            f"AuthorizedKeysFile {out / 'authorized_keys'}",
+        )
+    )
+    outsider = tmp_path / "outsider"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(outsider)], check=True)
+    service = SSHFilesService(cluster)
+    header = f"# the admins\nrestrict,pty {_pub(server.identity)}\n"
+    service.save_header(service.load(), "authorized_keys", header)
+    try:
+        await _write(service, "authorized_keys")
+    finally:
+        await cluster.aclose()
+    written = out / "authorized_keys"
+    assert written.read_text() == header
+    assert written.stat().st_mode & 0o777 == 0o600
+    server.start()
+    try:
+        known = server.known_hosts
+        admitted = _ssh(server, known, f"[127.0.0.1]:{server.port}", server.identity)
+        assert admitted.returncode == 0, admitted.stderr
+        refused = _ssh(server, known, f"[127.0.0.1]:{server.port}", outsider)
+        assert refused.returncode == 255
+        assert "Permission denied (publickey)" in refused.stderr
+    finally:
+        server.stop()
