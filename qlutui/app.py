@@ -26,6 +26,7 @@ from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from qlutui.backend.cluster import Cluster
+from qlutui.backend.jobs import JobRecord
 from qlutui.errors import QlutuiError
 from qlutui.screens.hosts import HostsScreen
 from qlutui.screens.images import ImagesScreen
@@ -106,21 +107,26 @@ class QlutuiApp(App[None]):
         self.cluster = cluster
         ui = cluster.config.ui
         self.serial = serial_mode(ui.serial if serial is None else serial, os.environ.get("TERM"))
+        self._theme_problem = ""
+        self._scrollbar_render = ScrollBar.renderer
         if self.serial:
             self.theme = "ansi-dark"
             self.animation_level = "none"
             self.add_class("-serial")
-        else:
+        elif ui.theme in self.available_themes:
             self.theme = ui.theme
+        else:  # config.py cannot know Textual's themes; say so instead of failing to start
+            self._theme_problem = f"Unknown theme '{ui.theme}' in config.toml; using {self.theme}"
         self.set_keymap(ui.keymap)
 
     def get_default_screen(self) -> Screen:
         return menu_screen(DIALOGS, [h.name for h in self.cluster.config.headnodes])
 
     def on_mount(self) -> None:
+        if self._theme_problem:
+            self.notify(self._theme_problem, severity="warning")
         self._resume_jobs()
         if self.serial:
-            self._scrollbar_render = ScrollBar.renderer
             ScrollBar.renderer = AsciiScrollBarRender  # one app per process: class-wide is fine
 
     def on_unmount(self) -> None:
@@ -175,17 +181,28 @@ class QlutuiApp(App[None]):
         if not running:
             self.exit()
             return
-        titles = ", ".join(r.title for r in running[:3]) + (" ..." if len(running) > 3 else "")
-        detail = (
-            f"{len(running)} job(s) still running: {titles}. They continue on their "
-            "head-nodes; qlutui picks up their logs at the next start."
-        )
+        # Plans run detached on the head-nodes; in-process work (no remote_dir) stops with us.
+        detached = [r for r in running if all(t.remote_dir for t in r.targets.values())]
+        inline = [r for r in running if r not in detached]
+        detail = []
+        if detached:
+            detail.append(
+                f"Running on the head-nodes: {_titles(detached)}. They continue; qlutui "
+                "picks up their logs at the next start."
+            )
+        if inline:
+            detail.append(f"Running inside qlutui, interrupted by quitting: {_titles(inline)}.")
 
         def answered(quit_app: bool | None) -> None:
             if quit_app:
                 self.exit()
 
-        self.push_screen(Confirm("Quit qlutui?", detail), answered)
+        self.push_screen(Confirm("Quit qlutui?", "\n".join(detail)), answered)
+
+
+def _titles(records: list[JobRecord]) -> str:
+    more = f" and {len(records) - 3} more" if len(records) > 3 else ""
+    return ", ".join(r.title for r in records[:3]) + more
 
 
 def run_app(config: str | Path | None, *, serial: bool | None = None) -> int:

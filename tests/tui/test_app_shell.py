@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import tomlkit
 from textual.command import CommandPalette
+from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from qlutui.app import QlutuiApp, serial_mode
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import build_inventory, init_demo
-from qlutui.backend.jobs import STDERR, STDOUT, JobContext, JobRecord, TargetRecord
+from qlutui.backend.jobs import STDERR, STDOUT, JobContext, JobRecord, Plan, TargetRecord
 from qlutui.screens.hosts import HostsScreen, RowsView
 from qlutui.screens.jobs import JobsScreen
 from qlutui.screens.menu import MenuScreen
@@ -108,7 +109,6 @@ async def settle(pilot, seconds: float = 0.1) -> None:
 
 
 async def closed(cluster: Cluster) -> None:
-    await cluster.jobs.close()
     await cluster.aclose()
 
 
@@ -217,6 +217,23 @@ async def test_serial_mode_is_ascii_only(demo: Path, monkeypatch: pytest.MonkeyP
             assert not BOX_AND_BLOCKS.search(app.export_screenshot())
         assert seen == ["MenuScreen", "HostsScreen", "JobsScreen", "HelpScreen", "JobsScreen"]
         assert "+----" in screen_text(app)  # ASCII borders are there
+    assert ScrollBar.renderer is ScrollBarRender  # restored for the apps that follow
+    await closed(cluster)
+
+
+async def test_theme_from_config_and_unknown_theme(demo: Path) -> None:
+    add_ui(demo, 'theme = "nord"')
+    cluster = Cluster.open(demo)
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        assert pilot.app.theme == "nord"
+    await closed(cluster)
+    demo.write_text(demo.read_text().replace('"nord"', '"no-such-theme"'))
+    cluster = Cluster.open(demo)
+    async with QlutuiApp(cluster).run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        assert pilot.app.theme == "textual-dark"
+        text = screen_text(pilot.app)  # the toast wraps: check its parts
+        assert "Unknown theme" in text and "'no-such-theme'" in text
     await closed(cluster)
 
 
@@ -230,23 +247,32 @@ async def never_ending(ctx: JobContext) -> None:
     await asyncio.Event().wait()  # runs until killed
 
 
-async def test_quit_asks_while_a_job_runs(demo: Path) -> None:
+async def wait_done(job, seconds: float = 10) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if job.done:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job.record.title} still running after {seconds}s")
+
+
+async def test_quit_asks_while_jobs_run(demo: Path) -> None:
     cluster = Cluster.open(demo)
     app = QlutuiApp(cluster)
     async with app.run_test(size=SIZE) as pilot:
-        job = await cluster.jobs.start("test.build", "Long build", {"beosrv-c": never_ending})
+        inline = await cluster.jobs.start("test.build", "Long build", {"beosrv-c": never_ending})
+        sleep = Plan(steps=[{"argv": ["sleep", "30"]}])
+        detached = await cluster.jobs.start("test.sleep", "Remote sleep", {"beosrv-d": sleep})
         await pilot.press("q")
         assert isinstance(app.screen, Confirm)
-        text = screen_text(app)
-        assert "Quit qlutui?" in text and "Long build" in text
-        assert "continue on their" in text
+        text = " ".join(screen_text(app).split())
+        assert "Quit qlutui?" in text
+        assert "Running on the head-nodes: Remote sleep. They continue;" in text
+        assert "Running inside qlutui, interrupted by quitting: Long build." in text
         await pilot.press("n")
         assert isinstance(app.screen, MenuScreen) and app.is_running
-        await cluster.jobs.kill(job.id)
-        for _ in range(100):
-            if job.done:
-                break
-            await asyncio.sleep(0.05)
+        for job in (inline, detached):
+            await cluster.jobs.kill(job.id)
+            await wait_done(job)
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running  # nothing runs any more: no question
@@ -286,10 +312,7 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
         text = screen_text(app)
         assert "Kill job Long build?" in text and "It runs on beosrv-c, beosrv-d." in text
         await pilot.press("y")
-        for _ in range(100):
-            if job.done:
-                break
-            await pilot.pause(0.05)
+        await wait_done(job)
         assert job.record.state == "Failed"
         assert {t.error for t in job.record.targets.values()} == {"killed"}
         await pilot.pause(0.2)
