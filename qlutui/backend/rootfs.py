@@ -368,13 +368,16 @@ class RootfsService:
         component below the config directory with lstat: a symbolic link is refused (the
         last one only when `link_ok`), a non-directory in the middle is refused. Missing
         components are fine (they will be created)."""
-        path = self.config_dir(name)
+        root = self.config_dir(name)
         parts = normalize_relpath(relpath).split("/") if relpath else []
-        info = await transport.stat(path)
+        info = await transport.stat(root)
         if info is None:
             raise InvalidInput(f"{transport.name}: no root-fs config {name}")
+        if info.kind == "link":
+            raise Refused(f"{transport.name}: {root} is a symbolic link; refused")
         if info.kind != "dir":
-            raise Refused(f"{transport.name}: {path} is a symbolic link; refused")
+            raise InvalidInput(f"{transport.name}: {root} is not a directory")
+        path = root
         for index, part in enumerate(parts):
             path = f"{path}/{part}"
             info = await transport.stat(path)
@@ -386,7 +389,7 @@ class RootfsService:
                 raise Refused(f"{transport.name}: {shown_path} is a symbolic link; refused")
             if not last and info.kind != "dir":
                 raise InvalidInput(f"{transport.name}: {shown_path} is not a directory")
-        return path
+        return posixpath.join(root, *parts)
 
     async def list_dir(
         self, name: str, relpath: str = "", headnode: str | None = None
