@@ -25,12 +25,12 @@ demo: system-deps $(BIN)/qlutui
 	$(BIN)/qlutui demo demo
 
 test: system-deps $(BIN)/qlutui
-	$(BIN)/ruff check qlutui tests bench
+	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
 lint: $(BIN)/qlutui
-	$(BIN)/ruff check qlutui tests bench
-	$(BIN)/ruff format --check qlutui tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(BIN)/qlutui
 	$(BIN)/python -m bench

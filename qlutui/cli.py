@@ -23,8 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
         "configs. Without a verb, opens the terminal UI.",
     )
     parser.add_argument("--config", metavar="PATH", help="config.toml to use")
-    parser.add_argument("--serial", action="store_true", default=None,
-                        help="serial-console mode: 16 colours, ASCII only (auto on TERM=linux/vt*)")
+    parser.add_argument(
+        "--serial",
+        action="store_true",
+        default=None,
+        help="serial-console mode: 16 colours, ASCII only (auto on TERM=linux/vt*)",
+    )
     parser.add_argument("--version", action="version", version=f"qlutui {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     demo = verbs.add_parser("demo", help="create the demo cluster if missing and open it")
@@ -68,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, QlutuiError | OSError):
             print(f"qlutui: {exc}", file=sys.stderr)
         else:
-            print(f"qlutui: internal error: {type(exc).__name__}: {exc} "
-                  "(QLUTUI_DEBUG=1 shows the traceback)", file=sys.stderr)
+            print(
+                f"qlutui: internal error: {type(exc).__name__}: {exc} "
+                "(QLUTUI_DEBUG=1 shows the traceback)",
+                file=sys.stderr,
+            )
         return 1
     return 0

@@ -26,14 +26,38 @@ from qlutui.errors import InvalidInput
 HEADNODES = ("beosrv-c", "beosrv-d")
 
 NETWORKS = [
-    {"name": "boot", "kind": "ether", "primary": True, "suffix": "", "ssh": True,
-     "cidr": "127.52.0.0/16"},
-    {"name": "ib", "kind": "ib", "primary": False, "suffix": "ib", "ssh": True,
-     "cidr": "127.53.0.0/16"},
-    {"name": "ipmi", "kind": "ipmi", "primary": False, "suffix": "ipmi", "ssh": False,
-     "cidr": "127.54.0.0/16"},
-    {"name": "extern", "kind": "ether", "primary": False, "suffix": "ext", "ssh": True,
-     "cidr": "127.60.0.0/16"},
+    {
+        "name": "boot",
+        "kind": "ether",
+        "primary": True,
+        "suffix": "",
+        "ssh": True,
+        "cidr": "127.52.0.0/16",
+    },
+    {
+        "name": "ib",
+        "kind": "ib",
+        "primary": False,
+        "suffix": "ib",
+        "ssh": True,
+        "cidr": "127.53.0.0/16",
+    },
+    {
+        "name": "ipmi",
+        "kind": "ipmi",
+        "primary": False,
+        "suffix": "ipmi",
+        "ssh": False,
+        "cidr": "127.54.0.0/16",
+    },
+    {
+        "name": "extern",
+        "kind": "ether",
+        "primary": False,
+        "suffix": "ext",
+        "ssh": True,
+        "cidr": "127.60.0.0/16",
+    },
 ]
 
 # Releases per major version, and the modules each flavour offers in them.
@@ -52,8 +76,15 @@ CATALOG_RELEASES = {
         "bookworm": [*_BASE_MODULES, "nvidia", "samba", "containers"],
     },
     "13.1.1": {
-        "noble": [*_BASE_MODULES, "nvidia", "beegfs-7-server", "gridengine", "containers",
-                  "ws-xfce", "ws-nvidia"],
+        "noble": [
+            *_BASE_MODULES,
+            "nvidia",
+            "beegfs-7-server",
+            "gridengine",
+            "containers",
+            "ws-xfce",
+            "ws-nvidia",
+        ],
         "jammy": [*_BASE_MODULES, "nvidia", "lustre-client", "lustre-2.12"],
         "bookworm": [*_BASE_MODULES, "nvidia", "samba", "containers", "ws-xfce"],
     },
@@ -72,42 +103,87 @@ TASKS = {
 }
 
 IMAGES = {
-    "Standard-noble": {"flavour": "noble", "version": "13.1", "chroot": "",
-                       "modules": ["core", "ofed", "slurm"], "postinst": "",
-                       "description": "Compute nodes", "rootfs": ["ntp-tweaks"]},
-    "Standard-bookworm": {"flavour": "bookworm", "version": "13", "chroot": "bookworm-base",
-                          "modules": ["core", "slurm", "nvidia"], "postinst": "gpu.sh",
-                          "description": "GPU nodes", "rootfs": ["ntp-tweaks", "gpu-setup"]},
-    "Legacy-jammy": {"flavour": "jammy", "version": "12.0.1", "chroot": "",
-                     "modules": ["core", "lustre-client"], "postinst": "",
-                     "description": "Pinned for the old storage nodes", "rootfs": []},
+    "Standard-noble": {
+        "flavour": "noble",
+        "version": "13.1",
+        "chroot": "",
+        "modules": ["core", "ofed", "slurm"],
+        "postinst": "",
+        "description": "Compute nodes",
+        "rootfs": ["ntp-tweaks"],
+    },
+    "Standard-bookworm": {
+        "flavour": "bookworm",
+        "version": "13",
+        "chroot": "bookworm-base",
+        "modules": ["core", "slurm", "nvidia"],
+        "postinst": "gpu.sh",
+        "description": "GPU nodes",
+        "rootfs": ["ntp-tweaks", "gpu-setup"],
+    },
+    "Legacy-jammy": {
+        "flavour": "jammy",
+        "version": "12.0.1",
+        "chroot": "",
+        "modules": ["core", "lustre-client"],
+        "postinst": "",
+        "description": "Pinned for the old storage nodes",
+        "rootfs": [],
+    },
 }
 
 CHROOTS = {
-    "bookworm-base": {"description": "Base chroot for the GPU nodes", "server": "beosrv-c",
-                      "path": "/srv/apps/chroots/bookworm-base", "flavour": "bookworm",
-                      "version": "13.1", "tasks": ["admin-tools"], "state": "ready", "job": ""},
+    "bookworm-base": {
+        "description": "Base chroot for the GPU nodes",
+        "server": "beosrv-c",
+        "path": "/srv/apps/chroots/bookworm-base",
+        "flavour": "bookworm",
+        "version": "13.1",
+        "tasks": ["admin-tools"],
+        "state": "ready",
+        "job": "",
+    },
 }
 
 # Root-fs configs: relative path -> (mode, content). gpu-setup shows the boot-order checks:
 # a name with a dot (skipped by run-parts) and a script without the executable bit.
 ROOTFS = {
-    "ntp-tweaks": ("Chrony pointing at the head-nodes", {
-        "etc/chrony/conf.d/qlustar.conf": (0o644, "server beosrv-c iburst\nserver beosrv-d iburst\n"),
-        "lib/qlustar/init.d/10-chrony-wait": (
-            0o755, "#!/bin/sh\n# Give chrony a head start before the rest of the boot.\n"
-                   "echo 'chrony: waiting for sync'\n"),
-    }),
-    "gpu-setup": ("NVIDIA persistence daemon and GPU clocks", {
-        "etc/modprobe.d/nvidia.conf": (0o644, "options nvidia NVreg_PreserveVideoMemoryAllocations=1\n"),
-        "lib/qlustar/init.d/20-nvidia-persistenced": (
-            0o755, "#!/bin/bash\nset -eu\nif command -v nvidia-smi >/dev/null; then\n"
-                   "  nvidia-smi -pm 1\nfi\n"),
-        "lib/qlustar/init.d/30-gpu-clocks.sh": (
-            0o755, "#!/bin/sh\n# Skipped by run-parts: the name has a dot.\nnvidia-smi -ac 1215,1410\n"),
-        "lib/qlustar/init.d/40-fabric-check": (
-            0o644, "#!/bin/sh\n# Not executable: it will not run.\nibstat\n"),
-    }),
+    "ntp-tweaks": (
+        "Chrony pointing at the head-nodes",
+        {
+            "etc/chrony/conf.d/qlustar.conf": (
+                0o644,
+                "server beosrv-c iburst\nserver beosrv-d iburst\n",
+            ),
+            "lib/qlustar/init.d/10-chrony-wait": (
+                0o755,
+                "#!/bin/sh\n# Give chrony a head start before the rest of the boot.\n"
+                "echo 'chrony: waiting for sync'\n",
+            ),
+        },
+    ),
+    "gpu-setup": (
+        "NVIDIA persistence daemon and GPU clocks",
+        {
+            "etc/modprobe.d/nvidia.conf": (
+                0o644,
+                "options nvidia NVreg_PreserveVideoMemoryAllocations=1\n",
+            ),
+            "lib/qlustar/init.d/20-nvidia-persistenced": (
+                0o755,
+                "#!/bin/bash\nset -eu\nif command -v nvidia-smi >/dev/null; then\n"
+                "  nvidia-smi -pm 1\nfi\n",
+            ),
+            "lib/qlustar/init.d/30-gpu-clocks.sh": (
+                0o755,
+                "#!/bin/sh\n# Skipped by run-parts: the name has a dot.\nnvidia-smi -ac 1215,1410\n",
+            ),
+            "lib/qlustar/init.d/40-fabric-check": (
+                0o644,
+                "#!/bin/sh\n# Not executable: it will not run.\nibstat\n",
+            ),
+        },
+    ),
 }
 # beosrv-d lacks one file of gpu-setup: the Root FS dialog flags the divergence.
 DIVERGENT = ("beosrv-d", "gpu-setup", "etc/modprobe.d/nvidia.conf")
@@ -182,8 +258,13 @@ def _config_text(dirpath: Path) -> str:
         "",
     ]
     for name in HEADNODES:
-        lines += ["[[headnodes]]", f'name = "{name}"', 'transport = "local"',
-                  f'root = "headnodes/{name}"', ""]
+        lines += [
+            "[[headnodes]]",
+            f'name = "{name}"',
+            'transport = "local"',
+            f'root = "headnodes/{name}"',
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -216,23 +297,33 @@ def init_demo(dirpath: str | Path) -> Path:
     state.mkdir(parents=True)
     for name in HEADNODES:
         root = dirpath / "headnodes" / name
-        for sub in ("srv/apps/chroots", "etc/qlustar/common/image-files/ssh", "etc/ssh",
-                    "var/lib/qlutui/jobs"):
+        for sub in (
+            "srv/apps/chroots",
+            "etc/qlustar/common/image-files/ssh",
+            "etc/ssh",
+            "var/lib/qlutui/jobs",
+        ):
             (root / sub).mkdir(parents=True, exist_ok=True)
         _write_rootfs(root, name)
     admin_key = public_key("admin@beosrv-c")
-    _write_toml(state / "inventory.toml", build_inventory(48),
-                "Networks and hosts of the demo cluster.")
-    _write_toml(state / "catalog.toml", catalog_data(),
-                "Qlustar releases, flavours, modules and tasks available on the head-nodes.")
+    _write_toml(
+        state / "inventory.toml", build_inventory(48), "Networks and hosts of the demo cluster."
+    )
+    _write_toml(
+        state / "catalog.toml",
+        catalog_data(),
+        "Qlustar releases, flavours, modules and tasks available on the head-nodes.",
+    )
     _write_toml(state / "images.toml", {"images": IMAGES}, "Qlustar OS images.")
     _write_toml(state / "chroots.toml", {"chroots": CHROOTS}, "UnionFS chroots.")
     ssh = {kind: {"description": text, "header": ""} for kind, text in SSH_DESCRIPTIONS.items()}
     ssh["authorized_keys"]["header"] = f"{admin_key}\n"
     _write_toml(state / "sshfiles.toml", ssh, "SSH host files: headers and options.")
-    _write_toml(state / "rootfs.toml",
-                {"configs": {name: {"description": d} for name, (d, _) in ROOTFS.items()}},
-                "Root FS customization configs: descriptions.")
+    _write_toml(
+        state / "rootfs.toml",
+        {"configs": {name: {"description": d} for name, (d, _) in ROOTFS.items()}},
+        "Root FS customization configs: descriptions.",
+    )
     config.write_text(_config_text(dirpath))
     os.chmod(config, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
     return config

@@ -41,8 +41,10 @@ def list_jobs(cluster: Any, args: argparse.Namespace) -> None:
 def show_job(cluster: Any, args: argparse.Namespace) -> None:
     record = cluster.jobs.get(args.id).record
     lines = [f"{record.id}  {record.title}", f"kind: {record.kind}  state: {record.state}"]
-    lines += [f"  {name}: {t.state}" + (f" ({t.error})" if t.error else "")
-              for name, t in record.targets.items()]
+    lines += [
+        f"  {name}: {t.state}" + (f" ({t.error})" if t.error else "")
+        for name, t in record.targets.items()
+    ]
     commands.emit(args, _record_dict(record), "\n".join(lines))
 
 
