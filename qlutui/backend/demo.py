@@ -176,7 +176,7 @@ ROOTFS = {
             ),
             "lib/qlustar/init.d/30-gpu-clocks.sh": (
                 0o755,
-                "#!/bin/sh\n# Skipped by run-parts: the name has a dot.\nnvidia-smi -ac 1215,1410\n",
+                "#!/bin/sh\n# run-parts skips it: dot in name.\nnvidia-smi -ac 1215,1410\n",
             ),
             "lib/qlustar/init.d/40-fabric-check": (
                 0o644,
