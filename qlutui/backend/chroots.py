@@ -1,0 +1,528 @@
+"""The UnionFS chroots service: what the Chroots screen and `qlutui chroots` both call.
+
+Builds, clones, renames and removals are Jobs (docs/architecture.md, "Jobs") whose plans run
+detached on the chroot's head-node under the lock `<chroots_base>/.qlutui-locks/<name>.lock`,
+so one job works on a chroot at a time, also across qlutui processes. Trees are made in
+`<path>.partial` and renamed into place only on success; on failure or Kill the partial tree
+is removed (unless the builder has `keep_failed`) and the chroot is marked failed.
+
+chroots.toml says "building" while a build, clone or rename runs; the completion hook
+(`register_hooks`, run live or when the job is re-attached) sets ready/failed. `load()`
+applies the same hook to a "building" chroot whose job ended without it (e.g. finished while
+no process with hooks followed it), so the file never stays "building" for an ended job.
+
+Every name passes `check_name` before it reaches a path or a command; every path is
+`<chroots_base>/<name>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+import re
+import weakref
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import tomlkit
+
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.jobs import ERRORS, SUCCESS, Job, JobManager, JobRecord, Plan
+from qlutui.backend.transport import Transport, parse_mountinfo
+from qlutui.errors import InvalidInput, QlutuiError, Refused
+from qlutui.model.catalog import Catalog
+from qlutui.model.chroots import Chroot, check_removable, chroot_problem, chroots_from_dict
+from qlutui.model.images import Image, images_from_dict
+from qlutui.model.names import check_name, shown
+
+CREATE, CLONE, RENAME, REMOVE = (
+    "chroots.create",
+    "chroots.clone",
+    "chroots.rename",
+    "chroots.remove",
+)
+KINDS = (CREATE, CLONE, RENAME, REMOVE)
+LOCKS = ".qlutui-locks"
+PARTIAL = ".partial"
+# The head-node's apt sources: the builder's {mirror} is the first archive URI found there.
+APT_SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list")
+_URI = re.compile(r"^\s*(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+://\S+)", re.M)
+PROBE_TIMEOUT = 60.0
+LOCK_EXIT = "75"  # flock's exit status when the source chroot is locked by another job
+
+
+@dataclass(frozen=True)
+class ChrootsState:
+    """Everything the dialog shows, as loaded; `token` is chroots.toml's."""
+
+    chroots: dict[str, Chroot]  # sorted by name
+    token: str
+    images: dict[str, Image]
+    catalog: Catalog
+
+    def chroot(self, name: str) -> Chroot:
+        try:
+            return self.chroots[name]
+        except KeyError:
+            raise InvalidInput(f"no chroot named {shown(name)}") from None
+
+    def users(self, name: str) -> list[str]:
+        """The images that use the chroot, sorted."""
+        return sorted(i.name for i in self.images.values() if i.chroot == name)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What is on the head-node: `present`, the tree's size in bytes, or why not."""
+
+    present: bool
+    size: int | None = None
+    problem: str = ""  # e.g. "missing on beosrv-c", "beosrv-c unreachable: ..."
+
+
+_hooked: weakref.WeakSet[JobManager] = weakref.WeakSet()
+
+
+def register_hooks(cluster: Cluster) -> None:
+    """Install the chroot completion hooks on the cluster's JobManager (idempotent). Call it
+    before `jobs.resume()` so jobs that ended while qlutui was away update chroots.toml."""
+    if cluster.jobs in _hooked:
+        return
+    _hooked.add(cluster.jobs)
+    for kind in KINDS:
+        cluster.jobs.register_hook(kind, partial(complete, cluster))
+
+
+def mirror_of(sources: str) -> str:
+    """The first non-security archive URI of an apt sources file ("" when none)."""
+    uris = [u for u in _URI.findall(sources) if "security" not in u]
+    return uris[0] if uris else ""
+
+
+class ChrootsService:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.store = cluster.store
+        self.base = cluster.config.chroots_base.rstrip("/") or "/"
+        register_hooks(cluster)
+
+    # -- loading -----------------------------------------------------------------------
+
+    async def load(self) -> ChrootsState:
+        state = await asyncio.to_thread(self._read)
+        stale = [c for c in state.chroots.values() if c.state == "building" and self._ended(c)]
+        for chroot in stale:
+            await complete(self.cluster, self.cluster.jobs.get(chroot.job))
+        return await asyncio.to_thread(self._read) if stale else state
+
+    def _read(self) -> ChrootsState:
+        snap = self.store.load("chroots")
+        return ChrootsState(
+            chroots=chroots_from_dict(snap.data),
+            token=snap.token,
+            images=images_from_dict(self.store.load("images").data),
+            catalog=self.cluster.catalog(),
+        )
+
+    def _ended(self, chroot: Chroot) -> bool:
+        try:
+            return bool(chroot.job) and self.cluster.jobs.get(chroot.job).done
+        except QlutuiError:  # the job record is gone: nothing will ever end it
+            return True
+
+    # -- queries -----------------------------------------------------------------------
+
+    def path(self, name: str) -> str:
+        return posixpath.join(self.base, check_name(name, "chroot name"))
+
+    def lock(self, name: str) -> str:
+        return posixpath.join(self.base, LOCKS, f"{check_name(name, 'chroot name')}.lock")
+
+    def busy(self, name: str) -> JobRecord | None:
+        """The unfinished job working on the chroot (any process sharing this state dir)."""
+        for record in self.cluster.jobs.list():
+            if record.finished is None and name in record.meta.get("chroots", []):
+                return record
+        return None
+
+    def last_job(self, state: ChrootsState, name: str) -> str:
+        """The id of the chroot's last job ("" when it has none on record)."""
+        job = state.chroot(name).job
+        return job if job and self._job_exists(job) else ""
+
+    def _job_exists(self, job_id: str) -> bool:
+        try:
+            self.cluster.jobs.get(job_id)
+        except QlutuiError:
+            return False
+        return True
+
+    async def probe(self, chroot: Chroot) -> Probe:
+        """Whether the chroot's tree is on its head-node, and its size (du, one file system)."""
+        try:
+            transport = self.cluster.transport(chroot.server)
+            info = await transport.stat(chroot.path)
+            if info is None or info.kind != "dir":
+                what = "missing" if info is None else f"not a directory ({info.kind})"
+                return Probe(False, problem=f"{what} on {chroot.server}")
+            argv = ["du", "-sx", "--block-size=1", "--", transport.host_path(chroot.path)]
+            result = await transport.run(argv, timeout=PROBE_TIMEOUT)
+        except QlutuiError as exc:
+            return Probe(False, problem=f"{chroot.server} unreachable: {exc}")
+        words = result.stdout.split()
+        size = int(words[0]) if words and words[0].isdigit() else None
+        return Probe(True, size)
+
+    def version_choices(self, state: ChrootsState, flavour: str | None = None) -> list[str]:
+        return state.catalog.xy_versions(flavour)
+
+    def task_choices(self, state: ChrootsState) -> list[tuple[str, str]]:
+        """(label, task name) pairs for the tasks multi-select."""
+        tasks = state.catalog.task_defs
+        return [
+            (f"{n} - {tasks[n].description}" if tasks[n].description else n, n)
+            for n in state.catalog.task_names()
+        ]
+
+    # -- checks (the forms call these before submitting) ---------------------------------
+
+    def check_new_name(self, state: ChrootsState, name: str) -> str:
+        check_name(name, "chroot name")
+        if name in state.chroots:
+            raise Refused(f"a chroot named {shown(name)} already exists")
+        return self.path(name)
+
+    def check_new(
+        self,
+        state: ChrootsState,
+        name: str,
+        server: str,
+        flavour: str,
+        version: str,
+        tasks: list[str],
+    ) -> Chroot:
+        """The chroot a New form describes; raises with the first problem."""
+        path = self.check_new_name(state, name)
+        self.cluster.check_headnode(server)
+        self.builder(state, flavour)
+        if version not in state.catalog.xy_versions(flavour):
+            offered = ", ".join(state.catalog.xy_versions(flavour)) or "none"
+            raise InvalidInput(
+                f"version {shown(version)} is not offered for {flavour} (offered: {offered})"
+            )
+        for task in tasks:
+            state.catalog.task(task)
+        chroot = Chroot(name, "", server, path, flavour, version, list(tasks), "building")
+        if problem := chroot_problem(chroot):
+            raise InvalidInput(problem)
+        return chroot
+
+    def builder(self, state: ChrootsState, flavour: str) -> Any:
+        distribution = state.catalog.flavour(flavour).distribution
+        builder = self.cluster.config.builders.get(distribution)
+        if builder is None:
+            raise Refused(
+                f"no chroot builder for {distribution} (flavour {flavour}); "
+                f"add [builders.{distribution}] to config.toml"
+            )
+        return builder
+
+    def check_idle(self, state: ChrootsState, name: str) -> None:
+        """Refuse when a job works on the chroot or it is still being built."""
+        if record := self.busy(name):
+            raise Refused(
+                f"chroot {shown(name)} is busy: job {record.id} ({record.title}) is running"
+            )
+        if state.chroot(name).state == "building":
+            raise Refused(f"chroot {shown(name)} is still being built")
+
+    async def check_remove(self, state: ChrootsState, name: str) -> None:
+        """Images using it, a job on it, or a mount below it refuse the removal."""
+        check_removable(name, state.images.values())
+        self.check_idle(state, name)
+        chroot = state.chroot(name)
+        transport = self.cluster.transport(chroot.server)
+        mountinfo = await transport.run_checked(["cat", "/proc/self/mountinfo"])
+        real = transport.host_path(chroot.path)
+        for point in parse_mountinfo(mountinfo.stdout.decode("utf-8", "surrogateescape")):
+            if point == real or point.startswith(real + "/"):
+                raise Refused(
+                    f"chroot {shown(name)} cannot be removed: {point} is mounted on {chroot.server}"
+                )
+
+    async def _check_target_free(self, server: str, path: str) -> None:
+        transport = self.cluster.transport(server)
+        if await transport.exists(path):
+            raise Refused(f"{server}:{path} already exists; remove it or choose another name")
+
+    # -- changes -----------------------------------------------------------------------
+
+    def edit_description(self, state: ChrootsState, name: str, description: str) -> ChrootsState:
+        state.chroot(name)
+
+        def mutate(doc: tomlkit.TOMLDocument) -> None:
+            doc["chroots"][name]["description"] = description
+
+        self.store.edit("chroots", state.token, mutate)
+        return self._read()
+
+    async def new(
+        self,
+        state: ChrootsState,
+        name: str,
+        description: str,
+        server: str,
+        flavour: str,
+        version: str,
+        tasks: list[str],
+    ) -> Job:
+        """Start building a chroot; returns the running job."""
+        chroot = self.check_new(state, name, server, flavour, version, tasks)
+        chroot.description = description
+        builder = self.builder(state, flavour)
+        await self._check_target_free(server, chroot.path)
+        transport = self.cluster.transport(server)
+        packages = [p for t in tasks for p in state.catalog.task(t).packages]
+        argv = builder.command(
+            suite=state.catalog.flavour(flavour).suite,
+            target=transport.host_path(chroot.path + PARTIAL),
+            mirror=await self._mirror(transport) if "{mirror}" in builder.argv else "",
+            packages=list(dict.fromkeys(packages)),
+        )
+        partial_tree = chroot.path + PARTIAL
+        plan = Plan(
+            steps=[
+                {"op": "rmtree", "path": partial_tree, "base": self.base},
+                {"argv": argv},
+                {"op": "rename", "src": partial_tree, "dst": chroot.path},
+            ],
+            on_failure=[]
+            if builder.keep_failed
+            else [{"op": "rmtree", "path": partial_tree, "base": self.base}],
+            lock=self.lock(name),
+            phases=list(builder.phases),
+        )
+        title = f"Creating chroot {server}:{chroot.path} ..."
+        return await self._start(state.token, chroot, CREATE, title, plan, {"chroots": [name]})
+
+    async def clone(self, state: ChrootsState, source: str, name: str, description: str) -> Job:
+        """Copy a ready chroot under a new name (same server, flavour, version, tasks)."""
+        src = state.chroot(source)
+        self.check_idle(state, source)
+        path = self.check_new_name(state, name)
+        await self._check_target_free(src.server, path)
+        chroot = Chroot(
+            name,
+            description,
+            src.server,
+            path,
+            src.flavour,
+            src.version,
+            list(src.tasks),
+            "building",
+        )
+        finish = [{"op": "rename", "src": path + PARTIAL, "dst": path}]
+        plan = self._copy_plan(src, path, finish, lock=self.lock(name))
+        title = f"Cloning chroot {src.server}:{src.path} to {name} ..."
+        meta = {"chroots": [name, source], "source": source}
+        return await self._start(state.token, chroot, CLONE, title, plan, meta)
+
+    def check_rename(self, state: ChrootsState, old: str, new: str) -> list[str]:
+        """The images that will be repointed from `old` to `new` (refuses what cannot be)."""
+        state.chroot(old)
+        self.check_idle(state, old)
+        self.check_new_name(state, new)
+        return state.users(old)
+
+    async def rename(self, state: ChrootsState, old: str, new: str) -> Job:
+        """One job: copy to `new`, remove `old`, rename into place; the completion hook then
+        repoints the images. A failed step restores `old` (from the copy if it was removed
+        already) and drops the copy."""
+        self.check_rename(state, old, new)
+        src = state.chroot(old)
+        path = self.path(new)
+        await self._check_target_free(src.server, path)
+        chroot = Chroot(
+            new,
+            src.description,
+            src.server,
+            path,
+            src.flavour,
+            src.version,
+            list(src.tasks),
+            "building",
+        )
+        partial_tree = path + PARTIAL
+        finish = [
+            {"op": "rmtree", "path": src.path, "base": self.base},
+            {"op": "rename", "src": partial_tree, "dst": path},
+        ]
+        plan = self._copy_plan(src, path, finish, lock=self.lock(old))
+        # Rollback: if `old` is gone already, the copy takes its place; else the copy goes.
+        plan.on_failure.insert(0, {"op": "rename", "src": partial_tree, "dst": src.path})
+        title = f"Renaming chroot {src.server}:{src.path} to {new} ..."
+        meta = {"chroots": [new, old], "source": old}
+        return await self._start(state.token, chroot, RENAME, title, plan, meta)
+
+    async def remove(self, state: ChrootsState, name: str) -> Job:
+        """Delete the chroot's tree (a job, confined to chroots_base); the hook drops its
+        record when the tree is gone."""
+        await self.check_remove(state, name)
+        chroot = state.chroot(name)
+        plan = Plan(
+            steps=[{"op": "rmtree", "path": chroot.path, "base": self.base}], lock=self.lock(name)
+        )
+        title = f"Removing chroot {chroot.server}:{chroot.path} ..."
+        job = await self.cluster.jobs.start(
+            REMOVE,
+            title,
+            {chroot.server: plan},
+            subject=f"chroot {name}",
+            meta={"chroots": [name], "chroot": name},
+        )
+        self._set(name, job=job.id)
+        return job
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _copy_plan(self, src: Chroot, path: str, finish: list[dict[str, Any]], lock: str) -> Plan:
+        """Copy `src` into `<path>.partial`, then the `finish` steps, under the plan `lock`.
+        A clone holds the source's lock too while it reads it (`flock`): a removal of the
+        source from another process waits for it or fails."""
+        transport = self.cluster.transport(src.server)
+        partial_tree = path + PARTIAL
+        copy = [
+            "cp",
+            "-a",
+            "--reflink=auto",
+            "--",
+            transport.host_path(src.path),
+            transport.host_path(partial_tree),
+        ]
+        source_lock = self.lock(src.name)
+        if source_lock != lock:
+            copy = [
+                "flock",
+                "--nonblock",
+                "--conflict-exit-code",
+                LOCK_EXIT,
+                transport.host_path(source_lock),
+                *copy,
+            ]
+        return Plan(
+            steps=[
+                {"op": "rmtree", "path": partial_tree, "base": self.base},
+                {"argv": copy},
+                *finish,
+            ],
+            on_failure=[{"op": "rmtree", "path": partial_tree, "base": self.base}],
+            lock=lock,
+        )
+
+    async def _start(
+        self, token: str, chroot: Chroot, kind: str, title: str, plan: Plan, meta: dict
+    ) -> Job:
+        """Reserve the name in chroots.toml ("building"), start the job, record its id."""
+
+        def add(doc: tomlkit.TOMLDocument) -> None:
+            if chroot.name in doc.get("chroots", {}):
+                raise Refused(f"a chroot named {shown(chroot.name)} already exists")
+            doc.setdefault("chroots", tomlkit.table(is_super_table=True))
+            doc["chroots"][chroot.name] = chroot.to_dict()
+
+        self.store.edit("chroots", token, add)
+        try:
+            job = await self.cluster.jobs.start(
+                kind,
+                title,
+                {chroot.server: plan},
+                subject=f"chroot {chroot.name}",
+                meta={**meta, "chroot": chroot.name},
+            )
+        except BaseException:
+            _drop(self.cluster, chroot.name)  # nothing was started: free the name again
+            raise
+        self._set(chroot.name, job=job.id)
+        return job
+
+    def _set(self, name: str, **values: str) -> None:
+        _set(self.cluster, name, **values)
+
+    async def _mirror(self, transport: Transport) -> str:
+        """The archive URI of the head-node's own apt sources (read where the builder runs:
+        the paths are not mapped, like the builder's argv)."""
+        for path in APT_SOURCES:
+            result = await transport.run(["cat", "--", path], timeout=PROBE_TIMEOUT)
+            if result.returncode == 0 and (
+                uri := mirror_of(result.stdout.decode(errors="replace"))
+            ):
+                return uri
+        return ""
+
+
+def _set(cluster: Cluster, name: str, **values: str) -> None:
+    """Set fields of one chroot record in chroots.toml (no-op when it is gone)."""
+
+    def mutate(doc: tomlkit.TOMLDocument) -> None:
+        entry = doc.get("chroots", {}).get(name)
+        if entry is not None:
+            for key, value in values.items():
+                entry[key] = value
+
+    cluster.store.update("chroots", mutate)
+
+
+def _drop(cluster: Cluster, name: str) -> None:
+    def mutate(doc: tomlkit.TOMLDocument) -> None:
+        if name in doc.get("chroots", {}):
+            del doc["chroots"][name]
+
+    cluster.store.update("chroots", mutate)
+
+
+async def complete(cluster: Cluster, job: Job) -> None:
+    """The completion hook of every chroot job: bring chroots.toml (and images.toml for a
+    rename) in line with how the job ended. Idempotent."""
+    record = job.record
+    name = record.meta.get("chroot", "")
+    ok = record.state in (SUCCESS, ERRORS)
+    if record.kind == REMOVE:
+        if ok:
+            _drop(cluster, name)
+        else:
+            await _mark_by_tree(cluster, name)
+        return
+    if record.kind == RENAME:
+        old = record.meta.get("source", "")
+        if ok:
+            _repoint(cluster, old, name)
+            _drop(cluster, old)
+            _set(cluster, name, state="ready")
+        else:
+            _drop(cluster, name)
+            _set(cluster, old, job=record.id)
+            await _mark_by_tree(cluster, old)
+        return
+    _set(cluster, name, state="ready" if ok else "failed", job=record.id)
+
+
+async def _mark_by_tree(cluster: Cluster, name: str) -> None:
+    """After a failed removal or rename: ready when the tree is still there, else failed."""
+    chroot = chroots_from_dict(cluster.store.load("chroots").data).get(name)
+    if chroot is None:
+        return
+    try:
+        present = await cluster.transport(chroot.server).exists(chroot.path)
+    except QlutuiError:
+        return  # cannot tell: leave the record as it is
+    _set(cluster, name, state="ready" if present else "failed")
+
+
+def _repoint(cluster: Cluster, old: str, new: str) -> None:
+    def mutate(doc: tomlkit.TOMLDocument) -> None:
+        for entry in doc.get("images", {}).values():
+            if entry.get("chroot") == old:
+                entry["chroot"] = new
+
+    cluster.store.update("images", mutate)
