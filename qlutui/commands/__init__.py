@@ -15,9 +15,9 @@ import json
 import sys
 from typing import Any
 
-from qlutui.commands import images, jobs, ssh
+from qlutui.commands import images, jobs, rootfs, ssh
 
-AREAS = [jobs, images, ssh]
+AREAS = [jobs, images, ssh, rootfs]
 
 
 class UsageError(Exception):

@@ -1,0 +1,269 @@
+"""`qlutui rootfs ...`: Root FS customization configs for scripts (same service as the screen).
+
+Changes go to every head-node; when one of them fails the others are still served, the failure
+is printed on stderr and the exit status is 1. Paths inside a config are relative to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from qlutui import commands
+
+
+def register(verbs: Any) -> None:
+    sub = commands.add_verb(verbs, "rootfs", "Root FS customization configs on the head-nodes")
+    p = sub.add_parser("list", help="every config: files, size, images, head-node agreement")
+    commands.json_flag(p)
+    p.set_defaults(handler=list_configs)
+    p = sub.add_parser("show", help="one config: status, differences, what the node gets")
+    p.add_argument("name")
+    commands.json_flag(p)
+    p.set_defaults(handler=show_config)
+    p = sub.add_parser("new", help="create a config directory on every head-node")
+    p.add_argument("name")
+    p.add_argument("--description", default="", metavar="D")
+    p.add_argument("--init-d", action="store_true", help="with an empty lib/qlustar/init.d/")
+    p.set_defaults(handler=new_config)
+    p = sub.add_parser("rm", help="delete a config on every head-node (and its assignments)")
+    p.add_argument("name")
+    p.set_defaults(handler=remove_config)
+    p = sub.add_parser("ls", help="list a directory inside a config")
+    p.add_argument("name")
+    p.add_argument("path", nargs="?", default="")
+    commands.json_flag(p)
+    p.set_defaults(handler=list_dir)
+    p = sub.add_parser("cat", help="print a file of a config")
+    p.add_argument("name")
+    p.add_argument("path")
+    p.set_defaults(handler=cat_file)
+    p = sub.add_parser("put", help="write a file into a config (atomically)")
+    p.add_argument("name")
+    p.add_argument("path")
+    p.add_argument("--from", dest="source", default="-", metavar="FILE", help="'-' = stdin")
+    p.add_argument("--mode", type=_mode, help="octal; default: keep, or 0644 for a new file")
+    p.set_defaults(handler=put_file)
+    p = sub.add_parser("mkdir", help="create a directory inside a config")
+    p.add_argument("name")
+    p.add_argument("path")
+    p.set_defaults(handler=make_dir)
+    p = sub.add_parser("chmod", help="change the mode of a file or directory in a config")
+    p.add_argument("name")
+    p.add_argument("path")
+    p.add_argument("mode", type=_mode, help="octal, e.g. 755")
+    p.set_defaults(handler=change_mode)
+    p = sub.add_parser("scripts", help="the boot scripts in run order, with their problems")
+    p.add_argument("name")
+    commands.json_flag(p)
+    p.set_defaults(handler=scripts)
+    p = sub.add_parser("sync", help="make every other head-node's copy identical")
+    p.add_argument("name")
+    p.add_argument("--from", dest="source", required=True, metavar="HEADNODE")
+    p.set_defaults(handler=sync)
+
+
+def _mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an octal mode: {text!r}") from None
+    if not 0 <= mode <= 0o7777:
+        raise argparse.ArgumentTypeError(f"mode out of range: {text!r}")
+    return mode
+
+
+def _service(cluster: Any) -> Any:
+    from qlutui.backend.rootfs import RootfsService
+
+    return RootfsService(cluster)
+
+
+async def _state(cluster: Any) -> tuple[Any, Any]:
+    service = _service(cluster)
+    state = await service.load()
+    for name, error in state.down.items():
+        print(f"qlutui: warning: {name} not read: {error}", file=sys.stderr)
+    return service, state
+
+
+def _report(outcome: Any, what: str) -> int:
+    """Print what was done; failures on stderr and exit status 1."""
+    if outcome.done:
+        print(f"{what} on {', '.join(outcome.done)}")
+    for error in outcome.failed.values():
+        print(f"qlutui: {error}", file=sys.stderr)
+    return 1 if outcome.failed else 0
+
+
+def size_text(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+def _view_dict(view: Any) -> dict:
+    return {
+        "name": view.name,
+        "description": view.description,
+        "files": view.files,
+        "size": view.size,
+        "images": list(view.images),
+        "present": list(view.present),
+        "missing": list(view.missing),
+        "agree": view.agree,
+        "status": view.status,
+    }
+
+
+async def list_configs(cluster: Any, args: argparse.Namespace) -> None:
+    _, state = await _state(cluster)
+    data = [_view_dict(v) for v in state.configs.values()]
+    rows = [
+        [
+            d["name"],
+            str(d["files"]),
+            size_text(d["size"]),
+            ",".join(d["images"]) or "-",
+            d["status"],
+            d["description"],
+        ]
+        for d in data
+    ]
+    header = ["NAME", "FILES", "SIZE", "IMAGES", "HEAD-NODES", "DESCRIPTION"]
+    commands.emit(args, data, commands.table(rows, header) if rows else "no root-fs configs")
+
+
+async def show_config(cluster: Any, args: argparse.Namespace) -> None:
+    service, state = await _state(cluster)
+    view = state.config(args.name)
+    files = service.node_files(state, args.name)
+    differences = service.differences(state, args.name)
+    data = _view_dict(view) | {
+        "differences": differences,
+        "node_files": [
+            {
+                "path": f.destination,
+                "kind": f.kind,
+                "mode": f"{f.mode:04o}",
+                "size": f.size,
+                "target": f.target,
+            }
+            for f in files
+        ],
+    }
+    lines = [
+        view.name,
+        f"  Description: {view.description}",
+        f"  Files:       {view.files} ({size_text(view.size)})",
+        f"  Images:      {', '.join(view.images) or '-'}",
+        f"  Head-nodes:  {view.status}",
+        *(f"    differs: {p}" for p in differences),
+        "  The node gets:",
+        *(
+            f"    {f.mode:04o} {f.size:>8} {f.destination}"
+            + (f" -> {f.target}" if f.target else "")
+            for f in files
+        ),
+    ]
+    commands.emit(args, data, "\n".join(lines))
+
+
+async def new_config(cluster: Any, args: argparse.Namespace) -> int:
+    service, state = await _state(cluster)
+    outcome = await service.create(state, args.name, args.description, initd=args.init_d)
+    return _report(outcome, f"created root-fs config {args.name}")
+
+
+async def remove_config(cluster: Any, args: argparse.Namespace) -> int:
+    service, state = await _state(cluster)
+    view = state.config(args.name)
+    outcome = await service.delete(state, args.name)
+    what = f"deleted root-fs config {args.name} ({view.files} files, {size_text(view.size)})"
+    if view.images and not outcome.failed:
+        what += f"; unassigned from {', '.join(view.images)}"
+    return _report(outcome, what)
+
+
+async def list_dir(cluster: Any, args: argparse.Namespace) -> None:
+    from qlutui.backend.rootfs import mode_text
+
+    entries = await _service(cluster).list_dir(args.name, args.path)
+    data = [
+        {
+            "path": e.path,
+            "kind": e.kind,
+            "mode": f"{e.mode:04o}",
+            "size": e.size,
+            "target": e.digest,
+        }
+        for e in entries
+    ]
+    lines = [
+        f"{mode_text(e.kind, e.mode)} {e.size:>8} {e.name}"
+        + ("/" if e.kind == "dir" else f" -> {e.digest}" if e.kind == "link" else "")
+        for e in entries
+    ]
+    commands.emit(args, data, "\n".join(lines))
+
+
+async def cat_file(cluster: Any, args: argparse.Namespace) -> None:
+    data = await _service(cluster).read_file(args.name, args.path)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+async def put_file(cluster: Any, args: argparse.Namespace) -> int:
+    if args.source == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        with open(args.source, "rb") as f:
+            data = f.read()
+    outcome = await _service(cluster).write_file(args.name, args.path, data, args.mode)
+    return _report(outcome, f"wrote {args.name}/{args.path} ({len(data)} bytes)")
+
+
+async def make_dir(cluster: Any, args: argparse.Namespace) -> int:
+    outcome = await _service(cluster).mkdir(args.name, args.path)
+    return _report(outcome, f"created directory {args.name}/{args.path}")
+
+
+async def change_mode(cluster: Any, args: argparse.Namespace) -> int:
+    outcome = await _service(cluster).chmod(args.name, args.path, args.mode)
+    return _report(outcome, f"mode of {args.name}/{args.path} is {args.mode:04o}")
+
+
+async def scripts(cluster: Any, args: argparse.Namespace) -> int:
+    found = await _service(cluster).scripts(args.name)
+    data = [
+        {
+            "name": s.name,
+            "position": s.position,
+            "mode": f"{s.mode:04o}",
+            "size": s.size,
+            "problems": list(s.problems),
+            "syntax": s.syntax,
+        }
+        for s in found
+    ]
+    lines = []
+    for s in found:
+        lines.append(f"{s.position or '-':>3} {s.mode:04o} {s.name}")
+        lines += [f"      will not run: {problem}" for problem in s.problems]
+    commands.emit(args, data, "\n".join(lines) or f"{args.name} has no boot scripts")
+    return 0
+
+
+async def sync(cluster: Any, args: argparse.Namespace) -> int:
+    from qlutui.commands.jobs import format_line
+
+    service, state = await _state(cluster)
+    job = await service.sync(state, args.name, args.source)
+    many = len(job.record.targets) > 1
+    await job.follow(lambda batch: print(*(format_line(x, many) for x in batch), sep="\n"))
+    print(f"job {job.id}: {job.record.state}")
+    return 0 if job.record.state == "Success" else 1
