@@ -1,0 +1,138 @@
+"""`qlutui chroots list|show|new|clone|edit|rm|rename`: the Manage Chroots dialog for scripts.
+
+`new`, `clone`, `rename` and `rm` start a job on the chroot's head-node and stream its log to
+stdout until it ends; the exit status is 1 when the job failed (or was refused).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from qlutui import commands
+from qlutui.commands.jobs import format_line
+
+
+def register(verbs: Any) -> None:
+    sub = commands.add_verb(verbs, "chroots", "UnionFS chroots: list, build, clone, remove")
+    p = sub.add_parser("list", help="every chroot with its server, flavour, version and state")
+    commands.json_flag(p)
+    p.set_defaults(handler=list_chroots)
+    p = sub.add_parser("show", help="one chroot: fields, tree size, images using it")
+    p.add_argument("name")
+    commands.json_flag(p)
+    p.set_defaults(handler=show_chroot)
+    p = sub.add_parser("new", help="build a chroot (streams the build log)")
+    p.add_argument("name")
+    p.add_argument("--server", help="head-node (default: the first configured)")
+    p.add_argument("--flavour", required=True)
+    p.add_argument("--version", required=True, help="x.y")
+    p.add_argument("--task", action="append", default=[], metavar="T", help="repeatable")
+    p.add_argument("--description", default="")
+    p.set_defaults(handler=new_chroot)
+    p = sub.add_parser("clone", help="copy a chroot under a new name (streams the log)")
+    p.add_argument("name")
+    p.add_argument("new_name")
+    p.add_argument("--description", default="")
+    p.set_defaults(handler=clone_chroot)
+    p = sub.add_parser("edit", help="change a chroot's description")
+    p.add_argument("name")
+    p.add_argument("--description", required=True)
+    p.set_defaults(handler=edit_chroot)
+    p = sub.add_parser("rm", help="remove a chroot (refused while images use it)")
+    p.add_argument("name")
+    p.set_defaults(handler=remove_chroot)
+    p = sub.add_parser("rename", help="clone, repoint its images, remove the old one")
+    p.add_argument("name")
+    p.add_argument("new_name")
+    p.set_defaults(handler=rename_chroot)
+
+
+async def _state(cluster: Any) -> tuple[Any, Any]:
+    from qlutui.backend.chroots import ChrootsService
+
+    service = ChrootsService(cluster)
+    return service, await service.load()
+
+
+def _summary(state: Any, name: str) -> dict:
+    return state.chroot(name).to_dict() | {"name": name, "images": state.users(name)}
+
+
+async def list_chroots(cluster: Any, args: argparse.Namespace) -> None:
+    _, state = await _state(cluster)
+    data = [_summary(state, name) for name in state.chroots]
+    rows = [
+        [d["name"], d["server"], d["flavour"], d["version"], d["state"], d["path"]] for d in data
+    ]
+    header = ["NAME", "SERVER", "FLAVOUR", "VERSION", "STATE", "PATH"]
+    commands.emit(args, data, commands.table(rows, header) if rows else "no chroots")
+
+
+async def show_chroot(cluster: Any, args: argparse.Namespace) -> None:
+    service, state = await _state(cluster)
+    probe = await service.probe(state.chroot(args.name))
+    data = _summary(state, args.name) | {
+        "present": probe.present,
+        "size": probe.size,
+        "problem": probe.problem,
+    }
+    lines = [args.name] + [
+        f"  {label + ':':<13}{value}"
+        for label, value in (
+            ("Description", data["description"]),
+            ("Server", data["server"]),
+            ("Path", data["path"]),
+            ("Flavour", data["flavour"]),
+            ("Version", data["version"]),
+            ("Tasks", ", ".join(data["tasks"]) or "-"),
+            ("State", data["state"] + (f" ({probe.problem})" if probe.problem else "")),
+            ("Size", "-" if probe.size is None else f"{probe.size} bytes"),
+            ("Images", ", ".join(data["images"]) or "-"),
+            ("Last job", data["job"] or "-"),
+        )
+    ]
+    commands.emit(args, data, "\n".join(lines))
+
+
+async def _stream(job: Any) -> int:
+    """Print the job's log as it comes; 0 when it succeeded."""
+    many = len(job.record.targets) > 1
+    print(job.record.title, flush=True)
+    await job.follow(
+        lambda batch: print(*(format_line(x, many) for x in batch), sep="\n", flush=True)
+    )
+    return 0 if job.record.state in ("Success", "Errors") else 1
+
+
+async def new_chroot(cluster: Any, args: argparse.Namespace) -> int:
+    service, state = await _state(cluster)
+    server = args.server or cluster.headnode_names[0]
+    job = await service.new(
+        state, args.name, args.description, server, args.flavour, args.version, args.task
+    )
+    return await _stream(job)
+
+
+async def clone_chroot(cluster: Any, args: argparse.Namespace) -> int:
+    service, state = await _state(cluster)
+    return await _stream(await service.clone(state, args.name, args.new_name, args.description))
+
+
+async def edit_chroot(cluster: Any, args: argparse.Namespace) -> None:
+    service, state = await _state(cluster)
+    service.edit_description(state, args.name, args.description)
+    print(f"chroot {args.name}: description saved")
+
+
+async def remove_chroot(cluster: Any, args: argparse.Namespace) -> int:
+    service, state = await _state(cluster)
+    return await _stream(await service.remove(state, args.name))
+
+
+async def rename_chroot(cluster: Any, args: argparse.Namespace) -> int:
+    service, state = await _state(cluster)
+    images = service.check_rename(state, args.name, args.new_name)
+    if images:
+        print(f"images repointed to {args.new_name} on success: {', '.join(images)}")
+    return await _stream(await service.rename(state, args.name, args.new_name))
