@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import errno
 import os
 import posixpath
 from collections.abc import Awaitable, Callable, Iterable
@@ -406,6 +407,9 @@ KEY_FAMILIES = (
     ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"),
     ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"),
 )
+UNREACHABLE_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ETIMEDOUT}
+)
 KEY_NEW, KEY_UNCHANGED, KEY_CHANGED, KEY_UNREACHABLE = "new", "unchanged", "changed", "unreachable"
 
 
@@ -474,17 +478,19 @@ async def _scan(target: ScanTarget, timeout: float) -> ScanResult:
                 ),
                 timeout,
             )
-        except asyncssh.KeyExchangeFailed:
-            continue  # the server has no key of this family
         except TimeoutError:
             error = f"no answer within {timeout:g} s"
             break
-        except OSError as exc:
-            error = os.strerror(exc.errno) if exc.errno else str(exc)
-            break
-        except asyncssh.Error as exc:
-            error = exc.reason or str(exc)
-            break
+        except (OSError, asyncssh.Error) as exc:
+            # sshd drops a handshake when it has no key of the family (reset or lost);
+            # a host that cannot be reached at all is not asked again
+            if isinstance(exc, OSError):
+                error = os.strerror(exc.errno) if exc.errno else str(exc)
+                if exc.errno in UNREACHABLE_ERRNOS:
+                    break
+            else:
+                error = exc.reason or str(exc)
+            continue
         if key is not None:
             offered.append(bare_key(key.export_public_key().decode()))
     if not offered:
