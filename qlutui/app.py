@@ -28,10 +28,12 @@ from textual.scrollbar import ScrollBar, ScrollBarRender
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.jobs import JobRecord
 from qlutui.errors import QlutuiError
+from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.hosts import HostsScreen
 from qlutui.screens.images import ImagesScreen
 from qlutui.screens.jobs import JobsScreen
 from qlutui.screens.menu import Dialog, MenuScreen, menu_screen
+from qlutui.screens.rootfs import RootfsScreen
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.help import HelpScreen, described_bindings, key_rows
 
@@ -44,6 +46,20 @@ DIALOGS: list[Dialog] = [
         "i",
         "OS images: flavour, version, chroot, modules",
         ImagesScreen,
+    ),
+    Dialog(
+        "chroots",
+        "Manage Chroots",
+        "c",
+        "UnionFS chroots: build, clone, rename, remove",
+        ChrootsScreen,
+    ),
+    Dialog(
+        "rootfs",
+        "Root FS",
+        "r",
+        "Root FS configs: files, boot scripts, head-node sync",
+        RootfsScreen,
     ),
 ]
 

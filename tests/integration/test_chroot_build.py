@@ -107,8 +107,7 @@ async def test_clone_rename_refuse_and_remove(built: Path, service: ChrootsServi
     with pytest.raises(Refused) as refused:
         await service.remove(state, "bw-renamed")
     assert str(refused.value) == (
-        "chroot 'bw-renamed' is still being used by the following Qlustar Images: "
-        "Standard-bookworm"
+        "chroot 'bw-renamed' is still being used by the following Qlustar Images: Standard-bookworm"
     )
     assert tree(built, "bw-renamed").is_dir()
 
@@ -119,9 +118,7 @@ async def test_clone_rename_refuse_and_remove(built: Path, service: ChrootsServi
     assert await finish(job) == "Success"
     assert not tree(built, "bw-renamed").exists()
     assert "bw-renamed" not in chroots(built)
-    assert [p.name for p in tree(built, "").iterdir() if not p.name.startswith(".qlutui")] == [
-        NAME
-    ]
+    assert [p.name for p in tree(built, "").iterdir() if not p.name.startswith(".qlutui")] == [NAME]
 
 
 async def test_kill_a_build_midway(built: Path, service: ChrootsService) -> None:

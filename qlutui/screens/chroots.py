@@ -1,0 +1,335 @@
+"""Manage Chroots: a chroot selector, the selected chroot's details, and keys for New, Clone,
+Edit (description), Remove, Rename and the last job's log.
+
+Every decision is a `ChrootsService` call. Builds, clones, renames and removals are jobs: the
+screen starts one and opens its live log window at once (`app.show_job`). The tree's presence
+and size are probed on the head-node in a worker whenever the selection changes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from qlutui.backend.chroots import ChrootsService, ChrootsState, Probe
+from qlutui.errors import ConflictError, QlutuiError
+from qlutui.model.names import name_problem
+from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+
+if TYPE_CHECKING:
+    from qlutui.backend.cluster import Cluster
+    from qlutui.backend.jobs import Job
+
+
+def size_text(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+class ChrootsScreen(Screen):
+    TITLE = "Manage Chroots"
+    DEFAULT_CSS = """
+    #chroots-body { height: 1fr; }
+    #chroots-list { width: 26; height: 1fr; }
+    #chroots-detail { width: 1fr; height: 1fr; padding: 0 1; overflow-y: auto; }
+    #chroots-status { padding: 0 1; color: $text-muted; height: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new", "New", id="chroots.new"),
+        Binding("c", "clone", "Clone", id="chroots.clone"),
+        Binding("e", "edit", "Edit", id="chroots.edit"),
+        Binding("d", "remove", "Remove", id="chroots.remove"),
+        Binding("r", "rename", "Rename", id="chroots.rename"),
+        Binding("l", "log", "Log", id="chroots.log"),
+        Binding("ctrl+r", "reload", "Reload", id="chroots.reload"),
+    ]
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__()
+        self.service = ChrootsService(cluster)
+        self.state: ChrootsState | None = None
+        self.probes: dict[str, Probe] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("qlutui - Manage Chroots", classes="title-bar")
+        with Horizontal(id="chroots-body"):
+            yield OptionList(id="chroots-list")
+            yield Static(id="chroots-detail", markup=False)
+        yield Static("Loading the chroots ...", id="chroots-status", markup=False)
+        yield Footer()
+
+    @property
+    def selector(self) -> OptionList:
+        return self.query_one("#chroots-list", OptionList)
+
+    @property
+    def selected(self) -> str | None:
+        option = self.selector.highlighted_option
+        return option.id if option is not None else None
+
+    def on_mount(self) -> None:
+        self.selector.focus()
+        self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        if self.state is not None:  # back from a log window: states may have changed
+            self.action_reload()
+
+    # -- loading and showing ---------------------------------------------------------------
+
+    @work(group="chroots-load", exclusive=True)
+    async def action_reload(self, select: str | None = None) -> None:
+        try:
+            state = await self.service.load()
+        except QlutuiError as exc:
+            self._status(f"Cannot load: {exc}")
+            return
+        self._show(state, select)
+
+    def _show(self, state: ChrootsState, select: str | None = None) -> None:
+        self.state = state
+        selector = self.selector
+        keep = select or self.selected
+        selector.clear_options()
+        selector.add_options([Option(f"{n} ({c.state})", id=n) for n, c in state.chroots.items()])
+        names = list(state.chroots)
+        if names:
+            selector.highlighted = names.index(keep) if keep in names else 0
+        self._status(f"{len(names)} chroot(s) below {self.service.base}")
+        self._render_detail()
+
+    def _status(self, text: str) -> None:
+        self.query_one("#chroots-status", Static).update(text)
+
+    @on(OptionList.OptionHighlighted, "#chroots-list")
+    def _highlighted(self) -> None:
+        self._render_detail()
+        if (name := self.selected) is not None:
+            self._probe(name)
+
+    @work(group="chroots-probe", exclusive=True)
+    async def _probe(self, name: str) -> None:
+        if self.state is None or name not in self.state.chroots:
+            return
+        self.probes[name] = await self.service.probe(self.state.chroot(name))
+        self._render_detail()
+
+    def _render_detail(self) -> None:
+        detail = self.query_one("#chroots-detail", Static)
+        name = self.selected
+        if self.state is None or name is None or name not in self.state.chroots:
+            detail.update("No chroot yet: press n to build one.")
+            return
+        chroot = self.state.chroot(name)
+        probe = self.probes.get(name)
+        state = chroot.state
+        if busy := self.service.busy(name):
+            state += f" - job running: {busy.title}"
+        elif probe is not None and probe.problem:
+            state += f" ({probe.problem})"
+        rows = [
+            ("Name", name),
+            ("Description", chroot.description or "-"),
+            ("Server", chroot.server),
+            ("Path", chroot.path),
+            ("Flavour", chroot.flavour),
+            ("Version", chroot.version),
+            ("Tasks", ", ".join(chroot.tasks) or "-"),
+            ("State", state),
+            ("Size", "..." if probe is None else size_text(probe.size)),
+            ("Images", ", ".join(self.state.users(name)) or "-"),
+            ("Last job", chroot.job or "-"),
+        ]
+        detail.update("\n".join(f"{label + ':':<13}{value}" for label, value in rows))
+
+    # -- actions ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("clone", "edit", "remove", "rename", "log"):
+            return True if self.selected is not None else None
+        return True
+
+    async def _refused(self, exc: QlutuiError) -> None:
+        if isinstance(exc, ConflictError):
+            self.notify(str(exc), severity="warning")
+            self.action_reload()
+            return
+        await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
+
+    def _open_log(self, job: Job, select: str) -> None:
+        self.action_reload(select)
+        self.app.show_job(job.id)  # type: ignore[attr-defined]
+
+    def _name_field(self, label: str, value: str = "") -> Field:
+        def problem(name: str) -> str | None:
+            if (state := self.state) and name in state.chroots:
+                return f"a chroot named '{name}' already exists"
+            return name_problem(name)
+
+        return Field.input("name", label, value, validate=problem)
+
+    @work(group="chroots-action", exclusive=True)
+    async def action_new(self) -> None:
+        state = self.state
+        if state is None:
+            return
+        catalog = state.catalog
+        flavours = catalog.flavours()
+        flavour = next((f for f in flavours if f in catalog.flavour_defs), None)
+        versions = sorted(
+            {v for f in flavours for v in catalog.xy_versions(f)},
+            key=lambda v: tuple(int(p) for p in v.split(".")),
+        )
+        default_version = (catalog.xy_versions(flavour) or [None])[-1] if flavour else None
+        fields = [
+            self._name_field("Name"),
+            Field.input("description", "Description"),
+            Field.select("server", "NFS server", self.service.cluster.headnode_names),
+            Field.select("flavour", "Flavour", flavours, flavour),
+            Field.select("version", "Version (x.y)", versions, default_version),
+            Field.multi("tasks", "Qlustar tasks", self.service.task_choices(state)),
+        ]
+
+        def check(values: dict[str, Any]) -> str | None:
+            self.service.check_new(
+                state,
+                values["name"],
+                values["server"] or "",
+                values["flavour"] or "",
+                values["version"] or "",
+                values["tasks"],
+            )
+            return None
+
+        values = await self.app.push_screen_wait(FormDialog("New chroot", fields, validate=check))
+        if values is None:
+            return
+        try:
+            job = await self.service.new(
+                state,
+                values["name"],
+                values["description"],
+                values["server"],
+                values["flavour"],
+                values["version"],
+                values["tasks"],
+            )
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        self._open_log(job, values["name"])
+
+    @work(group="chroots-action", exclusive=True)
+    async def action_clone(self) -> None:
+        source, state = self.selected, self.state
+        if source is None or state is None:
+            return
+        try:
+            self.service.check_idle(state, source)
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        chroot = state.chroot(source)
+        detail = f"Copy of {chroot.server}:{chroot.path} ({chroot.flavour} {chroot.version})"
+        fields = [self._name_field("New name"), Field.input("description", "Description")]
+        values = await self.app.push_screen_wait(
+            FormDialog(f"Clone chroot {source}", fields, detail=detail)
+        )
+        if values is None:
+            return
+        try:
+            job = await self.service.clone(state, source, values["name"], values["description"])
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        self._open_log(job, values["name"])
+
+    @work(group="chroots-action", exclusive=True)
+    async def action_edit(self) -> None:
+        name, state = self.selected, self.state
+        if name is None or state is None:
+            return
+        field = Field.input("description", "Description", state.chroot(name).description)
+        values = await self.app.push_screen_wait(FormDialog(f"Edit chroot {name}", [field]))
+        if values is None:
+            return
+        try:
+            self._show(self.service.edit_description(state, name, values["description"]))
+        except QlutuiError as exc:
+            await self._refused(exc)
+
+    @work(group="chroots-action", exclusive=True)
+    async def action_remove(self) -> None:
+        name, state = self.selected, self.state
+        if name is None or state is None:
+            return
+        try:
+            await self.service.check_remove(state, name)
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        chroot = state.chroot(name)
+        detail = f"Deletes {chroot.server}:{chroot.path} and everything below it."
+        if not await self.app.push_screen_wait(
+            Confirm(f"Really remove chroot '{name}'?", detail, title="Remove chroot")
+        ):
+            return
+        try:
+            job = await self.service.remove(state, name)
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        self._open_log(job, name)
+
+    @work(group="chroots-action", exclusive=True)
+    async def action_rename(self) -> None:
+        old, state = self.selected, self.state
+        if old is None or state is None:
+            return
+        values = await self.app.push_screen_wait(
+            FormDialog(f"Rename chroot {old}", [self._name_field("New name", old)])
+        )
+        if values is None:
+            return
+        new = values["name"]
+        try:
+            images = self.service.check_rename(state, old, new)
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        detail = "Copies the tree, then removes the old one."
+        if images:
+            detail += f" These Qlustar Images will use '{new}': {', '.join(images)}"
+        if not await self.app.push_screen_wait(
+            Confirm(f"Rename chroot '{old}' to '{new}'?", detail, title="Rename chroot")
+        ):
+            return
+        try:
+            job = await self.service.rename(state, old, new)
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        self._open_log(job, new)
+
+    def action_log(self) -> None:
+        name, state = self.selected, self.state
+        if name is None or state is None:
+            return
+        job_id = self.service.last_job(state, name)
+        if not job_id:
+            self.notify(f"chroot '{name}' has no job on record", severity="warning")
+            return
+        self.app.show_job(job_id)  # type: ignore[attr-defined]

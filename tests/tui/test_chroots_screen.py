@@ -1,0 +1,142 @@
+"""The Manage Chroots screen with the keyboard only, on a real demo cluster whose Debian
+builder is a quick shell script (a real job on the head-node, without a 16 s mmdebstrap)."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from qlutui.app import QlutuiApp
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.demo import init_demo
+from qlutui.screens.chroots import ChrootsScreen
+from qlutui.screens.jobs import JobsScreen
+from qlutui.widgets.dialogs import ErrorDialog, FormDialog
+from qlutui.widgets.log_pane import LogPane
+
+SIZE = (80, 24)
+QUICK_BUILDER = """
+[builders.debian]
+argv = ["sh", "-c", "for i in 1 2 3; do echo step $i; sleep 0.3; done; mkdir -p \\"$0\\"",
+        "{target}"]
+phases = ["step 1", "step 2", "step 3"]
+"""
+
+
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = init_demo(tmp_path / "demo")
+    path.write_text(path.read_text() + QUICK_BUILDER)
+    return path
+
+
+@pytest.fixture
+async def cluster(config: Path):
+    cluster = Cluster.open(config)
+    yield cluster
+    await cluster.jobs.close()
+    await cluster.aclose()
+
+
+def chroots(cluster: Cluster) -> dict:
+    return tomllib.loads((cluster.config.state_dir / "chroots.toml").read_text())["chroots"]
+
+
+async def until(pilot: Pilot, condition: Callable[[], bool], what: str, ticks: int = 400) -> None:
+    for _ in range(ticks):
+        await pilot.pause(0.02)
+        if condition():
+            return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def open_chroots(pilot: Pilot) -> ChrootsScreen:
+    await pilot.press("c")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ChrootsScreen), "the screen")
+    screen = pilot.app.screen
+    await until(pilot, lambda: "bookworm-base" in screen.probes, "the probe")
+    return screen
+
+
+def detail(screen: ChrootsScreen) -> str:
+    return str(screen.query_one("#chroots-detail").render())
+
+
+async def test_details_show_the_missing_tree(cluster: Cluster) -> None:
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_chroots(pilot)
+        text = detail(screen)
+        assert "Server:      beosrv-c" in text
+        assert "Path:        /srv/apps/chroots/bookworm-base" in text
+        assert "State:       ready (missing on beosrv-c)" in text
+        assert "Images:      Standard-bookworm" in text
+
+
+async def test_new_with_keyboard_opens_the_following_log_window(cluster: Cluster) -> None:
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await open_chroots(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(pilot.app.screen, FormDialog), "the form")
+        await pilot.press(*"fast", "enter", *"quick one", "enter")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
+        pane = pilot.app.screen.query_one(LogPane)
+        assert pane.title == "Creating chroot beosrv-c:/srv/apps/chroots/fast ..."
+        assert pane.follow
+        assert chroots(cluster)["fast"]["state"] == "building"
+        await until(pilot, lambda: pane.job is not None and pane.job.done, "the build")
+        await until(
+            pilot,
+            lambda: "Success: Creating chroot" in "\n".join(pane.log_widget.lines),
+            "the final line",
+        )
+        text = "\n".join(pane.log_widget.lines)
+        assert text.index("step 1") < text.index("step 3") < text.index("Success")
+        record = chroots(cluster)["fast"]
+        assert (record["state"], record["description"]) == ("ready", "quick one")
+        assert (cluster.config.path.parent / "headnodes/beosrv-c/srv/apps/chroots/fast").is_dir()
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ChrootsScreen), "going back")
+        screen = pilot.app.screen
+        await until(
+            pilot,
+            lambda: "fast (ready)" in [str(o.prompt) for o in screen.selector.options],
+            "the new chroot listed",
+        )
+
+
+async def test_remove_refusal_lists_the_images(cluster: Cluster) -> None:
+    before = (cluster.config.state_dir / "chroots.toml").read_bytes()
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await open_chroots(pilot)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ErrorDialog), "the refusal")
+        assert pilot.app.screen.message == (
+            "chroot 'bookworm-base' is still being used by the following Qlustar Images: "
+            "Standard-bookworm"
+        )
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ChrootsScreen), "closing it")
+    assert (cluster.config.state_dir / "chroots.toml").read_bytes() == before
+
+
+def test_snapshot(snap_compare, tmp_path: Path) -> None:
+    config = init_demo(tmp_path / "demo")
+    app = QlutuiApp(Cluster.open(config))
+
+    async def ready(pilot: Pilot) -> None:
+        await open_chroots(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
