@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import posixpath
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from qlutui.backend.cluster import Cluster
@@ -337,7 +337,7 @@ class RootfsService:
         if outcome.failed:  # keep the description while a copy is left somewhere
             return outcome
         if view.images:
-            self.store.edit("images", state.images_token, lambda doc: _unassign_all(doc, name))
+            self.set_images(state, name, [])
 
         def mutate(doc) -> None:
             if name in doc.get("configs", {}):
@@ -347,15 +347,24 @@ class RootfsService:
         return outcome
 
     def assign(self, state: RootfsState, name: str, image: str, assigned: bool = True) -> None:
-        """Add the config to (or remove it from) an image's `rootfs` list in images.toml."""
+        """Add the config to (or remove it from) one image's `rootfs` list in images.toml."""
+        images = set(state.config(name).images)
+        self.set_images(state, name, images | {image} if assigned else images - {image})
+
+    def set_images(self, state: RootfsState, name: str, images: Iterable[str]) -> None:
+        """Assign the config to exactly `images` (one images.toml edit)."""
         state.config(name)
-        if image not in state.images:
-            raise InvalidInput(f"no image named {shown(image)}")
+        wanted = set(images)
+        if unknown := sorted(wanted - set(state.images)):
+            raise InvalidInput(f"no image named {shown(unknown[0])}")
 
         def mutate(doc) -> None:
-            entry = doc["images"][image]
-            configs = [c for c in entry.get("rootfs", []) if c != name]
-            entry["rootfs"] = [*configs, name] if assigned else configs
+            for image, entry in doc["images"].items():
+                configs = list(entry.get("rootfs", []))
+                if image in wanted and name not in configs:
+                    entry["rootfs"] = [*configs, name]
+                elif image not in wanted and name in configs:
+                    entry["rootfs"] = [c for c in configs if c != name]
 
         self.store.edit("images", state.images_token, mutate)
 
@@ -707,14 +716,3 @@ class RootfsService:
 
 def _entry(path: str, info: FileInfo) -> Entry:
     return Entry(path, info.kind, info.mode, info.size, info.target or "")
-
-
-def _unassign_all(doc, name: str) -> None:
-    for entry in doc.get("images", {}).values():
-        if name in entry.get("rootfs", []):
-            entry["rootfs"] = [c for c in entry["rootfs"] if c != name]
-
-
-def mode_text(kind: str, mode: int) -> str:
-    """`-rwxr-xr-x` style."""
-    return {"dir": "d", "link": "l", "file": "-"}.get(kind, "?") + stat.filemode(mode)[1:]

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from qlutui import commands
+from qlutui.model.rootfs import mode_text, size_text
 
 
 def register(verbs: Any) -> None:
@@ -97,14 +98,6 @@ def _report(outcome: Any, what: str) -> int:
     return 1 if outcome.failed else 0
 
 
-def size_text(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
-
-
 def _view_dict(view: Any) -> dict:
     return {
         "name": view.name,
@@ -189,8 +182,6 @@ async def remove_config(cluster: Any, args: argparse.Namespace) -> int:
 
 
 async def list_dir(cluster: Any, args: argparse.Namespace) -> None:
-    from qlutui.backend.rootfs import mode_text
-
     entries = await _service(cluster).list_dir(args.name, args.path)
     data = [
         {

@@ -126,3 +126,17 @@ def toggled_executable(mode: int) -> int:
     for whoever may read (0644 -> 0755, 0600 -> 0700)."""
     mode &= 0o7777
     return mode & ~0o111 if mode & 0o111 else mode | (mode & 0o444) >> 2
+
+
+def mode_text(kind: str, mode: int) -> str:
+    """`-rwxr-xr-x` style: the kind's letter and the permission bits."""
+    return {"dir": "d", "link": "l", "file": "-"}.get(kind, "?") + stat.filemode(mode)[1:]
+
+
+def size_text(size: float) -> str:
+    """`269 B`, `1.5 KiB` ..."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""

@@ -1,0 +1,165 @@
+"""The Root FS screens driven by the keyboard only, on a real demo cluster; plus a snapshot."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from qlutui.app import QlutuiApp
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.demo import HEADNODES, init_demo
+from qlutui.screens.rootfs import ConfigScreen, EditScreen, FileTree, ReportScreen, RootfsScreen
+from qlutui.widgets.dialogs import Confirm, FormDialog
+
+SIZE = (80, 24)
+BASE = "var/lib/qlustar/root-fs"
+
+
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path):
+    cluster = Cluster.open(init_demo(tmp_path / "demo"))
+    yield cluster
+    await cluster.jobs.close()
+    await cluster.aclose()
+
+
+def on(cluster: Cluster, node: str, rel: str) -> Path:
+    return cluster.config.state_dir.parent / "headnodes" / node / BASE / rel
+
+
+async def until(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:
+    for _ in range(300):
+        await pilot.pause(0.02)
+        if condition():
+            return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def open_rootfs(pilot: Pilot) -> RootfsScreen:
+    await pilot.press("r")
+    await until(pilot, lambda: isinstance(pilot.app.screen, RootfsScreen), "the Root FS screen")
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.state is not None, "the configs to load")
+    return screen
+
+
+async def on_screen(pilot: Pilot, kind: type) -> object:
+    await until(pilot, lambda: isinstance(pilot.app.screen, kind), kind.__name__)
+    return pilot.app.screen
+
+
+def text(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+def labels(screen: ConfigScreen) -> list[str]:
+    tree = screen.query_one(FileTree)
+    return [str(tree.get_node_at_line(i).label) for i in range(tree.last_line + 1)]
+
+
+async def test_list_shows_configs_sizes_images_and_divergence(cluster: Cluster) -> None:
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_rootfs(pilot)
+        table = screen.table
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert rows[0][0] == "gpu-setup" and rows[0][4] == "(!) differs"
+        assert rows[1][:4] == ["ntp-tweaks", "2", "144 B", "Standard-bookworm, Standard-noble"]
+        info = text(screen, "#rootfs-info")
+        assert "Head-nodes: differs: beosrv-c | beosrv-d" in info
+        assert "etc/modprobe.d/nvidia.conf" in info
+
+
+async def test_new_assign_and_delete_by_keyboard(cluster: Cluster) -> None:
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_rootfs(pilot)
+        await pilot.press("n")
+        await on_screen(pilot, FormDialog)
+        await pilot.press(*"site", "enter", *"Site files", "ctrl+s")
+        await until(pilot, lambda: "site" in (screen.state.configs or {}), "the new config")
+        for node in HEADNODES:
+            assert on(cluster, node, "site/lib/qlustar/init.d").is_dir()
+        rootfs = tomllib.loads((cluster.config.state_dir / "rootfs.toml").read_text())
+        assert rootfs["configs"]["site"] == {"description": "Site files"}
+
+        await pilot.press("down", "down", "a")  # site is the third row
+        await on_screen(pilot, FormDialog)
+        await pilot.press("space", "ctrl+s")  # the first image: Legacy-jammy
+        await until(
+            pilot, lambda: screen.state.configs["site"].images == ("Legacy-jammy",), "assignment"
+        )
+
+        await pilot.press("d")
+        confirm = await on_screen(pilot, Confirm)
+        assert "Legacy-jammy" in str(confirm.query_one("#dialog").query(Static).last().render())
+        await pilot.press("y")
+        await until(pilot, lambda: "site" not in screen.state.configs, "the deletion")
+        assert not any(on(cluster, node, "site").exists() for node in HEADNODES)
+        images = tomllib.loads((cluster.config.state_dir / "images.toml").read_text())
+        assert images["images"]["Legacy-jammy"]["rootfs"] == []
+
+
+async def test_files_edit_exec_bit_and_boot_order(cluster: Cluster) -> None:
+    script = "ntp-tweaks/lib/qlustar/init.d/10-chrony-wait"
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await open_rootfs(pilot)
+        await pilot.press("down", "o")
+        config = await on_screen(pilot, ConfigScreen)
+        await until(pilot, lambda: len(labels(config)) == 3, "the top of the tree")
+        await pilot.press("down", "down", "enter")  # lib/
+        await until(pilot, lambda: len(labels(config)) == 4, "lib/")
+        await pilot.press("down", "enter")  # qlustar/
+        await until(pilot, lambda: len(labels(config)) == 5, "qlustar/")
+        await pilot.press("down", "enter")  # init.d/
+        await until(pilot, lambda: len(labels(config)) == 6, "init.d/")
+        await pilot.press("down")
+        assert labels(config)[-1] == "10-chrony-wait*  (0755, 98 B)"
+        await pilot.press("x")
+        await until(pilot, lambda: labels(config)[-1].endswith("(0644, 98 B)"), "the mode")
+        for node in HEADNODES:
+            assert on(cluster, node, script).stat().st_mode & 0o777 == 0o644
+
+        await pilot.press("enter")  # a file: the editor
+        editor = await on_screen(pilot, EditScreen)
+        await pilot.press("down", "down", "down", *"true", "enter", "ctrl+s")
+        await until(pilot, lambda: editor.saved, "the save")
+        await pilot.press("escape")
+        await on_screen(pilot, ConfigScreen)
+        for node in HEADNODES:
+            assert on(cluster, node, script).read_text().endswith("sync'\ntrue\n")
+
+        await pilot.press("b")
+        report = await on_screen(pilot, ReportScreen)
+        shown = str(report.query_one("#report Static", Static).render())
+        assert " - 0644 10-chrony-wait" in shown
+        assert "will not run: not executable: run-parts skips it" in shown
+
+
+async def test_sync_by_keyboard(cluster: Cluster) -> None:
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_rootfs(pilot)
+        await pilot.press("s")
+        await on_screen(pilot, FormDialog)
+        await pilot.press("ctrl+s")  # from beosrv-c, the first head-node
+        await until(pilot, lambda: screen.state.configs["gpu-setup"].agree, "the sync")
+        assert on(cluster, "beosrv-d", "gpu-setup/etc/modprobe.d/nvidia.conf").is_file()
+
+
+def test_snapshot(cluster: Cluster, snap_compare) -> None:
+    async def open_list(pilot: Pilot) -> None:
+        await open_rootfs(pilot)
+        await pilot.pause()
+
+    assert snap_compare(QlutuiApp(cluster), terminal_size=SIZE, run_before=open_list)
