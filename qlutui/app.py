@@ -33,6 +33,7 @@ from qlutui.screens.hosts import HostsScreen
 from qlutui.screens.images import ImagesScreen
 from qlutui.screens.jobs import JobsScreen
 from qlutui.screens.menu import Dialog, MenuScreen, menu_screen
+from qlutui.screens.rootfs import RootfsScreen
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.help import HelpScreen, described_bindings, key_rows
 
@@ -52,6 +53,13 @@ DIALOGS: list[Dialog] = [
         "c",
         "UnionFS chroots: build, clone, rename, remove",
         ChrootsScreen,
+    ),
+    Dialog(
+        "rootfs",
+        "Root FS",
+        "r",
+        "Root FS configs: files, boot scripts, head-node sync",
+        RootfsScreen,
     ),
 ]
 
