@@ -41,7 +41,12 @@ class Cluster:
 
     @cached_property
     def jobs(self) -> JobManager:
-        return JobManager(self.store.jobs_dir, self.transport, self.config.jobs_dir)
+        from qlutui.backend.chroots import register_hooks  # the service imports Cluster
+
+        manager = JobManager(self.store.jobs_dir, self.transport, self.config.jobs_dir)
+        self.__dict__["jobs"] = manager  # register_hooks reaches back for cluster.jobs
+        register_hooks(self)
+        return manager
 
     def inventory(self) -> Inventory:
         return Inventory.from_dict(self.store.load("inventory").data)

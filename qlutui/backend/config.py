@@ -109,7 +109,7 @@ class Builder:
 
 DEFAULT_BUILDERS = {
     "debian": Builder(
-        argv=("mmdebstrap", "--variant=minbase", PACKAGES, "{suite}", "{target}"),
+        argv=("mmdebstrap", "--variant=minbase", PACKAGES, "{suite}", "{target}", "{mirror}"),
         phases=MMDEBSTRAP_PHASES,
     ),
 }

@@ -114,7 +114,14 @@ def test_minimal_config_gets_every_default(cfg: Path) -> None:
     }
     assert config.builders == {
         "debian": Builder(
-            argv=("mmdebstrap", "--variant=minbase", "{packages...}", "{suite}", "{target}"),
+            argv=(
+                "mmdebstrap",
+                "--variant=minbase",
+                "{packages...}",
+                "{suite}",
+                "{target}",
+                "{mirror}",
+            ),
             phases=MMDEBSTRAP_PHASES,
             keep_failed=False,
         )
