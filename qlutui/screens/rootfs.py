@@ -478,7 +478,10 @@ class ConfigScreen(_Actions):
         entry = self._target()
         if entry is None:
             return
-        what = "the link (not what it points at)" if entry.kind == "link" else entry.kind
+        what = {
+            "link": "the link (not what it points at)",
+            "dir": "the directory and everything in it",
+        }.get(entry.kind, "the file")
         detail = f"Removes {what} on every head-node."
         if await self.app.push_screen_wait(Confirm(f"Delete '{entry.path}'?", detail)):
             await self._do(
