@@ -1,0 +1,319 @@
+"""SSH Configs: pick a file, edit its header and description, preview the whole file.
+
+The header is read-only until Edit (`e`); `ctrl+s` saves it, `ctrl+u` goes back to the saved
+header. Bad lines are listed under the editor as you type (line number and reason) and a
+header with bad lines is not saved. Preview renders the whole file in a worker (a big
+inventory takes tens of milliseconds) and shows the header and the generated part apart.
+Every decision is an `SSHFilesService` call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Select, Static, TextArea
+
+from qlutui.backend.sshfiles import FILES, TITLES, SSHFilesService, SSHFilesState
+from qlutui.errors import ConflictError, QlutuiError
+from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.diff_view import FileView
+
+if TYPE_CHECKING:
+    from qlutui.backend.cluster import Cluster
+    from qlutui.backend.sshfiles import ScanResult
+
+PROBLEMS_LISTED = 4
+
+
+class PreviewScreen(Screen):
+    """The whole file as it would be written (authorized_keys: the file itself)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back", id="ssh.preview.back")
+    ]
+
+    def __init__(self, title: str, preview: object) -> None:
+        super().__init__()
+        self.title = title
+        self.preview = preview
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"qlutui - {self.title}", classes="title-bar", markup=False)
+        yield FileView()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        view = self.query_one(FileView)
+        view.show_preview(self.title, self.preview)  # type: ignore[arg-type]
+        view.query_one("#view-header").focus()
+
+
+class SSHConfigsScreen(Screen):
+    TITLE = "SSH Configs"
+    DEFAULT_CSS = """
+    #ssh-top { height: 3; }
+    #ssh-file { width: 24; }
+    #ssh-description { width: 1fr; }
+    #ssh-header-caption { height: 1; padding: 0 1; color: $text-muted; }
+    #ssh-header { height: 1fr; }
+    #ssh-header.-editing { border: tall $accent; }
+    #ssh-problems { display: none; max-height: 5; padding: 0 1; background: $error 20%;
+                    color: $text-error; }
+    #ssh-problems.-shown { display: block; }
+    #ssh-status { height: 1; padding: 0 1; color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "edit", "Edit", id="ssh.edit"),
+        Binding("ctrl+s", "save", "Save", id="ssh.save", priority=True),
+        Binding("ctrl+u", "undo", "Undo", id="ssh.undo", priority=True),
+        Binding("p", "preview", "Preview", id="ssh.preview"),
+        Binding("f", "focus_file", "File", id="ssh.file"),
+        Binding("d", "focus_description", "Description", id="ssh.description"),
+        Binding("w", "write_files", "Write Files", id="ssh.write"),
+        Binding("k", "scan_keys", "Scan Keys", id="ssh.scan"),
+    ]
+
+    def __init__(self, cluster: Cluster, kind: str = "known_hosts") -> None:
+        super().__init__()
+        self.cluster = cluster
+        self.service = SSHFilesService(cluster)
+        self.state: SSHFilesState | None = None
+        self.kind = kind
+        self.editing = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("qlutui - SSH Configs", classes="title-bar")
+        with Horizontal(id="ssh-top"):
+            yield Select(
+                [(TITLES[k], k) for k in FILES], value=self.kind, allow_blank=False, id="ssh-file"
+            )
+            yield Input(placeholder="Description (enter saves)", id="ssh-description")
+        yield Label("", id="ssh-header-caption")
+        yield TextArea("", id="ssh-header", read_only=True, soft_wrap=False, show_line_numbers=True)
+        yield Static("", id="ssh-problems", markup=False)
+        yield Static("Loading ...", id="ssh-status", markup=False)
+        yield Footer()
+
+    @property
+    def editor(self) -> TextArea:
+        return self.query_one("#ssh-header", TextArea)
+
+    def on_mount(self) -> None:
+        self.query_one("#ssh-file", Select).focus()
+        self._load()
+
+    # -- loading and showing ---------------------------------------------------------------
+
+    @work(group="ssh-load", exclusive=True)
+    async def _load(self, message: str = "") -> None:
+        try:
+            self.state = await asyncio.to_thread(self.service.load)
+        except QlutuiError as exc:
+            self._status(f"Cannot load sshfiles.toml: {exc}")
+            return
+        self._show_file()
+        if message:
+            self._status(message)
+
+    def _show_file(self) -> None:
+        if self.state is None:
+            return
+        options = self.state.options[self.kind]
+        self.query_one("#ssh-description", Input).value = options.description
+        self._set_editing(False)
+        self.editor.load_text(options.header)
+        self._check_header()
+        self._status(
+            f"{TITLES[self.kind]}: header of {len(options.header.splitlines())} line(s); "
+            "e edits it, p previews the whole file"
+        )
+
+    def _status(self, text: str) -> None:
+        self.query_one("#ssh-status", Static).update(text)
+
+    def _set_editing(self, editing: bool) -> None:
+        self.editing = editing
+        self.editor.read_only = not editing
+        self.editor.set_class(editing, "-editing")
+        caption = "Header (editing: ctrl+s saves, ctrl+u undoes)" if editing else "Header"
+        if self.kind == "authorized_keys":
+            caption += " - the whole file"
+        else:
+            caption += " - the generated part follows it"
+        self.query_one("#ssh-header-caption", Label).update(caption)
+        self.refresh_bindings()
+
+    @on(Select.Changed, "#ssh-file")
+    def _file_changed(self, event: Select.Changed) -> None:
+        if event.value == self.kind or event.value is Select.BLANK:
+            return
+        if self.editing and self._dirty():
+            self.notify("Unsaved header changes were dropped", severity="warning")
+        self.kind = str(event.value)
+        self._show_file()
+
+    @on(TextArea.Changed, "#ssh-header")
+    def _header_changed(self) -> None:
+        if self.editing:
+            self._check_header()
+
+    @work(group="ssh-check", exclusive=True)
+    async def _check_header(self) -> None:
+        problems = await asyncio.to_thread(
+            self.service.header_problems, self.kind, self.editor.text
+        )
+        box = self.query_one("#ssh-problems", Static)
+        lines = [f"line {p.line}: {p.reason}" for p in problems[:PROBLEMS_LISTED]]
+        if len(problems) > PROBLEMS_LISTED:
+            lines.append(f"... and {len(problems) - PROBLEMS_LISTED} more bad lines")
+        box.update("\n".join(lines))
+        box.set_class(bool(problems), "-shown")
+
+    def _dirty(self) -> bool:
+        return self.state is not None and self.editor.text != self.state.options[self.kind].header
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("save", "undo"):
+            return self.editing
+        if action == "edit":
+            return not self.editing
+        return True
+
+    def action_edit(self) -> None:
+        self._set_editing(True)
+        self.editor.move_cursor(self.editor.document.end)  # ready to append a line
+        self.editor.focus()
+        self._status(f"Editing the {TITLES[self.kind]} header")
+
+    def action_undo(self) -> None:
+        self._show_file()
+        self.query_one("#ssh-file", Select).focus()
+        self._status("Back to the saved header")
+
+    def action_save(self) -> None:
+        if self.state is None:
+            return
+        try:
+            self.state = self.service.save_header(self.state, self.kind, self.editor.text)
+        except ConflictError as exc:
+            self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
+            self._load()
+            return
+        except QlutuiError as exc:
+            self.app.push_screen(ErrorDialog(str(exc), title="Header not saved"))
+            return
+        self._show_file()
+        self.query_one("#ssh-file", Select).focus()
+        self._status(f"{TITLES[self.kind]} header saved; w writes the files to the head-nodes")
+
+    @on(Input.Submitted, "#ssh-description")
+    def _save_description(self, event: Input.Submitted) -> None:
+        if self.state is None:
+            return
+        try:
+            self.state = self.service.save_description(self.state, self.kind, event.value)
+        except ConflictError as exc:
+            self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
+            self._load()
+            return
+        except QlutuiError as exc:
+            self.app.push_screen(ErrorDialog(str(exc)))
+            return
+        self.query_one("#ssh-file", Select).focus()
+        self._status(f"{TITLES[self.kind]} description saved")
+
+    def action_focus_file(self) -> None:
+        self.query_one("#ssh-file", Select).focus()
+
+    def action_focus_description(self) -> None:
+        self.query_one("#ssh-description", Input).focus()
+
+    @work(group="ssh-preview", exclusive=True)
+    async def action_preview(self) -> None:
+        self._status("Rendering ...")
+        try:
+            preview = await self.service.preview(self.kind)
+        except QlutuiError as exc:
+            self._status("")
+            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Cannot render"))
+            return
+        verb = "View" if self.kind == "authorized_keys" else "Preview"
+        self._status("")
+        self.app.push_screen(PreviewScreen(f"{verb} {TITLES[self.kind]}", preview))
+
+    def action_write_files(self) -> None:
+        from qlutui.screens.write_files import WriteFilesScreen
+
+        self.app.push_screen(WriteFilesScreen(self.cluster))
+
+    @work(group="ssh-scan", exclusive=True)
+    async def action_scan_keys(self) -> None:
+        values = await self.app.push_screen_wait(
+            FormDialog(
+                "Scan host keys",
+                [
+                    Field.input("hosts", "Hosts (blank: every host)"),
+                    Field.input("port", "SSH port", "22", validate=_port_problem),
+                ],
+                detail="Connects to each host's primary-network IP and reads the keys it offers.",
+            )
+        )
+        if values is None:
+            return
+        try:
+            targets = self.service.scan_targets(values["hosts"].split(), port=int(values["port"]))
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(str(exc)))
+            return
+        self._status(f"Scanning {len(targets)} host(s) ...")
+        results = await self.service.scan_keys(targets)
+        self._status(scan_summary(results))
+        pending = [r for r in results if r.state in ("new", "changed")]
+        if not pending:
+            return
+        if await self.app.push_screen_wait(
+            Confirm(f"Store the keys of {len(pending)} host(s)?", scan_detail(results))
+        ):
+            try:
+                stored = await asyncio.to_thread(self.service.store_keys, results)
+            except QlutuiError as exc:
+                await self.app.push_screen_wait(ErrorDialog(str(exc)))
+                return
+            self._status(f"Stored the keys of {len(stored)} host(s) in inventory.toml")
+
+
+def _port_problem(value: str) -> str | None:
+    return None if value.isdigit() and 0 < int(value) < 65536 else "a port number (1-65535)"
+
+
+def scan_summary(results: list[ScanResult]) -> str:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    return "Scan: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+
+
+def scan_detail(results: list[ScanResult], shown: int = 8) -> str:
+    """The hosts whose keys would be stored; changed keys first, with a warning."""
+    changed = [r.host for r in results if r.state == "changed"]
+    new = [r.host for r in results if r.state == "new"]
+    lines = []
+    if changed:
+        lines.append(
+            f"WARNING: changed keys (a reinstall, or an attack): {', '.join(changed[:shown])}"
+            + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
+        )
+    if new:
+        lines.append(
+            f"New keys: {', '.join(new[:shown])}"
+            + (f" and {len(new) - shown} more" if len(new) > shown else "")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,219 @@
+"""SSH Configs and Write Files with the keyboard only, on a real demo cluster (two local
+head-nodes below the demo directory)."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static, TextArea
+
+from qlutui.app import QlutuiApp
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.demo import init_demo, public_key
+from qlutui.backend.sshfiles import BANNER
+from qlutui.screens.jobs import JobsScreen
+from qlutui.screens.ssh_configs import PreviewScreen, SSHConfigsScreen
+from qlutui.screens.write_files import WriteFilesScreen
+from qlutui.widgets.dialogs import Confirm, ErrorDialog
+from qlutui.widgets.diff_view import FileView
+
+SIZE = (80, 24)
+SNAPSHOT_HEADER = "# extra hosts\ngw.example.org\n10.1.0.1 alice\n"
+
+
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    c = Cluster.open(init_demo(tmp_path / "demo"))
+    yield c
+    await c.jobs.close()
+    await c.aclose()
+
+
+def saved(cluster: Cluster) -> dict:
+    return tomllib.loads((cluster.config.state_dir / "sshfiles.toml").read_text())
+
+
+async def until(pilot: Pilot, condition: Callable[[], bool], what: str, ticks: int = 400) -> None:
+    for _ in range(ticks):
+        await pilot.pause(0.02)
+        if condition():
+            return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def open_ssh(pilot: Pilot) -> SSHConfigsScreen:
+    await pilot.press("s")
+    await until(pilot, lambda: isinstance(pilot.app.screen, SSHConfigsScreen), "SSH Configs")
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.state is not None, "sshfiles.toml loaded")
+    return screen
+
+
+def text_of(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def test_edit_save_and_undo_header(cluster: Cluster) -> None:
+    line = f"gw.example.org {public_key('root@gw')}"
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_ssh(pilot)
+        editor = screen.query_one("#ssh-header", TextArea)
+        assert editor.read_only
+        await pilot.press("e")
+        assert not editor.read_only and editor.has_focus
+        await pilot.press(*line, "ctrl+s")
+        await until(pilot, lambda: not screen.editing, "saved")
+        assert saved(cluster)["known_hosts"]["header"] == line + "\n"
+        assert "header saved" in text_of(screen, "#ssh-status")
+        # edit again, then Undo: back to the saved header, nothing written
+        await pilot.press("e", *"# more")
+        assert editor.text == line + "\n# more"
+        await pilot.press("ctrl+u")
+        assert editor.text == line + "\n" and editor.read_only
+        assert saved(cluster)["known_hosts"]["header"] == line + "\n"
+        # the description: d focuses it, enter saves
+        await pilot.press("d", "ctrl+a", "ctrl+k", *"Cluster host keys", "enter")
+        await pilot.pause()
+        assert saved(cluster)["known_hosts"]["description"] == "Cluster host keys"
+
+
+async def test_bad_line_is_marked_and_refused(cluster: Cluster) -> None:
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_ssh(pilot)
+        before = saved(cluster)["known_hosts"]["header"]
+        await pilot.press("e", "#", "enter", *"bad ssh-ed25519 AAAA!", "ctrl+s")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ErrorDialog), "the refusal")
+        message = pilot.app.screen.message
+        assert message == (
+            "known_hosts header not saved: line 2: the ssh-ed25519 key data is not valid base64"
+        )
+        await pilot.press("escape")
+        await until(
+            pilot,
+            lambda: "line 2: the ssh-ed25519 key data" in text_of(screen, "#ssh-problems"),
+            "the marked line",
+        )
+        assert screen.editing
+        assert saved(cluster)["known_hosts"]["header"] == before
+
+
+async def test_preview_shows_generated_part_apart(cluster: Cluster) -> None:
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await open_ssh(pilot)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(pilot.app.screen, PreviewScreen), "the preview")
+        view = pilot.app.screen.query_one(FileView)
+        assert view.text.startswith("Preview Known Hosts - header: 0 lines\n(empty header)\n")
+        assert "generated from the inventory (do not edit) - 52 lines\n" + BANNER in view.text
+        assert "\nbeo-01,beo-01-ib,127.52.1.11,127.53.1.11 ssh-ed25519 " in view.text
+
+
+async def test_bad_key_line_blocks_write(cluster: Cluster, tmp_path: Path) -> None:
+    # a bad line typed into sshfiles.toml by hand (the screen would not save it)
+    cluster.store.update(
+        "sshfiles",
+        lambda doc: doc["authorized_keys"].update({"header": "ssh-ed25519 AAAA!broken\n"}),
+    )
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(pilot.app.screen, WriteFilesScreen), "Write Files")
+        screen = pilot.app.screen
+        await until(pilot, lambda: bool(screen.rows), "the comparison")
+        assert "2 invalid, 8 missing" in text_of(screen, "#write-status")
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ErrorDialog), "the refusal")
+        assert pilot.app.screen.message == (
+            "authorized_keys cannot be written: "
+            "header line 1: the ssh-ed25519 key data is not valid base64"
+        )
+    assert not list((tmp_path / "demo" / "headnodes").rglob("ssh_known_hosts"))
+
+
+async def test_write_files_diff_and_write_both_headnodes(cluster: Cluster, tmp_path: Path) -> None:
+    headnodes = tmp_path / "demo" / "headnodes"
+    old = headnodes / "beosrv-d" / "etc/ssh/shosts.equiv"
+    old.write_text("old-node\n")
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(pilot.app.screen, WriteFilesScreen), "Write Files")
+        screen = pilot.app.screen
+        await until(pilot, lambda: bool(screen.rows), "the comparison")
+        assert "1 changed, 9 missing" in text_of(screen, "#write-status")
+        await pilot.press("o")  # only changed: all ten still differ
+        table = screen.query_one(DataTable)
+        assert table.row_count == 10
+        await pilot.press(*"nnnnnnn")  # the 8th row: beosrv-d /etc/ssh/shosts.equiv
+        view = screen.query_one(FileView)
+        await until(pilot, lambda: "Diff SHosts Equiv beosrv-d:/etc/ssh/" in view.text, "diff")
+        assert "(changed)\n--- beosrv-d:/etc/ssh/shosts.equiv (on disk)\n" in view.text
+        assert "\n-old-node\n" in view.text and "\n+beo-01-ib\n" in view.text
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the confirmation")
+        assert pilot.app.screen.question == "Write 10 file(s) to beosrv-c, beosrv-d?"
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
+        job = cluster.jobs.list()[0]
+        await until(pilot, lambda: cluster.jobs.get(job.id).done, "the job", ticks=1000)
+        assert cluster.jobs.get(job.id).record.state == "Success"
+        await pilot.press("escape")
+        await until(
+            pilot, lambda: "10 files: 10 unchanged" in text_of(screen, "#write-status"), "refresh"
+        )
+        assert table.row_count == 0  # only changed: nothing left
+        await pilot.press("w")
+        await pilot.pause(0.1)
+        assert isinstance(pilot.app.screen, WriteFilesScreen)  # nothing to confirm
+    rendered = old.read_text()
+    assert rendered.startswith(BANNER + "\nbeosrv-c\n")
+    for node in ("beosrv-c", "beosrv-d"):
+        for path in ("etc/ssh/ssh_known_hosts", "etc/ssh/shosts.equiv",
+                     "etc/qlustar/common/image-files/ssh/authorized_keys"):  # fmt: skip
+            assert (headnodes / node / path).is_file(), (node, path)
+        assert (headnodes / node / "etc/ssh/shosts.equiv").read_text() == rendered
+    assert [b.read_text() for b in old.parent.glob("shosts.equiv.bak-*")] == ["old-node\n"]
+
+
+def test_snapshot_ssh_configs(snap_compare, tmp_path: Path) -> None:
+    config = init_demo(tmp_path / "demo")
+    cluster = Cluster.open(config)
+    cluster.store.update(
+        "sshfiles", lambda doc: doc["shosts_equiv"].update({"header": SNAPSHOT_HEADER})
+    )
+    app = QlutuiApp(cluster)
+
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(pilot.app.screen, SSHConfigsScreen), "screen")
+        screen = pilot.app.screen
+        await until(pilot, lambda: screen.state is not None, "loaded")
+        await pilot.press("enter", "down", "enter")  # the file selector: SHosts Equiv
+        await until(pilot, lambda: screen.kind == "shosts_equiv", "SHosts Equiv")
+        await pilot.press("e", "+")
+        await until(pilot, lambda: "line 4" in text_of(screen, "#ssh-problems"), "marked")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_write_files(snap_compare, tmp_path: Path) -> None:
+    cluster = Cluster.open(init_demo(tmp_path / "demo"))
+    app = QlutuiApp(cluster)
+
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(pilot.app.screen, WriteFilesScreen), "screen")
+        screen = pilot.app.screen
+        await until(pilot, lambda: bool(screen.rows), "compared")
+        await pilot.press(*"nnnnn")  # beosrv-c /etc/ssh/shosts.equiv: names only, no keys
+        view = screen.query_one(FileView)
+        await until(pilot, lambda: "shosts.equiv (generated)" in view.text, "diff")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
