@@ -34,6 +34,8 @@ from qlutui.screens.images import ImagesScreen
 from qlutui.screens.jobs import JobsScreen
 from qlutui.screens.menu import Dialog, MenuScreen, menu_screen
 from qlutui.screens.rootfs import RootfsScreen
+from qlutui.screens.ssh_configs import SSHConfigsScreen
+from qlutui.screens.write_files import WriteFilesScreen
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.help import HelpScreen, described_bindings, key_rows
 
@@ -60,6 +62,20 @@ DIALOGS: list[Dialog] = [
         "r",
         "Root FS configs: files, boot scripts, head-node sync",
         RootfsScreen,
+    ),
+    Dialog(
+        "ssh",
+        "SSH Configs",
+        "s",
+        "ssh_known_hosts, shosts.equiv, authorized_keys: headers",
+        SSHConfigsScreen,
+    ),
+    Dialog(
+        "write_files",
+        "Write Files",
+        "w",
+        "Generated SSH files vs. the head-nodes: diff and write",
+        WriteFilesScreen,
     ),
 ]
 
