@@ -7,9 +7,10 @@ need it) and reused: one connection per head-node for the life of the process.
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, wraps
 from pathlib import Path
 
+from qlutui.backend.audit import FILE_NAME, AuditLog
 from qlutui.backend.config import Config, load_config
 from qlutui.backend.jobs import JobManager
 from qlutui.backend.store import Store
@@ -22,7 +23,8 @@ from qlutui.model.inventory import Inventory
 class Cluster:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = Store(config.state_dir)
+        self.audit = AuditLog(Path(config.state_dir) / FILE_NAME)
+        self.store = Store(config.state_dir, audit=self.audit.record)
         self._transports: dict[str, Transport] = {}
 
     @classmethod
@@ -36,14 +38,30 @@ class Cluster:
     def transport(self, name: str) -> Transport:
         if name not in self._transports:
             headnode = self.config.headnode(name)  # raises for an unknown head-node
-            self._transports[name] = open_transport(headnode)
+            self._transports[name] = self._audited(open_transport(headnode))
         return self._transports[name]
+
+    def _audited(self, transport: Transport) -> Transport:
+        """Every file a service writes on a head-node goes to the audit trail."""
+        write_atomic = transport.write_atomic
+
+        @wraps(write_atomic)
+        async def audited_write(
+            path: str, data: bytes, *, mode: int = 0o644, backup: bool = False
+        ) -> None:
+            await write_atomic(path, data, mode=mode, backup=backup)
+            self.audit.record("file.write", f"{transport.name}:{path}", f"{len(data)} bytes")
+
+        transport.write_atomic = audited_write  # type: ignore[method-assign]
+        return transport
 
     @cached_property
     def jobs(self) -> JobManager:
         from qlutui.backend.chroots import register_hooks  # the service imports Cluster
 
-        manager = JobManager(self.store.jobs_dir, self.transport, self.config.jobs_dir)
+        manager = JobManager(
+            self.store.jobs_dir, self.transport, self.config.jobs_dir, audit=self.audit.record
+        )
         self.__dict__["jobs"] = manager  # register_hooks reaches back for cluster.jobs
         register_hooks(self)
         return manager

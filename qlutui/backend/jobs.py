@@ -30,6 +30,7 @@ from typing import Any
 import tomlkit
 
 from qlutui.backend import jobrunner
+from qlutui.backend.audit import AuditHook
 from qlutui.backend.store import parse_toml
 from qlutui.backend.transport import RunFailed, Transport
 from qlutui.errors import InvalidInput, QlutuiError, Refused, TransportError
@@ -428,9 +429,14 @@ Hook = Callable[[Job], Awaitable[None]]
 
 class JobManager:
     def __init__(
-        self, state_jobs_dir: Path, transports: Callable[[str], Transport], jobs_dir: str
+        self,
+        state_jobs_dir: Path,
+        transports: Callable[[str], Transport],
+        jobs_dir: str,
+        audit: AuditHook | None = None,
     ) -> None:
         self.directory = Path(state_jobs_dir)
+        self.audit = audit  # told of every job start and end: ("job.start"|"job.end", id, ...)
         self.jobs_dir = jobs_dir.rstrip("/")
         self._transports = transports
         self._jobs: dict[str, Job] = {}
@@ -504,6 +510,8 @@ class JobManager:
         self._jobs[job_id] = job
         launched = await asyncio.gather(*(self._launch(job, n, w) for n, w in targets.items()))
         job._save()
+        if self.audit:
+            self.audit("job.start", job_id, f"{kind}: {title} on {', '.join(targets)}")
         self._drive(job, {n: run for n, run in zip(targets, launched, strict=True) if run})
         return job
 
@@ -675,6 +683,9 @@ class JobManager:
         job.record.finished = time.time()
         job._save()
         job._release()
+        if self.audit:
+            record = job.record
+            self.audit("job.end", job.id, f"{record.kind}: {record.title}: {record.state}")
 
     async def _follow(self, job: Job, name: str) -> None:
         """Stream the head-node's log from the local size to the end; then end the target."""

@@ -26,6 +26,8 @@ from qlutui.errors import ConfigError, ConflictError, QlutuiError
 if TYPE_CHECKING:
     import tomlkit
 
+    from qlutui.backend.audit import AuditHook
+
 AREAS = frozenset({"inventory", "catalog", "images", "chroots", "sshfiles", "rootfs"})
 HISTORY_KEEP = 20
 LOCK_TIMEOUT = 10.0
@@ -82,9 +84,16 @@ Mutation = Callable[["tomlkit.TOMLDocument"], None]
 
 
 class Store:
-    def __init__(self, state_dir: str | Path, *, lock_timeout: float = LOCK_TIMEOUT) -> None:
+    def __init__(
+        self,
+        state_dir: str | Path,
+        *,
+        lock_timeout: float = LOCK_TIMEOUT,
+        audit: AuditHook | None = None,
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.lock_timeout = lock_timeout
+        self.audit = audit  # told of every saved change: ("state.edit", file name, summary)
 
     @property
     def jobs_dir(self) -> Path:
@@ -142,6 +151,10 @@ class Store:
                     f"refusing to save {path.name}: the change is not valid TOML ({exc})"
                 ) from None
             self._save(path, raw, new)
+            if self.audit:
+                from qlutui.backend.audit import describe_change
+
+                self.audit("state.edit", path.name, describe_change(old_data, data))
             return Snapshot(area, path, data, _token(new))
 
     def update(self, area: str, mutate: Mutation) -> Snapshot:
