@@ -22,7 +22,7 @@ import tomlkit
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.jobs import STDERR, Job, JobContext
-from qlutui.errors import InvalidInput, QlutuiError, Refused
+from qlutui.errors import ConfigError, InvalidInput, QlutuiError, Refused
 from qlutui.model.inventory import Inventory
 from qlutui.model.names import shown
 from qlutui.model.sshfiles import (
@@ -155,7 +155,10 @@ class SSHFilesService:
 
     def load(self) -> SSHFilesState:
         snap = self.store.load("sshfiles")
-        return SSHFilesState(options_from_toml(snap.data), snap.token)
+        try:
+            return SSHFilesState(options_from_toml(snap.data), snap.token)
+        except InvalidInput as exc:  # name the file, as for any malformed state file
+            raise ConfigError(f"{snap.path}: {str(exc).removeprefix('sshfiles.toml: ')}") from None
 
     @staticmethod
     def header_problems(kind: str, header: str) -> list[LineProblem]:

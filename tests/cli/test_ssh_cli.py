@@ -1,0 +1,106 @@
+"""`qlutui ssh ...` as a script uses it: exit codes, stderr, files and state on disk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from sshd import SSHD
+
+from qlutui.backend.demo import init_demo
+from qlutui.cli import main
+from qlutui.model.sshfiles import BANNER
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return init_demo(tmp_path / "demo")
+
+
+def qlutui(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "qlutui", "--config", str(config), "ssh", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def sshfiles(config: Path) -> dict:
+    return tomllib.loads((config.parent / "state" / "sshfiles.toml").read_text())
+
+
+def test_diff_write_then_nothing_differs(config: Path) -> None:
+    before = qlutui(config, "diff", "shosts_equiv")
+    assert before.returncode == 1
+    assert "+++ beosrv-d:/etc/ssh/shosts.equiv (generated)\n" in before.stdout
+    written = qlutui(config, "write", "--only-changed")
+    assert written.returncode == 0, written.stderr
+    assert "beosrv-d: /etc/ssh/ssh_known_hosts: written (known_hosts, mode 0644)" in written.stdout
+    root = config.parent / "headnodes"
+    rendered = qlutui(config, "render", "known_hosts").stdout
+    assert BANNER in rendered
+    for node in ("beosrv-c", "beosrv-d"):
+        assert (root / node / "etc/ssh/ssh_known_hosts").read_text() == rendered
+    after = qlutui(config, "diff")
+    assert (after.returncode, after.stdout) == (0, "")
+    again = qlutui(config, "write", "--only-changed")
+    assert (again.returncode, again.stdout) == (0, "nothing to write: the files are up to date\n")
+    states = json.loads(qlutui(config, "diff", "--json").stdout)
+    assert {s["state"] for s in states} == {"unchanged"} and len(states) == 10
+
+
+def test_header_set_refuses_bad_lines(config: Path) -> None:
+    bad = qlutui(config, "header", "shosts_equiv", "--set", "-", stdin="gw.example.org\n+\n")
+    assert bad.returncode == 1
+    assert bad.stderr == ("qlutui: shosts_equiv header not saved: line 2: '+' admits every host\n")
+    assert sshfiles(config)["shosts_equiv"]["header"] == ""
+    good = qlutui(config, "header", "shosts_equiv", "--set", "-", stdin="gw.example.org\n")
+    assert good.returncode == 0, good.stderr
+    assert qlutui(config, "header", "shosts_equiv").stdout == "gw.example.org\n"
+    assert qlutui(config, "describe", "shosts_equiv", "Trusted hosts").returncode == 0
+    assert sshfiles(config)["shosts_equiv"]["description"] == "Trusted hosts"
+    wrong = qlutui(config, "render", "hosts_equiv")
+    assert wrong.returncode == 2 and "invalid choice: 'hosts_equiv'" in wrong.stderr
+
+
+def test_write_refuses_invalid_header(config: Path, capsys: pytest.CaptureFixture) -> None:
+    path = config.parent / "state" / "sshfiles.toml"
+    text = path.read_text()
+    start = text.index("[authorized_keys]")
+    path.write_text(text[:start] + '[authorized_keys]\nheader = "ssh-rsa AAAA!\\n"\n')
+    assert main(["--config", str(config), "ssh", "write"]) == 1
+    assert capsys.readouterr().err == (
+        "qlutui: authorized_keys cannot be written: "
+        "header line 1: the ssh-rsa key data is not valid base64\n"
+    )
+    assert not list((config.parent / "headnodes").rglob("ssh_known_hosts"))
+    path.write_text(text + "\n[shosts_equiv.extra]\n")  # broken by hand
+    assert main(["--config", str(config), "ssh", "diff"]) == 1
+    assert capsys.readouterr().err == f"qlutui: {path}: shosts_equiv: unknown setting 'extra'\n"
+
+
+def test_scan_keys_stores_only_with_yes(config: Path, sshd: SSHD) -> None:
+    where = f"beo-01=127.0.0.1:{sshd.port}"
+    looked = qlutui(config, "scan-keys", "beo-01", "--address", where)
+    assert looked.returncode == 0, looked.stderr
+    assert f"beo-01 127.0.0.1:{sshd.port}: changed" in looked.stdout
+    assert "WARNING: the host key changed" in looked.stdout
+    assert "not stored: run again with --yes to store the keys of 1 host(s)" in looked.stdout
+    inventory = config.parent / "state" / "inventory.toml"
+    before = inventory.read_text()
+    stored = qlutui(config, "scan-keys", "beo-01", "--address", where, "--yes", "--json")
+    assert stored.returncode == 0, stored.stderr
+    assert json.loads(stored.stdout)["stored"] == ["beo-01"]
+    assert inventory.read_text() != before
+    fixture_key = sshd.host_keys[0].with_suffix(".pub").read_text().split()[1]
+    assert fixture_key in inventory.read_text()
+    again = qlutui(config, "scan-keys", "beo-01", "--address", where)
+    assert f"beo-01 127.0.0.1:{sshd.port}: unchanged" in again.stdout
+    bad = qlutui(config, "scan-keys", "--address", "beo-01")
+    assert bad.returncode == 2 and "expected HOST=IP[:PORT]" in bad.stderr
