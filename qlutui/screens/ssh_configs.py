@@ -77,6 +77,7 @@ class SSHConfigsScreen(Screen):
         Binding("d", "focus_description", "Description", id="ssh.description"),
         Binding("w", "write_files", "Write Files", id="ssh.write"),
         Binding("k", "scan_keys", "Scan Keys", id="ssh.scan"),
+        Binding("escape", "leave", "Back", id="ssh.back"),
     ]
 
     def __init__(self, cluster: Cluster, kind: str = "known_hosts") -> None:
@@ -229,6 +230,15 @@ class SSHConfigsScreen(Screen):
             return
         self.query_one("#ssh-file", Select).focus()
         self._status(f"{TITLES[self.kind]} description saved")
+
+    @work(group="ssh-leave", exclusive=True)
+    async def action_leave(self) -> None:
+        """Back to the menu; unsaved header changes are dropped only when the admin says so."""
+        if self.editing and self._dirty():
+            question = f"Drop the unsaved changes of the {TITLES[self.kind]} header?"
+            if not await self.app.push_screen_wait(Confirm(question)):
+                return
+        self.app.pop_screen()
 
     def action_focus_file(self) -> None:
         self.query_one("#ssh-file", Select).focus()

@@ -104,6 +104,14 @@ async def test_bad_line_is_marked_and_refused(cluster: Cluster) -> None:
         )
         assert screen.editing
         assert saved(cluster)["known_hosts"]["header"] == before
+        await pilot.press("escape")  # unsaved changes: asks first
+        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the question")
+        await pilot.press("n")
+        await until(pilot, lambda: pilot.app.screen is screen, "still editing")
+        await pilot.press("escape", "y")
+        await until(
+            pilot, lambda: not isinstance(pilot.app.screen, (SSHConfigsScreen, Confirm)), "menu"
+        )
 
 
 async def test_preview_shows_generated_part_apart(cluster: Cluster) -> None:
