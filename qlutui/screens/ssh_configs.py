@@ -308,7 +308,9 @@ def scan_summary(results: list[ScanResult]) -> str:
     counts: dict[str, int] = {}
     for r in results:
         counts[r.state] = counts.get(r.state, 0) + 1
-    return "Scan: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    text = "Scan: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    failed = next((r for r in results if r.error), None)
+    return text + (f" ({failed.host} {failed.target.address}: {failed.error})" if failed else "")
 
 
 def scan_detail(results: list[ScanResult], shown: int = 8) -> str:
