@@ -5,29 +5,39 @@ and in the command palette. App-wide keys: `q` quit, `escape` back, `?` keys of 
 screen, `ctrl+p` command palette. Every binding has an id; `[ui.keymap]` in config.toml
 remaps them (`"jobs.kill" = "ctrl+k"`).
 
-Serial consoles (`ui.serial = true`, or unset and TERM is linux/vt100/vt102/vt220): the
-terminal's own 16 colours (`ansi-dark`), ASCII borders and scrollbars, no animations.
+Serial consoles (`ui.serial = true`, or unset and TERM is linux/vt100/vt102/vt220 or stdout a
+serial tty; see cli.serial_mode): the terminal's own 16 colours (`ansi-dark`), ASCII borders,
+scrollbars and glyphs, no animations, no mouse reporting (cli.py also lowers the frame rate
+and raises the escape delay before Textual is imported).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import unicodedata
 from collections.abc import Callable, Iterator
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
+from rich.segment import Segment
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.color import Color
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.filter import LineFilter
 from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.jobs import JobRecord
+from qlutui.cli import serial_mode, stdout_tty
 from qlutui.errors import QlutuiError
+from qlutui.screens.audit import AuditScreen
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.hosts import HostsScreen
 from qlutui.screens.images import ImagesScreen
@@ -77,14 +87,8 @@ DIALOGS: list[Dialog] = [
         "Generated SSH files vs. the head-nodes: diff and write",
         WriteFilesScreen,
     ),
+    Dialog("audit", "Audit Trail", "a", "Who changed what, newest first", AuditScreen),
 ]
-
-SERIAL_TERMS = ("linux", "vt100", "vt102", "vt220")
-
-
-def serial_mode(setting: bool | None, term: str | None) -> bool:
-    """Serial-console mode: as configured, else guessed from TERM."""
-    return setting if setting is not None else (term or "") in SERIAL_TERMS
 
 
 class AsciiScrollBarRender(ScrollBarRender):
@@ -92,6 +96,62 @@ class AsciiScrollBarRender(ScrollBarRender):
 
     VERTICAL_BARS: ClassVar[list[str]] = [" "] * 8
     HORIZONTAL_BARS: ClassVar[list[str]] = [" "] * 8
+
+
+_ASCII = {
+    "\u2026": "~", "\u2013": "-", "\u2014": "-", "\u2022": "*", "\u00b7": ".",
+    "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2713": "x",
+    "\u2714": "x", "\u2717": "X", "\u2718": "X", "\u25bc": "v", "\u25b2": "^",
+    "\u25b6": ">", "\u25c0": "<", "\u25b8": ">", "\u25c2": "<", "\u2190": "<",
+    "\u2192": ">", "\u2191": "^", "\u2193": "v", "\U0001f50e": ">", "\U0001f50d": ">",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=1024)
+def ascii_glyph(char: str) -> str:
+    """An ASCII stand-in for a line-drawing glyph, symbol or emoji (as wide as the original);
+    letters, digits and the like of any script are kept."""
+    if char in _ASCII:
+        ascii_char = _ASCII[char]
+    elif "\u2500" <= char <= "\u257f":  # box drawing: corners, tees and crosses become +
+        name = unicodedata.name(char, "")
+        if "DIAGONAL" in name:
+            ascii_char = "X" if "CROSS" in name else "/" if "UPPER RIGHT" in name else "\\"
+        elif " AND " in name or " ARC " in name:
+            ascii_char = "+"
+        elif "HORIZONTAL" in name or name.endswith(("LEFT", "RIGHT")):
+            ascii_char = "-"
+        else:
+            ascii_char = "|"
+    elif "\u2580" <= char <= "\u259f":  # block elements (tall borders, bars)
+        name = unicodedata.name(char, "")
+        if name.startswith(("UPPER", "LOWER")):
+            ascii_char = "-"
+        elif name.startswith(("LEFT", "RIGHT")):
+            ascii_char = "|"
+        else:
+            ascii_char = "#"
+    elif unicodedata.category(char) == "So" or "\u2190" <= char <= "\u2bff":
+        ascii_char = "*"  # other symbols, arrows, shapes, dingbats, emoji
+    elif "\u2800" <= char <= "\u28ff":  # braille (spinners)
+        ascii_char = "."
+    else:
+        return char
+    return ascii_char.ljust(cell_len(char))
+
+
+class AsciiFilter(LineFilter):
+    """Serial consoles: every glyph a VT220 cannot show, whoever draws it (Textual's palette,
+    Select arrows, Tree guides, borders a screen forgot), leaves as ASCII of the same width."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        return [
+            seg if seg.text.isascii() else seg._replace(text="".join(map(ascii_glyph, seg.text)))
+            for seg in segments
+        ]
+
+
+ASCII_FILTER = AsciiFilter()
 
 
 class QlutuiCommands(Provider):
@@ -138,7 +198,8 @@ class QlutuiApp(App[None]):
         super().__init__()
         self.cluster = cluster
         ui = cluster.config.ui
-        self.serial = serial_mode(ui.serial if serial is None else serial, os.environ.get("TERM"))
+        setting = ui.serial if serial is None else serial
+        self.serial = serial_mode(setting, os.environ.get("TERM"), stdout_tty())
         self._theme_problem = ""
         self._scrollbar_render = ScrollBar.renderer
         if self.serial:
@@ -150,6 +211,10 @@ class QlutuiApp(App[None]):
         else:  # config.py cannot know Textual's themes; say so instead of failing to start
             self._theme_problem = f"Unknown theme '{ui.theme}' in config.toml; using {self.theme}"
         self.set_keymap(ui.keymap)
+
+    def get_line_filters(self) -> list[LineFilter]:
+        filters = list(super().get_line_filters())
+        return [*filters, ASCII_FILTER] if self.serial else filters
 
     def get_default_screen(self) -> Screen:
         return menu_screen(DIALOGS, [h.name for h in self.cluster.config.headnodes])
@@ -243,9 +308,14 @@ def run_app(config: str | Path | None, *, serial: bool | None = None) -> int:
     app = QlutuiApp(cluster, serial=serial)
 
     async def main() -> None:
+        # A vanished terminal (SIGHUP) ends the app in order: the connections are closed and
+        # detached jobs keep running, to be re-attached at the next start.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, app.exit)
         try:
-            await app.run_async()
+            await app.run_async(mouse=not app.serial)
         finally:
+            loop.remove_signal_handler(signal.SIGHUP)
             await cluster.aclose()
 
     asyncio.run(main())

@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--serial",
         action="store_true",
         default=None,
-        help="serial-console mode: 16 colours, ASCII only (auto on TERM=linux/vt*)",
+        help="serial-console mode: 16 colours, ASCII only (auto on TERM=linux/vt*, ttyS*)",
     )
     parser.add_argument("--version", action="version", version=f"qlutui {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
@@ -40,7 +40,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SERIAL_TERMS = ("linux", "vt100", "vt102", "vt220")
+SERIAL_TTYS = ("/dev/ttyS", "/dev/ttyUSB", "/dev/ttyAMA")
+# Textual reads these once, when it is imported: a slow line gets fewer frames, and the bytes
+# of an escape sequence (arrow keys ...) may arrive further apart than on a local terminal.
+SERIAL_ENV = {"TEXTUAL_FPS": "10", "ESCDELAY": "400"}
+
+
+def stdout_tty() -> str | None:
+    try:
+        return os.ttyname(1)
+    except OSError:
+        return None
+
+
+def serial_mode(setting: bool | None, term: str | None, tty: str | None = None) -> bool:
+    """Serial-console mode: as configured, else guessed from TERM and the stdout device."""
+    if setting is not None:
+        return setting
+    return (term or "") in SERIAL_TERMS or (tty or "").startswith(SERIAL_TTYS)
+
+
 def _open_tui(config: str | None, serial: bool | None) -> int:
+    from qlutui.backend.config import load_config
+
+    setting = load_config(config).ui.serial if serial is None else serial
+    serial = serial_mode(setting, os.environ.get("TERM"), stdout_tty())
+    if serial:
+        for name, value in SERIAL_ENV.items():
+            os.environ.setdefault(name, value)
     from qlutui.app import run_app  # deferred: the verbs never pay for Textual
 
     return run_app(config, serial=serial)
@@ -59,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(init_demo(args.dir))
                 return 0
             return _open_tui(str(ensure_demo(args.dir)), args.serial)
+        if standalone := getattr(args, "standalone", None):
+            return standalone(args)
         return run_handler(args)
     except UsageError as exc:
         parser.error(str(exc))  # exits 2

@@ -15,9 +15,9 @@ import json
 import sys
 from typing import Any
 
-from qlutui.commands import images, jobs, rootfs, ssh
+from qlutui.commands import audit, chroots, images, jobs, rootfs, serve, ssh
 
-AREAS = [jobs, images, ssh, rootfs]
+AREAS = [jobs, images, chroots, ssh, rootfs, audit, serve]
 
 
 class UsageError(Exception):

@@ -1,0 +1,79 @@
+"""Audit: the audit trail (state/audit.log), newest first, with a filter on any field."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+if TYPE_CHECKING:
+    from qlutui.backend.audit import Event
+    from qlutui.backend.cluster import Cluster
+
+SHOW_MAX = 1000  # newest events listed; `qlutui audit -n N` reaches further back
+
+
+def event_row(event: Event) -> tuple[str, str, str, str, str]:
+    when = event.time.replace("T", " ").removesuffix("Z")
+    return when, event.user, event.action, event.target, event.summary
+
+
+class AuditScreen(Screen):
+    TITLE = "Audit"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="audit.filter"),
+        Binding("r", "reload", "Reload", id="audit.reload"),
+    ]
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__()
+        self.cluster = cluster
+
+    def compose(self) -> ComposeResult:
+        yield Static("qlutui - Audit trail (times in UTC)", classes="title-bar")
+        hint = "/ filter: user, action, file, job ..."
+        yield Input(placeholder=hint, id="audit-filter", compact=True)
+        yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="audit-status", markup=False)
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#audit-table", DataTable)
+
+    def on_mount(self) -> None:
+        self.table.add_columns("Time", "User", "Action", "Target", "Summary")
+        self.table.focus()
+        self.action_reload()
+
+    def action_filter(self) -> None:
+        self.query_one("#audit-filter").focus()
+
+    def action_reload(self) -> None:
+        self._load(self.query_one("#audit-filter", Input).value.strip())
+
+    @on(Input.Changed, "#audit-filter")
+    def _filter_changed(self) -> None:
+        self.action_reload()
+
+    @on(Input.Submitted, "#audit-filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    @work(thread=True, exclusive=True, group="audit-load")
+    def _load(self, match: str) -> None:
+        events = self.cluster.audit.read(limit=SHOW_MAX, match=match)
+        self.app.call_from_thread(self._show, events, match)
+
+    def _show(self, events: list[Event], match: str) -> None:
+        table = self.table
+        table.clear()
+        table.add_rows(event_row(e) for e in events)
+        more = " (the newest)" if len(events) == SHOW_MAX else ""
+        where = f" matching '{match}'" if match else ""
+        status = f"{len(events)} event(s){where}{more}; file: {self.cluster.audit.path}"
+        self.query_one("#audit-status", Static).update(status)
