@@ -1,0 +1,126 @@
+"""What every scenario shares: the result row, the scale, timing statistics and the context
+(generated cluster, real sshd) that scenarios set up lazily and the runner tears down."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.generate import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Scale:
+    hosts: int
+    images: int
+    chroots: int
+    lines: int  # P6: lines streamed through a job
+    reps: int  # repetitions of a timed action (medians over them)
+
+
+FULL = Scale(hosts=10_000, images=500, chroots=50, lines=200_000, reps=7)
+SMOKE = Scale(hosts=200, images=40, chroots=5, lines=5_000, reps=2)
+
+
+@dataclass
+class Result:
+    """One table row: `value` is the measured median in `unit`; `passed` against `target`."""
+
+    scenario: str
+    what: str
+    target: str
+    value: float
+    unit: str
+    passed: bool
+    detail: str = ""  # ratios, counts and what the number includes
+    samples: list[float] = field(default_factory=list)
+
+    def measured(self) -> str:
+        number = f"{self.value:.0f}" if self.value >= 100 else f"{self.value:.3g}"
+        return f"{number} {self.unit}" + (f" ({self.detail})" if self.detail else "")
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def timed(action: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+async def atimed(action: Callable[[], Awaitable[Any]]) -> float:
+    start = time.perf_counter()
+    await action()
+    return time.perf_counter() - start
+
+
+class Context:
+    """The bench's working directory, its generated cluster and (on demand) a real sshd."""
+
+    def __init__(self, workdir: Path, scale: Scale) -> None:
+        self.workdir = workdir
+        self.scale = scale
+        self._config: Path | None = None
+        self._sshd: Any = None
+
+    @property
+    def config(self) -> Path:
+        """config.toml of a freshly generated cluster at this scale."""
+        if self._config is None:
+            cluster = self.workdir / f"cluster-{self.scale.hosts}"
+            shutil.rmtree(cluster, ignore_errors=True)
+            self._config = generate(
+                cluster,
+                hosts=self.scale.hosts,
+                images=self.scale.images,
+                chroots=self.scale.chroots,
+            )
+        return self._config
+
+    @property
+    def sshd(self) -> Any:
+        """The test suite's real OpenSSH sshd on 127.0.0.1, started once."""
+        if self._sshd is None:
+            sys.path.insert(0, str(ROOT / "tests"))
+            from sshd import SSHD
+
+            directory = self.workdir / "sshd"
+            shutil.rmtree(directory, ignore_errors=True)  # fresh keys: SSHD refuses old ones
+            server = SSHD(directory)
+            server.start()
+            self._sshd = server
+        return self._sshd
+
+    def ssh_config(self) -> Path:
+        """A config.toml for the generated cluster whose head-node beosrv-c is reached over SSH
+        (the sshd above); its jobs directory is a real directory of this machine."""
+        sshd, cluster = self.sshd, self.config.parent
+        path = cluster / "config-ssh.toml"
+        path.write_text(
+            f'state_dir = "state"\njobs_dir = "{cluster / "ssh-jobs"}"\n\n'
+            f'[[headnodes]]\nname = "beosrv-c"\ntransport = "ssh"\nhost = "{sshd.host}"\n'
+            f'port = {sshd.port}\nuser = "{sshd.user}"\nknown_hosts = "{sshd.known_hosts}"\n'
+            f'identity = "{sshd.identity}"\n'
+        )
+        return path
+
+    def close(self) -> None:
+        if self._sshd is not None:
+            self._sshd.stop()
+            self._sshd = None

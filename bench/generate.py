@@ -1,0 +1,175 @@
+"""A cluster at bench scale: the demo cluster (two local head-nodes) with 10,000 hosts on the
+networks boot / ib / ipmi / extern (2 host keys each), 500 images and 50 chroots.
+
+Host keys come from a pool of real ed25519 keys reused round-robin (each line gets the host's
+own comment), so a 10,000-host cluster is generated in about a second. The big state files are
+written with a small TOML writer of our own: tomlkit needs seconds for a 3 MB inventory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from qlutui.backend.demo import (
+    CATALOG_RELEASES,
+    HEADNODES,
+    IMAGES,
+    ROOTFS,
+    build_inventory,
+    init_demo,
+    public_key,
+)
+
+HOSTS = 10_000
+IMAGE_COUNT = 500
+CHROOT_COUNT = 50
+KEY_POOL = 200
+FIXED_HOSTS = len(HEADNODES) + 1  # build_inventory adds the head-nodes and a front-end
+# Versions an image may follow, per flavour (every one resolves to a release of the catalog).
+VERSIONS = {
+    "noble": ["13", "13.1", "13.1.1", "13.0.0"],
+    "jammy": ["12", "12.0.1", "13", "13.1"],
+    "bookworm": ["12.0", "13", "13.1", "13.1.0"],
+}
+FLAVOURS = list(VERSIONS)
+
+
+def key_pool(size: int = KEY_POOL) -> Callable[[str], str]:
+    """`key_source(comment)` for build_inventory: real keys from a pool of `size`."""
+    blobs = [public_key("pool").split()[:2] for _ in range(size)]
+    cycle: Iterator[list[str]] = itertools.cycle(blobs)
+
+    def key_source(comment: str) -> str:
+        kind, blob = next(cycle)
+        return f"{kind} {blob} {comment}"
+
+    return key_source
+
+
+def chroots_data(count: int = CHROOT_COUNT) -> dict[str, dict]:
+    chroots = {}
+    for i in range(count):
+        flavour = FLAVOURS[i % len(FLAVOURS)]
+        name = f"{flavour}-c{i:02d}"
+        chroots[name] = {
+            "description": f"Bench chroot {i}",
+            "server": HEADNODES[i % len(HEADNODES)],
+            "path": f"/srv/apps/chroots/{name}",
+            "flavour": flavour,
+            "version": "13.1",
+            "tasks": [],
+            "state": "ready",
+            "job": "",
+        }
+    return chroots
+
+
+def images_data(count: int, chroots: dict[str, dict]) -> dict[str, dict]:
+    """The demo images plus generated ones up to `count`, all valid against the catalog."""
+    common = set.intersection(*(set(m) for rel in CATALOG_RELEASES.values() for m in rel.values()))
+    modules = sorted(common - {"core"})
+    by_flavour = {f: [n for n, c in chroots.items() if c["flavour"] == f] for f in FLAVOURS}
+    images = {name: dict(entry) for name, entry in IMAGES.items()}
+    for i in range(count - len(images)):
+        flavour = FLAVOURS[i % len(FLAVOURS)]
+        versions, choices = VERSIONS[flavour], by_flavour[flavour]
+        images[f"img-{i:04d}"] = {
+            "flavour": flavour,
+            "version": versions[i % len(versions)],
+            "chroot": choices[i % len(choices)] if i % 3 == 0 and choices else "",
+            "modules": ["core", *modules[: i % (len(modules) + 1)]],
+            "postinst": "",
+            "description": f"Bench image {i}",
+            "rootfs": sorted(ROOTFS)[: i % (len(ROOTFS) + 1)],
+        }
+    return images
+
+
+def generate(
+    dirpath: str | Path,
+    *,
+    hosts: int = HOSTS,
+    images: int = IMAGE_COUNT,
+    chroots: int = CHROOT_COUNT,
+    keys: int = KEY_POOL,
+) -> Path:
+    """Write the cluster into `dirpath` (new or empty); return its config.toml path."""
+    config = init_demo(dirpath)
+    state = config.parent / "state"
+    chroot_table = chroots_data(chroots)
+    image_table = images_data(images, chroot_table)
+    inventory = build_inventory(
+        hosts - FIXED_HOSTS, keys_per_host=2, key_source=key_pool(min(keys, 2 * hosts))
+    )
+    names = list(image_table)
+    for i, host in enumerate(inventory["hosts"][FIXED_HOSTS:]):
+        host["image"] = names[i % len(names)]
+    for entry in chroot_table.values():
+        root = config.parent / "headnodes" / entry["server"]
+        (root / entry["path"].lstrip("/")).mkdir(parents=True, exist_ok=True)
+    write_toml(state / "inventory.toml", inventory, "Networks and hosts of the bench cluster.")
+    write_toml(state / "images.toml", {"images": image_table}, "Qlustar OS images.")
+    write_toml(state / "chroots.toml", {"chroots": chroot_table}, "UnionFS chroots.")
+    return config
+
+
+# --- a minimal TOML writer (strings, numbers, booleans, lists, tables, arrays of tables) -----
+
+
+def write_toml(path: Path, data: dict, comment: str) -> None:
+    lines = [f"# {comment}"]
+    _table(lines, [], data)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _table(lines: list[str], keys: list[str], table: dict) -> None:
+    nested = []
+    for key, value in table.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            nested.append((key, value, "super"))
+        elif isinstance(value, dict) and not _inline(value):
+            nested.append((key, value, "table"))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            nested.append((key, value, "array"))
+        else:
+            lines.append(f"{_key(key)} = {_value(value)}")
+    for key, value, kind in nested:
+        path = [*keys, key]
+        if kind == "array":
+            for item in value:
+                lines += ["", f"[[{'.'.join(map(_key, path))}]]"]
+                _table(lines, path, item)
+        elif kind == "super":
+            for name, item in value.items():
+                lines += ["", f"[{'.'.join(map(_key, [*path, name]))}]"]
+                _table(lines, [*path, name], item)
+        else:
+            lines += ["", f"[{'.'.join(map(_key, path))}]"]
+            _table(lines, path, value)
+
+
+def _inline(value: dict) -> bool:
+    """Small tables of plain values (a host's `ips`, `aliases`) are written inline."""
+    return all(not isinstance(v, dict) for v in value.values())
+
+
+def _key(key: str) -> str:
+    bare = key.replace("-", "").replace("_", "").isalnum() and key.isascii()
+    return key if bare else json.dumps(key)
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")

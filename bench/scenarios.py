@@ -1,0 +1,163 @@
+"""The scenarios without a TUI: start-up (P1, P2), SSH file rendering (P3), state files (P4).
+
+Each scenario takes the Context and returns its result rows. Sub-processes are timed from
+just before they are spawned, so interpreter start and imports are included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+from bench.core import ROOT, Context, Result, median, timed
+
+COLD_START_S = 0.5
+COLD_START_RATIO = 1.5
+CLI_S = 0.2
+RENDER_MS = 150.0
+LOAD_MS = 250.0
+SAVE_MS = 50.0
+
+
+def _until_ready(argv: list[str]) -> float:
+    """Seconds from spawning `argv` to its `ready` line."""
+    start = time.perf_counter()
+    with subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True) as proc:
+        line = proc.stdout.readline() if proc.stdout else ""
+        elapsed = time.perf_counter() - start
+        proc.wait(timeout=30)
+    if line.strip() != "ready":
+        raise RuntimeError(f"{' '.join(argv[:4])} did not get ready (exit {proc.returncode})")
+    return elapsed
+
+
+def cold_start(ctx: Context) -> list[Result]:
+    """P1: process start to the Manage menu, headless, against a bare Textual app."""
+    config = str(ctx.config)
+    app, bare = [], []
+    for _ in range(ctx.scale.reps):  # interleaved: both see the same machine load
+        bare.append(_until_ready([sys.executable, "-m", "bench.startup", "bare"]))
+        app.append(_until_ready([sys.executable, "-m", "bench.startup", "app", config]))
+    ratio = median(app) / median(bare)
+    return [
+        Result(
+            "P1",
+            "cold start to the Manage menu (headless)",
+            f"<= {COLD_START_S} s and <= {COLD_START_RATIO}x bare Textual app",
+            median(app),
+            "s",
+            median(app) <= COLD_START_S and ratio <= COLD_START_RATIO,
+            f"{ratio:.2f}x bare {median(bare):.3f} s",
+            app,
+        )
+    ]
+
+
+def cli_list(ctx: Context) -> list[Result]:
+    """P2: `qlutui images list --json`, a whole process; Textual must stay unimported."""
+    argv = [sys.executable, "-m", "qlutui", "--config", str(ctx.config), "images", "list"]
+    subprocess.run([*argv, "--json"], cwd=ROOT, capture_output=True, check=True)  # warm cache
+    samples = [
+        timed(lambda: subprocess.run([*argv, "--json"], cwd=ROOT, capture_output=True, check=True))
+        for _ in range(ctx.scale.reps)
+    ]
+    probe = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "qlutui", *argv[3:], "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    textual = any(" textual" in line for line in probe.stderr.splitlines())
+    return [
+        Result(
+            "P2",
+            "`qlutui images list --json` (whole process)",
+            f"<= {CLI_S} s, Textual not imported",
+            median(samples),
+            "s",
+            median(samples) <= CLI_S and not textual,
+            "imports Textual!" if textual else "no Textual import",
+            samples,
+        )
+    ]
+
+
+def render(ctx: Context) -> list[Result]:
+    """P3: ssh_known_hosts and shosts.equiv of the whole inventory."""
+    from qlutui.backend.cluster import Cluster
+    from qlutui.model.sshfiles import options_from_toml, render_all
+
+    cluster = Cluster.open(ctx.config)
+    inventory = cluster.inventory()
+    options = options_from_toml(cluster.store.load("sshfiles").data)
+    files: dict[str, str] = {}
+    samples = [
+        timed(lambda: files.update(render_all(inventory, options))) for _ in range(ctx.scale.reps)
+    ]
+    size = sum(len(text) for text in files.values()) / 1e6
+    ms = [s * 1000 for s in samples]
+    return [
+        Result(
+            "P3",
+            "render ssh_known_hosts + shosts.equiv",
+            f"<= {RENDER_MS:.0f} ms",
+            median(ms),
+            "ms",
+            median(ms) <= RENDER_MS,
+            f"{len(inventory.hosts)} hosts, {size:.1f} MB",
+            ms,
+        )
+    ]
+
+
+def state_files(ctx: Context) -> list[Result]:
+    """P4: load the inventory (parse + model); save one image change through the service."""
+    from qlutui.backend.cluster import Cluster
+    from qlutui.backend.images import ImagesService
+
+    config = ctx.config
+    state = config.parent / "state"
+    cold = timed(lambda: Cluster.open(config).inventory())  # first load after a change
+    loads = [timed(lambda: Cluster.open(config).inventory()) for _ in range(ctx.scale.reps)]
+    cluster = Cluster.open(config)
+    service = ImagesService(cluster)
+    images = asyncio.run(service.load())
+    name = next(iter(images.images))
+    others = {p.name: p.stat().st_mtime_ns for p in state.glob("*.toml") if p.stem != "images"}
+    saves = []
+    for i in range(ctx.scale.reps + 1):
+        start = time.perf_counter()
+        images = service.update(images, name, description=f"bench change {i}")
+        saves.append(time.perf_counter() - start)
+    first, saves = saves[0], saves[1:]  # the first edit of a session parses the file
+    untouched = others == {
+        p.name: p.stat().st_mtime_ns for p in state.glob("*.toml") if p.stem != "images"
+    }
+    load_ms, save_ms = [s * 1000 for s in loads], [s * 1000 for s in saves]
+    hosts = len(cluster.inventory().hosts)
+    return [
+        Result(
+            "P4",
+            f"load the inventory ({hosts} hosts)",
+            f"<= {LOAD_MS:.0f} ms",
+            median(load_ms),
+            "ms",
+            median(load_ms) <= LOAD_MS,
+            f"first load after a change {cold * 1000:.0f} ms",
+            load_ms,
+        ),
+        Result(
+            "P4",
+            f"save one image change ({len(images.images)} images)",
+            f"<= {SAVE_MS:.0f} ms, only images.toml written",
+            median(save_ms),
+            "ms",
+            median(save_ms) <= SAVE_MS and untouched,
+            f"first save of a session {first * 1000:.0f} ms"
+            + ("" if untouched else "; other state files rewritten!"),
+            save_ms,
+        ),
+    ]

@@ -1,0 +1,180 @@
+"""The scenarios inside the TUI, driven by Pilot in this process: the Images tree (P5) and a
+job streaming into the log pane (P6). A key's latency is the time around `pilot.press` plus
+`pilot.pause()` (the key handled and the screen refreshed)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual import events
+
+from bench.core import Context, Result, median, p95
+
+KEY_MS = 16.0
+STREAM_KEY_MS = 50.0
+LOCAL_LINES_S = 100_000
+SSH_LINES_S = 20_000
+SIZE = (100, 30)
+_CHARS = {"space": " ", "enter": "\r"}
+# One log line of a typical build, numbered.
+EMIT = (
+    "import sys\n"
+    "w = sys.stdout.write\n"
+    "for i in range(int(sys.argv[1])):\n"
+    "    w(f'{i:07d} Unpacking libexample{i % 997} (1.{i % 13}.{i % 7}-1) over (1.0-1) ...\\n')\n"
+)
+
+
+async def _until(pilot, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the TUI did not get there in time")
+        await pilot.pause(0.005)
+
+
+async def _key(pilot, key: str) -> float:
+    """Milliseconds from a key event reaching the app to the screen refreshed after it.
+
+    Not `pilot.press` + `pause`: those wait for Textual's idle heuristic (three sleeps of
+    20 ms at least), a floor far above the 16 ms being measured."""
+    app = pilot.app
+    refreshed = asyncio.Event()
+    event = events.Key(key, key if len(key) == 1 else _CHARS.get(key))
+    event.set_sender(app)
+    start = time.perf_counter()
+    app._driver.send_message(event)
+    app.call_after_refresh(refreshed.set)
+    await asyncio.wait_for(refreshed.wait(), 10)
+    elapsed = (time.perf_counter() - start) * 1000
+    await asyncio.sleep(0.01)  # not pilot.pause(): it waits up to 1 s while a job streams
+    return elapsed
+
+
+def images_tree(ctx: Context) -> list[Result]:
+    """P5: cursor moves and expand/collapse in the Images tree with every image loaded."""
+    os.environ.setdefault("TERM", "xterm-256color")
+    return asyncio.run(_images_tree(ctx.config, 10 * ctx.scale.reps))
+
+
+async def _images_tree(config: Path, keys: int) -> list[Result]:
+    from qlutui.app import QlutuiApp
+    from qlutui.backend.cluster import Cluster
+    from qlutui.screens.images import ImagesScreen, ImageTree
+
+    cluster = Cluster.open(config)
+    app = QlutuiApp(cluster)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("i")
+            await _until(pilot, lambda: isinstance(app.screen, ImagesScreen))
+            screen = app.screen
+            await _until(pilot, lambda: screen.state is not None)
+            tree = screen.query_one(ImageTree)
+            tree.focus()
+            await pilot.pause()
+            count = len(tree.root.children)
+            moves = [await _key(pilot, "down") for _ in range(keys)]
+            expands, collapses = [], []
+            for _ in range(keys):
+                expands.append(await _key(pilot, "space"))
+                collapses.append(await _key(pilot, "space"))
+                await _key(pilot, "down")
+    finally:
+        await cluster.aclose()
+    return [
+        Result(
+            "P5",
+            f"Images tree ({count} images): cursor move",
+            f"p95 <= {KEY_MS:.0f} ms per key",
+            p95(moves),
+            "ms",
+            p95(moves) <= KEY_MS,
+            f"p95 of {len(moves)} keys; median {median(moves):.1f} ms",
+            moves,
+        ),
+        Result(
+            "P5",
+            "Images tree: expand / collapse an image",
+            f"p95 <= {KEY_MS:.0f} ms per key",
+            p95(expands + collapses),
+            "ms",
+            p95(expands + collapses) <= KEY_MS,
+            f"expand p95 {p95(expands):.1f} ms, collapse p95 {p95(collapses):.1f} ms",
+            expands + collapses,
+        ),
+    ]
+
+
+def log_stream(ctx: Context, transport: str) -> list[Result]:
+    """P6: a job printing `lines` lines, followed by the job runner into the log pane of the
+    Jobs screen while a key is pressed every ~50 ms."""
+    os.environ.setdefault("TERM", "xterm-256color")
+    config = ctx.config if transport == "local" else ctx.ssh_config()
+    reps = 1 if ctx.scale.reps < 3 else 3
+    runs = [asyncio.run(_log_stream(config, ctx.scale.lines)) for _ in range(reps)]
+    rates = [rate for rate, _ in runs]
+    keys = [k for _, ks in runs for k in ks]
+    target = LOCAL_LINES_S if transport == "local" else SSH_LINES_S
+    return [
+        Result(
+            "P6",
+            f"log pane, {transport} transport: {ctx.scale.lines:,} lines",
+            f">= {target:,} lines/s",
+            median(rates),
+            "lines/s",
+            median(rates) >= target,
+            f"median of {len(rates)} runs, job start to the last line shown",
+            rates,
+        ),
+        Result(
+            "P6",
+            f"log pane, {transport}: key pressed during the stream",
+            f"p95 <= {STREAM_KEY_MS:.0f} ms",
+            p95(keys),
+            "ms",
+            p95(keys) <= STREAM_KEY_MS,
+            f"p95 of {len(keys)} keys; median {median(keys):.1f} ms",
+            keys,
+        ),
+    ]
+
+
+async def _log_stream(config: Path, lines: int) -> tuple[float, list[float]]:
+    from qlutui.app import QlutuiApp
+    from qlutui.backend.cluster import Cluster
+    from qlutui.backend.jobs import Plan
+    from qlutui.screens.jobs import JobsScreen
+
+    cluster = Cluster.open(config)
+    app = QlutuiApp(cluster)
+    keys: list[float] = []
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            headnode = cluster.headnode_names[0]
+            await cluster.transport(headnode).run(["true"])  # connected, as in a session
+            plan = Plan([{"argv": ["python3", "-c", EMIT, str(lines)]}])
+            start = time.perf_counter()
+            job = await cluster.jobs.start("bench.stream", "Stream lines", {headnode: plan})
+            app.show_job(job.id)
+            await _until(
+                pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.query("#job-log")
+            )
+            pane = app.screen.pane
+            shown: list[tuple[float, int]] = []
+            while not job.done or not shown or shown[-1][1] < lines:
+                if time.perf_counter() - start > 120:
+                    raise TimeoutError(f"{pane.shown} of {lines} lines shown after 120 s")
+                keys.append(await _key(pilot, "f"))
+                await asyncio.sleep(0.04)
+                shown.append((time.perf_counter(), pane.shown))
+            if job.record.state != "Success":
+                raise RuntimeError(f"the streaming job ended {job.record.state}")
+            end = next(t for t, n in shown if n >= lines)
+    finally:
+        await cluster.aclose()
+    return lines / (end - start), keys
