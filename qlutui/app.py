@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import unicodedata
 from collections.abc import Callable, Iterator
 from functools import lru_cache, partial
@@ -152,6 +153,7 @@ class AsciiFilter(LineFilter):
 
 
 ASCII_FILTER = AsciiFilter()
+TERMINAL_CHECK_S = 1.0
 
 
 class QlutuiCommands(Provider):
@@ -225,6 +227,15 @@ class QlutuiApp(App[None]):
         self._resume_jobs()
         if self.serial:
             ScrollBar.renderer = AsciiScrollBarRender  # one app per process: class-wide is fine
+        stdin = sys.__stdin__
+        if not self.is_headless and stdin is not None and os.isatty(stdin.fileno()):
+            self.set_interval(TERMINAL_CHECK_S, partial(self._check_terminal, stdin.fileno()))
+
+    def _check_terminal(self, fd: int) -> None:
+        """A hung-up terminal (closed SSH session or serial line, killed tmux) sends SIGHUP
+        only to its session leader; whoever else runs on it notices the tty is gone."""
+        if not os.isatty(fd):
+            self.exit()
 
     def on_unmount(self) -> None:
         if self.serial:

@@ -1,0 +1,130 @@
+"""A dropped session on a serial console: qlutui runs in tmux with TERM=linux, a job runs on the
+head-node, the tmux session is killed mid-job (SIGHUP), and a new qlutui re-attaches the job
+with its live log."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.demo import init_demo
+from qlutui.backend.jobs import RUNNING, Plan
+
+pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
+
+TICKS = 90  # the job prints tick-1 .. tick-90, one a second (killed at the end of the test)
+TICK = re.compile(r"tick-(\d+)")
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """`tmux(*args)` on a private server (its own socket), killed at the end."""
+    socket = str(tmp_path / "tmux.sock")
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-S", socket, *args], capture_output=True, text=True, timeout=10
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    try:
+        yield run
+    finally:
+        subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def wait_for(what: str, check: Callable[[], object], seconds: float = 20) -> object:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+def ticks(text: str) -> int:
+    return max((int(n) for n in TICK.findall(text)), default=0)
+
+
+def start_qlutui(tmux: Callable[..., str], session: str, config: Path, status: Path) -> None:
+    """qlutui in a new 80x24 tmux session; its exit status goes to `status`. The shell around
+    it ignores SIGHUP so it outlives the terminal long enough to write that file (qlutui
+    installs its own SIGHUP handler, so the inherited "ignore" does not hide it)."""
+    qlutui = shlex.join([sys.executable, "-m", "qlutui", "--config", str(config)])
+    script = f"trap '' HUP; {qlutui}; echo $? > {shlex.quote(str(status))}"
+    command = shlex.join(["env", "TERM=linux", "sh", "-c", script])
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
+
+
+def open_jobs(tmux: Callable[..., str], session: str) -> Callable[[], str]:
+    def screen() -> str:
+        return tmux("capture-pane", "-p", "-t", session)
+
+    wait_for("the Manage menu", lambda: "Jobs" in screen() and "Hosts" in screen())
+    tmux("send-keys", "-t", session, "j")
+    wait_for("the Jobs screen", lambda: "Ticker" in screen())
+    return screen
+
+
+async def test_job_survives_a_dropped_session(tmp_path: Path, tmux) -> None:
+    config = init_demo(tmp_path / "demo")
+    cluster = Cluster.open(config)
+    headnode = cluster.headnode_names[0]
+    loop = f"for i in $(seq 1 {TICKS}); do echo tick-$i; sleep 1; done"
+    job = await cluster.jobs.start(
+        "test.ticker", "Ticker", {headnode: Plan([{"argv": ["sh", "-c", loop]}])}
+    )
+    remote_dir = cluster.transport(headnode).host_path(job.record.targets[headnode].remote_dir)
+    await cluster.aclose()  # this process lets go: the job runs on, detached
+    try:
+        status = tmp_path / "first.status"
+        start_qlutui(tmux, "first", config, status)
+        screen = open_jobs(tmux, "first")
+        assert screen().isascii()  # TERM=linux: serial mode, no box drawing
+        seen = wait_for("live ticks", lambda: ticks(screen()) >= 3 and ticks(screen()))
+
+        tmux("kill-session", "-t", "first")  # the terminal vanishes: SIGHUP
+        wait_for("qlutui to exit after SIGHUP", status.exists, seconds=15)
+        assert status.read_text().strip() == "0"  # an orderly exit, not death by signal
+        state_dir = Path(cluster.config.state_dir)
+        assert not list(state_dir.rglob("*.tmp-*"))  # nothing half-written
+
+        time.sleep(2)  # ticks printed while nobody watches must not be lost
+        second = tmp_path / "second.status"
+        start_qlutui(tmux, "second", config, second)
+        screen = open_jobs(tmux, "second")
+        text = wait_for(
+            "new ticks after re-attaching", lambda: ticks(screen()) > seen + 2 and screen()
+        )
+        assert "Running" in str(text)
+        later = wait_for("the log to stay live", lambda: ticks(screen()) > ticks(str(text)))
+        assert later
+        local_log = (state_dir / "jobs" / job.id / f"{headnode}.log").read_text()
+        numbers = [int(n) for n in TICK.findall(local_log)]
+        assert numbers == list(range(1, len(numbers) + 1))  # no gap from the dropped session
+        record = Cluster.open(config).jobs.get(job.id).record
+        assert record.targets[headnode].state == RUNNING
+
+        shell = int(tmux("display-message", "-p", "-t", "second", "#{pane_pid}"))
+        qlutui = int(Path(f"/proc/{shell}/task/{shell}/children").read_text().split()[0])
+        os.kill(qlutui, signal.SIGHUP)  # the hang-up signal itself also ends it in order
+        wait_for("qlutui to exit on SIGHUP", second.exists, seconds=15)
+        assert second.read_text().strip() == "0"
+        assert not (Path(remote_dir) / "rc").exists()  # and the job still runs
+    finally:
+        pgid = (Path(remote_dir) / "pgid").read_text().strip()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(pgid), signal.SIGKILL)
