@@ -1,6 +1,7 @@
 """The state directory: one TOML file per area, read fast, written safely.
 
-`load` parses with `tomllib` only (a 3 MB inventory costs one fast parse). `edit` locks the
+`load` parses with `tomllib` only; a big file's data is also kept as JSON in `.cache/` keyed
+by the file's sha256 (a 3 MB inventory: 0.4 s with tomllib, 20 ms from the cache). `edit` locks the
 area, checks the file is still the one the caller loaded (sha256 token), re-parses just that
 file with `tomlkit` so the admin's comments and layout survive, and replaces it atomically,
 keeping the previous version in `.history/`. A malformed file is reported with path, line and
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import time
 import tomllib
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 
 AREAS = frozenset({"inventory", "catalog", "images", "chroots", "sshfiles", "rootfs"})
 HISTORY_KEEP = 20
+CACHE_MIN = 256 * 1024  # files this big get their parsed data cached as JSON
+DOC_KEEP_MAX = 1024 * 1024  # edit keeps the tomlkit document of files up to this size
 LOCK_TIMEOUT = 10.0
 _LOCK_POLL = 0.01
 
@@ -94,6 +99,9 @@ class Store:
         self.state_dir = Path(state_dir)
         self.lock_timeout = lock_timeout
         self.audit = audit  # told of every saved change: ("state.edit", file name, summary)
+        # area -> (token, tomlkit document, data) as last saved by this Store: the next edit
+        # of an unchanged file skips tomlkit's parse (0.17 s for 500 images).
+        self._docs: dict[str, tuple[str, Any, dict[str, Any]]] = {}
 
     @property
     def jobs_dir(self) -> Path:
@@ -116,8 +124,32 @@ class Store:
         """Read an area; a missing file is empty data with token ""."""
         path = self.path(area)
         raw = _read(path)
-        data = {} if raw is None else parse_toml(path, raw)
-        return Snapshot(area, path, data, _token(raw))
+        if raw is None:
+            return Snapshot(area, path, {}, "")
+        token = _token(raw)
+        return Snapshot(area, path, self._parse_cached(path, raw, token), token)
+
+    def _parse_cached(self, path: Path, raw: bytes, token: str) -> dict[str, Any]:
+        """`parse_toml` of a state file; a big file's data comes from `.cache/<file>.json`
+        when that was written for the same content (first line: the sha256 token)."""
+        if len(raw) < CACHE_MIN:
+            return parse_toml(path, raw)
+        cache = self.state_dir / ".cache" / f"{path.name}.json"
+        with suppress(OSError, ValueError):
+            head, _, body = cache.read_bytes().partition(b"\n")
+            if head.decode() == token:
+                return json.loads(body)
+        data = parse_toml(path, raw)
+        try:
+            text = json.dumps(data, ensure_ascii=False)
+        except TypeError:  # TOML dates and times have no JSON form: no cache
+            return data
+        with suppress(OSError):  # a read-only state directory just goes without the cache
+            cache.parent.mkdir(exist_ok=True)
+            tmp = cache.with_name(f"{cache.name}.tmp-{os.getpid()}")
+            tmp.write_bytes(f"{token}\n{text}".encode())
+            os.replace(tmp, cache)
+        return data
 
     def edit(self, area: str, token: str | None, mutate: Mutation) -> Snapshot:
         """Apply `mutate` to the area's tomlkit document and save it; returns the new Snapshot.
@@ -138,11 +170,16 @@ class Store:
                     f"{path.name} was changed by someone else since it was loaded; "
                     "reload and try again"
                 )
-            old_data = {} if raw is None else parse_toml(path, raw)  # refuses malformed files
-            doc = tomlkit.parse("" if raw is None else raw.decode("utf-8"))
+            kept = self._docs.pop(area, None)  # a failed mutate must not leave it half-changed
+            if kept is not None and kept[0] == _token(raw):
+                _, doc, old_data = kept
+            else:
+                old_data = {} if raw is None else parse_toml(path, raw)  # refuses malformed files
+                doc = tomlkit.parse("" if raw is None else raw.decode("utf-8"))
             mutate(doc)
             new = doc.as_string().encode("utf-8")
             if new == (raw or b""):
+                self._keep(area, raw or b"", doc, old_data)
                 return Snapshot(area, path, old_data, _token(raw))
             try:
                 data = tomllib.loads(new.decode("utf-8"))
@@ -151,11 +188,16 @@ class Store:
                     f"refusing to save {path.name}: the change is not valid TOML ({exc})"
                 ) from None
             self._save(path, raw, new)
+            self._keep(area, new, doc, data)
             if self.audit:
                 from qlutui.backend.audit import describe_change
 
                 self.audit("state.edit", path.name, describe_change(old_data, data))
             return Snapshot(area, path, data, _token(new))
+
+    def _keep(self, area: str, content: bytes, doc: Any, data: dict[str, Any]) -> None:
+        if len(content) <= DOC_KEEP_MAX:
+            self._docs[area] = (_token(content), doc, data)
 
     def update(self, area: str, mutate: Mutation) -> Snapshot:
         """Load and edit under one lock (no conflict check): for one-shot CLI verbs."""
