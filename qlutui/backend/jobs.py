@@ -27,8 +27,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-
 from qlutui.backend import jobrunner
 from qlutui.backend.audit import AuditHook
 from qlutui.backend.store import parse_toml
@@ -331,6 +329,8 @@ class Job:
         self._deliver([self.trackers[JOB_LOG].parse(raw)])
 
     def _save(self) -> None:
+        import tomlkit  # deferred: read-only CLI verbs import this module and never save
+
         path = self.directory / "job.toml"
         tmp = path.with_name(f"job.toml.tmp-{os.getpid()}")
         with tmp.open("w") as file:
