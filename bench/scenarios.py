@@ -7,6 +7,7 @@ just before they are spawned, so interpreter start and imports are included.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import time
@@ -120,7 +121,8 @@ def state_files(ctx: Context) -> list[Result]:
 
     config = ctx.config
     state = config.parent / "state"
-    cold = timed(lambda: Cluster.open(config).inventory())  # first load after a change
+    shutil.rmtree(state / ".cache", ignore_errors=True)
+    cold = timed(lambda: Cluster.open(config).inventory())  # tomllib, then the cache written
     loads = [timed(lambda: Cluster.open(config).inventory()) for _ in range(ctx.scale.reps)]
     cluster = Cluster.open(config)
     service = ImagesService(cluster)
@@ -146,7 +148,7 @@ def state_files(ctx: Context) -> list[Result]:
             median(load_ms),
             "ms",
             median(load_ms) <= LOAD_MS,
-            f"first load after a change {cold * 1000:.0f} ms",
+            f"first load after a change (no cache) {cold * 1000:.0f} ms",
             load_ms,
         ),
         Result(
