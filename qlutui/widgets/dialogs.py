@@ -217,8 +217,10 @@ class FormDialog(_Dialog):
             with VerticalScroll(classes="fields") as scroll:
                 scroll.can_focus = False  # tab goes from field to field
                 for field in self.fields:
-                    yield Label(field.label, classes="label")
-                    yield self._widget(field)
+                    # label and widget on one row: a six-field form fits 80x24 unscrolled
+                    with Horizontal(classes=f"field-row -{field.kind}"):
+                        yield Label(field.label, classes="label")
+                        yield self._widget(field)
                     yield Static("", id=f"error-{field.name}", classes="error")
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
