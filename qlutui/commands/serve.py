@@ -54,5 +54,6 @@ def serve(args: argparse.Namespace) -> int:
             "anyone who can reach it can change the cluster",
             file=sys.stderr,
         )
-    Server(serve_command(Path(config.path)), host=args.host, port=args.port).serve()
+    command = serve_command(Path(config.path))
+    Server(command, host=args.host, port=args.port, title="qlutui").serve()
     return 0
