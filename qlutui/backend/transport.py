@@ -42,6 +42,10 @@ __all__ = [
 ]
 
 BACKUPS_KEPT = 5
+# A write's temp file untouched this long (by the head-node's clock) was left by a write that
+# died with its connection or process; the next write to the same directory removes it.
+STALE_TEMP_AGE = 60.0
+_TEMP = re.compile(r"^\..+\.tmp-[0-9a-f]{8}$")  # what temp_name makes
 _CHUNK = 1 << 16
 _QUEUE_CHUNKS = 64  # bounded: a slow consumer slows the reader down instead of using memory
 
@@ -222,6 +226,20 @@ def temp_name(path: str) -> str:
     """A fresh hidden name next to `path` for writing before the rename."""
     parent, base = posixpath.split(path)
     return posixpath.join(parent, f".{base}.tmp-{secrets.token_hex(4)}")
+
+
+def leftovers(path: str, mtimes: dict[str, float], backup: bool) -> list[str]:
+    """What to delete after writing `path`, given its directory's names and mtimes: temp files
+    of crashed writes (older than STALE_TEMP_AGE before the file just written) and, with
+    `backup`, the backups beyond the newest few."""
+    parent = posixpath.dirname(path)
+    now = mtimes.get(posixpath.basename(path), 0.0)
+    found = [
+        posixpath.join(parent, name)
+        for name, mtime in mtimes.items()
+        if _TEMP.match(name) and mtime < now - STALE_TEMP_AGE
+    ]
+    return found + (stale_backups(path, mtimes) if backup else [])
 
 
 def backup_name(path: str) -> str:

@@ -26,9 +26,9 @@ from qlutui.backend.transport import (
     failure_message,
     io_error,
     kind_of,
+    leftovers,
     merge_lines,
     missing,
-    stale_backups,
     temp_name,
 )
 from qlutui.errors import Refused, TransportError
@@ -162,9 +162,18 @@ def _write_atomic(target: str, data: bytes, mode: int, backup: bool) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    if backup:
-        for stale in stale_backups(target, os.listdir(parent)):
+    for stale in leftovers(target, _mtimes(parent), backup):
+        with suppress(FileNotFoundError):  # another writer removed it first
             os.unlink(stale)
+
+
+def _mtimes(directory: str) -> dict[str, float]:
+    found = {}
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            with suppress(FileNotFoundError):  # renamed or removed meanwhile by another writer
+                found[entry.name] = entry.stat(follow_symlinks=False).st_mtime
+    return found
 
 
 def _info(name: str, path: str, st: os.stat_result) -> FileInfo:

@@ -29,9 +29,9 @@ from qlutui.backend.transport import (
     failure_message,
     io_error,
     kind_of,
+    leftovers,
     merge_lines,
     missing,
-    stale_backups,
     temp_name,
 )
 from qlutui.errors import Refused, TransportError
@@ -234,8 +234,10 @@ class SSHTransport(Transport):
                 with suppress(Exception):
                     await sftp.remove(tmp)
                 raise
-            if backup:
-                for stale in stale_backups(path, await sftp.listdir(posixpath.dirname(path))):
+            listing = await sftp.readdir(posixpath.dirname(path))
+            mtimes = {n.filename: float(n.attrs.mtime or 0) for n in listing}
+            for stale in leftovers(path, mtimes, backup):
+                with suppress(asyncssh.SFTPNoSuchFile):  # another writer removed it first
                     await sftp.remove(stale)
 
     async def _info(
