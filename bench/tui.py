@@ -165,16 +165,16 @@ async def _log_stream(config: Path, lines: int) -> tuple[float, list[float]]:
                 pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.query("#job-log")
             )
             pane = app.screen.pane
-            shown: list[tuple[float, int]] = []
-            while not job.done or not shown or shown[-1][1] < lines:
+            last = f"{lines - 1:07d} "  # the last line the job prints
+            while not any(text.startswith(last) for text in pane.log_widget.lines[-5:]):
                 if time.perf_counter() - start > 120:
-                    raise TimeoutError(f"{pane.shown} of {lines} lines shown after 120 s")
+                    raise TimeoutError(f"the last line was not shown after 120 s ({pane.shown})")
                 keys.append(await _key(pilot, "f"))
                 await asyncio.sleep(0.04)
-                shown.append((time.perf_counter(), pane.shown))
+            end = time.perf_counter()
+            await asyncio.wait_for(job.wait(), 30)
             if job.record.state != "Success":
                 raise RuntimeError(f"the streaming job ended {job.record.state}")
-            end = next(t for t, n in shown if n >= lines)
     finally:
         await cluster.aclose()
     return lines / (end - start), keys

@@ -50,6 +50,7 @@ _FINISHED = re.compile(r"finished: exit (-?\d+)$")
 _JOB_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
 JOB_LOG = ".job.log"  # job-level messages; a target name cannot start with "."
 BATCH = 5000  # lines handed over at once while output floods in
+YIELD_EVERY = 500  # lines: a flood of buffered output must not hold the event loop (keys wait)
 TICK = 0.05  # seconds: the longest a line waits before subscribers see it
 OBSERVE_EVERY = 0.2
 REMOTE_TIMEOUT = 60.0
@@ -692,13 +693,16 @@ class JobManager:
         target = job.record.targets[name]
         sink = job._sink(name)
         stderr: list[str] = []
-        code = 0
+        code = fed = 0
         try:
             transport = self._transports(name)
             argv = self._runner(transport, "follow", target.remote_dir, str(sink.size))
             async for stream, line in transport.stream(argv):
                 if stream == STDOUT:
                     sink.feed(line)
+                    fed += 1
+                    if fed % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
                 else:
                     stderr.append(line)
         except RunFailed as error:
