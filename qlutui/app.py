@@ -38,58 +38,26 @@ from qlutui.backend.cluster import Cluster
 from qlutui.backend.jobs import JobRecord
 from qlutui.cli import serial_mode, stdout_tty
 from qlutui.errors import QlutuiError
-from qlutui.screens.audit import AuditScreen
-from qlutui.screens.chroots import ChrootsScreen
-from qlutui.screens.hosts import HostsScreen
-from qlutui.screens.images import ImagesScreen
-from qlutui.screens.jobs import JobsScreen
 from qlutui.screens.menu import Dialog, MenuScreen, menu_screen
-from qlutui.screens.rootfs import RootfsScreen
-from qlutui.screens.ssh_configs import SSHConfigsScreen
-from qlutui.screens.write_files import WriteFilesScreen
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.help import HelpScreen, described_bindings, key_rows
 
+# In the order of the original's Manage menus: the four dialogs, then the views.
 DIALOGS: list[Dialog] = [
-    Dialog("hosts", "Hosts", "h", "Networks and host names (read-only)", HostsScreen),
-    Dialog("jobs", "Jobs", "j", "Recent jobs, their logs, kill a running job", JobsScreen),
-    Dialog(
-        "images",
-        "Qlustar Images",
-        "i",
-        "OS images: flavour, version, chroot, modules",
-        ImagesScreen,
-    ),
-    Dialog(
-        "chroots",
-        "Manage Chroots",
-        "c",
-        "UnionFS chroots: build, clone, rename, remove",
-        ChrootsScreen,
-    ),
-    Dialog(
-        "rootfs",
-        "Root FS",
-        "r",
-        "Root FS configs: files, boot scripts, head-node sync",
-        RootfsScreen,
-    ),
-    Dialog(
-        "ssh",
-        "SSH Configs",
-        "s",
-        "ssh_known_hosts, shosts.equiv, authorized_keys: headers",
-        SSHConfigsScreen,
-    ),
-    Dialog(
-        "write_files",
-        "Write Files",
-        "w",
-        "Generated SSH files vs. the head-nodes: diff and write",
-        WriteFilesScreen,
-    ),
-    Dialog("audit", "Audit Trail", "a", "Who changed what, newest first", AuditScreen),
-]
+    Dialog("images", "Qlustar Images", "i", "OS images: flavour, version, chroot, modules",
+           "images:ImagesScreen"),
+    Dialog("chroots", "Manage Chroots", "c", "UnionFS chroots: build, clone, rename, remove",
+           "chroots:ChrootsScreen"),
+    Dialog("ssh", "SSH Configs", "s", "ssh_known_hosts, shosts.equiv, authorized_keys: headers",
+           "ssh_configs:SSHConfigsScreen"),
+    Dialog("write_files", "Write Files", "w",
+           "Generated SSH files vs. the head-nodes: diff, write", "write_files:WriteFilesScreen"),
+    Dialog("rootfs", "Root FS", "r", "Root FS configs: files, boot scripts, head-node sync",
+           "rootfs:RootfsScreen"),
+    Dialog("jobs", "Jobs", "j", "Recent jobs, their logs, kill a running job", "jobs:JobsScreen"),
+    Dialog("hosts", "Hosts", "h", "Networks and host names (read-only)", "hosts:HostsScreen"),
+    Dialog("audit", "Audit Trail", "a", "Who changed what, newest first", "audit:AuditScreen"),
+]  # fmt: skip
 
 
 class AsciiScrollBarRender(ScrollBarRender):
@@ -260,6 +228,8 @@ class QlutuiApp(App[None]):
 
     def show_job(self, job_id: str) -> None:
         """The log window: the Jobs screen with `job_id` selected (pushed over the caller)."""
+        from qlutui.screens.jobs import JobsScreen
+
         if isinstance(self.screen, JobsScreen):
             self.screen.select_job(job_id)
         else:

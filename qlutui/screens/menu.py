@@ -6,6 +6,7 @@ arrow keys and Enter. Choosing posts `MenuScreen.Open`; the app opens the dialog
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -30,7 +31,13 @@ class Dialog:
     title: str
     key: str  # one letter, unique in the menu
     description: str
-    factory: Callable[[Cluster], Screen]
+    screen: str  # "module:Class" below qlutui.screens, imported when first opened, so
+    # start-up pays for no dialog
+
+    @property
+    def factory(self) -> Callable[[Cluster], Screen]:
+        module, _, name = self.screen.partition(":")
+        return getattr(importlib.import_module(f"qlutui.screens.{module}"), name)
 
 
 class MenuScreen(Screen):

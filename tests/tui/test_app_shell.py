@@ -127,7 +127,7 @@ async def test_menu_keys_enter_and_escape(demo: Path) -> None:
         assert isinstance(app.screen, MenuScreen)
         await pilot.press("escape")  # nothing below the menu: escape does nothing
         assert isinstance(app.screen, MenuScreen)
-        await pilot.press("down", "enter")
+        await pilot.press(*["down"] * 5, "enter")  # Jobs: the sixth entry
         assert isinstance(app.screen, JobsScreen)
         await pilot.press("escape", "j")
         assert isinstance(app.screen, JobsScreen)
