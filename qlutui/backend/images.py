@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from qlutui.backend.cluster import Cluster
 from qlutui.errors import InvalidInput, QlutuiError, Refused
 from qlutui.model import images as rules
-from qlutui.model.catalog import Catalog
+from qlutui.model.catalog import Catalog, parse_module_package
 from qlutui.model.chroots import Chroot, chroots_from_dict
 from qlutui.model.images import Image, images_from_dict
 from qlutui.model.names import check_name, name_problem, shown
@@ -70,8 +70,11 @@ class ImagesService:
     # -- loading -----------------------------------------------------------------------
 
     async def load(self) -> ImagesState:
-        base, state = await asyncio.to_thread(self._read_files)
-        catalog, source = await self.catalog(base)
+        # the head-node query and the state files overlap: neither waits for the other
+        (base, state), (packages, source) = await asyncio.gather(
+            asyncio.to_thread(self._read_files), self._module_packages()
+        )
+        catalog = Catalog.from_packages(packages, base) if packages else base
         return dataclasses.replace(state, catalog=catalog, catalog_source=source)
 
     def _read_files(self) -> tuple[Catalog, ImagesState]:
@@ -93,21 +96,22 @@ class ImagesService:
         )
         return base, state
 
-    async def catalog(self, base: Catalog) -> tuple[Catalog, str]:
-        """Releases and modules from the first head-node's module packages, else `base`."""
+    async def _module_packages(self) -> tuple[list[str], str]:
+        """The qlustar-module packages on the first head-node, and where the catalog comes
+        from: the head-node, or catalog.toml and why."""
         if not self.cluster.headnode_names:
-            return base, "catalog.toml (no head-node configured)"
+            return [], "catalog.toml (no head-node configured)"
         name = self.cluster.headnode_names[0]
         try:
             result = await self.cluster.transport(name).run(DPKG_QUERY, timeout=CATALOG_TIMEOUT)
         except (QlutuiError, OSError) as exc:
-            return base, f"catalog.toml (cannot ask {name}: {exc})"
+            return [], f"catalog.toml (cannot ask {name}: {exc})"
         # dpkg-query exits 1 when nothing matches the pattern
-        packages = result.stdout.decode(errors="replace").split() if result.returncode == 0 else []
-        catalog = Catalog.from_packages(packages, base)
-        if not catalog.release_modules:
-            return base, f"catalog.toml (no qlustar-module packages on {name})"
-        return catalog, f"module packages installed on {name}"
+        listed = result.stdout.decode(errors="replace").split() if result.returncode == 0 else []
+        packages = [p for p in listed if parse_module_package(p)]
+        if not packages:
+            return [], f"catalog.toml (no qlustar-module packages on {name})"
+        return packages, f"module packages installed on {name}"
 
     # -- queries -----------------------------------------------------------------------
 

@@ -38,8 +38,9 @@ def json_flag(parser: argparse.ArgumentParser) -> None:
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     """Print `data` as JSON with --json, else the human text."""
     if getattr(args, "json", False):
-        json.dump(data, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        # indented for a person; compact for a pipe (only that uses json's C encoder)
+        indent = 2 if sys.stdout.isatty() else None
+        sys.stdout.write(json.dumps(data, indent=indent, default=str) + "\n")
     elif text:
         print(text)
 
