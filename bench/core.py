@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import sys
@@ -47,6 +48,15 @@ class Result:
     def measured(self) -> str:
         number = f"{self.value:.0f}" if self.value >= 100 else f"{self.value:.3g}"
         return f"{number} {self.unit}" + (f" ({self.detail})" if self.detail else "")
+
+
+def installed_env() -> dict[str, str]:
+    """The environment of an installed qlutui: byte code compiled and used (a session that
+    sets PYTHONDONTWRITEBYTECODE would otherwise time the compiler on every start)."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "qlutui", quiet=1)
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def median(samples: list[float]) -> float:

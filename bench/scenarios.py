@@ -11,8 +11,9 @@ import shutil
 import subprocess
 import sys
 import time
+from functools import partial
 
-from bench.core import ROOT, Context, Result, median, timed
+from bench.core import ROOT, Context, Result, installed_env, median, timed
 
 COLD_START_S = 0.5
 COLD_START_RATIO = 1.5
@@ -24,8 +25,9 @@ SAVE_MS = 50.0
 
 def _until_ready(argv: list[str]) -> float:
     """Seconds from spawning `argv` to its `ready` line."""
+    env = installed_env()
     start = time.perf_counter()
-    with subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) as proc:
         line = proc.stdout.readline() if proc.stdout else ""
         elapsed = time.perf_counter() - start
         proc.wait(timeout=30)
@@ -59,11 +61,9 @@ def cold_start(ctx: Context) -> list[Result]:
 def cli_list(ctx: Context) -> list[Result]:
     """P2: `qlutui images list --json`, a whole process; Textual must stay unimported."""
     argv = [sys.executable, "-m", "qlutui", "--config", str(ctx.config), "images", "list"]
-    subprocess.run([*argv, "--json"], cwd=ROOT, capture_output=True, check=True)  # warm cache
-    samples = [
-        timed(lambda: subprocess.run([*argv, "--json"], cwd=ROOT, capture_output=True, check=True))
-        for _ in range(ctx.scale.reps)
-    ]
+    run = partial(subprocess.run, cwd=ROOT, env=installed_env(), capture_output=True, check=True)
+    run([*argv, "--json"])  # warm cache
+    samples = [timed(lambda: run([*argv, "--json"])) for _ in range(ctx.scale.reps)]
     probe = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "qlutui", *argv[3:], "--json"],
         cwd=ROOT,
