@@ -44,6 +44,7 @@ class JobsScreen(Screen):
         super().__init__()
         self.cluster = cluster
         self.job_id = job_id  # the job shown in the log pane
+        self._killable: bool | None = None  # Kill's state as the Footer last showed it
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Jobs", classes="title-bar")
@@ -86,7 +87,15 @@ class JobsScreen(Screen):
                 table.add_row(r.state, r.title, started_text(r.created), r.kind, r.id, key=r.id)
             if current is not None and current in table.rows:
                 table.move_cursor(row=table.get_row_index(current), animate=False)
-        self.refresh_bindings()
+        self._sync_kill_key()
+
+    def _sync_kill_key(self) -> None:
+        """Refresh the Footer only when Kill changes between usable and dimmed: a refresh
+        recomposes the Footer (tens of ms), too costly for every tick of a live log."""
+        killable = self.check_action("kill", ()) is True
+        if killable != self._killable:
+            self._killable = killable
+            self.refresh_bindings()
 
     def _cursor_job(self) -> str | None:
         table = self.table
@@ -106,7 +115,7 @@ class JobsScreen(Screen):
             self.pane.attach(self.cluster.jobs.get(job_id))
         except QlutuiError as exc:
             self.notify(str(exc), severity="error")
-        self.refresh_bindings()
+        self._sync_kill_key()
 
     @on(DataTable.RowSelected, "#jobs-table")
     def _opened(self, event: DataTable.RowSelected) -> None:
