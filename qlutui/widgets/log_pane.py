@@ -29,6 +29,8 @@ from textual.widgets import Log, Static
 from qlutui.backend.jobs import MESSAGE, STATES, STDERR, STDOUT, Job, LogLine
 
 STREAMS = {STDOUT: "stdout", STDERR: "stderr", MESSAGE: "messages"}  # footer labels
+HEADER_LIVE_S = 0.25  # the header is re-rendered at most this often while lines flow
+HEADER_IDLE_S = 1.0  # and this often otherwise (the elapsed clock)
 
 
 def format_line(line: LogLine, many_targets: bool) -> str:
@@ -56,6 +58,13 @@ def _elapsed(seconds: float) -> str:
 
 class LogPane(Widget):
     """Header, log and filter footer of one job (or of lines fed without a job)."""
+
+    # Fixed heights: header and footer updates then repaint without a screen layout (which
+    # costs tens of ms with a live log and would delay keys).
+    DEFAULT_CSS = """
+    LogPane #log-header { height: 2; }
+    LogPane #log-footer { height: 1; }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", f"toggle_stream('{STDOUT}')", "Stdout", id="log.stdout"),
@@ -122,11 +131,11 @@ class LogPane(Widget):
     def _tick(self) -> None:
         pending = self._take()
         if pending:
-            self._fed.extend(pending)
+            if self.job is None:  # with a job, filters re-render from the job's own lines
+                self._fed.extend(pending)
             self._write(pending)
         now = time.monotonic()
-        if pending or now - self._last_header >= 1.0:
-            self._last_header = now
+        if now - self._last_header >= (HEADER_LIVE_S if pending else HEADER_IDLE_S):
             self._render_header()
 
     def _write(self, lines: Iterable[LogLine]) -> None:
@@ -183,9 +192,12 @@ class LogPane(Widget):
     # -- header and footer -------------------------------------------------------------
 
     def _render_header(self) -> None:
+        self._last_header = time.monotonic()
         job = self.job
         if job is None:
-            self.query_one("#log-header", Static).update(self.title or "No job selected")
+            self.query_one("#log-header", Static).update(
+                self.title or "No job selected", layout=False
+            )
             return
         record = job.record
         top = f"{record.title}  [{record.state}]  {_elapsed(job.elapsed)}"
@@ -194,7 +206,8 @@ class LogPane(Widget):
         width = max(self.size.width - len(counters) - 7, 10)
         bar = progress_bar(job.progress, width, getattr(self.app, "serial", False))
         percent = f"{round(job.progress * 100):3d}%"
-        self.query_one("#log-header", Static).update(f"{top}\n{bar} {percent}  {counters}")
+        header = f"{top}\n{bar} {percent}  {counters}"
+        self.query_one("#log-header", Static).update(header, layout=False)
 
     def _render_footer(self) -> None:
         def flag(on: bool) -> str:
@@ -202,4 +215,4 @@ class LogPane(Widget):
 
         parts = [f"{flag(s in self.streams)} {name}" for s, name in STREAMS.items()]
         parts.append(f"{flag(self.follow)} follow")
-        self.query_one("#log-footer", Static).update("  ".join(parts))
+        self.query_one("#log-footer", Static).update("  ".join(parts), layout=False)
