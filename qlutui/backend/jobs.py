@@ -22,10 +22,10 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from qlutui.backend import jobrunner
 from qlutui.backend.audit import AuditHook
@@ -81,8 +81,11 @@ class Plan:
         return json.dumps(plan)
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
+class LogLine(NamedTuple):
+    """One parsed log line. A tuple: cheap to build, and the garbage collector stops tracking
+    it once it has survived a collection, so a flood of lines does not trigger full
+    collections of the whole app (100+ ms pauses)."""
+
     time: float
     target: str  # "" for the job's own messages
     stream: str  # STDOUT | STDERR | MESSAGE
@@ -169,6 +172,10 @@ class _Tracker:
                     break
         return LogLine(self.last_time, self.target, stream, text)
 
+    def parse_all(self, raws: Iterable[str]) -> list[LogLine]:
+        parse = self.parse
+        return [parse(raw) for raw in raws]
+
     def _message(self, text: str) -> None:
         if m := _STEP.match(text):
             self.steps_done = int(m[1]) - 1
@@ -185,14 +192,15 @@ class _Tracker:
 
 
 class _Sink:
-    """A target's local log: raw lines appended verbatim, parsed lines delivered in batches."""
+    """A target's local log: raw lines appended verbatim, parsed and delivered in batches (a
+    batch at a time is cheaper per line than one at a time; the tracker is current after
+    `flush`)."""
 
     def __init__(self, path: Path, tracker: _Tracker, deliver: Callable[[list[LogLine]], None]):
         self.file = path.open("ab")
         self.tracker = tracker
         self.deliver = deliver
         self.raw: list[str] = []
-        self.parsed: list[LogLine] = []
 
     @property
     def size(self) -> int:
@@ -201,17 +209,16 @@ class _Sink:
 
     def feed(self, raw: str) -> None:
         self.raw.append(raw)
-        self.parsed.append(self.tracker.parse(raw))
         if len(self.raw) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
         if not self.raw:
             return
-        self.file.write(("\n".join(self.raw) + "\n").encode("utf-8", "surrogateescape"))
+        raw, self.raw = self.raw, []
+        self.file.write(("\n".join(raw) + "\n").encode("utf-8", "surrogateescape"))
         self.file.flush()
-        batch, self.raw, self.parsed = self.parsed, [], []
-        self.deliver(batch)
+        self.deliver(self.tracker.parse_all(raw))
 
     def close(self) -> None:
         self.flush()
@@ -284,7 +291,7 @@ class Job:
         for name in self._files():
             raws, self._seen[name] = self._read_lines(name, 0)
             tracker = _Tracker(self.trackers[name].target, TargetRecord())
-            per_file.append([tracker.parse(raw) for raw in raws])
+            per_file.append(tracker.parse_all(raws))
         return list(heapq.merge(*per_file, key=lambda line: line.time))
 
     # -- internals used by JobManager --------------------------------------------------------
@@ -369,10 +376,11 @@ class Job:
         """Bring the trackers up to date with what the local logs already hold."""
         self.trackers = self._new_trackers()
         for name, tracker in self.trackers.items():
-            for raw in self._read_lines(name, 0)[0]:
-                tracker.parse(raw)
+            tracker.parse_all(self._read_lines(name, 0)[0])
 
     def _end_target(self, name: str, rc: int | None, error: str = "") -> None:
+        if sink := self._sinks.get(name):
+            sink.flush()  # the tracker has seen every line
         target, tracker = self.record.targets[name], self.trackers[name]
         target.rc = rc
         if error or rc is None:
@@ -789,7 +797,7 @@ class JobManager:
                 for name in job._files():
                     raws, job._seen[name] = job._read_lines(name, job._seen[name])
                     if raws:
-                        job._deliver([job.trackers[name].parse(raw) for raw in raws])
+                        job._deliver(job.trackers[name].parse_all(raws))
                 job.record = self._read_record(job.id)
                 if finished:
                     return
