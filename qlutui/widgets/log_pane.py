@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
@@ -54,6 +55,21 @@ def _elapsed(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+class _Log(Log):
+    """Textual's Log, measuring the width of new lines in the event loop: plain ASCII lines
+    (nearly all of a build log) are measured by `len`, at C speed. Log starts a thread per
+    write for this, whose Python loop over thousands of lines holds the GIL against the UI."""
+
+    def _update_size(self, updates: int, lines: list[str]) -> None:
+        if not lines:
+            return
+        if all(map(str.isascii, lines)) and not any("\t" in line for line in lines):
+            width = max(map(len, lines))  # control characters show as one cell each
+        else:
+            width = max(cell_len(self._process_line(line)) for line in lines)
+        self._update_maximum_width(updates, width)
 
 
 class LogPane(Widget):
@@ -99,7 +115,7 @@ class LogPane(Widget):
 
     def compose(self) -> ComposeResult:
         yield Static(id="log-header", markup=False)
-        yield Log(max_lines=self.max_lines, id="log-lines")
+        yield _Log(max_lines=self.max_lines, id="log-lines")
         yield Static(id="log-footer", markup=False)
 
     def on_mount(self) -> None:
