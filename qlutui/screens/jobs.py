@@ -33,6 +33,24 @@ def started_text(epoch: float) -> str:
     return time.strftime("%m-%d %H:%M", time.localtime(epoch)) if epoch else ""
 
 
+class OnceFooter(Footer):
+    """A Footer that recomposes once for a burst of binding changes: Textual's recomposes once
+    per change (tens of ms each), and opening the screen brings several (focus, stack)."""
+
+    _queued = False
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True  # what Footer.bindings_changed sets first
+        if self._queued or not (self.app.app_focus and self.is_attached and screen is self.screen):
+            return
+        self._queued = True
+        self.call_after_refresh(self._recompose_once)
+
+    async def _recompose_once(self) -> None:
+        self._queued = False
+        await self.recompose()
+
+
 class JobsScreen(Screen):
     TITLE = "Jobs"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -50,7 +68,7 @@ class JobsScreen(Screen):
         yield Static("qlutui - Jobs", classes="title-bar")
         yield DataTable(id="jobs-table", cursor_type="row")
         yield LogPane(batch_ms=self.cluster.config.ui.log_batch_ms, id="job-log")
-        yield Footer()
+        yield OnceFooter()
 
     @property
     def pane(self) -> LogPane:
@@ -70,6 +88,8 @@ class JobsScreen(Screen):
             self.job_id = str(self.table.coordinate_to_cell_key((0, 0)).row_key.value)
         if self.job_id is not None:
             self.select_job(self.job_id)
+        # The Footer composes after the mount with Kill as it is now.
+        self._killable = self.check_action("kill", ()) is True
         self.set_interval(REFRESH_S, self.refresh_list)
 
     def refresh_list(self) -> None:
@@ -92,6 +112,8 @@ class JobsScreen(Screen):
     def _sync_kill_key(self) -> None:
         """Refresh the Footer only when Kill changes between usable and dimmed: a refresh
         recomposes the Footer (tens of ms), too costly for every tick of a live log."""
+        if self._killable is None:  # mounting: the Footer's first compose comes after
+            return
         killable = self.check_action("kill", ()) is True
         if killable != self._killable:
             self._killable = killable
