@@ -53,6 +53,8 @@ def parse_toml(path: Path | str, raw: bytes) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_decode_message(path, text, str(exc))) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+        raise ConfigError(f"{path}: arrays or tables nested too deeply") from None
 
 
 def _position(before: bytes | str) -> tuple[int, int]:
