@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from qlutui.backend.cluster import Cluster
-from qlutui.errors import InvalidInput, QlutuiError, Refused
+from qlutui.errors import ConfigError, InvalidInput, QlutuiError, Refused
 from qlutui.model import images as rules
 from qlutui.model.catalog import Catalog, parse_module_package
 from qlutui.model.chroots import Chroot, chroots_from_dict
@@ -79,7 +79,10 @@ class ImagesService:
 
     def _read_files(self) -> tuple[Catalog, ImagesState]:
         snap = self.store.load("images")
-        hosts = self.store.load("inventory").data.get("hosts", [])
+        inventory = self.store.load("inventory")
+        hosts = inventory.data.get("hosts", [])
+        if not isinstance(hosts, list):
+            raise ConfigError(f"{inventory.path}: hosts: must be a list of tables ([[hosts]])")
         users: dict[str, list[str]] = {}
         for host in hosts:  # only the assignments: no need to validate the whole inventory
             if isinstance(host, dict) and host.get("image"):
