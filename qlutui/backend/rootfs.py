@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.jobs import Job, JobContext
 from qlutui.backend.transport import FileInfo, Transport
-from qlutui.errors import InvalidInput, QlutuiError, Refused, TransportError
+from qlutui.errors import ConfigError, InvalidInput, QlutuiError, Refused, TransportError
 from qlutui.model.names import check_name, name_problem, shown
 from qlutui.model.rootfs import (
     INITD,
@@ -180,6 +180,8 @@ class RootfsService:
         )
         described = configs_from_dict(snap.data)
         table = images.data.get("images", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{images.path}: images: must be a table")
         assigned: dict[str, list[str]] = {}
         for image in sorted(table):
             for config in table[image].get("rootfs", []) if isinstance(table[image], dict) else []:
