@@ -155,10 +155,14 @@ class SSHFilesService:
 
     def load(self) -> SSHFilesState:
         snap = self.store.load("sshfiles")
+        return SSHFilesState(self._options(snap.data), snap.token)
+
+    def _options(self, data: dict) -> dict[str, FileOptions]:
         try:
-            return SSHFilesState(options_from_toml(snap.data), snap.token)
+            return options_from_toml(data)
         except InvalidInput as exc:  # name the file, as for any malformed state file
-            raise ConfigError(f"{snap.path}: {str(exc).removeprefix('sshfiles.toml: ')}") from None
+            path = self.store.path("sshfiles")
+            raise ConfigError(f"{path}: {str(exc).removeprefix('sshfiles.toml: ')}") from None
 
     @staticmethod
     def header_problems(kind: str, header: str) -> list[LineProblem]:
@@ -185,13 +189,14 @@ class SSHFilesService:
 
     def _set(self, state: SSHFilesState | None, kind: str, key: str, value: str) -> SSHFilesState:
         def mutate(doc: tomlkit.TOMLDocument) -> None:
+            self._options(doc.unwrap())  # a file the service cannot read is never rewritten
             if kind not in doc:
                 doc[kind] = tomlkit.table()
             item = tomlkit.string(value, multiline="\n" in value) if value else ""
             doc[kind][key] = item  # type: ignore[index]
 
         snap = self.store.edit("sshfiles", None if state is None else state.token, mutate)
-        return SSHFilesState(options_from_toml(snap.data), snap.token)
+        return SSHFilesState(self._options(snap.data), snap.token)
 
     # -- rendering ---------------------------------------------------------------------------
 
