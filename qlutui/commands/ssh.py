@@ -17,6 +17,22 @@ from qlutui import commands
 FILES = ("known_hosts", "shosts_equiv", "authorized_keys")
 
 
+def _port(text: str) -> int:
+    if not (text.isdigit() and 0 < int(text) < 65536):
+        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def register(verbs: Any) -> None:
     sub = commands.add_verb(verbs, "ssh", "generated SSH host files: render, diff, write, keys")
     p = sub.add_parser("list", help="the files, their descriptions and destinations")
@@ -45,7 +61,7 @@ def register(verbs: Any) -> None:
     p.set_defaults(handler=describe)
     p = sub.add_parser("scan-keys", help="fetch host keys over the network, store with --yes")
     p.add_argument("hosts", nargs="*", metavar="HOST", help="default: every host")
-    p.add_argument("--port", type=int, default=22, help="SSH port (default 22)")
+    p.add_argument("--port", type=_port, default=22, help="SSH port (default 22)")
     p.add_argument(
         "--address",
         action="append",
@@ -53,7 +69,7 @@ def register(verbs: Any) -> None:
         metavar="HOST=IP[:PORT]",
         help="scan HOST there instead of at its primary-network IP (repeatable)",
     )
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per handshake")
+    p.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per handshake")
     p.add_argument("--yes", action="store_true", help="store new and changed keys")
     commands.json_flag(p)
     p.set_defaults(handler=scan_keys)
