@@ -8,7 +8,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
+
+from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from qlutui.backend.audit import Event
@@ -39,7 +41,7 @@ class AuditScreen(Screen):
         yield Input(placeholder=hint, id="audit-filter", compact=True)
         yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="audit-status", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def table(self) -> DataTable:

@@ -15,13 +15,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from qlutui.backend.chroots import ChrootsService, ChrootsState, Probe
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import name_problem
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -69,7 +70,7 @@ class ChrootsScreen(Screen):
             yield OptionList(id="chroots-list")
             yield Static(id="chroots-detail", markup=False)
         yield Static("Loading the chroots ...", id="chroots-status", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def selector(self) -> OptionList:

@@ -20,10 +20,11 @@ from textual.geometry import Size
 from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from qlutui.errors import QlutuiError
 from qlutui.model.inventory import Inventory, Problem, check_unique, host_names
+from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -130,7 +131,7 @@ class HostsScreen(Screen):
         yield Input(placeholder="/ filter by name or IP", id="hosts-filter", compact=True)
         yield RowsView(COLUMNS, id="hosts-table")
         yield Static(id="hosts-status", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#hosts-table").focus()

@@ -20,7 +20,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, Tree
+from textual.widgets import Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from qlutui.backend.images import ImagesService, ImagesState
@@ -29,6 +29,7 @@ from qlutui.model.images import CORE
 from qlutui.model.names import name_problem
 from qlutui.model.versions import describe, parse_version
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -117,7 +118,7 @@ class ImagesScreen(Screen):
         yield tree
         yield Static(id="images-info", markup=False)
         yield Static("Loading the images ...", id="images-status", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def tree(self) -> ImageTree:

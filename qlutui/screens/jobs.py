@@ -14,10 +14,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from qlutui.errors import QlutuiError
 from qlutui.widgets.dialogs import Confirm
+from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.log_pane import LogPane
 
 if TYPE_CHECKING:
@@ -31,24 +32,6 @@ TITLE_WIDTH = 28  # the columns after it stay visible at 80 columns
 
 def started_text(epoch: float) -> str:
     return time.strftime("%m-%d %H:%M", time.localtime(epoch)) if epoch else ""
-
-
-class OnceFooter(Footer):
-    """A Footer that recomposes once for a burst of binding changes: Textual's recomposes once
-    per change (tens of ms each), and opening the screen brings several (focus, stack)."""
-
-    _queued = False
-
-    def bindings_changed(self, screen: Screen) -> None:
-        self._bindings_ready = True  # what Footer.bindings_changed sets first
-        if self._queued or not (self.app.app_focus and self.is_attached and screen is self.screen):
-            return
-        self._queued = True
-        self.call_after_refresh(self._recompose_once)
-
-    async def _recompose_once(self) -> None:
-        self._queued = False
-        await self.recompose()
 
 
 class JobsScreen(Screen):
@@ -68,7 +51,7 @@ class JobsScreen(Screen):
         yield Static("qlutui - Jobs", classes="title-bar")
         yield DataTable(id="jobs-table", cursor_type="row")
         yield LogPane(batch_ms=self.cluster.config.ui.log_batch_ms, id="job-log")
-        yield OnceFooter()
+        yield KeysFooter()
 
     @property
     def pane(self) -> LogPane:

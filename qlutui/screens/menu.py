@@ -16,8 +16,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+
+from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -66,7 +68,7 @@ class MenuScreen(Screen):
             ),
             id="menu",
         )
-        yield Footer()
+        yield KeysFooter()
 
     def action_open(self, dialog_id: str) -> None:
         self.post_message(self.Open(dialog_id))

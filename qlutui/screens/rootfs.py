@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TextArea, Tree
+from textual.widgets import DataTable, Static, TextArea, Tree
 from textual.widgets.tree import TreeNode
 
 from qlutui.backend.rootfs import Entry, Outcome, RootfsService, RootfsState
@@ -24,6 +24,7 @@ from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import name_problem
 from qlutui.model.rootfs import INITD, mode_text, normalize_relpath, size_text
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -87,7 +88,7 @@ class RootfsScreen(_Actions):
         yield DataTable(id="rootfs-table", cursor_type="row", zebra_stripes=False)
         yield Static(id="rootfs-info", markup=False)
         yield Static("Reading the configs on the head-nodes ...", id="rootfs-status", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def table(self) -> DataTable:
@@ -324,7 +325,7 @@ class ConfigScreen(_Actions):
             id="config-status",
             markup=False,
         )
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def tree(self) -> FileTree:
@@ -602,7 +603,7 @@ class EditScreen(Screen[bool]):
         yield TextArea(
             self.saved_text, id="edit-area", soft_wrap=False, show_line_numbers=True, compact=True
         )
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def area(self) -> TextArea:
@@ -653,4 +654,4 @@ class ReportScreen(Screen):
         yield Static(f"qlutui - {self.title_text}", classes="title-bar", markup=False)
         with VerticalScroll(id="report"):
             yield Static("\n".join(self.lines), markup=False)
-        yield Footer()
+        yield KeysFooter()

@@ -17,12 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import Input, Label, Select, Static, TextArea
 
 from qlutui.backend.sshfiles import FILES, TITLES, SSHFilesService, SSHFilesState
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
+from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -46,7 +47,7 @@ class PreviewScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(f"qlutui - {self.title}", classes="title-bar", markup=False)
         yield FileView()
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         view = self.query_one(FileView)
@@ -99,7 +100,7 @@ class SSHConfigsScreen(Screen):
         yield TextArea("", id="ssh-header", read_only=True, soft_wrap=False, show_line_numbers=True)
         yield Static("", id="ssh-problems", markup=False)
         yield Static("Loading ...", id="ssh-status", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def editor(self) -> TextArea:

@@ -15,12 +15,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from qlutui.backend.sshfiles import TITLES, UNCHANGED, FileStatus, SSHFilesService, split_generated
 from qlutui.errors import QlutuiError
 from qlutui.widgets.dialogs import Confirm, ErrorDialog
 from qlutui.widgets.diff_view import FileView
+from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -57,7 +58,7 @@ class WriteFilesScreen(Screen):
         yield DataTable(id="write-table", cursor_type="row", zebra_stripes=True)
         yield FileView()
         yield Static("Comparing with the head-nodes ...", id="write-status", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def table(self) -> DataTable:
