@@ -3,10 +3,12 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := openssh-server openssh-client mmdebstrap rsync tmux chromium
+# demo: real chroot builds; tests: also a real sshd, tmux and a headless browser
+DEMO_DEBS := mmdebstrap rsync
+TEST_DEBS := $(DEMO_DEBS) openssh-server openssh-client tmux chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench system-deps
+.PHONY: demo test lint bench demo-deps test-deps debs
 
 $(BIN)/qlutui: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,17 +16,24 @@ $(BIN)/qlutui: pyproject.toml
 	$(BIN)/pip install -q -e '.[test,serve]'
 	touch $@
 
-system-deps:
+demo-deps:
+	@$(MAKE) --no-print-directory debs DEBS="$(DEMO_DEBS)"
+
+test-deps:
+	@$(MAKE) --no-print-directory debs DEBS="$(TEST_DEBS)"
+
+# installs the Debian packages in DEBS that are missing
+debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:" $$missing; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-demo: system-deps $(BIN)/qlutui
+demo: demo-deps $(BIN)/qlutui
 	$(BIN)/qlutui demo demo
 
-test: system-deps $(BIN)/qlutui
+test: test-deps $(BIN)/qlutui
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
