@@ -4,6 +4,7 @@ four SSH head-nodes at once against one (P8)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import time
@@ -38,6 +39,7 @@ async def _chroot_clone(reps: int) -> list[Result]:
         try:
             service = ChrootsService(cluster)
             state = await service.load()
+            os.sync()  # the previous removal's writeback must not land on this timing
             start = time.perf_counter()
             job = await service.clone(state, CHROOT, f"clone-{i}", "bench clone")
             await asyncio.wait_for(job.wait(), BUILD_TIMEOUT)
@@ -50,6 +52,7 @@ async def _chroot_clone(reps: int) -> list[Result]:
         finally:
             await cluster.aclose()
         copy = trees / f".plain-copy-{i}"
+        os.sync()
         start = time.perf_counter()
         subprocess.run(["cp", "-a", str(trees / CHROOT), str(copy)], check=True)
         copies.append(time.perf_counter() - start)
