@@ -39,7 +39,7 @@ test: test-deps $(BIN)/qlutui
 
 lint: $(BIN)/qlutui
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check qlutui tests bench
 
 bench: $(BIN)/qlutui
 	$(BIN)/python -m bench
