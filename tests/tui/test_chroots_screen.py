@@ -93,7 +93,8 @@ async def test_new_with_keyboard_opens_the_following_log_window(cluster: Cluster
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
         pane = pilot.app.screen.query_one(LogPane)
-        assert pane.title == "Creating chroot beosrv-c:/srv/apps/chroots/fast ..."
+        title = "Creating chroot beosrv-c:/srv/apps/chroots/fast ..."
+        await until(pilot, lambda: pane.title == title, "the job in the log window")
         assert pane.follow
         assert chroots(cluster)["fast"]["state"] == "building"
         await until(pilot, lambda: pane.job is not None and pane.job.done, "the build")
