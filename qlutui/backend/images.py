@@ -31,8 +31,9 @@ from qlutui.model.versions import (
     upgrade_preview,
 )
 
-# The module packages installed on a head-node, one name per line.
-DPKG_QUERY = ["dpkg-query", "-W", "-f", "${Package}\n", "qlustar-module-*"]
+# The module packages known to dpkg on a head-node, "<status> <name>" per line: a removed
+# package whose config files remain is listed too, with status "config-files".
+DPKG_QUERY = ["dpkg-query", "-W", "-f", "${db:Status-Status} ${Package}\n", "qlustar-module-*"]
 CATALOG_TIMEOUT = 30.0
 HOSTS_SHOWN = 10  # hosts named in a refusal message before "... and N more"
 
@@ -110,8 +111,12 @@ class ImagesService:
         except (QlutuiError, OSError) as exc:
             return [], f"catalog.toml (cannot ask {name}: {exc})"
         # dpkg-query exits 1 when nothing matches the pattern
-        listed = result.stdout.decode(errors="replace").split() if result.returncode == 0 else []
-        packages = [p for p in listed if parse_module_package(p)]
+        output = result.stdout.decode(errors="replace") if result.returncode == 0 else ""
+        packages = [
+            name
+            for status, _, name in (line.partition(" ") for line in output.splitlines())
+            if status == "installed" and parse_module_package(name)
+        ]
         if not packages:
             return [], f"catalog.toml (no qlustar-module packages on {name})"
         return packages, f"module packages installed on {name}"

@@ -63,9 +63,11 @@ async def test_catalog_from_installed_packages(
     script.write_text(
         "#!/bin/sh\n"
         '[ "$4" = "qlustar-module-*" ] || exit 2\n'
-        "printf '%s\\n' qlustar-module-core-noble-amd64-13.10.0 "
+        "printf 'installed %s\\n' qlustar-module-core-noble-amd64-13.10.0 "
         "qlustar-module-slurm-noble-amd64-13.10.0 qlustar-module-core-noble-amd64-13.9.0 "
         "qlustar-module-gpu-x-noble-amd64-13.9.0 not-a-module-package\n"
+        # removed, only its config files left: not available
+        "echo 'config-files qlustar-module-nvidia-noble-amd64-13.9.0'\n"
     )
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
