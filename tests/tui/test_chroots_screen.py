@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from waiting import until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -52,14 +52,6 @@ async def cluster(config: Path):
 
 def chroots(cluster: Cluster) -> dict:
     return tomllib.loads((cluster.config.state_dir / "chroots.toml").read_text())["chroots"]
-
-
-async def until(pilot: Pilot, condition: Callable[[], bool], what: str, ticks: int = 400) -> None:
-    for _ in range(ticks):
-        await pilot.pause(0.02)
-        if condition():
-            return
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def open_chroots(pilot: Pilot) -> ChrootsScreen:

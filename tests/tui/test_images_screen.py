@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from waiting import until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -35,14 +35,6 @@ async def cluster(tmp_path: Path):
 
 def images(cluster: Cluster) -> dict:
     return tomllib.loads((cluster.config.state_dir / "images.toml").read_text())["images"]
-
-
-async def until(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:
-    for _ in range(200):
-        await pilot.pause(0.01)
-        if condition():
-            return
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def open_images(pilot: Pilot) -> ImagesScreen:

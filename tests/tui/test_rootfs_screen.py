@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
+from waiting import until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -38,14 +38,6 @@ async def cluster(tmp_path: Path):
 
 def on(cluster: Cluster, node: str, rel: str) -> Path:
     return cluster.config.state_dir.parent / "headnodes" / node / BASE / rel
-
-
-async def until(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:
-    for _ in range(300):
-        await pilot.pause(0.02)
-        if condition():
-            return
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def open_rootfs(pilot: Pilot) -> RootfsScreen:

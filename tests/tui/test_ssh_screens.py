@@ -4,12 +4,13 @@ head-nodes below the demo directory)."""
 from __future__ import annotations
 
 import tomllib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static, TextArea
+from waiting import until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -40,14 +41,6 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
 
 def saved(cluster: Cluster) -> dict:
     return tomllib.loads((cluster.config.state_dir / "sshfiles.toml").read_text())
-
-
-async def until(pilot: Pilot, condition: Callable[[], bool], what: str, ticks: int = 400) -> None:
-    for _ in range(ticks):
-        await pilot.pause(0.02)
-        if condition():
-            return
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def open_ssh(pilot: Pilot) -> SSHConfigsScreen:
@@ -170,7 +163,7 @@ async def test_write_files_diff_and_write_both_headnodes(cluster: Cluster, tmp_p
         await pilot.press("y")
         await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
         job = cluster.jobs.list()[0]
-        await until(pilot, lambda: cluster.jobs.get(job.id).done, "the job", ticks=1000)
+        await until(pilot, lambda: cluster.jobs.get(job.id).done, "the job", seconds=20)
         assert cluster.jobs.get(job.id).record.state == "Success"
         await pilot.press("escape")
         await until(
