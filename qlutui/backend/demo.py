@@ -275,8 +275,8 @@ def _write_toml(path: Path, data: dict, comment: str) -> None:
     path.write_text(tomlkit.dumps(doc))
 
 
-def _write_rootfs(root: Path, headnode: str) -> None:
-    base = root / "var/lib/qlustar/root-fs"
+def seed_rootfs(base: Path, headnode: str) -> None:
+    """Write the demo's root-fs configs below `base` as `headnode` has them."""
     for config, (_, files) in ROOTFS.items():
         for rel, (mode, content) in files.items():
             if (headnode, config, rel) == DIVERGENT:
@@ -304,7 +304,7 @@ def init_demo(dirpath: str | Path) -> Path:
             "var/lib/qlutui/jobs",
         ):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        _write_rootfs(root, name)
+        seed_rootfs(root / "var/lib/qlustar/root-fs", name)
     admin_key = public_key("admin@beosrv-c")
     _write_toml(
         state / "inventory.toml", build_inventory(48), "Networks and hosts of the demo cluster."

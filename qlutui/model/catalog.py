@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from qlutui.errors import InvalidInput
 from qlutui.model.names import label, name_problem, shown
@@ -102,11 +103,7 @@ class Catalog:
         return sorted(found)
 
     def flavour(self, name: str) -> Flavour:
-        try:
-            return self.flavour_defs[name]
-        except KeyError:
-            known = ", ".join(sorted(self.flavour_defs)) or "none"
-            raise InvalidInput(f"unknown flavour {shown(name)} (defined: {known})") from None
+        return _lookup(self.flavour_defs, name, "flavour")
 
     def releases(self, flavour: str | None = None) -> list[Version]:
         """The releases, oldest first; with `flavour`: those that offer that flavour."""
@@ -126,11 +123,7 @@ class Catalog:
         return sorted(self.task_defs)
 
     def task(self, name: str) -> Task:
-        try:
-            return self.task_defs[name]
-        except KeyError:
-            known = ", ".join(sorted(self.task_defs)) or "none"
-            raise InvalidInput(f"unknown task {shown(name)} (defined: {known})") from None
+        return _lookup(self.task_defs, name, "task")
 
 
 def module_problem(name: object) -> str | None:
@@ -237,3 +230,14 @@ def _task(name: str, entry: object) -> Task:
         if not isinstance(package, str) or not re.fullmatch(_DEB_NAME, package):
             raise InvalidInput(f"{where}: packages: {shown(package)} is not a package name")
     return Task(name, description, tuple(packages))
+
+
+T = TypeVar("T")
+
+
+def _lookup(table: Mapping[str, T], name: str, what: str) -> T:
+    try:
+        return table[name]
+    except KeyError:
+        known = ", ".join(sorted(table)) or "none"
+        raise InvalidInput(f"unknown {what} {shown(name)} (defined: {known})") from None

@@ -13,22 +13,11 @@ import pytest
 from sshd import free_port
 
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.demo import DIVERGENT, ROOTFS, init_demo
+from qlutui.backend.demo import init_demo, seed_rootfs
 from qlutui.backend.rootfs import RootfsService
 from qlutui.errors import InvalidInput, QlutuiError, Refused
 
 BASE = "/var/lib/qlustar/root-fs"
-
-
-def _seed(base: Path, headnode: str) -> None:
-    for config, (_, files) in ROOTFS.items():
-        for rel, (mode, content) in files.items():
-            if (headnode, config, rel) == DIVERGENT:
-                continue
-            path = base / config / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content)
-            path.chmod(mode)
 
 
 def _ssh_config(demo: Path, tmp_path: Path, sshd, extra: str = "") -> None:
@@ -41,8 +30,8 @@ def _ssh_config(demo: Path, tmp_path: Path, sshd, extra: str = "") -> None:
         f'host = "{sshd.host}"\nport = {sshd.port}\nuser = "{sshd.user}"\n'
         f'known_hosts = "{sshd.known_hosts}"\nidentity = "{sshd.identity}"\n' + extra
     )
-    _seed(demo / "headnodes/beosrv-c" / str(base).lstrip("/"), "beosrv-c")
-    _seed(base, "beosrv-d")
+    seed_rootfs(demo / "headnodes/beosrv-c" / str(base).lstrip("/"), "beosrv-c")
+    seed_rootfs(base, "beosrv-d")
 
 
 @pytest.fixture(params=["local", pytest.param("ssh", marks=pytest.mark.ssh)])
