@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from qlutui.backend.config import HeadNode
 
 T = TypeVar("T")
+# AES-GCM first, then asyncssh's defaults: with AES-NI it takes ~40% less client CPU than
+# chacha20-poly1305 per byte, which bounds SFTP writes and log streams (bench P6, P8).
+PREFERRED_CIPHER = "^aes128-gcm@openssh.com"
 
 
 class SSHTransport(Transport):
@@ -96,6 +99,7 @@ class SSHTransport(Transport):
                 connect_timeout=hn.connect_timeout,
                 keepalive_interval=hn.keepalive,
                 config=[],  # config.toml is the only source of connection settings
+                encryption_algs=PREFERRED_CIPHER,
                 **keys,
             )
         except asyncssh.HostKeyNotVerifiable:

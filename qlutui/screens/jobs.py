@@ -45,7 +45,6 @@ class JobsScreen(Screen):
         super().__init__()
         self.cluster = cluster
         self.job_id = job_id  # the job shown in the log pane
-        self._killable: bool | None = None  # Kill's state as the Footer last showed it
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Jobs", classes="title-bar")
@@ -71,8 +70,6 @@ class JobsScreen(Screen):
             self.job_id = str(self.table.coordinate_to_cell_key((0, 0)).row_key.value)
         if self.job_id is not None:
             self.select_job(self.job_id)
-        # The Footer composes after the mount with Kill as it is now.
-        self._killable = self.check_action("kill", ()) is True
         self.set_interval(REFRESH_S, self.refresh_list)
 
     def refresh_list(self) -> None:
@@ -90,17 +87,7 @@ class JobsScreen(Screen):
                 table.add_row(r.state, r.title, started_text(r.created), r.kind, r.id, key=r.id)
             if current is not None and current in table.rows:
                 table.move_cursor(row=table.get_row_index(current), animate=False)
-        self._sync_kill_key()
-
-    def _sync_kill_key(self) -> None:
-        """Refresh the Footer only when Kill changes between usable and dimmed: a refresh
-        recomposes the Footer (tens of ms), too costly for every tick of a live log."""
-        if self._killable is None:  # mounting: the Footer's first compose comes after
-            return
-        killable = self.check_action("kill", ()) is True
-        if killable != self._killable:
-            self._killable = killable
-            self.refresh_bindings()
+        self.refresh_bindings()  # Kill is dimmed once the job has ended
 
     def _cursor_job(self) -> str | None:
         table = self.table
@@ -120,7 +107,7 @@ class JobsScreen(Screen):
             self.pane.attach(self.cluster.jobs.get(job_id))
         except QlutuiError as exc:
             self.notify(str(exc), severity="error")
-        self._sync_kill_key()
+        self.refresh_bindings()
 
     @on(DataTable.RowSelected, "#jobs-table")
     def _opened(self, event: DataTable.RowSelected) -> None:

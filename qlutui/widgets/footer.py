@@ -1,28 +1,112 @@
-"""The Footer every screen uses: Textual's, recomposed less often.
+"""The key bar every screen docks at its bottom: the active bindings as one line of text.
 
-Textual's Footer recomposes (tens of ms) on every binding change, once per change, and also
-while its screen is hidden under another one. This one recomposes once per burst of changes
-and only for the screen on top, so keys stay quick while a log streams.
+Textual's Footer is a widget per key, mounted anew on every binding change: a screen's first
+paint is followed by a second mount, CSS pass and layout (70-100 ms while a log streams,
+during which keys wait). Here a change is a repaint of one line. When the keys do not fit,
+the spacing tightens, then the line is cut before the palette key kept on the right; `?`
+lists them all.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar, NamedTuple
+
+from rich.style import Style
+from rich.text import Text
+from textual import events
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widget import Widget
 
 
-class KeysFooter(Footer):
-    _queued = False
+class FooterItem(NamedTuple):
+    key: str  # what `simulate_key` takes
+    label: str  # the key as shown, e.g. "^p"
+    description: str
+    enabled: bool
+
+
+Span = tuple[int, int, FooterItem]  # the cells [start, end) an item takes
+
+
+class KeysFooter(Widget):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"keys-footer--key", "keys-footer--description"}
+    DEFAULT_CSS = """
+    KeysFooter {
+        dock: bottom;
+        height: 1;
+        color: $footer-foreground;
+        background: $footer-background;
+        .keys-footer--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        .keys-footer--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._spans: list[Span] = []  # cells of each item, for clicks
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
 
     def bindings_changed(self, screen: Screen) -> None:
-        self._bindings_ready = True  # what Footer.bindings_changed sets first
-        if self._queued or not (self.app.app_focus and self.is_attached and screen is self.screen):
-            return
-        self._queued = True
-        self.call_after_refresh(self._recompose_once)
+        self.refresh()
 
-    async def _recompose_once(self) -> None:
-        self._queued = False
-        # a hidden screen catches up when it is resumed (that refreshes its bindings)
-        if self.is_attached and self.screen.is_current:
-            await self.recompose()
+    def items(self) -> tuple[list[FooterItem], FooterItem | None]:
+        """The shown bindings of the focused chain, one per action, and the palette key."""
+        app = self.app
+        palette = None
+        seen: dict[str, FooterItem] = {}
+        for key, (_, binding, enabled, _tip) in self.screen.active_bindings.items():
+            item = FooterItem(key, app.get_key_display(binding), binding.description, enabled)
+            if key == app.COMMAND_PALETTE_BINDING and app.ENABLE_COMMAND_PALETTE:
+                palette = item
+            elif binding.show and binding.action not in seen:
+                seen[binding.action] = item
+        return list(seen.values()), palette
+
+    def render(self) -> Text:
+        items, palette = self.items()
+        right, right_spans = self._line([palette] if palette else [], 1)
+        room = self.size.width - right.cell_len
+        # " key desc " per item, tighter "key desc" when that does not fit, then cut
+        pad = 1 if sum(len(i.label) + len(i.description) + 3 for i in items) <= room else 0
+        left, left_spans = self._line(items, pad)
+        left.truncate(room, overflow="ellipsis", pad=True)
+        self._spans = [(start, min(end, room), item) for start, end, item in left_spans]
+        self._spans += [(start + room, end + room, item) for start, end, item in right_spans]
+        return left + right
+
+    def _line(self, items: list[FooterItem], pad: int) -> tuple[Text, list[Span]]:
+        """The items as one line of text, and the cells each one takes."""
+        key_style = self.get_component_rich_style("keys-footer--key")
+        text_style = self.get_component_rich_style("keys-footer--description")
+        line = Text(no_wrap=True, overflow="ellipsis", end="")
+        spans: list[Span] = []
+        for item in items:
+            start = line.cell_len
+            dim = Style(dim=not item.enabled)
+            line.append(" " * pad + item.label, key_style + dim)
+            if item.description:
+                line.append(f" {item.description}", text_style + dim)
+            line.append(" " * pad if pad else " ", text_style)
+            spans.append((start, line.cell_len, item))
+        return line, spans
+
+    def on_click(self, event: events.Click) -> None:
+        for start, end, item in self._spans:
+            if start <= event.x < end:
+                if item.enabled:
+                    self.app.simulate_key(item.key)
+                else:
+                    self.app.bell()
+                return

@@ -456,6 +456,17 @@ async def test_ssh_reuses_one_connection(sshd: SSHD, tmp_path: Path) -> None:
         await transport.close()
 
 
+@pytest.mark.ssh
+async def test_ssh_prefers_aes_gcm(sshd: SSHD) -> None:
+    transport = SSHTransport(sshd.headnode("beosrv-d"))
+    try:
+        conn = await transport._connection()
+        ciphers = {conn.get_extra_info("send_cipher"), conn.get_extra_info("recv_cipher")}
+        assert ciphers == {"aes128-gcm@openssh.com"}
+    finally:
+        await transport.close()
+
+
 @pytest.fixture
 def own_sshd(tmp_path: Path) -> Iterator[SSHD]:
     """A private sshd that a test may stop and restart."""

@@ -19,10 +19,12 @@ from qlutui.app import QlutuiApp, serial_mode
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import build_inventory, init_demo
 from qlutui.backend.jobs import STDERR, STDOUT, JobContext, JobRecord, Plan, TargetRecord
+from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.hosts import HostsScreen, RowsView
 from qlutui.screens.jobs import JobsScreen
 from qlutui.screens.menu import MenuScreen
 from qlutui.widgets.dialogs import Confirm
+from qlutui.widgets.footer import FooterItem, KeysFooter
 from qlutui.widgets.help import HelpScreen
 from qlutui.widgets.log_pane import LogPane
 
@@ -156,6 +158,25 @@ async def test_help_lists_the_keys_of_the_current_screen(demo: Path) -> None:
         text = screen_text(app)
         assert "h                Hosts" in text and "Kill" not in text
     await closed(cluster)
+
+
+async def test_footer_cuts_before_the_palette_key_and_runs_a_clicked_key(demo: Path) -> None:
+    app = QlutuiApp(Cluster.open(demo))
+    async with app.run_test(size=SIZE) as pilot:
+        footer = app.screen.query_one(KeysFooter)
+        line = footer.render().plain
+        assert len(line) == SIZE[0]
+        assert line.startswith("i Qlustar Images c Manage Chroots")  # tightened spacing
+        assert line.endswith("… ^p Palette ")  # the cut keys: ? lists them
+        await pilot.click(KeysFooter, offset=(line.index("c Manage") + 2, 0))
+        await pilot.pause()
+        assert isinstance(app.screen, ChrootsScreen)
+    await closed(app.cluster)
+
+
+def kill_key(screen: JobsScreen) -> FooterItem:
+    items, _ = screen.query_one(KeysFooter).items()
+    return next(item for item in items if item.description == "Kill")
 
 
 async def test_keymap_from_config_changes_bindings(demo: Path) -> None:
@@ -307,6 +328,9 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
         assert " 50%" in header
         await pilot.press("e")  # stderr off, with the focus in the job list
         assert "beosrv-c: W: slow mirror" not in pane.log_widget.lines
+        keys = screen.query_one(KeysFooter).render().plain
+        assert keys.startswith(" k Kill  o Stdout ") and keys.endswith("  ^p Palette ")  # fits
+        assert kill_key(screen).enabled
         await pilot.press("k")
         assert isinstance(app.screen, Confirm)
         text = screen_text(app)
@@ -329,6 +353,7 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
             "* finished: exit 0",
         ]  # stderr is still filtered out
         assert screen.check_action("kill", ()) is None  # nothing to kill: dimmed
+        assert not kill_key(screen).enabled
     await closed(cluster)
 
 
