@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 # demo: real chroot builds; tests: also a real sshd, tmux and a headless browser
 DEMO_DEBS := mmdebstrap rsync
 TEST_DEBS := $(DEMO_DEBS) openssh-server openssh-client tmux chromium
+# bench: a real sshd (P6 over SSH, P8) and a real chroot build (P7)
+BENCH_DEBS := $(DEMO_DEBS) openssh-server openssh-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench demo-deps test-deps debs
+.PHONY: demo test lint bench demo-deps test-deps bench-deps debs
 
 $(BIN)/qlutui: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +23,9 @@ demo-deps:
 
 test-deps:
 	@$(MAKE) --no-print-directory debs DEBS="$(TEST_DEBS)"
+
+bench-deps:
+	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)"
 
 # installs the Debian packages in DEBS that are missing
 debs:
@@ -41,5 +46,5 @@ lint: $(BIN)/qlutui
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check qlutui tests bench
 
-bench: $(BIN)/qlutui
-	$(BIN)/python -m bench
+bench: bench-deps $(BIN)/qlutui
+	$(BIN)/python -m bench $(ARGS)
