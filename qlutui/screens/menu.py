@@ -80,7 +80,12 @@ class MenuScreen(Screen):
 
 
 def menu_screen(dialogs: Sequence[Dialog], headnodes: Sequence[str]) -> MenuScreen:
-    """The menu with one binding per dialog (a subclass, since Textual bindings are per class)."""
-    bindings = [Binding(d.key, f"open('{d.id}')", d.title, id=f"menu.{d.id}") for d in dialogs]
+    """The menu with one binding per dialog (a subclass, since Textual bindings are per class).
+
+    The key bar leaves them out: each is shown on its menu line, and at 80 columns they would
+    push Quit and Keys off the bar."""
+    bindings = [
+        Binding(d.key, f"open('{d.id}')", d.title, id=f"menu.{d.id}", show=False) for d in dialogs
+    ]
     screen_class = type("MenuScreen", (MenuScreen,), {"BINDINGS": bindings})
     return screen_class(dialogs, headnodes)

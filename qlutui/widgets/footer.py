@@ -25,7 +25,7 @@ class FooterItem(NamedTuple):
     enabled: bool
 
 
-Span = tuple[int, int, FooterItem]  # the cells [start, end) an item takes
+ItemCells = tuple[int, int, FooterItem]  # the cells [start, end) an item takes
 
 
 class KeysFooter(Widget):
@@ -50,7 +50,7 @@ class KeysFooter(Widget):
 
     def __init__(self) -> None:
         super().__init__()
-        self._spans: list[Span] = []  # cells of each item, for clicks
+        self._spans: list[ItemCells] = []  # cells of each item, for clicks
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
@@ -86,12 +86,12 @@ class KeysFooter(Widget):
         self._spans += [(start + room, end + room, item) for start, end, item in right_spans]
         return left + right
 
-    def _line(self, items: list[FooterItem], pad: int) -> tuple[Text, list[Span]]:
+    def _line(self, items: list[FooterItem], pad: int) -> tuple[Text, list[ItemCells]]:
         """The items as one line of text, and the cells each one takes."""
         key_style = self.get_component_rich_style("keys-footer--key")
         text_style = self.get_component_rich_style("keys-footer--description")
         line = Text(no_wrap=True, overflow="ellipsis", end="")
-        spans: list[Span] = []
+        spans: list[ItemCells] = []
         for item in items:
             start = line.cell_len
             dim = Style(dim=not item.enabled)
