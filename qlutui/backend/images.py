@@ -302,16 +302,16 @@ class ImagesService:
         if new == old:
             return state
 
-        def mutate(doc) -> None:
-            table = doc["images"]
-            entry = table[old]
-            del table[old]
-            table[new] = entry
-
-        renamed = self._save(state, mutate)
+        renamed = self._save(state, lambda doc: _rename_entry(doc, old, new))
         users = dict(renamed.users)
         if hosts := users.pop(old, []):
-            self.store.update("inventory", lambda doc: _reassign(doc, old, new))
+            try:
+                self.store.update("inventory", lambda doc: _reassign(doc, old, new))
+            except QlutuiError as exc:
+                # The hosts still name the old image: give it its name back, so no host is
+                # left pointing at an image that does not exist.
+                self.store.update("images", lambda doc: _rename_entry(doc, new, old))
+                raise QlutuiError(f"image {shown(old)} not renamed: {exc}") from None
             users[new] = hosts
         return dataclasses.replace(renamed, users=users)
 
@@ -361,6 +361,13 @@ class ImagesService:
     def _save(self, state: ImagesState, mutate: Callable) -> ImagesState:
         snap = self.store.edit("images", state.token, mutate)
         return dataclasses.replace(state, images=images_from_dict(snap.data), token=snap.token)
+
+
+def _rename_entry(doc, old: str, new: str) -> None:
+    table = doc["images"]
+    entry = table[old]
+    del table[old]
+    table[new] = entry
 
 
 def _reassign(doc, old: str, new: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tomllib
 from pathlib import Path
@@ -12,7 +13,7 @@ import tomlkit
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
 from qlutui.backend.images import ImagesService
-from qlutui.errors import ConflictError, InvalidInput, Refused
+from qlutui.errors import ConflictError, InvalidInput, QlutuiError, Refused
 from qlutui.model.catalog import Catalog
 
 
@@ -195,6 +196,31 @@ async def test_create_rename_delete(cluster: Cluster) -> None:
     state = service.delete(state, "New")
     assert "New" not in images_file(cluster)
     assert "New" not in state.images
+
+
+async def test_rename_is_undone_when_the_hosts_cannot_follow(cluster: Cluster) -> None:
+    """inventory.toml held by another process: the image keeps its name (no host is left
+    naming an image that does not exist) and the error says why."""
+    service = ImagesService(cluster)
+    state = await service.load()
+    cluster.store.lock_timeout = 0.2
+    state_dir = cluster.config.state_dir
+    inventory = (state_dir / "inventory.toml").read_bytes()
+    lock = os.open(state_dir / "inventory.toml.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(
+            QlutuiError,
+            match=r"^image 'Standard-noble' not renamed: inventory\.toml is locked by another",
+        ):
+            service.rename(state, "Standard-noble", "Compute-noble")
+    finally:
+        os.close(lock)
+    assert "Standard-noble" in images_file(cluster) and "Compute-noble" not in images_file(cluster)
+    assert (state_dir / "inventory.toml").read_bytes() == inventory
+    state = await service.load()  # and the rename works once the lock is gone
+    state = service.rename(state, "Standard-noble", "Compute-noble")
+    assert len(service.hosts_using(state, "Compute-noble")) == 32
 
 
 async def test_modules_and_chroot_rules(cluster: Cluster) -> None:
