@@ -188,7 +188,7 @@ class QlutuiApp(App[None]):
         return [*filters, ASCII_FILTER] if self.serial else filters
 
     def get_default_screen(self) -> Screen:
-        return menu_screen(DIALOGS, [h.name for h in self.cluster.config.headnodes])
+        return menu_screen(DIALOGS, self.cluster.headnode_names, self.cluster.summary)
 
     def on_mount(self) -> None:
         if self._theme_problem:

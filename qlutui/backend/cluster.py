@@ -7,6 +7,7 @@ need it) and reused: one connection per head-node for the life of the process.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property, wraps
 from pathlib import Path
 
@@ -18,6 +19,17 @@ from qlutui.backend.transport import Transport, open_transport
 from qlutui.errors import InvalidInput
 from qlutui.model.catalog import Catalog
 from qlutui.model.inventory import Inventory
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the cluster holds, counted from the state files as they are (not validated)."""
+
+    hosts: int
+    networks: int
+    images: int
+    chroots: int
+    running_jobs: int
 
 
 class Cluster:
@@ -84,3 +96,19 @@ class Cluster:
         transports, self._transports = self._transports, {}
         for transport in transports.values():
             await transport.close()
+
+    def summary(self) -> Summary:
+        """The counts the menu shows (reads every state file it counts: call off the loop)."""
+
+        def count(data: dict, key: str) -> int:
+            value = data.get(key)
+            return len(value) if isinstance(value, list | dict) else 0
+
+        inventory = self.store.load("inventory").data
+        return Summary(
+            hosts=count(inventory, "hosts"),
+            networks=count(inventory, "networks"),
+            images=count(self.store.load("images").data, "images"),
+            chroots=count(self.store.load("chroots").data, "chroots"),
+            running_jobs=sum(1 for r in self.jobs.list() if r.finished is None),
+        )

@@ -6,6 +6,7 @@ arrow keys and Enter. Choosing posts `MenuScreen.Open`; the app opens the dialog
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,10 +20,11 @@ from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from qlutui.errors import QlutuiError
 from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
-    from qlutui.backend.cluster import Cluster
+    from qlutui.backend.cluster import Cluster, Summary
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,21 @@ class MenuScreen(Screen):
             super().__init__()
             self.dialog_id = dialog_id
 
-    def __init__(self, dialogs: Sequence[Dialog], headnodes: Sequence[str]) -> None:
+    def __init__(
+        self,
+        dialogs: Sequence[Dialog],
+        headnodes: Sequence[str],
+        summary: Callable[[], Summary] | None = None,
+    ) -> None:
         super().__init__()
         self.dialogs = list(dialogs)
         self.headnodes = list(headnodes)
+        self.summary = summary  # counts the cluster's state: run in a thread
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Manage", classes="title-bar")
         yield Static(f"Head-nodes: {', '.join(self.headnodes)}", id="menu-cluster")
+        yield Static(id="menu-summary", markup=False)
         width = max(len(d.title) for d in self.dialogs)
         yield OptionList(
             *(
@@ -70,6 +79,18 @@ class MenuScreen(Screen):
         )
         yield KeysFooter()
 
+    def on_screen_resume(self) -> None:
+        """Counted after the first paint, and again whenever a dialog returns here."""
+        if self.summary is not None:
+            self.run_worker(self._show_summary(self.summary), group="summary", exclusive=True)
+
+    async def _show_summary(self, summary: Callable[[], Summary]) -> None:
+        try:
+            text = summary_text(await asyncio.to_thread(summary))
+        except QlutuiError as exc:
+            text = str(exc)
+        self.query_one("#menu-summary", Static).update(text)
+
     def action_open(self, dialog_id: str) -> None:
         self.post_message(self.Open(dialog_id))
 
@@ -79,7 +100,24 @@ class MenuScreen(Screen):
         self.action_open(event.option.id)
 
 
-def menu_screen(dialogs: Sequence[Dialog], headnodes: Sequence[str]) -> MenuScreen:
+def summary_text(summary: Summary) -> str:
+    jobs = summary.running_jobs
+    return (
+        f"{counted(summary.hosts, 'host')} on {counted(summary.networks, 'network')}, "
+        f"{counted(summary.images, 'image')}, {counted(summary.chroots, 'chroot')}, "
+        + (f"{counted(jobs, 'job')} running" if jobs else "no job running")
+    )
+
+
+def counted(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def menu_screen(
+    dialogs: Sequence[Dialog],
+    headnodes: Sequence[str],
+    summary: Callable[[], Summary] | None = None,
+) -> MenuScreen:
     """The menu with one binding per dialog (a subclass, since Textual bindings are per class).
 
     The key bar leaves them out: each is shown on its menu line, and at 80 columns they would
@@ -88,4 +126,4 @@ def menu_screen(dialogs: Sequence[Dialog], headnodes: Sequence[str]) -> MenuScre
         Binding(d.key, f"open('{d.id}')", d.title, id=f"menu.{d.id}", show=False) for d in dialogs
     ]
     screen_class = type("MenuScreen", (MenuScreen,), {"BINDINGS": bindings})
-    return screen_class(dialogs, headnodes)
+    return screen_class(dialogs, headnodes, summary)

@@ -14,6 +14,7 @@ import pytest
 import tomlkit
 from textual.command import CommandPalette
 from textual.scrollbar import ScrollBar, ScrollBarRender
+from waiting import until
 
 from qlutui.app import QlutuiApp, serial_mode
 from qlutui.backend.cluster import Cluster
@@ -134,6 +135,26 @@ async def test_menu_keys_enter_and_escape(demo: Path) -> None:
         await pilot.press("escape", "j")
         assert isinstance(app.screen, JobsScreen)
         assert len(app.screen_stack) == 2
+    await closed(cluster)
+
+
+async def test_menu_counts_the_cluster_and_counts_again_on_return(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    summary = "51 hosts on 4 networks, 3 images, 1 chroot, no job running"
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: summary in screen_text(app), "the cluster summary")
+        job = await cluster.jobs.start("test.build", "Long build", {"beosrv-c": never_ending})
+        await pilot.press("h", "escape")
+        running = summary.replace("no job running", "1 job running")
+        await until(pilot, lambda: running in screen_text(app), "the running job counted")
+        await cluster.jobs.kill(job.id)
+        await wait_done(job)
+        state = demo.parent / "state"
+        (state / "chroots.toml").write_text("[chroots\n")  # broken by hand meanwhile
+        await pilot.press("h", "escape")
+        error = "ts.toml:1:9: Expected ']' at the end of a table declaration"  # path:line:col
+        await until(pilot, lambda: error in screen_text(app), "the file's error")
     await closed(cluster)
 
 
