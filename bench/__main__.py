@@ -28,6 +28,7 @@ SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
     "P6ssh": partial(tui.log_stream, transport="ssh"),
     "P7": remote.chroot_clone,
     "P8": remote.fanout,
+    "P9": scenarios.job_history,
 }
 
 

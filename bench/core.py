@@ -25,11 +25,12 @@ class Scale:
     images: int
     chroots: int
     lines: int  # P6: lines streamed through a job
+    jobs: int  # P9: job records on file (a long history)
     reps: int  # repetitions of a timed action (medians over them)
 
 
-FULL = Scale(hosts=10_000, images=500, chroots=50, lines=200_000, reps=7)
-SMOKE = Scale(hosts=200, images=40, chroots=5, lines=5_000, reps=2)
+FULL = Scale(hosts=10_000, images=500, chroots=50, lines=200_000, jobs=2_000, reps=7)
+SMOKE = Scale(hosts=200, images=40, chroots=5, lines=5_000, jobs=50, reps=2)
 
 
 @dataclass

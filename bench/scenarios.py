@@ -1,4 +1,5 @@
-"""The scenarios without a TUI: start-up (P1, P2), SSH file rendering (P3), state files (P4).
+"""The scenarios without a TUI: start-up (P1, P2), SSH file rendering (P3), state files (P4),
+job history (P9).
 
 Each scenario takes the Context and returns its result rows. Sub-processes are timed from
 just before they are spawned, so interpreter start and imports are included.
@@ -7,6 +8,7 @@ just before they are spawned, so interpreter start and imports are included.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,7 @@ CLI_S = 0.2
 RENDER_MS = 150.0
 LOAD_MS = 250.0
 SAVE_MS = 50.0
+JOB_LIST_MS = 20.0
 
 
 def _until_ready(argv: list[str]) -> float:
@@ -162,4 +165,51 @@ def state_files(ctx: Context) -> list[Result]:
             + ("" if untouched else "; other state files rewritten!"),
             save_ms,
         ),
+    ]
+
+
+def job_history(ctx: Context) -> list[Result]:
+    """P9: a long job history listed as the Jobs screen does every 2 s, one job changing
+    between two lists (a running job saving its record)."""
+    import tomlkit
+
+    from qlutui.backend.jobs import JobManager, JobRecord, TargetRecord
+
+    directory = ctx.workdir / "job-history"
+    shutil.rmtree(directory, ignore_errors=True)
+    start = time.time() - ctx.scale.jobs * 3600
+    for i in range(ctx.scale.jobs):
+        created = start + i * 3600
+        job_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(created)) + f"-{i % 0x10000:04x}"
+        record = JobRecord(
+            job_id,
+            "chroots.create",
+            f"Creating chroot beosrv-c:/srv/apps/chroots/c{i}",
+            created=created,
+            finished=created + 60,
+            targets={"beosrv-c": TargetRecord(state="Success")},
+        )
+        (directory / job_id).mkdir(parents=True)
+        (directory / job_id / "job.toml").write_text(tomlkit.dumps(record.to_dict()))
+    manager = JobManager(directory, lambda name: None, "/var/lib/qlutui/jobs")  # lists only
+    first = timed(manager.list)
+    newest = directory / job_id / "job.toml"
+    lists = []
+    for i in range(ctx.scale.reps):
+        state = ("Running", "Success")[i % 2]
+        newest.write_text(re.sub(r'state = "\w+"', f'state = "{state}"', newest.read_text()))
+        lists.append(timed(manager.list) * 1000)
+        if manager.list()[0].state != state:  # the cache must not hide a change
+            raise RuntimeError(f"the changed job {job_id} was listed with a stale state")
+    return [
+        Result(
+            "P9",
+            f"list {ctx.scale.jobs:,} job records (the Jobs screen, every 2 s)",
+            f"<= {JOB_LIST_MS:.0f} ms",
+            median(lists),
+            "ms",
+            median(lists) <= JOB_LIST_MS,
+            f"first list {first * 1000:.0f} ms",
+            lists,
+        )
     ]

@@ -45,6 +45,7 @@ class JobsScreen(Screen):
         super().__init__()
         self.cluster = cluster
         self.job_id = job_id  # the job shown in the log pane
+        self._states: dict[str, str] = {}  # job id -> state, as the list shows them
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Jobs", classes="title-bar")
@@ -77,9 +78,11 @@ class JobsScreen(Screen):
         first) with the cursor kept on the same job."""
         table = self.table
         records = self.cluster.jobs.list()
-        if [r.id for r in records] == [str(key.value) for key in table.rows]:
-            for record in records:
-                table.update_cell(record.id, "state", record.state)
+        states = {r.id: r.state for r in records}
+        if list(states) == list(self._states):
+            for job_id, state in states.items():
+                if self._states[job_id] != state:  # a long history: touch only what changed
+                    table.update_cell(job_id, "state", state)
         else:
             current = self._cursor_job()
             table.clear()
@@ -87,6 +90,7 @@ class JobsScreen(Screen):
                 table.add_row(r.state, r.title, started_text(r.created), r.kind, r.id, key=r.id)
             if current is not None and current in table.rows:
                 table.move_cursor(row=table.get_row_index(current), animate=False)
+        self._states = states
         self.refresh_bindings()  # Kill is dimmed once the job has ended
 
     def _cursor_job(self) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -398,6 +399,30 @@ async def test_list_get_and_bad_input(manager):
         await manager.start("a.kind", "Bad", {".hidden": Plan([])})
     with pytest.raises(InvalidInput, match="at least one target"):
         await manager.start("a.kind", "None", {})
+
+
+async def test_list_parses_a_record_again_only_when_its_file_changed(manager, transports, tmp_path):
+    """Another process's job appears, a state change is seen, a removed or broken record
+    goes; an unchanged record is not parsed again (the same object comes back)."""
+    jobs = [await manager.start("a.kind", t, {"beosrv-c": sh("true")}) for t in "ABC"]
+    for job in jobs:
+        await finished(job)
+    first = {r.id: r for r in manager.list()}
+    assert {r.id: r for r in manager.list()} == first
+    assert all(r is first[r.id] for r in manager.list())  # cached
+    other = new_manager(tmp_path, transports)  # a second admin's process
+    running = await other.start("a.kind", "D", {"beosrv-c": sh("sleep 30")})
+    listed = {r.id: r for r in manager.list()}
+    assert listed[running.id].state == "Running"
+    await other.kill(running.id)
+    await finished(running)
+    assert {r.id: r for r in manager.list()}[running.id].state == "Failed"
+    a, b, c = (job.id for job in jobs)
+    (manager.directory / b / "job.toml").write_text("[broken\n")
+    shutil.rmtree(manager.directory / c)
+    listed = {r.id: r for r in manager.list()}
+    assert set(listed) == {a, running.id} and listed[a] is first[a]
+    await other.close()
 
 
 async def test_an_unknown_head_node_fails_its_target_only(tmp_path, transports):
