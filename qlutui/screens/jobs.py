@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -86,8 +87,9 @@ class JobsScreen(Screen):
         else:
             current = self._cursor_job()
             table.clear()
-            for r in records:
-                table.add_row(r.state, r.title, started_text(r.created), r.kind, r.id, key=r.id)
+            for r in records:  # Text: no markup to parse (a job title may hold brackets)
+                cells = (r.state, r.title, started_text(r.created), r.kind, r.id)
+                table.add_row(*map(Text, cells), key=r.id)
             if current is not None and current in table.rows:
                 table.move_cursor(row=table.get_row_index(current), animate=False)
         self._states = states
