@@ -8,6 +8,7 @@ hosts: it runs on every edit of a 10,000-host inventory.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
@@ -102,7 +103,8 @@ def host_names(inv: Inventory, host: Host, network: Network) -> list[str]:
 class Problem:
     """One thing wrong with the inventory; `str()` is a one-line message."""
 
-    kind: str  # "name" | "ip" (clashes), "invalid-name", "invalid-ip", "missing-ip", "network"
+    kind: str  # "name" | "ip" (clashes), "invalid-name", "invalid-ip", "ip-outside",
+    # "missing-ip", "network"
     value: str  # the name, IP or network concerned
     owners: tuple[str, ...] = ()  # where it occurs, e.g. "beo-01 (alias on extern)"
     detail: str = ""  # the reason, for the kinds that are not clashes
@@ -144,6 +146,7 @@ def check_unique(inv: Inventory) -> list[Problem]:
     unknown: dict[str, list[str]] = {}  # unknown network -> owners
     invalid: list[Problem] = []
     missing: list[Problem] = []
+    ranges = _ranges(inv.networks)
 
     def add_name(name: str, i: int, owner: str) -> bool:
         """Record a name; return whether it is a valid host name."""
@@ -157,7 +160,7 @@ def check_unique(inv: Inventory) -> list[Problem]:
             names[key] = i
         return problem is None
 
-    inet_pton, af_inet = socket.inet_pton, socket.AF_INET
+    inet_pton, af_inet, from_bytes = socket.inet_pton, socket.AF_INET, int.from_bytes
     for i, host in enumerate(inv.hosts):
         node = host.name
         fast_len = len(node) if add_name(node, i, f"{node} (node name)") else _MAX_HOSTNAME
@@ -177,16 +180,27 @@ def check_unique(inv: Inventory) -> list[Problem]:
             elif net not in known:
                 unknown.setdefault(net, []).append(f"{node} (ip)")
             try:
-                inet_pton(af_inet, ip)  # the common case, inlined for speed
-                key = ip
+                packed = inet_pton(af_inet, ip)  # the common case, inlined for speed
+                key: str | None = ip
             except (OSError, TypeError):
-                key = ip_key(ip)
+                packed, key = None, ip_key(ip)
             if key is None:
                 invalid.append(Problem("invalid-ip", ip, (f"{node} ({net})",)))
-            elif key in ips:
+                continue
+            if key in ips:
                 ip_clashes.setdefault(key, [ips[key]]).append(i)
             else:
                 ips[key] = i
+            span = ranges.get(net)
+            if span is None:
+                continue
+            if packed is not None and span[1] == 4:  # the common case, inlined
+                inside = from_bytes(packed, "big") & span[3] == span[2]
+            else:
+                inside = _inside(span, key)
+            if not inside:
+                detail = f"IP {key} is outside {net}'s {span[0]}"
+                invalid.append(Problem("ip-outside", key, (f"{node} ({net})",), detail))
         if primary is not None and primary not in host.ips:
             missing.append(Problem("missing-ip", primary, (node,), f"no IP on {primary}"))
         if host.override:
@@ -304,6 +318,27 @@ def _network_problem(n: Network) -> str | None:
         except ValueError:
             return f"cidr {shown(n.cidr)} is not a network address"
     return None
+
+
+Range = tuple[str, int, int, int]  # the network's CIDR text, IP version, address, mask
+
+
+def _ranges(networks: list[Network]) -> dict[str, Range]:
+    """The address range of each network with a valid CIDR, as integers for a quick test."""
+    ranges = {}
+    for n in networks:
+        with contextlib.suppress(ValueError):
+            if n.cidr:
+                net = ipaddress.ip_network(n.cidr, strict=False)
+                ranges[n.name] = (n.cidr, net.version, int(net.network_address), int(net.netmask))
+    return ranges
+
+
+def _inside(span: Range, key: str) -> bool:
+    """Whether the IP (canonical text) lies in the range."""
+    _, version, address, mask = span
+    ip = ipaddress.ip_address(key)
+    return ip.version == version and int(ip) & mask == address
 
 
 def _primary_problem(primaries: list[Network]) -> str:

@@ -246,6 +246,7 @@ CLASHES = {
     "aliases = { boot = ['beo-02'] }\n",
     "same ip": "[[hosts]]\nname = 'zz-2'\nips = { boot = '127.52.1.1' }\n",
     "bad ip": "[[hosts]]\nname = 'zz-4'\nips = { boot = '127.52.1.999' }\n",
+    "ip outside cidr": "[[hosts]]\nname = 'zz-7'\nips = { boot = '10.52.9.7' }\n",
     "unknown net": "[[hosts]]\nname = 'zz-5'\nips = { nonet = '127.52.9.5' }\n",
     "bad key": "[[hosts]]\nname = 'zz-6'\nhost_keys = ['ssh-ed25519 !!!']\n"
     "ips = { boot = '127.52.9.6' }\n",

@@ -271,9 +271,24 @@ def test_an_alias_listed_twice_on_one_host_clashes():
 
 
 def test_ipv6_addresses_are_compared_canonically():
-    a = host("a", 1, ips={"boot": "fd00::1"})
-    b = host("b", 2, ips={"boot": "FD00:0:0::1"})
-    assert texts(inventory(a, b)) == ["ip 'fd00::1' used by a (boot), b (boot)"]
+    a = host("a", 1, ips={"boot": "10.0.0.1", "ib": "fd00::1"})
+    b = host("b", 2, ips={"boot": "10.0.0.2", "ib": "FD00:0:0::1"})
+    assert texts(inventory(a, b)) == ["ip 'fd00::1' used by a (ib), b (ib)"]
+
+
+def test_an_ip_outside_its_networks_cidr():
+    """boot is 10.0.0.0/16; ib has no CIDR, so any address goes there."""
+    inside = host("a", 1, ips={"boot": "10.0.255.254", "ib": "192.0.2.1"})
+    outside = host("b", 2, ips={"boot": "10.1.0.2"})
+    v6 = host("c", 3, ips={"boot": "fd00::3"})
+    assert texts(inventory(inside, outside, v6)) == [
+        "IP 10.1.0.2 is outside boot's 10.0.0.0/16: b (boot)",
+        "IP fd00::3 is outside boot's 10.0.0.0/16: c (boot)",
+    ]
+    v6_net = Network("v6", "ether", suffix="v6", cidr="fd00::/64")
+    inv = Inventory([*NETWORKS, v6_net], [host("d", 4, ips={"boot": "10.0.0.4", "v6": "fd00::4"})])
+    inv.hosts.append(host("e", 5, ips={"boot": "10.0.0.5", "v6": "fd01::5"}))
+    assert texts(inv) == ["IP fd01::5 is outside v6's fd00::/64: e (v6)"]
 
 
 def test_invalid_ips_and_names_in_a_built_inventory():
@@ -414,11 +429,11 @@ def test_from_dict_on_10000_hosts_is_cheap():
 def test_a_cluster_full_of_clashes_stays_linear():
     inv = big_inventory(10_000)
     for h in inv.hosts:
-        h.ips["extern"] = "192.0.2.1"
+        h.ips["extern"] = "127.60.255.254"
         h.aliases = {"boot": ["www"]}
     start = time.perf_counter()
     problems = check_unique(inv)
     assert time.perf_counter() - start < 1.0
     by_value = {p.value: p for p in problems}
     assert len(by_value["www"].owners) == 10_003
-    assert len(by_value["192.0.2.1"].owners) == 10_003
+    assert len(by_value["127.60.255.254"].owners) == 10_003
