@@ -3,8 +3,7 @@
 `from_dict` checks each entry on its own (types, kinds, IP syntax, host-name syntax) and names
 the entry that is wrong. `check_unique` checks the whole cluster (clashes of names and IPs,
 IPs inside their network's CIDR, one primary network, references to networks) and lists every
-problem, in one pass over the
-hosts: it runs on every edit of a 10,000-host inventory.
+problem, in one pass over the hosts: it runs on every edit of a 10,000-host inventory.
 """
 
 from __future__ import annotations
