@@ -173,7 +173,8 @@ def job_history(ctx: Context) -> list[Result]:
     between two lists (a running job saving its record)."""
     import tomlkit
 
-    from qlutui.backend.jobs import JobManager, JobRecord, TargetRecord
+    from qlutui.backend.job_records import JobRecord, TargetRecord
+    from qlutui.backend.jobs import JobManager
 
     directory = ctx.workdir / "job-history"
     shutil.rmtree(directory, ignore_errors=True)

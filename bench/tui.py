@@ -181,7 +181,7 @@ class _StreamRun:
 
 
 async def _log_stream(config: Path, lines: int) -> _StreamRun:
-    from qlutui.backend.jobs import Plan
+    from qlutui.backend.job_records import Plan
     from qlutui.screens.jobs import JobsScreen
 
     keys: list[float] = []

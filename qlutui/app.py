@@ -36,7 +36,7 @@ from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.jobs import JobRecord
+from qlutui.backend.job_records import JobRecord
 from qlutui.cli import serial_mode, stdout_tty
 from qlutui.errors import QlutuiError
 from qlutui.screens.menu import Dialog, MenuScreen, menu_screen

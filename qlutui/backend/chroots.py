@@ -28,7 +28,8 @@ from typing import Any
 import tomlkit
 
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.jobs import ERRORS, SUCCESS, Job, JobManager, JobRecord, Plan
+from qlutui.backend.job_records import ERRORS, SUCCESS, JobRecord, Plan
+from qlutui.backend.jobs import Job, JobManager
 from qlutui.backend.transport import Transport, parse_mountinfo
 from qlutui.errors import InvalidInput, QlutuiError, Refused
 from qlutui.model.catalog import Catalog

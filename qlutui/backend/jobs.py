@@ -22,13 +22,27 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from qlutui.backend import jobrunner
 from qlutui.backend.audit import AuditHook
+from qlutui.backend.job_log import TAGS, Sink, Tracker
+from qlutui.backend.job_records import (
+    ERRORS,
+    FAILED,
+    MESSAGE,
+    PENDING,
+    RUNNING,
+    STATES,
+    STDOUT,
+    SUCCESS,
+    JobRecord,
+    LogLine,
+    Plan,
+    TargetRecord,
+)
 from qlutui.backend.store import parse_toml
 from qlutui.backend.transport import RunFailed, Transport
 from qlutui.errors import InvalidInput, QlutuiError, Refused, TransportError
@@ -38,191 +52,13 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(jobrunner.__file__).read_text()
 
-PENDING, RUNNING, FAILED, ERRORS, SUCCESS = "Pending", "Running", "Failed", "Errors", "Success"
-STATES = (PENDING, RUNNING, FAILED, ERRORS, SUCCESS)
-STDOUT, STDERR, MESSAGE = "stdout", "stderr", "message"
-_STREAMS = {"o": STDOUT, "e": STDERR, "m": MESSAGE}
-_TAGS = {stream: tag for tag, stream in _STREAMS.items()}
-
-ERROR_LINE = re.compile(r"^(E:|ERROR|Error:)")
-_STEP = re.compile(r"step (\d+)/\d+: ")
-_FINISHED = re.compile(r"finished: exit (-?\d+)$")
 _JOB_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
 JOB_LOG = ".job.log"  # job-level messages; a target name cannot start with "."
-BATCH = 5000  # lines handed over at once while output floods in
 YIELD_EVERY = 500  # lines: a flood of buffered output must not hold the event loop (keys wait)
 TICK = 0.05  # seconds: the longest a line waits before subscribers see it
 OBSERVE_EVERY = 0.2
 REMOTE_TIMEOUT = 60.0
 KEEP_DAYS = 7.0  # head-node job directories of ended jobs are kept this long (see prune)
-
-
-@dataclass
-class Plan:
-    """Work for jobrunner on one head-node. Paths in ops, `cwd` and `lock` are head-node paths
-    (mapped with `Transport.host_path` here); argv words are passed verbatim."""
-
-    steps: list[dict[str, Any]]
-    on_failure: list[dict[str, Any]] = field(default_factory=list)
-    lock: str | None = None
-    phases: list[str] = field(default_factory=list)  # regexes on output lines, in order
-
-    def to_json(self, transport: Transport) -> str:
-        def mapped(step: dict[str, Any]) -> dict[str, Any]:
-            keys = ("cwd",) if "argv" in step else ("src", "dst", "path", "base")
-            return {k: transport.host_path(v) if k in keys else v for k, v in step.items()}
-
-        plan: dict[str, Any] = {
-            "steps": [mapped(s) for s in self.steps],
-            "on_failure": [mapped(s) for s in self.on_failure],
-        }
-        if self.lock:
-            plan["lock"] = transport.host_path(self.lock)
-        return json.dumps(plan)
-
-
-class LogLine(NamedTuple):
-    """One parsed log line. A tuple: cheap to build, and the garbage collector stops tracking
-    it once it has survived a collection, so a flood of lines does not trigger full
-    collections of the whole app (100+ ms pauses)."""
-
-    time: float
-    target: str  # "" for the job's own messages
-    stream: str  # STDOUT | STDERR | MESSAGE
-    text: str
-
-
-@dataclass
-class TargetRecord:
-    state: str = PENDING
-    rc: int | None = None
-    remote_dir: str = ""  # head-node job directory; "" for in-process work
-    error: str = ""
-    steps: int = 0
-    phases: list[str] = field(default_factory=list)
-
-
-@dataclass
-class JobRecord:
-    id: str
-    kind: str
-    title: str
-    subject: str = ""
-    created: float = 0.0
-    finished: float | None = None
-    targets: dict[str, TargetRecord] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def state(self) -> str:
-        states = {t.state for t in self.targets.values()}
-        for state in (RUNNING, PENDING, FAILED, ERRORS):
-            if state in states:
-                return RUNNING if state == PENDING else state
-        return SUCCESS
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["state"] = self.state
-        return _without_none(data)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JobRecord:
-        fields = {k: v for k, v in data.items() if k not in ("state", "targets")}
-        targets = {n: TargetRecord(**t) for n, t in data.get("targets", {}).items()}
-        return cls(**fields, targets=targets)
-
-
-def _without_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    return value
-
-
-class _Tracker:
-    """Reads one target's log lines as they pass: progress, error lines, exit code, reason."""
-
-    def __init__(self, target: str, record: TargetRecord) -> None:
-        self.target = target
-        self.steps = record.steps
-        self.phases = [re.compile(p) for p in record.phases]
-        self.phase = 0  # phases matched so far (in order; a skipped one counts as passed)
-        self.steps_done = 0
-        self.error_lines = 0
-        self.rc: int | None = None
-        self.reason = ""
-        self.fraction = 0.0  # set by in-process work through JobContext.progress
-        self.last_time = 0.0
-
-    def parse(self, raw: str) -> LogLine:
-        try:
-            stamp, tag, text = raw.split(" ", 2)
-            self.last_time = float(stamp)
-            stream = _STREAMS[tag]
-        except (ValueError, KeyError):
-            return LogLine(self.last_time, self.target, MESSAGE, raw)
-        if tag == "m":
-            self._message(text)
-        else:
-            if tag == "e" and ERROR_LINE.match(text):
-                self.error_lines += 1
-            for index in range(self.phase, len(self.phases)):
-                if self.phases[index].search(text):
-                    self.phase = index + 1
-                    break
-        return LogLine(self.last_time, self.target, stream, text)
-
-    def parse_all(self, raws: Iterable[str]) -> list[LogLine]:
-        parse = self.parse
-        return [parse(raw) for raw in raws]
-
-    def _message(self, text: str) -> None:
-        if m := _STEP.match(text):
-            self.steps_done = int(m[1]) - 1
-        elif m := _FINISHED.match(text):
-            self.rc, self.steps_done = int(m[1]), self.steps
-        elif not self.reason and (text.startswith(("failed: ", "locked: ")) or text == "killed"):
-            self.reason = text.removeprefix("failed: ")
-
-    def progress(self) -> float:
-        units = self.steps + len(self.phases)
-        if not units:
-            return self.fraction
-        return min(1.0, (self.steps_done + self.phase) / units)
-
-
-class _Sink:
-    """A target's local log: raw lines appended verbatim, parsed and delivered in batches (a
-    batch at a time is cheaper per line than one at a time; the tracker is current after
-    `flush`)."""
-
-    def __init__(self, path: Path, tracker: _Tracker, deliver: Callable[[list[LogLine]], None]):
-        self.file = path.open("ab")
-        self.tracker = tracker
-        self.deliver = deliver
-        self.raw: list[str] = []
-
-    @property
-    def size(self) -> int:
-        self.flush()
-        return os.fstat(self.file.fileno()).st_size
-
-    def feed(self, raw: str) -> None:
-        self.raw.append(raw)
-        if len(self.raw) >= BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.raw:
-            return
-        raw, self.raw = self.raw, []
-        self.file.write(("\n".join(raw) + "\n").encode("utf-8", "surrogateescape"))
-        self.file.flush()
-        self.deliver(self.tracker.parse_all(raw))
-
-    def close(self) -> None:
-        self.flush()
-        self.file.close()
 
 
 class Job:
@@ -233,7 +69,7 @@ class Job:
         self.directory = directory
         self.trackers = self._new_trackers()
         self._subscribers: list[Callable[[list[LogLine]], None]] = []
-        self._sinks: dict[str, _Sink] = {}
+        self._sinks: dict[str, Sink] = {}
         self._seen: dict[str, int] = {}  # file name -> bytes already read back (observers)
         self._idle = asyncio.Event()  # set while nothing in this process follows the job
         self._idle.set()
@@ -290,7 +126,7 @@ class Job:
         per_file = []
         for name in self._files():
             raws, self._seen[name] = self._read_lines(name, 0)
-            tracker = _Tracker(self.trackers[name].target, TargetRecord())
+            tracker = Tracker(self.trackers[name].target, TargetRecord())
             per_file.append(tracker.parse_all(raws))
         return list(heapq.merge(*per_file, key=lambda line: line.time))
 
@@ -321,9 +157,9 @@ class Job:
             except Exception:  # a broken viewer must not stop the job being recorded
                 log.exception("job %s: a log subscriber failed", self.id)
 
-    def _sink(self, name: str) -> _Sink:
+    def _sink(self, name: str) -> Sink:
         if name not in self._sinks:
-            self._sinks[name] = _Sink(self._path(name), self.trackers[name], self._deliver)
+            self._sinks[name] = Sink(self._path(name), self.trackers[name], self._deliver)
         return self._sinks[name]
 
     def _flush(self) -> None:
@@ -367,9 +203,9 @@ class Job:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _new_trackers(self) -> dict[str, _Tracker]:
-        trackers = {name: _Tracker(name, t) for name, t in self.record.targets.items()}
-        trackers[JOB_LOG] = _Tracker("", TargetRecord())
+    def _new_trackers(self) -> dict[str, Tracker]:
+        trackers = {name: Tracker(name, t) for name, t in self.record.targets.items()}
+        trackers[JOB_LOG] = Tracker("", TargetRecord())
         return trackers
 
     def _replay(self) -> None:
@@ -421,7 +257,7 @@ class JobContext:
         return self._transports(self.target)
 
     def log(self, stream: str, text: str) -> None:
-        prefix = f"{time.time():.3f} {_TAGS[stream]} "
+        prefix = f"{time.time():.3f} {TAGS[stream]} "
         for line in text.split("\n"):
             self._sink.feed(prefix + jobrunner.clean(line))
 

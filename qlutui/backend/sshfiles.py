@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import tomlkit
 
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.jobs import STDERR, Job, JobContext
+from qlutui.backend.job_records import STDERR
+from qlutui.backend.jobs import Job, JobContext
 from qlutui.errors import ConfigError, InvalidInput, QlutuiError, Refused
 from qlutui.model.inventory import Inventory
 from qlutui.model.names import shown

@@ -27,7 +27,8 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import Log, Static
 
-from qlutui.backend.jobs import MESSAGE, STATES, STDERR, STDOUT, Job, LogLine
+from qlutui.backend.job_records import MESSAGE, STATES, STDERR, STDOUT, LogLine
+from qlutui.backend.jobs import Job
 
 STREAMS = {STDOUT: "stdout", STDERR: "stderr", MESSAGE: "messages"}  # footer labels
 HEADER_LIVE_S = 0.25  # the header is re-rendered at most this often while lines flow

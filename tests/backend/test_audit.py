@@ -13,7 +13,7 @@ import pytest
 from qlutui.backend.audit import AuditLog, current_user, describe_change
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
-from qlutui.backend.jobs import Plan
+from qlutui.backend.job_records import Plan
 
 
 @pytest.fixture

@@ -14,17 +14,8 @@ from pathlib import Path
 import pytest
 
 from qlutui.backend import jobrunner
-from qlutui.backend.jobs import (
-    ERRORS,
-    FAILED,
-    RUNNING,
-    SUCCESS,
-    Job,
-    JobContext,
-    JobManager,
-    LogLine,
-    Plan,
-)
+from qlutui.backend.job_records import ERRORS, FAILED, RUNNING, SUCCESS, LogLine, Plan
+from qlutui.backend.jobs import Job, JobContext, JobManager
 from qlutui.backend.transport_local import LocalTransport
 from qlutui.errors import InvalidInput, Refused, TransportError
 

@@ -20,7 +20,7 @@ import pytest
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
-from qlutui.backend.jobs import RUNNING, Plan
+from qlutui.backend.job_records import RUNNING, Plan
 
 pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
 

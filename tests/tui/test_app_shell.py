@@ -19,7 +19,8 @@ from waiting import until
 from qlutui.app import QlutuiApp, serial_mode
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import build_inventory, init_demo
-from qlutui.backend.jobs import STDERR, STDOUT, JobContext, JobRecord, Plan, TargetRecord
+from qlutui.backend.job_records import STDERR, STDOUT, JobRecord, Plan, TargetRecord
+from qlutui.backend.jobs import JobContext
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.hosts import HostsScreen, RowsView
 from qlutui.screens.jobs import JobsScreen

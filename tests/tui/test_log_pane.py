@@ -13,7 +13,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Input
 
 import qlutui
-from qlutui.backend.jobs import MESSAGE, STDERR, STDOUT, LogLine
+from qlutui.backend.job_records import MESSAGE, STDERR, STDOUT, LogLine
 from qlutui.widgets.log_pane import LogPane, format_line, progress_bar
 
 

@@ -1,0 +1,108 @@
+"""A target's log as the job manager follows it: each line is parsed for progress, error
+lines, the exit code and the failure reason, appended verbatim to the local copy and handed to
+subscribers in batches.
+
+A raw line is "<epoch> <tag> <text>", the tag o (stdout), e (stderr) or m (a message of
+jobrunner.py or of the job itself)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from qlutui.backend.job_records import MESSAGE, STDERR, STDOUT, LogLine, TargetRecord
+
+STREAMS = {"o": STDOUT, "e": STDERR, "m": MESSAGE}
+TAGS = {stream: tag for tag, stream in STREAMS.items()}
+ERROR_LINE = re.compile(r"^(E:|ERROR|Error:)")
+_STEP = re.compile(r"step (\d+)/\d+: ")
+_FINISHED = re.compile(r"finished: exit (-?\d+)$")
+BATCH = 5000  # lines handed over at once while output floods in
+
+
+class Tracker:
+    """Reads one target's log lines as they pass: progress, error lines, exit code, reason."""
+
+    def __init__(self, target: str, record: TargetRecord) -> None:
+        self.target = target
+        self.steps = record.steps
+        self.phases = [re.compile(p) for p in record.phases]
+        self.phase = 0  # phases matched so far (in order; a skipped one counts as passed)
+        self.steps_done = 0
+        self.error_lines = 0
+        self.rc: int | None = None
+        self.reason = ""
+        self.fraction = 0.0  # set by in-process work through JobContext.progress
+        self.last_time = 0.0
+
+    def parse(self, raw: str) -> LogLine:
+        try:
+            stamp, tag, text = raw.split(" ", 2)
+            self.last_time = float(stamp)
+            stream = STREAMS[tag]
+        except (ValueError, KeyError):
+            return LogLine(self.last_time, self.target, MESSAGE, raw)
+        if tag == "m":
+            self._message(text)
+        else:
+            if tag == "e" and ERROR_LINE.match(text):
+                self.error_lines += 1
+            for index in range(self.phase, len(self.phases)):
+                if self.phases[index].search(text):
+                    self.phase = index + 1
+                    break
+        return LogLine(self.last_time, self.target, stream, text)
+
+    def parse_all(self, raws: Iterable[str]) -> list[LogLine]:
+        parse = self.parse
+        return [parse(raw) for raw in raws]
+
+    def _message(self, text: str) -> None:
+        if m := _STEP.match(text):
+            self.steps_done = int(m[1]) - 1
+        elif m := _FINISHED.match(text):
+            self.rc, self.steps_done = int(m[1]), self.steps
+        elif not self.reason and (text.startswith(("failed: ", "locked: ")) or text == "killed"):
+            self.reason = text.removeprefix("failed: ")
+
+    def progress(self) -> float:
+        units = self.steps + len(self.phases)
+        if not units:
+            return self.fraction
+        return min(1.0, (self.steps_done + self.phase) / units)
+
+
+class Sink:
+    """A target's local log: raw lines appended verbatim, parsed and delivered in batches (a
+    batch at a time is cheaper per line than one at a time; the tracker is current after
+    `flush`)."""
+
+    def __init__(self, path: Path, tracker: Tracker, deliver: Callable[[list[LogLine]], None]):
+        self.file = path.open("ab")
+        self.tracker = tracker
+        self.deliver = deliver
+        self.raw: list[str] = []
+
+    @property
+    def size(self) -> int:
+        self.flush()
+        return os.fstat(self.file.fileno()).st_size
+
+    def feed(self, raw: str) -> None:
+        self.raw.append(raw)
+        if len(self.raw) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.raw:
+            return
+        raw, self.raw = self.raw, []
+        self.file.write(("\n".join(raw) + "\n").encode("utf-8", "surrogateescape"))
+        self.file.flush()
+        self.deliver(self.tracker.parse_all(raw))
+
+    def close(self) -> None:
+        self.flush()
+        self.file.close()
