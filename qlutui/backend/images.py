@@ -310,7 +310,13 @@ class ImagesService:
             except QlutuiError as exc:
                 # The hosts still name the old image: give it its name back, so no host is
                 # left pointing at an image that does not exist.
-                self.store.update("images", lambda doc: _rename_entry(doc, new, old))
+                try:
+                    self.store.update("images", lambda doc: _rename_entry(doc, new, old))
+                except QlutuiError as undo:
+                    raise QlutuiError(
+                        f"image {shown(old)} is now {shown(new)} but its hosts could not follow"
+                        f" ({exc}) and the rename could not be undone ({undo}): rename it back"
+                    ) from None
                 raise QlutuiError(f"image {shown(old)} not renamed: {exc}") from None
             users[new] = hosts
         return dataclasses.replace(renamed, users=users)
