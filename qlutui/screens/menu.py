@@ -87,7 +87,7 @@ class MenuScreen(Screen):
     async def _show_summary(self, summary: Callable[[], Summary]) -> None:
         try:
             text = summary_text(await asyncio.to_thread(summary))
-        except QlutuiError as exc:
+        except (QlutuiError, OSError) as exc:  # the menu stays usable whatever the state
             text = str(exc)
         self.query_one("#menu-summary", Static).update(text)
 
