@@ -43,7 +43,7 @@ from qlutui.backend.job_records import (
     Plan,
     TargetRecord,
 )
-from qlutui.backend.store import parse_toml
+from qlutui.backend.store import Signature, file_signature, parse_toml
 from qlutui.backend.transport import RunFailed, Transport
 from qlutui.errors import InvalidInput, QlutuiError, Refused, TransportError
 from qlutui.model.names import check_name
@@ -287,8 +287,8 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._hooks: dict[str, list[Hook]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        # job id -> (job.toml's mtime, size, inode; its record) as `list` last read it
-        self._records: dict[str, tuple[tuple[int, int, int], JobRecord]] = {}
+        # job id -> (job.toml's signature, its record) as `list` last read it
+        self._records: dict[str, tuple[Signature, JobRecord]] = {}
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -302,13 +302,12 @@ class JobManager:
             names = [name for name in os.listdir(base) if _JOB_ID.fullmatch(name)]
         except FileNotFoundError:
             names = []
-        seen: dict[str, tuple[tuple[int, int, int], JobRecord]] = {}
+        seen: dict[str, tuple[Signature, JobRecord]] = {}
         for name in names:
             try:
-                stat = os.stat(f"{base}/{name}/job.toml")
+                signature = file_signature(f"{base}/{name}/job.toml")
             except OSError:  # not a job (yet), or removed meanwhile
                 continue
-            signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
             cached = self._records.get(name)
             if cached is not None and cached[0] == signature:
                 seen[name] = cached

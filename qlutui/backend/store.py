@@ -42,6 +42,16 @@ _AT_LINE = re.compile(r"^(?P<reason>.*) \(at line (?P<line>\d+), column (?P<col>
 _AT_END = re.compile(r"^(?P<reason>.*) \(at end of document\)$", re.S)
 
 
+Signature = tuple[int, int, int]
+
+
+def file_signature(path: Path | str) -> Signature:
+    """(mtime, size, inode) of a file: it changes whenever the file is rewritten in place or
+    replaced, so data derived from the file can be reused while it stays the same."""
+    stat = os.stat(path)
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
 def parse_toml(path: Path | str, raw: bytes) -> dict[str, Any]:
     """Parse TOML bytes with tomllib; any problem is a ConfigError "path:line:col: reason"."""
     try:
