@@ -8,7 +8,6 @@ problem, in one pass over the hosts: it runs on every edit of a 10,000-host inve
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import re
 import socket
@@ -312,11 +311,8 @@ def _network_problem(n: Network) -> str | None:
         problem = _hostname_problem(n.suffix)
         if problem:
             return f"suffix {shown(n.suffix)} {problem}"
-    if n.cidr:
-        try:
-            ipaddress.ip_network(n.cidr, strict=False)
-        except ValueError:
-            return f"cidr {shown(n.cidr)} is not a network address"
+    if n.cidr and _cidr_range(n.cidr) is None:
+        return f"cidr {shown(n.cidr)} is not a network address"
     return None
 
 
@@ -325,13 +321,15 @@ Range = tuple[str, int, int, int]  # the network's CIDR text, IP version, addres
 
 def _ranges(networks: list[Network]) -> dict[str, Range]:
     """The address range of each network with a valid CIDR, as integers for a quick test."""
-    ranges = {}
-    for n in networks:
-        with contextlib.suppress(ValueError):
-            if n.cidr:
-                net = ipaddress.ip_network(n.cidr, strict=False)
-                ranges[n.name] = (n.cidr, net.version, int(net.network_address), int(net.netmask))
-    return ranges
+    return {n.name: span for n in networks if n.cidr and (span := _cidr_range(n.cidr))}
+
+
+def _cidr_range(cidr: str) -> Range | None:
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return None
+    return cidr, net.version, int(net.network_address), int(net.netmask)
 
 
 def _inside(span: Range, key: str) -> bool:
