@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import alive, gone
 
 from qlutui.backend import jobrunner
 
@@ -65,11 +66,6 @@ def find_child(pgid: int, name: str, timeout: float = 10) -> int:
                 return pid
         time.sleep(0.02)
     raise AssertionError(f"no {name} process in group {pgid}")
-
-
-def alive(pid: int) -> bool:
-    stat = jobrunner.proc_stat(pid)
-    return stat is not None and stat[0] != "Z"
 
 
 def sh(script: str) -> dict:
@@ -234,10 +230,10 @@ def test_kill_terminates_the_group_and_runs_on_failure(tmp_path: Path) -> None:
     assert runner("kill", str(jobdir)).returncode == 0
     assert wait_rc(jobdir) == 143
     assert time.monotonic() - began < 4  # TERM was enough: no 5 s grace spent
-    assert not any(alive(p) for p in sleeps)  # the background sleep too
+    assert all(gone(p) for p in sleeps)  # the background sleep too
     assert marker.exists()
     assert messages(jobdir)[-3:] == ["killed", f"cleanup 1/1: touch {marker}", "finished: exit 143"]
-    assert not alive(pgid)
+    assert gone(pgid)
 
 
 def test_kill_escalates_to_sigkill_for_children_ignoring_term(tmp_path: Path) -> None:
@@ -248,7 +244,7 @@ def test_kill_escalates_to_sigkill_for_children_ignoring_term(tmp_path: Path) ->
     assert runner("kill", str(jobdir)).returncode == 0
     assert jobrunner.GRACE - 0.5 < time.monotonic() - began < jobrunner.GRACE + 3
     assert wait_rc(jobdir) == 143
-    assert not alive(sleep)
+    assert gone(sleep)
 
 
 def test_follow_streams_from_an_offset_until_rc(tmp_path: Path) -> None:
@@ -279,17 +275,14 @@ def test_a_killed_runner_is_interrupted(tmp_path: Path) -> None:
     sleep = find_child(pgid, "sleep")
     os.kill(pgid, signal.SIGKILL)  # the runner only: its child lives on
     try:
-        deadline = time.monotonic() + 5
-        while alive(pgid):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        assert gone(pgid)
         assert json.loads(runner("status", str(jobdir)).stdout)["state"] == "interrupted"
         follow = runner("follow", str(jobdir), "0")
         assert follow.returncode == jobrunner.EXIT_INTERRUPTED
         assert follow.stdout == (jobdir / "log").read_text()
         assert not (jobdir / "rc").exists()
         assert runner("kill", str(jobdir)).returncode == 0  # kills the orphaned child
-        assert not alive(sleep)
+        assert gone(sleep)
     finally:
         if alive(sleep):
             os.kill(sleep, signal.SIGKILL)

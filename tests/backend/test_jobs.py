@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import alive, gone
 
 from qlutui.backend import jobrunner
 from qlutui.backend.job_records import ERRORS, FAILED, RUNNING, SUCCESS, LogLine, Plan
@@ -86,11 +87,6 @@ def sleep_pid(pgid: int) -> int:
         if Path(f"/proc/{pid}/comm").read_text().strip() == "sleep":
             return pid
     raise AssertionError("no sleep running")
-
-
-def alive(pid: int) -> bool:
-    stat = jobrunner.proc_stat(pid)
-    return stat is not None and stat[0] != "Z"
 
 
 async def test_a_plan_succeeds_with_its_log_copied_byte_for_byte(manager, transports, tmp_path):
@@ -205,7 +201,7 @@ async def test_kill_terminates_the_remote_group(manager, transports, tmp_path):
     await finished(job)
     target = job.record.targets["beosrv-c"]
     assert (target.state, target.rc, target.error) == (FAILED, 143, "killed")
-    assert not alive(sleep) and not alive(pgid)
+    assert gone(sleep) and gone(pgid)
     assert (tmp_path / "headnodes" / "beosrv-c" / "cleaned").is_dir()
     assert texts(job.lines(), "message")[-1] == "Failed on beosrv-c: killed"
     assert manager.running("s") is None

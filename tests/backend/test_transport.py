@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import gone
 from sshd import SSHD
 
 from qlutui.backend.config import HeadNode
@@ -117,20 +118,7 @@ async def test_abandoned_local_stream_kills_its_process_group(tmp_path: Path) ->
     stream = transport.stream(["sh", "-c", script])
     pids = [int((await anext(stream))[1]), int((await anext(stream))[1])]
     await stream.aclose()
-    for pid in pids:  # the shell and its background child: both gone
-        for _ in range(100):
-            if not alive(pid):
-                break
-            await asyncio.sleep(0.02)
-        assert not alive(pid)
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for a reaper does not count)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    assert all(gone(pid) for pid in pids)  # the shell and its background child
 
 
 # -- files -----------------------------------------------------------------------------------
