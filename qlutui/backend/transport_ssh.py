@@ -139,7 +139,12 @@ class SSHTransport(Transport):
         """Turn asyncssh errors into one-line errors; forget a connection that was lost."""
         try:
             yield
-        except (asyncssh.ConnectionLost, asyncssh.SFTPConnectionLost, ConnectionError):
+        except (
+            asyncssh.ConnectionLost,
+            asyncssh.SFTPConnectionLost,
+            asyncssh.SFTPNoConnection,  # the SFTP channel closed under a call in flight
+            ConnectionError,
+        ):
             self._forget()
             raise TransportError(f"{self.name}: connection lost") from None
         except asyncssh.SFTPNoSuchFile:

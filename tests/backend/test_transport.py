@@ -483,6 +483,26 @@ async def test_ssh_lost_connection_then_reconnect(own_sshd: SSHD) -> None:
 
 
 @pytest.mark.ssh
+async def test_ssh_closed_sftp_channel_is_a_lost_connection_then_reopened(
+    sshd: SSHD, tmp_path: Path
+) -> None:
+    transport = SSHTransport(sshd.headnode("beosrv-d"))
+    target = tmp_path / "f"
+    try:
+        await transport.write_atomic(str(target), b"one\n")
+        sftp = await transport._sftp()
+        sftp.exit()  # the channel closes, the connection stays: as when sshd drops mid-write
+        await sftp.wait_closed()
+        with pytest.raises(TransportError, match=r"^beosrv-d: connection lost$"):
+            await transport.write_atomic(str(target), b"two\n")
+        assert target.read_bytes() == b"one\n"
+        await transport.write_atomic(str(target), b"three\n")
+        assert target.read_bytes() == b"three\n"
+    finally:
+        await transport.close()
+
+
+@pytest.mark.ssh
 async def test_ssh_reconnects_after_the_server_dropped_an_idle_connection(
     own_sshd: SSHD,
 ) -> None:
