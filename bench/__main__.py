@@ -29,6 +29,7 @@ SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
     "P7": remote.chroot_clone,
     "P8": remote.fanout,
     "P9": scenarios.job_history,
+    "P9tui": tui.jobs_screen,
 }
 
 

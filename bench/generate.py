@@ -116,6 +116,33 @@ def generate(
     return config
 
 
+def job_history(directory: Path, count: int) -> str:
+    """Write `count` finished job records (one an hour, oldest first) into a jobs directory,
+    as JobManager saves them; return the newest job's id."""
+    import time
+
+    import tomlkit
+
+    from qlutui.backend.job_records import JobRecord, TargetRecord
+
+    start = time.time() - count * 3600
+    job_id = ""
+    for i in range(count):
+        created = start + i * 3600
+        job_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(created)) + f"-{i % 0x10000:04x}"
+        record = JobRecord(
+            job_id,
+            "chroots.create",
+            f"Creating chroot beosrv-c:/srv/apps/chroots/c{i}",
+            created=created,
+            finished=created + 60,
+            targets={"beosrv-c": TargetRecord(state="Success")},
+        )
+        (directory / job_id).mkdir(parents=True)
+        (directory / job_id / "job.toml").write_text(tomlkit.dumps(record.to_dict()))
+    return job_id
+
+
 # --- a minimal TOML writer (strings, numbers, booleans, lists, tables, arrays of tables) -----
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 from functools import partial
 
+from bench import generate
 from bench.core import ROOT, Context, Result, installed_env, median, timed
 
 COLD_START_S = 0.5
@@ -171,27 +172,11 @@ def state_files(ctx: Context) -> list[Result]:
 def job_history(ctx: Context) -> list[Result]:
     """P9: a long job history listed as the Jobs screen does every 2 s, one job changing
     between two lists (a running job saving its record)."""
-    import tomlkit
-
-    from qlutui.backend.job_records import JobRecord, TargetRecord
     from qlutui.backend.jobs import JobManager
 
     directory = ctx.workdir / "job-history"
     shutil.rmtree(directory, ignore_errors=True)
-    start = time.time() - ctx.scale.jobs * 3600
-    for i in range(ctx.scale.jobs):
-        created = start + i * 3600
-        job_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(created)) + f"-{i % 0x10000:04x}"
-        record = JobRecord(
-            job_id,
-            "chroots.create",
-            f"Creating chroot beosrv-c:/srv/apps/chroots/c{i}",
-            created=created,
-            finished=created + 60,
-            targets={"beosrv-c": TargetRecord(state="Success")},
-        )
-        (directory / job_id).mkdir(parents=True)
-        (directory / job_id / "job.toml").write_text(tomlkit.dumps(record.to_dict()))
+    job_id = generate.job_history(directory, ctx.scale.jobs)
     manager = JobManager(directory, lambda name: None, "/var/lib/qlutui/jobs")  # lists only
     first = timed(manager.list)
     newest = directory / job_id / "job.toml"

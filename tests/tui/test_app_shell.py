@@ -23,7 +23,7 @@ from qlutui.backend.job_records import STDERR, STDOUT, JobRecord, Plan, TargetRe
 from qlutui.backend.jobs import JobContext
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.hosts import HostsScreen, RowsView
-from qlutui.screens.jobs import JobsScreen
+from qlutui.screens.jobs import SHOWN_JOBS, JobsScreen
 from qlutui.screens.menu import MenuScreen
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.footer import FooterItem, KeysFooter
@@ -382,6 +382,41 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
         ]  # stderr is still filtered out
         assert screen.check_action("kill", ()) is None  # nothing to kill: dimmed
         assert not kill_key(screen).enabled
+    await closed(cluster)
+
+
+async def test_jobs_long_history_lists_the_newest_and_the_filter_finds_older(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    total = SHOWN_JOBS + 50
+    base = calendar.timegm((2026, 1, 1, 0, 0, 0))
+    for i in range(total):  # one job an hour, c0 the oldest
+        job_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(base + i * 3600)) + f"-{i:04x}"
+        write_job(cluster, job_id, f"Creating chroot beosrv-c:/c{i}", {"beosrv-c": "Success"}, {})
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, JobsScreen)
+        table = screen.table
+        assert app.focused is table  # the job keys work at once, not typed into the filter
+        assert table.row_count == SHOWN_JOBS
+        assert table.get_row_at(0)[1].plain == f"Creating chroot beosrv-c:/c{total - 1}"
+        assert f"newest {SHOWN_JOBS} of {total} jobs" in screen_text(app)
+
+        await pilot.press("slash", *"/c17")  # c17 is older than the newest 200
+        await pilot.pause()
+        titles = [table.get_row_at(row)[1].plain for row in range(table.row_count)]
+        assert titles == [f"Creating chroot beosrv-c:/c{n}" for n in (*range(179, 169, -1), 17)]
+        assert f"11 of {total} jobs match" in screen_text(app)
+        await pilot.press("enter", "ctrl+end", "enter")  # back in the list, the last row, open
+        await pilot.pause()
+        pane = screen.query_one(LogPane)
+        assert pane.job is not None and pane.job.record.title.endswith("/c17")
+
+        await pilot.press("slash", "ctrl+u", *"no such job")
+        await pilot.pause()
+        assert table.row_count == 0 and f"0 of {total} jobs match" in screen_text(app)
     await closed(cluster)
 
 
