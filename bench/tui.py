@@ -5,7 +5,6 @@ latency runs from the key event reaching the app to the screen refreshed after i
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import shutil
 import time
@@ -64,19 +63,19 @@ async def _key(pilot, key: str) -> float:
 
 @asynccontextmanager
 async def _session(config: Path) -> AsyncIterator[Pilot]:
-    """The TUI on `config` under Pilot, run as `run_app` runs it: the GC frozen first."""
+    """The TUI on `config` under Pilot, run as `run_app` runs it: in `interactive_gc`."""
     from qlutui.app import QlutuiApp
     from qlutui.backend.cluster import Cluster
+    from qlutui.idle_gc import interactive_gc
 
     cluster = Cluster.open(config)
     app = QlutuiApp(cluster)
-    gc.freeze()
     try:
-        async with app.run_test(size=SIZE) as pilot:
-            yield pilot
+        with interactive_gc():
+            async with app.run_test(size=SIZE) as pilot:
+                yield pilot
     finally:
         await cluster.aclose()
-        gc.unfreeze()
 
 
 def images_tree(ctx: Context) -> list[Result]:

@@ -14,10 +14,10 @@ and raises the escape delay before Textual is imported).
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import signal
 import sys
+import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from functools import lru_cache, partial
@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.color import Color
@@ -39,6 +39,7 @@ from qlutui.backend.cluster import Cluster
 from qlutui.backend.job_records import JobRecord
 from qlutui.cli import serial_mode, stdout_tty
 from qlutui.errors import QlutuiError
+from qlutui.idle_gc import collect_if_due, interactive_gc
 from qlutui.screens.menu import Dialog, MenuScreen, menu_screen
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.help import HelpScreen, described_bindings, key_rows
@@ -123,6 +124,7 @@ class AsciiFilter(LineFilter):
 
 ASCII_FILTER = AsciiFilter()
 TERMINAL_CHECK_S = 1.0
+IDLE_GC_S = 1.0  # no key or mouse event for this long: a full GC pass may run
 
 
 class QlutuiCommands(Provider):
@@ -182,6 +184,15 @@ class QlutuiApp(App[None]):
         else:  # config.py cannot know Textual's themes; say so instead of failing to start
             self._theme_problem = f"Unknown theme '{ui.theme}' in config.toml; using {self.theme}"
         self.set_keymap(ui.keymap)
+        self._last_input = 0.0  # monotonic time of the last key or mouse event
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self._last_input = time.monotonic()
+        await super().on_event(event)
+
+    def _collect_garbage(self) -> None:
+        collect_if_due(idle=time.monotonic() - self._last_input >= IDLE_GC_S)
 
     def get_line_filters(self) -> list[LineFilter]:
         filters = list(super().get_line_filters())
@@ -194,6 +205,7 @@ class QlutuiApp(App[None]):
         if self._theme_problem:
             self.notify(self._theme_problem, severity="warning")
         self._resume_jobs()
+        self.set_interval(IDLE_GC_S, self._collect_garbage)
         if self.serial:
             ScrollBar.renderer = AsciiScrollBarRender  # one app per process: class-wide is fine
         stdin = sys.__stdin__
@@ -288,9 +300,6 @@ def run_app(config: str | Path | None, *, serial: bool | None = None) -> int:
     """Open the cluster, run the TUI, close the connections (same event loop)."""
     cluster = Cluster.open(config)
     app = QlutuiApp(cluster, serial=serial)
-    # The modules and classes loaded so far live as long as the process: keep them out of
-    # the collector's full passes, which otherwise stall a streaming log for 50-150 ms.
-    gc.freeze()
 
     async def main() -> None:
         # A vanished terminal (SIGHUP) ends the app in order: the connections are closed and
@@ -303,5 +312,6 @@ def run_app(config: str | Path | None, *, serial: bool | None = None) -> int:
             loop.remove_signal_handler(signal.SIGHUP)
             await cluster.aclose()
 
-    asyncio.run(main())
+    with interactive_gc():  # the modules and classes loaded so far stay out of full passes
+        asyncio.run(main())
     return app.return_code or 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import gc
 import json
 import re
 import time
@@ -21,6 +22,7 @@ from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import build_inventory, init_demo
 from qlutui.backend.job_records import STDERR, STDOUT, JobRecord, Plan, TargetRecord
 from qlutui.backend.jobs import JobContext
+from qlutui.idle_gc import FULL_AFTER, interactive_gc
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.hosts import HostsScreen, RowsView
 from qlutui.screens.jobs import SHOWN_JOBS, JobsScreen
@@ -325,6 +327,23 @@ async def test_quit_asks_while_jobs_run(demo: Path) -> None:
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running  # nothing runs any more: no question
+    await closed(cluster)
+
+
+def full_passes() -> int:
+    return gc.get_stats()[2]["collections"]
+
+
+async def test_a_due_full_gc_pass_runs_once_the_user_pauses(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    with interactive_gc():  # as run_app runs the app: CPython makes no full pass itself
+        async with app.run_test(size=SIZE) as pilot:
+            for _ in range(FULL_AFTER):  # a full pass is due
+                gc.collect(1)
+            before = full_passes()
+            await pilot.press("down")
+            await until(pilot, lambda: full_passes() > before, "a full pass after the keys", 5)
     await closed(cluster)
 
 
