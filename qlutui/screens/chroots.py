@@ -105,12 +105,23 @@ class ChrootsScreen(Screen):
         selector = self.selector
         keep = select or self.selected
         selector.clear_options()
-        selector.add_options([Option(f"{n} ({c.state})", id=n) for n, c in state.chroots.items()])
+        selector.add_options([Option(self._label(n), id=n) for n in state.chroots])
         names = list(state.chroots)
         if names:
             selector.highlighted = names.index(keep) if keep in names else 0
         self._status(f"{len(names)} chroot(s) below {self.service.base}")
         self._render_detail()
+
+    def _label(self, name: str) -> str:
+        """The list entry: the chroot's state, or (!) once its probe found a problem (the
+        detail says which: missing on the head-node, head-node unreachable ...)."""
+        assert self.state is not None
+        probe = self.probes.get(name)
+        return (
+            f"{name} (!)"
+            if probe and probe.problem
+            else f"{name} ({self.state.chroot(name).state})"
+        )
 
     def _status(self, text: str) -> None:
         self.query_one("#chroots-status", Static).update(text)
@@ -126,6 +137,8 @@ class ChrootsScreen(Screen):
         if self.state is None or name not in self.state.chroots:
             return
         self.probes[name] = await self.service.probe(self.state.chroot(name))
+        if name in self.state.chroots:  # a reload may have dropped it meanwhile
+            self.selector.replace_option_prompt(name, self._label(name))
         self._render_detail()
 
     def _render_detail(self) -> None:

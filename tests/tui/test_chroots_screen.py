@@ -73,6 +73,7 @@ async def test_details_show_the_missing_tree(cluster: Cluster) -> None:
         assert "Server:      beosrv-c" in text
         assert "Path:        /srv/apps/chroots/bookworm-base" in text
         assert "State:       ready (missing on beosrv-c)" in text
+        assert [str(o.prompt) for o in screen.selector.options] == ["bookworm-base (!)"]
         assert "Images:      Standard-bookworm" in text
 
 
