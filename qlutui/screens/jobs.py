@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 REFRESH_S = 2.0  # how often the states in the list are re-read
 
 
-TITLE_WIDTH = 28  # the columns after it stay visible at 80 columns
+TITLE_WIDTH = 32  # the columns after it stay visible at 80 columns
 SHOWN_JOBS = 200
 
 
@@ -50,6 +50,15 @@ def count_text(shown: int, matched: int, total: int, filtered: bool) -> str:
     if shown < total:
         return f"newest {shown} of {total:,} jobs"
     return f"{total:,} job{'s' if total != 1 else ''}"
+
+
+def fitted(title: str, width: int = TITLE_WIDTH) -> str:
+    """A job title in `width` cells, cut in the middle: its end names the chroot or files."""
+    title = title.removesuffix(" ...")  # "still running": the State column says it
+    if len(title) <= width:
+        return title
+    head = width // 2
+    return title[:head] + "\u2026" + title[head - width + 1 :]
 
 
 def started_text(epoch: float) -> str:
@@ -96,7 +105,7 @@ class JobsScreen(Screen):
         table = self.table
         table.add_column("State", key="state")
         table.add_column("Title", width=TITLE_WIDTH)
-        table.add_columns("Started", "Kind", "Id")
+        table.add_columns("Started", "Id")  # the kind is in the title; the filter finds it
         self.refresh_list()
         if self.job_id is None and self.table.row_count:
             self.job_id = str(self.table.coordinate_to_cell_key((0, 0)).row_key.value)
@@ -123,7 +132,7 @@ class JobsScreen(Screen):
             current = self._cursor_job()
             table.clear()
             for r in shown:  # Text: no markup to parse (a job title may hold brackets)
-                cells = (r.state, r.title, started_text(r.created), r.kind, r.id)
+                cells = (r.state, fitted(r.title), started_text(r.created), r.id)
                 table.add_row(*map(Text, cells), key=r.id)
             if current is not None and current in table.rows:
                 table.move_cursor(row=table.get_row_index(current), animate=False)

@@ -25,7 +25,7 @@ from qlutui.backend.jobs import JobContext
 from qlutui.idle_gc import FULL_AFTER, interactive_gc
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.hosts import HostsScreen, RowsView
-from qlutui.screens.jobs import SHOWN_JOBS, JobsScreen
+from qlutui.screens.jobs import SHOWN_JOBS, TITLE_WIDTH, JobsScreen, fitted
 from qlutui.screens.menu import MenuScreen
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.footer import FooterItem, KeysFooter
@@ -402,6 +402,22 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
         assert screen.check_action("kill", ()) is None  # nothing to kill: dimmed
         assert not kill_key(screen).enabled
     await closed(cluster)
+
+
+@pytest.mark.parametrize(
+    ("title", "shown"),
+    [
+        ("Writing SSH host files", "Writing SSH host files"),
+        (
+            "Creating chroot beosrv-c:/srv/apps/chroots/bookworm-base ...",
+            "Creating chroot …s/bookworm-base",
+        ),
+        ("Removing chroot beosrv-c:/srv/apps/chroots/c17 ...", "Removing chroot …pps/chroots/c17"),
+        ("x" * TITLE_WIDTH, "x" * TITLE_WIDTH),
+    ],
+)
+def test_job_titles_are_cut_in_the_middle_keeping_the_name(title: str, shown: str) -> None:
+    assert fitted(title) == shown and len(shown) <= TITLE_WIDTH
 
 
 async def test_jobs_long_history_lists_the_newest_and_the_filter_finds_older(demo: Path) -> None:
