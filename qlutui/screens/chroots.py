@@ -113,15 +113,13 @@ class ChrootsScreen(Screen):
         self._render_detail()
 
     def _label(self, name: str) -> str:
-        """The list entry: the chroot's state, or (!) once its probe found a problem (the
-        detail says which: missing on the head-node, head-node unreachable ...)."""
+        """The list entry: the chroot's state, or (!) for a ready chroot whose probe found a
+        problem (the detail says which: missing on the head-node, head-node unreachable)."""
         assert self.state is not None
+        state = self.state.chroot(name).state
         probe = self.probes.get(name)
-        return (
-            f"{name} (!)"
-            if probe and probe.problem
-            else f"{name} ({self.state.chroot(name).state})"
-        )
+        troubled = state == "ready" and probe is not None and probe.problem
+        return f"{name} (!)" if troubled else f"{name} ({state})"
 
     def _status(self, text: str) -> None:
         self.query_one("#chroots-status", Static).update(text)

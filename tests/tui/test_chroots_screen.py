@@ -67,14 +67,20 @@ def detail(screen: ChrootsScreen) -> str:
 
 
 async def test_details_show_the_missing_tree(cluster: Cluster) -> None:
+    building = {"server": "beosrv-c", "path": "/srv/apps/chroots/wip", "flavour": "bookworm"}
+    building |= {"version": "13.1", "state": "building"}  # no tree yet: nothing to flag
+    cluster.store.update("chroots", lambda doc: doc["chroots"].add("wip", building))
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
         screen = await open_chroots(pilot)
         text = detail(screen)
         assert "Server:      beosrv-c" in text
         assert "Path:        /srv/apps/chroots/bookworm-base" in text
         assert "State:       ready (missing on beosrv-c)" in text
-        assert [str(o.prompt) for o in screen.selector.options] == ["bookworm-base (!)"]
         assert "Images:      Standard-bookworm" in text
+        await pilot.press("down")
+        await until(pilot, lambda: "wip" in screen.probes, "the second probe")
+        labels = [str(o.prompt) for o in screen.selector.options]
+        assert labels == ["bookworm-base (!)", "wip (building)"]  # a ready one without tree
 
 
 async def test_new_with_keyboard_opens_the_following_log_window(cluster: Cluster) -> None:
