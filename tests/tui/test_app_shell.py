@@ -341,8 +341,9 @@ async def test_a_due_full_gc_pass_runs_once_the_user_pauses(demo: Path) -> None:
         async with app.run_test(size=SIZE) as pilot:
             for _ in range(FULL_AFTER):  # a full pass is due
                 gc.collect(1)
-            before = full_passes()
+            before, pressed = full_passes(), time.monotonic()
             await pilot.press("down")
+            assert app._last_input >= pressed  # the key counts as input: the pass waits
             await until(pilot, lambda: full_passes() > before, "a full pass after the keys", 5)
     await closed(cluster)
 
