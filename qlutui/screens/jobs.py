@@ -65,6 +65,15 @@ def started_text(epoch: float) -> str:
     return time.strftime("%m-%d %H:%M", time.localtime(epoch)) if epoch else ""
 
 
+class JobsTable(DataTable):
+    """The job list: it fits 80 columns, so home and end go to the first and last job."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "First", show=False),
+        Binding("end", "scroll_bottom", "Last", show=False),
+    ]
+
+
 class JobsScreen(Screen):
     TITLE = "Jobs"
     AUTO_FOCUS = "#jobs-table"
@@ -89,7 +98,7 @@ class JobsScreen(Screen):
                 compact=True,
             )
             yield Static(id="jobs-count", markup=False)
-        yield DataTable(id="jobs-table", cursor_type="row")
+        yield JobsTable(id="jobs-table", cursor_type="row")
         yield LogPane(batch_ms=self.cluster.config.ui.log_batch_ms, id="job-log")
         yield KeysFooter()
 
