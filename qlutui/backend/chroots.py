@@ -101,6 +101,10 @@ def mirror_of(sources: str) -> str:
     return uris[0] if uris else ""
 
 
+def unreachable(server: str, error: Exception) -> str:
+    return f"{server} unreachable: {error}"
+
+
 class ChrootsService:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -161,19 +165,53 @@ class ChrootsService:
 
     async def probe(self, chroot: Chroot) -> Probe:
         """Whether the chroot's tree is on its head-node, and its size (du, one file system)."""
+        if problem := await self.presence(chroot):
+            return Probe(False, problem=problem)
+        transport = self.cluster.transport(chroot.server)
+        argv = ["du", "-sx", "--block-size=1", "--", transport.host_path(chroot.path)]
         try:
-            transport = self.cluster.transport(chroot.server)
-            info = await transport.stat(chroot.path)
-            if info is None or info.kind != "dir":
-                what = "missing" if info is None else f"not a directory ({info.kind})"
-                return Probe(False, problem=f"{what} on {chroot.server}")
-            argv = ["du", "-sx", "--block-size=1", "--", transport.host_path(chroot.path)]
             result = await transport.run(argv, timeout=PROBE_TIMEOUT)
         except QlutuiError as exc:
-            return Probe(False, problem=f"{chroot.server} unreachable: {exc}")
+            return Probe(False, problem=unreachable(chroot.server, exc))
         words = result.stdout.split()
         size = int(words[0]) if words and words[0].isdigit() else None
         return Probe(True, size)
+
+    async def presence(self, chroot: Chroot) -> str:
+        """ "" when the chroot's tree is on its head-node, else why not (one stat, no du)."""
+        try:
+            return await self._presence(chroot)
+        except QlutuiError as exc:
+            return unreachable(chroot.server, exc)
+
+    async def _presence(self, chroot: Chroot) -> str:
+        info = await self.cluster.transport(chroot.server).stat(chroot.path)
+        if info is None or info.kind != "dir":
+            what = "missing" if info is None else f"not a directory ({info.kind})"
+            return f"{what} on {chroot.server}"
+        return ""
+
+    async def problems(self, state: ChrootsState) -> dict[str, str]:
+        """What `presence` says of every ready chroot (building and failed ones have no tree
+        yet). Head-nodes are asked concurrently, each chroot of one in turn; once a head-node
+        is unreachable its other chroots say so without waiting for a timeout each."""
+
+        async def on_server(chroots: list[Chroot]) -> dict[str, str]:
+            found: dict[str, str] = {}
+            down = ""
+            for chroot in chroots:
+                try:
+                    found[chroot.name] = down or await self._presence(chroot)
+                except QlutuiError as exc:
+                    found[chroot.name] = down = unreachable(chroot.server, exc)
+            return found
+
+        servers: dict[str, list[Chroot]] = {}
+        for chroot in state.chroots.values():
+            if chroot.state == "ready":
+                servers.setdefault(chroot.server, []).append(chroot)
+        results = await asyncio.gather(*(on_server(c) for c in servers.values()))
+        return {name: problem for found in results for name, problem in found.items()}
 
     def version_choices(self, state: ChrootsState, flavour: str | None = None) -> list[str]:
         return state.catalog.xy_versions(flavour)

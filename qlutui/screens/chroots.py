@@ -2,8 +2,10 @@
 Edit (description), Remove, Rename and the last job's log.
 
 Every decision is a `ChrootsService` call. Builds, clones, renames and removals are jobs: the
-screen starts one and opens its live log window at once (`app.show_job`). The tree's presence
-and size are probed on the head-node in a worker whenever the selection changes.
+screen starts one and opens its live log window at once (`app.show_job`). After each load a
+worker checks that every ready chroot's tree is on its head-node (one stat each) and marks
+the ones that are not; the selected chroot's size is probed (du) whenever the selection
+changes.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ class ChrootsScreen(Screen):
         super().__init__()
         self.service = ChrootsService(cluster)
         self.state: ChrootsState | None = None
-        self.probes: dict[str, Probe] = {}
+        self.probes: dict[str, Probe] = {}  # by name: presence and size, when selected
+        self.problems: dict[str, str] = {}  # by name: presence of every ready chroot
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Manage Chroots", classes="title-bar")
@@ -102,6 +105,7 @@ class ChrootsScreen(Screen):
 
     def _show(self, state: ChrootsState, select: str | None = None) -> None:
         self.state = state
+        self.probes = {}  # the highlighted chroot is probed again below
         selector = self.selector
         keep = select or self.selected
         selector.clear_options()
@@ -111,15 +115,25 @@ class ChrootsScreen(Screen):
             selector.highlighted = names.index(keep) if keep in names else 0
         self._status(f"{len(names)} chroot(s) below {self.service.base}")
         self._render_detail()
+        self._check_presence(state)
 
     def _label(self, name: str) -> str:
-        """The list entry: the chroot's state, or (!) for a ready chroot whose probe found a
-        problem (the detail says which: missing on the head-node, head-node unreachable)."""
+        """The list entry: the chroot's state, or (!) for a ready chroot whose tree is not
+        there (the detail says why: missing on the head-node, head-node unreachable)."""
         assert self.state is not None
         state = self.state.chroot(name).state
-        probe = self.probes.get(name)
-        troubled = state == "ready" and probe is not None and probe.problem
-        return f"{name} (!)" if troubled else f"{name} ({state})"
+        probe = self.probes.get(name)  # the fresher of the two
+        problem = probe.problem if probe is not None else self.problems.get(name, "")
+        return f"{name} (!)" if state == "ready" and problem else f"{name} ({state})"
+
+    @work(group="chroots-presence", exclusive=True)
+    async def _check_presence(self, state: ChrootsState) -> None:
+        problems = await self.service.problems(state)
+        if self.state is not state:  # reloaded meanwhile: that load checks its own
+            return
+        self.problems = problems
+        for name in state.chroots:
+            self.selector.replace_option_prompt(name, self._label(name))
 
     def _status(self, text: str) -> None:
         self.query_one("#chroots-status", Static).update(text)

@@ -4,6 +4,8 @@ the real SSH transport (a small tree, not a full chroot)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import tomllib
 from pathlib import Path
 
@@ -51,6 +53,50 @@ async def test_missing_tree_is_shown_honestly(service: ChrootsService) -> None:
     state = await service.load()
     probe = await service.probe(state.chroot("bookworm-base"))
     assert (probe.present, probe.problem) == (False, "missing on beosrv-c")
+
+
+async def test_an_unreachable_head_node_is_asked_once_for_all_its_chroots(
+    tmp_path: Path,
+) -> None:
+    """A head-node that accepts TCP but never speaks SSH: one connect timeout, not one per
+    chroot; the chroots of the reachable head-node are checked as usual."""
+    config = init_demo(tmp_path / "demo")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # never accepted: the handshake waits for the timeout
+    port = silent.getsockname()[1]
+    config.write_text(
+        config.read_text()
+        + f'\n[[headnodes]]\nname = "beosrv-x"\ntransport = "ssh"\nhost = "127.0.0.1"\n'
+        f'port = {port}\nuser = "root"\nknown_hosts = "{tmp_path}/known_hosts"\n'
+        "connect_timeout = 1\n"
+    )
+    (tmp_path / "known_hosts").write_text("")
+    chroots = "".join(
+        f'[chroots.x{i}]\nserver = "beosrv-x"\npath = "/srv/apps/chroots/x{i}"\n'
+        'flavour = "bookworm"\nversion = "13.1"\nstate = "ready"\n'
+        for i in range(3)
+    )
+    state_file = config.parent / "state/chroots.toml"
+    state_file.write_text(state_file.read_text() + chroots)
+    cluster = Cluster.open(config)
+    try:
+        service = ChrootsService(cluster)
+        problems = await service.problems(await service.load())
+        assert problems["bookworm-base"] == "missing on beosrv-c"
+        assert {problems[f"x{i}"] for i in range(3)} == {problems["x0"]}
+        assert problems["x0"].startswith("beosrv-x unreachable: ")
+        silent.setblocking(False)
+        attempts = 0
+        with contextlib.suppress(BlockingIOError):
+            while attempts < 10:
+                silent.accept()[0].close()
+                attempts += 1
+        assert attempts == 1
+    finally:
+        silent.close()
+        await cluster.jobs.close()
+        await cluster.aclose()
 
 
 async def test_edit_description_conflict(service: ChrootsService) -> None:

@@ -66,10 +66,20 @@ def detail(screen: ChrootsScreen) -> str:
     return str(screen.query_one("#chroots-detail").render())
 
 
-async def test_details_show_the_missing_tree(cluster: Cluster) -> None:
-    building = {"server": "beosrv-c", "path": "/srv/apps/chroots/wip", "flavour": "bookworm"}
-    building |= {"version": "13.1", "state": "building"}  # no tree yet: nothing to flag
-    cluster.store.update("chroots", lambda doc: doc["chroots"].add("wip", building))
+def add_chroot(cluster: Cluster, name: str, state: str, *, tree: bool) -> None:
+    path = f"/srv/apps/chroots/{name}"
+    entry = {"server": "beosrv-c", "path": path, "flavour": "bookworm", "version": "13.1"}
+    cluster.store.update("chroots", lambda doc: doc["chroots"].add(name, entry | {"state": state}))
+    if tree:
+        (cluster.config.path.parent / "headnodes/beosrv-c" / path.lstrip("/")).mkdir(parents=True)
+
+
+async def test_details_show_the_missing_tree_and_the_list_marks_every_one(
+    cluster: Cluster,
+) -> None:
+    add_chroot(cluster, "here", "ready", tree=True)
+    add_chroot(cluster, "gone", "ready", tree=False)
+    add_chroot(cluster, "wip", "building", tree=False)  # no tree yet: nothing to mark
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
         screen = await open_chroots(pilot)
         text = detail(screen)
@@ -77,10 +87,10 @@ async def test_details_show_the_missing_tree(cluster: Cluster) -> None:
         assert "Path:        /srv/apps/chroots/bookworm-base" in text
         assert "State:       ready (missing on beosrv-c)" in text
         assert "Images:      Standard-bookworm" in text
-        await pilot.press("down")
-        await until(pilot, lambda: "wip" in screen.probes, "the second probe")
+        await until(pilot, lambda: len(screen.problems) == 3, "every ready chroot checked")
         labels = [str(o.prompt) for o in screen.selector.options]
-        assert labels == ["bookworm-base (!)", "wip (building)"]  # a ready one without tree
+        assert labels == ["bookworm-base (!)", "gone (!)", "here (ready)", "wip (building)"]
+        assert screen.problems["gone"] == "missing on beosrv-c"
 
 
 async def test_new_with_keyboard_opens_the_following_log_window(cluster: Cluster) -> None:
