@@ -16,6 +16,11 @@ from qlutui.commands.jobs import format_line
 def register(verbs: Any) -> None:
     sub = commands.add_verb(verbs, "chroots", "UnionFS chroots: list, build, clone, remove")
     p = sub.add_parser("list", help="every chroot with its server, flavour, version and state")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="also check that each ready chroot's tree is on its head-node (exit 1 if not)",
+    )
     commands.json_flag(p)
     p.set_defaults(handler=list_chroots)
     p = sub.add_parser("show", help="one chroot: fields, tree size, images using it")
@@ -59,14 +64,20 @@ def _summary(state: Any, name: str) -> dict:
     return state.chroot(name).to_dict() | {"name": name, "images": state.users(name)}
 
 
-async def list_chroots(cluster: Any, args: argparse.Namespace) -> None:
-    _, state = await _state(cluster)
+async def list_chroots(cluster: Any, args: argparse.Namespace) -> int:
+    service, state = await _state(cluster)
     data = [_summary(state, name) for name in state.chroots]
-    rows = [
-        [d["name"], d["server"], d["flavour"], d["version"], d["state"], d["path"]] for d in data
-    ]
+    problems = await service.problems(state) if args.check else {}
+    rows = []
+    for d in data:
+        shown = d["state"]
+        if args.check:
+            d["problem"] = problems.get(d["name"], "")
+            shown += f" ({d['problem']})" if d["problem"] else ""
+        rows.append([d["name"], d["server"], d["flavour"], d["version"], shown, d["path"]])
     header = ["NAME", "SERVER", "FLAVOUR", "VERSION", "STATE", "PATH"]
     commands.emit(args, data, commands.table(rows, header) if rows else "no chroots")
+    return 1 if any(problems.values()) else 0
 
 
 async def show_chroot(cluster: Any, args: argparse.Namespace) -> None:

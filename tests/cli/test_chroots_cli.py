@@ -50,6 +50,18 @@ def test_list_and_show_json(config: Path, capsys: pytest.CaptureFixture[str]) ->
     assert shown["present"] is False and shown["problem"] == "missing on beosrv-c"
 
 
+def test_list_check_marks_missing_trees_and_exits_1(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--config", str(config), "chroots", "list", "--check"]
+    assert main(argv) == 1
+    assert "ready (missing on beosrv-c)" in capsys.readouterr().out
+    tree = config.parent / "headnodes/beosrv-c/srv/apps/chroots/bookworm-base"
+    tree.mkdir(parents=True)
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["problem"] == ""
+
+
 def test_rm_refused_while_used(config: Path) -> None:
     before = (config.parent / "state/chroots.toml").read_bytes()
     result = qlutui(config, "rm", "bookworm-base")
