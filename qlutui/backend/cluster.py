@@ -7,18 +7,22 @@ need it) and reused: one connection per head-node for the life of the process.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property, wraps
+from functools import cached_property, partial, wraps
 from pathlib import Path
+from typing import Any, TypeVar
 
 from qlutui.backend.audit import FILE_NAME, AuditLog
 from qlutui.backend.config import Config, load_config
 from qlutui.backend.jobs import JobManager
-from qlutui.backend.store import Signature, Store, file_signature
+from qlutui.backend.store import AREAS, Signature, Store, file_signature
 from qlutui.backend.transport import Transport, open_transport
 from qlutui.errors import InvalidInput
 from qlutui.model.catalog import Catalog
 from qlutui.model.inventory import Inventory
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Summary:
     images: int
     chroots: int
     running_jobs: int
+    problems: int  # lines `qlutui check` prints
 
 
 class Cluster:
@@ -38,7 +43,8 @@ class Cluster:
         self.audit = AuditLog(Path(config.state_dir) / FILE_NAME)
         self.store = Store(config.state_dir, audit=self.audit.record)
         self._transports: dict[str, Transport] = {}
-        self._counts: dict[str, tuple[Signature | None, tuple[int, ...]]] = {}  # by `_count`
+        # (what, area) -> (the file's signature, what was computed from it): see `_memo`
+        self._memos: dict[tuple[str, str], tuple[Signature | None, Any]] = {}
 
     @classmethod
     def open(cls, config_path: str | Path | None = None) -> Cluster:
@@ -104,22 +110,39 @@ class Cluster:
         (images,) = self._count("images", "images")
         (chroots,) = self._count("chroots", "chroots")
         running = sum(1 for r in self.jobs.list() if r.finished is None)
-        return Summary(hosts, networks, images, chroots, running)
+        return Summary(hosts, networks, images, chroots, running, len(self.problems()))
+
+    def problems(self) -> list[str]:
+        """What is wrong in the state files, one line each (`backend/state_check.py`)."""
+        from qlutui.backend.state_check import area_problems  # CLI verbs start without it
+
+        return [
+            line
+            for area in sorted(AREAS)
+            for line in self._memo("problems", area, partial(area_problems, self.store, area))
+        ]
 
     def _count(self, area: str, *keys: str) -> tuple[int, ...]:
-        """Entries under each key of a state file (the same keys at every call for an area);
-        counted again only when the file changed: the menu asks each time it shows, and
-        parsing 10,000 hosts takes ~40 ms."""
+        """Entries under each key of a state file (the same keys at every call for an area)."""
+
+        def count() -> tuple[int, ...]:
+            data = self.store.load(area).data
+            return tuple(
+                len(value) if isinstance(value := data.get(key), list | dict) else 0 for key in keys
+            )
+
+        return self._memo("count", area, count)
+
+    def _memo(self, what: str, area: str, compute: Callable[[], T]) -> T:
+        """`compute()`, again only when the area's state file changed: the menu asks each
+        time it shows, and parsing 10,000 hosts takes ~40 ms."""
         try:
             signature: Signature | None = file_signature(self.store.path(area))
         except FileNotFoundError:
             signature = None
-        cached = self._counts.get(area)
+        cached = self._memos.get((what, area))
         if cached is not None and cached[0] == signature:
             return cached[1]
-        data = self.store.load(area).data
-        counts = tuple(
-            len(value) if isinstance(value := data.get(key), list | dict) else 0 for key in keys
-        )
-        self._counts[area] = (signature, counts)
-        return counts
+        value = compute()
+        self._memos[(what, area)] = (signature, value)
+        return value

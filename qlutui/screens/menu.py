@@ -102,11 +102,15 @@ class MenuScreen(Screen):
 
 def summary_text(summary: Summary) -> str:
     jobs = summary.running_jobs
-    return (
+    text = (
         f"{counted(summary.hosts, 'host')} on {counted(summary.networks, 'network')}, "
         f"{counted(summary.images, 'image')}, {counted(summary.chroots, 'chroot')}, "
         + (f"{counted(jobs, 'job')} running" if jobs else "no job running")
     )
+    if summary.problems:
+        problems = counted(summary.problems, "problem")
+        text += f"\n(!) {problems} in the state files: `qlutui check` lists them"
+    return text
 
 
 def counted(number: int, noun: str) -> str:

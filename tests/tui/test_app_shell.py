@@ -153,7 +153,13 @@ async def test_menu_counts_the_cluster_and_counts_again_on_return(demo: Path) ->
         await until(pilot, lambda: running in screen_text(app), "the running job counted")
         await cluster.jobs.kill(job.id)
         await wait_done(job)
+        assert "problem" not in screen_text(app)
         state = demo.parent / "state"
+        images = state / "images.toml"
+        images.write_text(images.read_text().replace("description =", "descripton =", 1))
+        await pilot.press("h", "escape")
+        problem = "(!) 1 problem in the state files: `qlutui check` lists them"
+        await until(pilot, lambda: problem in screen_text(app), "the typo counted")
         (state / "chroots.toml").write_text("[chroots\n")  # broken by hand meanwhile
         await pilot.press("h", "escape")
         error = "ts.toml:1:9: Expected ']' at the end of a table declaration"  # path:line:col
