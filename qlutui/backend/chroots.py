@@ -178,7 +178,7 @@ class ChrootsService:
         return Probe(True, size)
 
     async def presence(self, chroot: Chroot) -> str:
-        """ "" when the chroot's tree is on its head-node, else why not (one stat, no du)."""
+        """Why the chroot's tree is not on its head-node, "" when it is (one stat, no du)."""
         try:
             return await self._presence(chroot)
         except QlutuiError as exc:
@@ -191,7 +191,7 @@ class ChrootsService:
             return f"{what} on {chroot.server}"
         return ""
 
-    async def problems(self, state: ChrootsState) -> dict[str, str]:
+    async def tree_problems(self, state: ChrootsState) -> dict[str, str]:
         """What `presence` says of every ready chroot (building and failed ones have no tree
         yet). Head-nodes are asked concurrently, each chroot of one in turn; once a head-node
         is unreachable its other chroots say so without waiting for a timeout each."""

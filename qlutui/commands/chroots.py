@@ -67,7 +67,7 @@ def _summary(state: Any, name: str) -> dict:
 async def list_chroots(cluster: Any, args: argparse.Namespace) -> int:
     service, state = await _state(cluster)
     data = [_summary(state, name) for name in state.chroots]
-    problems = await service.problems(state) if args.check else {}
+    problems = await service.tree_problems(state) if args.check else {}
     rows = []
     for d in data:
         shown = d["state"]

@@ -128,7 +128,7 @@ class ChrootsScreen(Screen):
 
     @work(group="chroots-presence", exclusive=True)
     async def _check_presence(self, state: ChrootsState) -> None:
-        problems = await self.service.problems(state)
+        problems = await self.service.tree_problems(state)
         if self.state is not state:  # reloaded meanwhile: that load checks its own
             return
         self.problems = problems

@@ -82,7 +82,7 @@ async def test_an_unreachable_head_node_is_asked_once_for_all_its_chroots(
     cluster = Cluster.open(config)
     try:
         service = ChrootsService(cluster)
-        problems = await service.problems(await service.load())
+        problems = await service.tree_problems(await service.load())
         assert problems["bookworm-base"] == "missing on beosrv-c"
         assert {problems[f"x{i}"] for i in range(3)} == {problems["x0"]}
         assert problems["x0"].startswith("beosrv-x unreachable: ")
