@@ -102,7 +102,8 @@ def mirror_of(sources: str) -> str:
 
 
 def unreachable(server: str, error: Exception) -> str:
-    return f"{server} unreachable: {error}"
+    reason = str(error).removeprefix(f"{server}: ")  # transport errors name the head-node
+    return f"{server} unreachable: {reason}"
 
 
 class ChrootsService:
