@@ -59,6 +59,8 @@ DIALOGS: list[Dialog] = [
     Dialog("jobs", "Jobs", "j", "Recent jobs, their logs, kill a running job", "jobs:JobsScreen"),
     Dialog("hosts", "Hosts", "h", "Networks and host names (read-only)", "hosts:HostsScreen"),
     Dialog("audit", "Audit Trail", "a", "Who changed what, newest first", "audit:AuditScreen"),
+    Dialog("check", "Check", "k",
+           "Problems in the state files: TOML, entries, clashes, keys", "check:CheckScreen"),
 ]  # fmt: skip
 
 

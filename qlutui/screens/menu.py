@@ -109,7 +109,7 @@ def summary_text(summary: Summary) -> str:
     )
     if summary.problems:
         problems = counted(summary.problems, "problem")
-        text += f"\n(!) {problems} in the state files: `qlutui check` lists them"
+        text += f"\n(!) {problems} in the state files: k lists them"
     return text
 
 

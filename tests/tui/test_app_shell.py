@@ -23,6 +23,7 @@ from qlutui.backend.demo import build_inventory, init_demo
 from qlutui.backend.job_records import STDERR, STDOUT, JobRecord, Plan, TargetRecord
 from qlutui.backend.jobs import JobContext
 from qlutui.idle_gc import FULL_AFTER, interactive_gc
+from qlutui.screens.check import CheckScreen
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.hosts import HostsScreen, RowsView
 from qlutui.screens.jobs import SHOWN_JOBS, TITLE_WIDTH, JobsScreen, fitted
@@ -158,12 +159,33 @@ async def test_menu_counts_the_cluster_and_counts_again_on_return(demo: Path) ->
         images = state / "images.toml"
         images.write_text(images.read_text().replace("description =", "descripton =", 1))
         await pilot.press("h", "escape")
-        problem = "(!) 1 problem in the state files: `qlutui check` lists them"
+        problem = "(!) 1 problem in the state files: k lists them"
         await until(pilot, lambda: problem in screen_text(app), "the typo counted")
         (state / "chroots.toml").write_text("[chroots\n")  # broken by hand meanwhile
         await pilot.press("h", "escape")
         error = "ts.toml:1:9: Expected ']' at the end of a table declaration"  # path:line:col
         await until(pilot, lambda: error in screen_text(app), "the file's error")
+    await closed(cluster)
+
+
+async def test_check_screen_lists_the_problems_and_checks_again(demo: Path) -> None:
+    images = demo.parent / "state/images.toml"
+    images.write_text(images.read_text().replace("chroot =", "chrot =", 1))
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, CheckScreen), "the check screen")
+        screen = app.screen
+        await until(pilot, lambda: screen.problems is not None, "the check")
+        problem = f"{images}: unknown key images.Standard-noble.chrot (not used)"
+        assert screen.problems == [problem]
+        shown = screen_text(app).replace("\n", "").replace(" ", "")  # wrapped at 80 columns
+        assert problem.replace(" ", "") in shown and "1problem;rchecksagain" in shown
+        images.write_text(images.read_text().replace("chrot =", "chroot =", 1))
+        await pilot.press("r")
+        await until(pilot, lambda: screen.problems == [], "the second check")
+        assert "No problem found." in screen_text(app)
     await closed(cluster)
 
 

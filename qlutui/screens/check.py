@@ -1,0 +1,57 @@
+"""Check: every problem in the state files, one line each, as `qlutui check` prints them
+(malformed TOML, an entry the model refuses, inventory clashes, unknown keys). Read in a
+thread: the 10,000-host inventory takes ~0.2 s to check the first time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Static
+
+from qlutui.widgets.footer import KeysFooter
+
+if TYPE_CHECKING:
+    from qlutui.backend.cluster import Cluster
+
+
+class CheckScreen(Screen):
+    TITLE = "Check"
+    AUTO_FOCUS = "#check-scroll"
+    DEFAULT_CSS = """
+    #check-scroll { height: 1fr; padding: 0 1; }
+    #check-status { padding: 0 1; color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "reload", "Check again", id="check.reload"),
+    ]
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__()
+        self.cluster = cluster
+        self.problems: list[str] | None = None  # None until checked
+
+    def compose(self) -> ComposeResult:
+        yield Static("qlutui - Check the state files", classes="title-bar")
+        with VerticalScroll(id="check-scroll"):
+            yield Static("Checking ...", id="check-list", markup=False)
+        yield Static(id="check-status", markup=False)
+        yield KeysFooter()
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    @work(thread=True, exclusive=True, group="check")
+    def action_reload(self) -> None:
+        problems = self.cluster.problems()
+        self.app.call_from_thread(self._show, problems)
+
+    def _show(self, problems: list[str]) -> None:
+        self.problems = problems
+        self.query_one("#check-list", Static).update("\n".join(problems) or "No problem found.")
+        count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
+        self.query_one("#check-status", Static).update(f"{count}; r checks again")
