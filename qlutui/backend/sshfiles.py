@@ -25,7 +25,7 @@ from qlutui.backend.job_records import STDERR
 from qlutui.backend.jobs import Job, JobContext
 from qlutui.errors import ConfigError, InvalidInput, QlutuiError, Refused
 from qlutui.model.inventory import Inventory
-from qlutui.model.names import shown
+from qlutui.model.names import counted, shown
 from qlutui.model.sshfiles import (
     BANNER,
     FILES,
@@ -305,7 +305,7 @@ class SSHFilesService:
         per_node: dict[str, list[FileStatus]] = {}
         for row in todo:
             per_node.setdefault(row.dest.headnode, []).append(row)
-        count = f"{len(todo)} file{'s' if len(todo) > 1 else ''}"
+        count = counted(len(todo), "file")
         return await self.cluster.jobs.start(
             WRITE_JOB,
             f"Writing {count} to {', '.join(per_node)}",

@@ -30,6 +30,11 @@ def label(value: object) -> str:
     return shown(value)
 
 
+def counted(number: int, noun: str) -> str:
+    """ "1 host", "10,000 hosts"."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def name_problem(name: object) -> str | None:
     """Why `name` is not acceptable, or None when it is."""
     if not isinstance(name, str):

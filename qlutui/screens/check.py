@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
+from qlutui.model.names import counted
 from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
@@ -53,5 +54,6 @@ class CheckScreen(Screen):
     def _show(self, problems: list[str]) -> None:
         self.problems = problems
         self.query_one("#check-list", Static).update("\n".join(problems) or "No problem found.")
-        count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
-        self.query_one("#check-status", Static).update(f"{count}; r checks again")
+        self.query_one("#check-status", Static).update(
+            f"{counted(len(problems), 'problem')}; r checks again"
+        )

@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from qlutui.errors import QlutuiError
+from qlutui.model.names import counted
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.log_pane import LogPane
@@ -49,7 +50,7 @@ def count_text(shown: int, matched: int, total: int, filtered: bool) -> str:
         )
     if shown < total:
         return f"newest {shown} of {total:,} jobs"
-    return f"{total:,} job{'s' if total != 1 else ''}"
+    return counted(total, "job")
 
 
 def fitted(title: str, width: int = TITLE_WIDTH) -> str:

@@ -21,6 +21,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from qlutui.errors import QlutuiError
+from qlutui.model.names import counted
 from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
@@ -111,10 +112,6 @@ def summary_text(summary: Summary) -> str:
         problems = counted(summary.problems, "problem")
         text += f"\n(!) {problems} in the state files: k lists them"
     return text
-
-
-def counted(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def menu_screen(

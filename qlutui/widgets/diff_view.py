@@ -12,11 +12,12 @@ from textual.containers import Vertical
 from textual.widgets import Static, TextArea
 
 from qlutui.backend.sshfiles import Preview
+from qlutui.model.names import counted
 
 
 def _lines(text: str) -> str:
     count = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
-    return f"{count} line{'' if count == 1 else 's'}"
+    return counted(count, "line")
 
 
 class FileView(Vertical):
