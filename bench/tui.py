@@ -43,6 +43,13 @@ async def _until(pilot, condition: Callable[[], bool], timeout: float = 60.0) ->
         await pilot.pause(0.005)
 
 
+def _send_key(app, key: str) -> None:
+    """The key as the terminal driver delivers it (no Pilot idle waits)."""
+    event = events.Key(key, key if len(key) == 1 else _CHARS.get(key))
+    event.set_sender(app)
+    app._driver.send_message(event)
+
+
 async def _key(pilot, key: str) -> float:
     """Milliseconds from a key event reaching the app to the screen refreshed after it.
 
@@ -50,10 +57,8 @@ async def _key(pilot, key: str) -> float:
     20 ms at least), a floor far above the 16 ms being measured."""
     app = pilot.app
     refreshed = asyncio.Event()
-    event = events.Key(key, key if len(key) == 1 else _CHARS.get(key))
-    event.set_sender(app)
     start = time.perf_counter()
-    app._driver.send_message(event)
+    _send_key(app, key)
     app.call_after_refresh(refreshed.set)
     await asyncio.wait_for(refreshed.wait(), 10)
     elapsed = (time.perf_counter() - start) * 1000
@@ -251,10 +256,8 @@ async def _open_jobs(config: Path) -> float:
         summary = app.screen.query_one("#menu-summary", Static)
         await _until(pilot, lambda: "running" in str(summary.content))  # the jobs were listed
         painted = asyncio.Event()
-        event = events.Key("j", "j")
-        event.set_sender(app)
         start = time.perf_counter()
-        app._driver.send_message(event)
+        _send_key(app, "j")
         await _until(pilot, lambda: isinstance(app.screen, JobsScreen))
         app.screen.call_after_refresh(painted.set)
         await asyncio.wait_for(painted.wait(), 30)
