@@ -40,6 +40,7 @@ demo: demo-deps $(BIN)/qlutui
 
 test: test-deps $(BIN)/qlutui
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: $(BIN)/qlutui
