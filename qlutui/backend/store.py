@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 AREAS = frozenset({"inventory", "catalog", "images", "chroots", "sshfiles", "rootfs"})
 HISTORY_KEEP = 20
+HISTORY_STAMP = "%Y%m%dT%H%M%S.%fZ"  # .history/<file>.<UTC time of the replacement>
 CACHE_MIN = 256 * 1024  # files this big get their parsed data cached as JSON
 DOC_KEEP_MAX = 1024 * 1024  # edit keeps the tomlkit document of files up to this size
 LOCK_TIMEOUT = 10.0
@@ -141,6 +142,11 @@ class Store:
         token = _token(raw)
         return Snapshot(area, path, self._parse_cached(path, raw, token), token)
 
+    def token(self, area: str) -> str:
+        """The conflict token of an area's file as it is now, without parsing it (a
+        malformed file has one too: restoring a good version is how it gets mended)."""
+        return _token(_read(self.path(area)))
+
     def _parse_cached(self, path: Path, raw: bytes, token: str) -> dict[str, Any]:
         """`parse_toml` of a state file; a big file's data comes from `.cache/<file>.json`
         when that was written for the same content (first line: the sha256 token)."""
@@ -177,11 +183,7 @@ class Store:
         with _Lock(path.with_name(path.name + ".lock"), self.lock_timeout):
             self._clean_stale_temps(path.name)
             raw = _read(path)
-            if token is not None and token != _token(raw):
-                raise ConflictError(
-                    f"{path.name} was changed by someone else since it was loaded; "
-                    "reload and try again"
-                )
+            _check_token(path, token, raw)
             kept = self._docs.pop(area, None)  # a failed mutate must not leave it half-changed
             if kept is not None and kept[0] == _token(raw):
                 _, doc, old_data = kept
@@ -207,6 +209,23 @@ class Store:
                 self.audit("state.edit", path.name, describe_change(old_data, data))
             return Snapshot(area, path, data, _token(new))
 
+    def restore(self, area: str, token: str | None, version: Path) -> Snapshot:
+        """Put a saved previous version (from `history`) back in place: a conflict-checked,
+        audited edit like any other, so the version it replaces goes to `.history/` too."""
+        content = version.read_bytes()
+        data = parse_toml(version, content)  # a version that does not parse is not restored
+        path = self.path(area)
+        with _Lock(path.with_name(path.name + ".lock"), self.lock_timeout):
+            raw = _read(path)
+            _check_token(path, token, raw)
+            if content == (raw or b""):
+                return Snapshot(area, path, data, _token(raw))
+            self._save(path, raw, content)
+            self._docs.pop(area, None)
+            if self.audit:
+                self.audit("state.restore", path.name, f"restored {version.name}")
+            return Snapshot(area, path, data, _token(content))
+
     def _keep(self, area: str, content: bytes, doc: Any, data: dict[str, Any]) -> None:
         if len(content) <= DOC_KEEP_MAX:
             self._docs[area] = (_token(content), doc, data)
@@ -230,7 +249,7 @@ class Store:
             tmp = _write_temp(path, new, mode, written)
             if old is not None:
                 self.history_dir.mkdir(exist_ok=True)
-                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+                stamp = datetime.now(UTC).strftime(HISTORY_STAMP)
                 entry = self.history_dir / f"{path.name}.{stamp}"
                 os.replace(_write_temp(entry, old, mode, written), entry)
                 _fsync_dir(self.history_dir)
@@ -275,6 +294,14 @@ class _Lock:
 
     def __exit__(self, *exc_info: object) -> None:
         os.close(self.fd)  # closing the descriptor releases the flock
+
+
+def _check_token(path: Path, token: str | None, raw: bytes | None) -> None:
+    """ConflictError unless the file is still the one loaded with `token` (None: no check)."""
+    if token is not None and token != _token(raw):
+        raise ConflictError(
+            f"{path.name} was changed by someone else since it was loaded; reload and try again"
+        )
 
 
 def _read(path: Path) -> bytes | None:
