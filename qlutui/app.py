@@ -61,6 +61,8 @@ DIALOGS: list[Dialog] = [
     Dialog("audit", "Audit Trail", "a", "Who changed what, newest first", "audit:AuditScreen"),
     Dialog("check", "Check", "k",
            "Problems in the state files: TOML, entries, clashes, keys", "check:CheckScreen"),
+    Dialog("history", "History", "y",
+           "Previous versions of the state files: diff, restore", "history:HistoryScreen"),
 ]  # fmt: skip
 
 

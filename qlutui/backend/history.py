@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class Version:
     area: str
     number: int  # 1 = the newest previous version
-    saved: str  # when it was replaced, UTC "YYYY-MM-DD HH:MM:SS"
+    replaced: str  # when a newer version replaced it, UTC "YYYY-MM-DD HH:MM:SS"
     size: int
     path: Path
 
@@ -33,7 +33,7 @@ class Version:
         return {
             "file": f"{self.area}.toml",
             "version": self.number,
-            "saved": self.saved,
+            "replaced": self.replaced,
             "size": self.size,
             "path": str(self.path),
         }
@@ -54,7 +54,7 @@ class HistoryService:
 
     def versions(self, area: str) -> list[Version]:
         return [
-            Version(area, number, _saved(area, path), path.stat().st_size, path)
+            Version(area, number, _replaced(area, path), path.stat().st_size, path)
             for number, path in enumerate(self.store.history(area), start=1)
         ]
 
@@ -76,7 +76,7 @@ class HistoryService:
             old.splitlines(keepends=True),
             version.path.read_text().splitlines(keepends=True),
             f"{current.name} (current)",
-            f"{current.name} (version {version.number}, saved {version.saved})",
+            f"{current.name} (version {version.number}, replaced {version.replaced})",
         )
         return "".join(lines)
 
@@ -89,7 +89,7 @@ class HistoryService:
         return self.store.token(area)
 
 
-def _saved(area: str, path: Path) -> str:
+def _replaced(area: str, path: Path) -> str:
     stamp = path.name.removeprefix(f"{area}.toml.")
     try:
         when = datetime.strptime(stamp, HISTORY_STAMP).replace(tzinfo=UTC)

@@ -42,9 +42,9 @@ def list_versions(cluster: Any, args: argparse.Namespace) -> None:
 
     area = state_area(args.file)
     versions = _service(cluster).versions(area)
-    rows = [[str(v.number), v.saved, str(v.size)] for v in versions]
+    rows = [[str(v.number), v.replaced, str(v.size)] for v in versions]
     text = (
-        commands.table(rows, ["VERSION", "SAVED (UTC)", "BYTES"])
+        commands.table(rows, ["VERSION", "REPLACED (UTC)", "BYTES"])
         if rows
         else (f"{area}.toml has no previous version")
     )
@@ -69,7 +69,7 @@ def restore_version(cluster: Any, args: argparse.Namespace) -> None:
     changed = bool(service.diff(version))
     service.restore(version)
     text = (
-        f"restored {version.area}.toml version {version.number} (saved {version.saved})"
+        f"restored {version.area}.toml version {version.number} (replaced {version.replaced})"
         if changed
         else f"{version.area}.toml already is version {version.number}: nothing to restore"
     )
