@@ -32,6 +32,7 @@ class Network:
     suffix: str = ""  # slave networks: node "beo-01" is "beo-01-<suffix>" there
     ssh: bool = True  # takes part in the generated SSH files
     cidr: str = ""
+    hosts_file: bool = True  # has its section in the generated hosts table
 
 
 @dataclass
@@ -346,6 +347,11 @@ def _primary_problem(primaries: list[Network]) -> str:
     return f"{len(primaries)} primary networks ({names}); exactly one must be primary"
 
 
+def hostname_problem(name: str) -> str | None:
+    """Why `name` is not a valid host name (node, derived, override, alias), None if it is."""
+    return _hostname_problem(name)
+
+
 def _hostname_problem(name: str) -> str | None:
     """RFC 1123: dot-separated labels of letters, digits and inner '-', each 1..63."""
     if not isinstance(name, str) or not name:
@@ -421,6 +427,7 @@ def _network(i: int, entry: object) -> Network:
         suffix=_text(entry, "suffix", where),
         ssh=_bool(entry, "ssh", where, kind != "ipmi"),
         cidr=_text(entry, "cidr", where),
+        hosts_file=_bool(entry, "hosts_file", where, True),
     )
     problem = _network_problem(network)
     if problem:
@@ -485,6 +492,7 @@ def _network_dict(n: Network) -> dict:
         "suffix": n.suffix,
         "ssh": n.ssh,
         "cidr": n.cidr,
+        "hosts_file": n.hosts_file,
     }
 
 
