@@ -49,8 +49,7 @@ def resolve(names: list[str], port: int, tmp_path: Path) -> dict[str, set[str]]:
     batch = tmp_path / "queries"
     batch.write_text("".join(f"{name} A\n" for name in names))
     out = subprocess.run(
-        ["dig", "@127.0.0.1", "-p", str(port), "+noall", "+answer", "+tries=3", "+time=2"]
-        + ["-f", str(batch)],
+        ["dig", "@127.0.0.1", "-p", str(port), "+noall", "+answer", "+tries=3", "-f", str(batch)],
         capture_output=True,
         text=True,
         timeout=120,
