@@ -44,7 +44,7 @@ class Cluster:
         self.store = Store(config.state_dir, audit=self.audit.record)
         self._transports: dict[str, Transport] = {}
         # (what, area) -> (the file's signature, what was computed from it): see `_memo`
-        self._memos: dict[tuple[str, str], tuple[Signature | None, Any]] = {}
+        self._memos: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     @classmethod
     def open(cls, config_path: str | Path | None = None) -> Cluster:
@@ -116,11 +116,19 @@ class Cluster:
         """What is wrong in the state files, one line each (`backend/state_check.py`)."""
         from qlutui.backend.state_check import area_problems  # CLI verbs start without it
 
-        return [
+        problems = [
             line
             for area in sorted(AREAS)
             for line in self._memo("problems", area, partial(area_problems, self.store, area))
         ]
+        return problems or self._memo("problems", "*", self._file_problems)
+
+    def _file_problems(self) -> list[str]:
+        """Generated files that a write would refuse, rendered and validated as a write does
+        (only once the state files themselves are sound: their problems come first)."""
+        from qlutui.backend.files import files_service
+
+        return [f"generated file {line}" for line in files_service(self).problems()]
 
     def _count(self, area: str, *keys: str) -> tuple[int, ...]:
         """Entries under each key of a state file (the same keys at every call for an area)."""
@@ -133,13 +141,16 @@ class Cluster:
 
         return self._memo("count", area, count)
 
-    def _memo(self, what: str, area: str, compute: Callable[[], T]) -> T:
-        """`compute()`, again only when the area's state file changed: the menu asks each
-        time it shows, and parsing 10,000 hosts takes ~40 ms."""
+    def _signature(self, area: str) -> Signature | None:
         try:
-            signature: Signature | None = file_signature(self.store.path(area))
+            return file_signature(self.store.path(area))
         except FileNotFoundError:
-            signature = None
+            return None
+
+    def _memo(self, what: str, area: str, compute: Callable[[], T]) -> T:
+        """`compute()`, again only when the area's state file changed (area "*": any state
+        file): the menu asks each time it shows, and parsing 10,000 hosts takes ~40 ms."""
+        signature = self._signature(area) if area != "*" else tuple(map(self._signature, AREAS))
         cached = self._memos.get((what, area))
         if cached is not None and cached[0] == signature:
             return cached[1]

@@ -35,6 +35,12 @@ DEFAULT_SSH_DESTINATIONS = {
     "authorized_keys": ("/etc/qlustar/common/image-files/ssh/authorized_keys",),
 }
 DEFAULT_SSH_MODE = 0o644
+DEFAULT_HOSTS_DESTINATIONS = ("/etc/dnsmasq.hosts",)
+DEFAULT_IMAGE_DESTINATION = "/etc/qlustar/images/{image}/qlutui.conf"
+DEFAULT_IMAGE_REBUILD = ("qlustar-image-reconfigure", "{image}")
+IMAGE = "{image}"
+# placeholders of [images] rebuild: the image, its config file there, the head-node's name
+REBUILD_PLACEHOLDERS = (IMAGE, "{file}", "{headnode}")
 DEFAULT_STATE_DIR = "state"
 DEFAULT_CHROOTS_BASE = "/srv/apps/chroots"
 DEFAULT_ROOTFS_BASE = "/var/lib/qlustar/root-fs"
@@ -59,6 +65,8 @@ _TOP_KEYS = (
     "jobs_dir",
     "headnodes",
     "ssh_files",
+    "hosts_file",
+    "images",
     "builders",
     "ui",
 )
@@ -137,6 +145,11 @@ class Config:
     ssh_modes: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(SSH_FILES, DEFAULT_SSH_MODE)
     )
+    hosts_destinations: tuple[str, ...] = DEFAULT_HOSTS_DESTINATIONS
+    hosts_mode: int = DEFAULT_SSH_MODE
+    image_destination: str = DEFAULT_IMAGE_DESTINATION  # {image}: the image's name
+    image_mode: int = DEFAULT_SSH_MODE
+    image_rebuild: tuple[str, ...] = DEFAULT_IMAGE_REBUILD  # argv after writing; () = none
     builders: dict[str, Builder] = field(default_factory=lambda: dict(DEFAULT_BUILDERS))
     ui: UIOptions = field(default_factory=UIOptions)
 
@@ -192,6 +205,8 @@ class _Parser:
     def config(self, data: dict[str, Any]) -> Config:
         top = self.section(data, "", _TOP_KEYS)
         destinations, modes = self.ssh_files(top.table("ssh_files"))
+        hosts = self.section(top.table("hosts_file"), "hosts_file", ("destinations", "mode"))
+        images = self.section(top.table("images"), "images", ("destination", "mode", "rebuild"))
         builders = dict(DEFAULT_BUILDERS)
         for distribution, entry in top.table("builders").items():
             builders[distribution] = self.builder(entry, distribution)
@@ -204,6 +219,11 @@ class _Parser:
             jobs_dir=self.headnode_path(top, "jobs_dir", DEFAULT_JOBS_DIR),
             ssh_destinations=destinations,
             ssh_modes=modes,
+            hosts_destinations=self.destinations(hosts, list(DEFAULT_HOSTS_DESTINATIONS)),
+            hosts_mode=self.mode(hosts),
+            image_destination=self.image_destination(images),
+            image_mode=self.mode(images),
+            image_rebuild=self.image_rebuild(images),
             builders=builders,
             ui=self.ui(top.table("ui")),
         )
@@ -281,15 +301,40 @@ class _Parser:
         modes = dict.fromkeys(SSH_FILES, DEFAULT_SSH_MODE)
         for kind, entry in table.items():
             s = self.section(entry, f"ssh_files.{kind}", ("destinations", "mode"))
-            paths = s.strings("destinations", list(destinations[kind]))
-            for i, dest in enumerate(paths):
-                self.check_headnode_path(f"{s.key('destinations')}[{i}]", dest)
-            destinations[kind] = tuple(posixpath.normpath(p) for p in paths)
-            mode = s.get("mode", int, "an integer (e.g. 0o644)", DEFAULT_SSH_MODE)
-            if not 0 <= mode <= 0o7777:
-                raise self.error(s.key("mode"), f"expected a file mode such as 0o644, got {mode}")
-            modes[kind] = mode
+            destinations[kind] = self.destinations(s, list(destinations[kind]))
+            modes[kind] = self.mode(s)
         return destinations, modes
+
+    def destinations(self, s: _Section, default: list[str]) -> tuple[str, ...]:
+        paths = s.strings("destinations", default)
+        for i, dest in enumerate(paths):
+            self.check_headnode_path(f"{s.key('destinations')}[{i}]", dest)
+        return tuple(posixpath.normpath(p) for p in paths)
+
+    def mode(self, s: _Section) -> int:
+        mode = s.get("mode", int, "an integer (e.g. 0o644)", DEFAULT_SSH_MODE)
+        if not 0 <= mode <= 0o7777:
+            raise self.error(s.key("mode"), f"expected a file mode such as 0o644, got {mode}")
+        return mode
+
+    def image_destination(self, s: _Section) -> str:
+        path = s.string("destination", DEFAULT_IMAGE_DESTINATION)
+        self.check_headnode_path(s.key("destination"), path)
+        if _PLACEHOLDER.findall(path) != [IMAGE]:
+            raise self.error(s.key("destination"), "must contain {image} once (one file per image)")
+        return posixpath.normpath(path)
+
+    def image_rebuild(self, s: _Section) -> tuple[str, ...]:
+        argv = tuple(s.strings("rebuild", list(DEFAULT_IMAGE_REBUILD)))
+        for i, arg in enumerate(argv):
+            for placeholder in _PLACEHOLDER.findall(arg):
+                if placeholder not in REBUILD_PLACEHOLDERS:
+                    known = ", ".join(REBUILD_PLACEHOLDERS)
+                    raise self.error(
+                        f"{s.key('rebuild')}[{i}]",
+                        f"unknown placeholder {placeholder} (known: {known})",
+                    )
+        return argv
 
     def builder(self, entry: Any, distribution: str) -> Builder:
         s = self.section(entry, f"builders.{distribution}", ("argv", "phases", "keep_failed"))

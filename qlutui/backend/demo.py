@@ -13,7 +13,9 @@ sends a packet off this machine.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +26,7 @@ import tomlkit
 from qlutui.errors import InvalidInput
 
 HEADNODES = ("beosrv-c", "beosrv-d")
+REBUILD_SCRIPT = "bin/qlustar-image-reconfigure"  # the demo's stand-in (demo_rebuild.py)
 
 NETWORKS = [
     {
@@ -265,6 +268,15 @@ def _config_text(dirpath: Path) -> str:
             f'root = "headnodes/{name}"',
             "",
         ]
+    rebuild = [str(dirpath / REBUILD_SCRIPT), "{image}", "{file}", "{headnode}"]
+    lines += [
+        "# After an image's config file changed on a head-node, Write Files runs this there.",
+        '# On a real cluster: rebuild = ["qlustar-image-reconfigure", "{image}"]. The demo\'s',
+        "# stand-in checks the image file and says what a rebuild would assemble.",
+        "[images]",
+        f"rebuild = {json.dumps(rebuild)}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -324,6 +336,10 @@ def init_demo(dirpath: str | Path) -> Path:
         {"configs": {name: {"description": d} for name, (d, _) in ROOTFS.items()}},
         "Root FS customization configs: descriptions.",
     )
+    script = dirpath / REBUILD_SCRIPT
+    script.parent.mkdir()
+    shutil.copyfile(Path(__file__).with_name("demo_rebuild.py"), script)
+    script.chmod(0o755)
     config.write_text(_config_text(dirpath))
     os.chmod(config, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
     return config

@@ -73,12 +73,12 @@ class ImagesService:
     async def load(self) -> ImagesState:
         # the head-node query and the state files overlap: neither waits for the other
         (base, state), (packages, source) = await asyncio.gather(
-            asyncio.to_thread(self._read_files), self._module_packages()
+            asyncio.to_thread(self.read_files), self._module_packages()
         )
         catalog = Catalog.from_packages(packages, base) if packages else base
         return dataclasses.replace(state, catalog=catalog, catalog_source=source)
 
-    def _read_files(self) -> tuple[Catalog, ImagesState]:
+    def read_files(self) -> tuple[Catalog, ImagesState]:
         snap = self.store.load("images")
         inventory = self.store.load("inventory")
         hosts = inventory.data.get("hosts", [])

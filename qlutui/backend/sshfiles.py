@@ -1,33 +1,28 @@
-"""The SSH host files service: what the SSH Configs and Write Files screens and `qlutui ssh` call.
+"""The SSH host files service: what the SSH Configs screen and `qlutui ssh` call.
 
 Headers and descriptions live in sshfiles.toml; saving takes the state the user saw (its
-token) and refuses a header with bad lines, listing every reason. `statuses()` renders every
-file (in a thread: a big inventory takes tens of milliseconds) and compares it with what is
-on each destination of each head-node. `write()` runs a Job with one in-process target per
-head-node; each file is written atomically with a backup, and skipped when the file on disk
-is no longer the one the diff was computed against (another admin wrote it meanwhile).
+token) and refuses a header with bad lines, listing every reason. `render()` makes every file
+from the inventory (in a thread: a big inventory takes tens of milliseconds). Comparing with
+and writing to the head-nodes is the generated-file registry's (`backend/files/`, where the
+SSH files are the "ssh" class).
 """
 
 from __future__ import annotations
 
 import asyncio
-import difflib
 import errno
 import os
-import posixpath
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import tomlkit
 
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.job_records import STDERR
-from qlutui.backend.jobs import Job, JobContext
-from qlutui.errors import ConfigError, InvalidInput, QlutuiError, Refused
+from qlutui.errors import ConfigError, InvalidInput, QlutuiError
+from qlutui.model.generated import Preview, split
 from qlutui.model.inventory import Inventory
-from qlutui.model.names import counted, shown
+from qlutui.model.names import shown
 from qlutui.model.sshfiles import (
-    BANNER,
     FILES,
     FileOptions,
     LineProblem,
@@ -41,17 +36,6 @@ TITLES = {
     "shosts_equiv": "SHosts Equiv",
     "authorized_keys": "Authorized Keys",
 }
-# Row states of the Write Files screen.
-UNCHANGED, CHANGED, MISSING, UNREACHABLE, INVALID = (
-    "unchanged",
-    "changed",
-    "missing",
-    "unreachable",
-    "invalid",
-)
-WRITABLE = (CHANGED, MISSING)
-READ_TIMEOUT = 30.0
-WRITE_JOB = "sshfiles.write"
 SCAN_TIMEOUT = 10.0
 SCAN_PARALLEL = 32
 PROBLEMS_SHOWN = 3  # bad lines named in a one-line refusal before "... and N more"
@@ -78,73 +62,9 @@ class SSHFilesState:
     token: str
 
 
-@dataclass(frozen=True)
-class Preview:
-    """A rendered file split where the generated part starts (`generated` is "" for
-    authorized_keys, which is the header alone)."""
-
-    kind: str
-    header: str
-    generated: str
-
-    @property
-    def text(self) -> str:
-        return self.header + self.generated
-
-
 def split_generated(kind: str, text: str) -> Preview:
-    marker = BANNER + "\n"
-    if kind != "authorized_keys" and text.startswith(marker):
-        return Preview(kind, "", text)
-    at = text.find("\n" + marker)
-    if kind == "authorized_keys" or at < 0:
-        return Preview(kind, text, "")
-    return Preview(kind, text[: at + 1], text[at + 1 :])
-
-
-@dataclass(frozen=True)
-class Destination:
-    kind: str
-    headnode: str
-    path: str
-    mode: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind} {self.headnode}:{self.path}"
-
-
-@dataclass(frozen=True)
-class FileStatus:
-    """One file on one head-node at one path, compared with what would be written.
-
-    `current` is what was on disk when compared (None: missing or unreachable); `write()`
-    refuses to overwrite a file that is no longer exactly that.
-    """
-
-    dest: Destination
-    state: str
-    wanted: str
-    current: str | None
-    error: str = ""  # unreachable: why; invalid: the bad lines
-    problems: list[LineProblem] = field(default_factory=list)
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.dest.kind, self.dest.headnode, self.dest.path)
-
-    def diff(self) -> str:
-        """Unified diff from the file on disk to the generated file ("" when equal)."""
-        if self.current is None and self.state == UNREACHABLE:
-            return ""
-        where = f"{self.dest.headnode}:{self.dest.path}"
-        lines = difflib.unified_diff(
-            (self.current or "").splitlines(keepends=True),
-            self.wanted.splitlines(keepends=True),
-            fromfile=f"{where} (on disk)" if self.current is not None else "/dev/null",
-            tofile=f"{where} (generated)",
-        )
-        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    """authorized_keys is the header alone; the others split at the banner."""
+    return Preview(text, "") if kind == "authorized_keys" else split(text)
 
 
 class SSHFilesService:
@@ -226,93 +146,6 @@ class SSHFilesService:
             raise text
         return split_generated(kind, text)
 
-    # -- comparing with the head-nodes -------------------------------------------------------
-
-    def destinations(self, kinds: Iterable[str] = FILES) -> list[Destination]:
-        config = self.cluster.config
-        return [
-            Destination(kind, headnode, path, config.ssh_modes[kind])
-            for kind in kinds
-            for headnode in self.cluster.headnode_names
-            for path in config.ssh_destinations[kind]
-        ]
-
-    async def statuses(self, kinds: Iterable[str] = FILES) -> list[FileStatus]:
-        """One row per file x head-node x destination, in that order."""
-        kinds = [check_kind(k) for k in kinds]
-        state = await asyncio.to_thread(self.load)
-        options = {k: state.options[k] for k in kinds}
-        rendered = await asyncio.to_thread(self.render, options)
-        problems = {
-            k: await asyncio.to_thread(validate_header, k, options[k].header) for k in kinds
-        }
-        dests = self.destinations(kinds)
-        return list(
-            await asyncio.gather(
-                *(self._status(d, rendered[d.kind], problems[d.kind]) for d in dests)
-            )
-        )
-
-    async def _status(
-        self, dest: Destination, wanted: str | QlutuiError, problems: list[LineProblem]
-    ) -> FileStatus:
-        if isinstance(wanted, QlutuiError):
-            return FileStatus(dest, INVALID, "", None, str(wanted))
-        try:
-            current = await self._read(dest)
-        except QlutuiError as error:
-            return FileStatus(dest, UNREACHABLE, wanted, None, str(error))
-        if problems:
-            text = f"header {problems_text(problems)}"
-            return FileStatus(dest, INVALID, wanted, current, text, problems)
-        if current is None:
-            return FileStatus(dest, MISSING, wanted, None)
-        return FileStatus(dest, UNCHANGED if current == wanted else CHANGED, wanted, current)
-
-    async def _read(self, dest: Destination) -> str | None:
-        transport = self.cluster.transport(dest.headnode)
-        try:
-            data = await asyncio.wait_for(transport.read_bytes(dest.path), READ_TIMEOUT)
-        except FileNotFoundError:
-            return None
-        except TimeoutError:
-            raise Refused(f"{dest.headnode}: no answer within {READ_TIMEOUT:.0f} s") from None
-        return data.decode("utf-8", errors="replace")
-
-    # -- writing -----------------------------------------------------------------------------
-
-    @staticmethod
-    def to_write(rows: Iterable[FileStatus], *, only_changed: bool = True) -> list[FileStatus]:
-        """The rows a write would touch: Refused when any of them is invalid; unreachable rows
-        are left out (what is on disk there is unknown), unchanged ones with `only_changed`."""
-        rows = list(rows)
-        invalid = [r for r in rows if r.state == INVALID]
-        if invalid:
-            r = invalid[0]
-            raise Refused(f"{r.dest.kind} cannot be written: {r.error}")
-        states = WRITABLE if only_changed else (*WRITABLE, UNCHANGED)
-        return [r for r in rows if r.state in states]
-
-    async def write(self, rows: Iterable[FileStatus], *, only_changed: bool = True) -> Job:
-        """Start a Job writing `to_write(rows)`, one target per head-node, all at once.
-
-        Refused when nothing is left to write. Without `only_changed`, files already up to
-        date are written again too (new backup, configured mode).
-        """
-        todo = self.to_write(rows, only_changed=only_changed)
-        if not todo:
-            raise Refused("nothing to write: the files are up to date")
-        per_node: dict[str, list[FileStatus]] = {}
-        for row in todo:
-            per_node.setdefault(row.dest.headnode, []).append(row)
-        count = counted(len(todo), "file")
-        return await self.cluster.jobs.start(
-            WRITE_JOB,
-            f"Writing {count} to {', '.join(per_node)}",
-            {node: _writer(node_rows, only_changed) for node, node_rows in per_node.items()},
-            meta={"files": [r.dest.label for r in todo]},
-        )
-
     # -- host key scan -----------------------------------------------------------------------
 
     def scan_targets(
@@ -374,37 +207,6 @@ class SSHFilesService:
 
         self.store.update("inventory", mutate)
         return done
-
-
-def _writer(rows: list[FileStatus], only_changed: bool) -> Callable[[JobContext], Awaitable[None]]:
-    """The in-process work of one head-node's target: its files, one after the other."""
-
-    async def work(ctx: JobContext) -> None:
-        transport = ctx.transport
-        for done, row in enumerate(rows):
-            path = row.dest.path
-            try:
-                data = await transport.read_bytes(path)
-                now: str | None = data.decode("utf-8", errors="replace")
-            except FileNotFoundError:
-                now = None
-            if now == row.wanted and only_changed:
-                ctx.message(f"{path}: already up to date, not written")
-            elif now != row.current:
-                ctx.log(
-                    STDERR,
-                    f"Error: {path} was changed on {ctx.target} since the diff was computed "
-                    "(another admin?); skipped: refresh and review the new diff",
-                )
-            else:
-                await transport.mkdir(posixpath.dirname(path))
-                await transport.write_atomic(
-                    path, row.wanted.encode(), mode=row.dest.mode, backup=True
-                )
-                ctx.message(f"{path}: written ({row.dest.kind}, mode {row.dest.mode:04o})")
-            ctx.progress((done + 1) / len(rows))
-
-    return work
 
 
 # -- host key scan -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from qlutui.backend.store import Store
 from qlutui.errors import InvalidInput, QlutuiError
 from qlutui.model.catalog import Catalog
 from qlutui.model.chroots import chroots_from_dict
+from qlutui.model.hostsfile import options_from_dict
 from qlutui.model.images import images_from_dict
 from qlutui.model.inventory import Inventory, check_unique
 from qlutui.model.rootfs import configs_from_dict
@@ -26,6 +27,7 @@ PARSERS: dict[str, Callable[[Mapping], object]] = {
     "rootfs": configs_from_dict,
     "catalog": Catalog.from_dict,
     "sshfiles": options_from_toml,
+    "files": options_from_dict,
 }
 
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from qlutui.backend.audit import AuditHook
 
-AREAS = frozenset({"inventory", "catalog", "images", "chroots", "sshfiles", "rootfs"})
+AREAS = frozenset({"inventory", "catalog", "images", "chroots", "sshfiles", "rootfs", "files"})
 HISTORY_KEEP = 20
 HISTORY_STAMP = "%Y%m%dT%H%M%S.%fZ"  # .history/<file>.<UTC time of the replacement>
 CACHE_MIN = 256 * 1024  # files this big get their parsed data cached as JSON

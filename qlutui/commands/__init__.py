@@ -15,9 +15,20 @@ import json
 import sys
 from typing import Any
 
-from qlutui.commands import audit, check, chroots, history, images, jobs, rootfs, serve, ssh
+from qlutui.commands import (
+    audit,
+    check,
+    chroots,
+    files,
+    history,
+    images,
+    jobs,
+    rootfs,
+    serve,
+    ssh,
+)
 
-AREAS = [jobs, images, chroots, ssh, rootfs, audit, check, history, serve]
+AREAS = [jobs, images, chroots, ssh, files, rootfs, audit, check, history, serve]
 
 
 class UsageError(Exception):

@@ -50,7 +50,7 @@ def show_job(cluster: Any, args: argparse.Namespace) -> None:
 
 def format_line(line: Any, many_targets: bool) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
-    where = f"{line.target}: " if many_targets else ""
+    where = f"{line.target}: " if many_targets and line.target else ""
     return f"{stamp} {where}{line.text}"
 
 

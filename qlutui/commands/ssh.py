@@ -1,8 +1,8 @@
 """`qlutui ssh ...`: the generated SSH host files (render, diff, write, headers, host keys).
 
-FILE is known_hosts, shosts_equiv or authorized_keys. `diff` exits 1 when anything differs
-(like diff(1)); `write` waits for its job and exits 1 unless every file was written or was
-already up to date; `scan-keys` stores keys only with --yes.
+FILE is known_hosts, shosts_equiv or authorized_keys. `render`, `diff` and `write` are
+`qlutui files render|diff|write` for these files (commands/files.py); `scan-keys` stores keys
+only with --yes.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qlutui import commands
+from qlutui.commands import files
 
 FILES = ("known_hosts", "shosts_equiv", "authorized_keys")
 
@@ -38,19 +39,11 @@ def register(verbs: Any) -> None:
     p = sub.add_parser("list", help="the files, their descriptions and destinations")
     commands.json_flag(p)
     p.set_defaults(handler=list_files)
+    # render, diff and write are `qlutui files ...` for the SSH Configs class
     p = sub.add_parser("render", help="print a file as it would be written")
-    p.add_argument("file", choices=FILES, metavar="FILE")
-    p.set_defaults(handler=render)
-    p = sub.add_parser("diff", help="unified diff against every head-node (exit 1 if any differ)")
-    p.add_argument("file", nargs="?", choices=FILES, metavar="FILE")
-    commands.json_flag(p)
-    p.set_defaults(handler=diff)
-    p = sub.add_parser("write", help="write the files to every head-node (a job)")
-    p.add_argument("files", nargs="*", metavar="FILE")
-    p.add_argument(
-        "--only-changed", action="store_true", help="leave files that are up to date alone"
-    )
-    p.set_defaults(handler=write)
+    p.add_argument("name", choices=FILES, metavar="FILE")
+    p.set_defaults(handler=files.render, only="ssh")
+    files.add_diff_write(sub, "FILE", only="ssh")
     p = sub.add_parser("header", help="print a file's header, or set it (--set PATH or -)")
     p.add_argument("file", choices=FILES, metavar="FILE")
     p.add_argument("--set", metavar="PATH|-", dest="source")
@@ -96,45 +89,6 @@ def list_files(cluster: Any, args: argparse.Namespace) -> None:
     ]
     rows = [[d["file"], str(d["header_lines"]), d["description"]] for d in data]
     commands.emit(args, data, commands.table(rows, ["FILE", "HEADER LINES", "DESCRIPTION"]))
-
-
-async def render(cluster: Any, args: argparse.Namespace) -> None:
-    preview = await _service(cluster).preview(args.file)
-    sys.stdout.write(preview.text)
-
-
-async def diff(cluster: Any, args: argparse.Namespace) -> int:
-    rows = await _service(cluster).statuses([args.file] if args.file else FILES)
-    if args.json:
-        data = [{"file": r.dest.kind, "headnode": r.dest.headnode, "path": r.dest.path,
-                 "state": r.state, "error": r.error} for r in rows]  # fmt: skip
-        commands.emit(args, data, "")
-    else:
-        for row in rows:
-            if row.state in ("unreachable", "invalid"):
-                print(f"qlutui: {row.dest.label}: {row.state}: {row.error}", file=sys.stderr)
-            else:
-                sys.stdout.write(row.diff())
-    return 0 if all(r.state == "unchanged" for r in rows) else 1
-
-
-async def write(cluster: Any, args: argparse.Namespace) -> int:
-    from qlutui.commands.jobs import format_line
-
-    service = _service(cluster)
-    rows = await service.statuses(args.files or FILES)
-    skipped = [r for r in rows if r.state == "unreachable"]
-    for row in skipped:
-        print(f"qlutui: {row.dest.label}: not written: {row.error}", file=sys.stderr)
-    todo = service.to_write(rows, only_changed=args.only_changed)  # refuses invalid files
-    if not todo:
-        print("nothing to write: the files are up to date")
-        return 1 if skipped else 0
-    job = await service.write(todo, only_changed=args.only_changed)
-    await job.wait()
-    for line in job.lines():
-        print(format_line(line, True))
-    return 0 if job.record.state == "Success" and not skipped else 1
 
 
 def _parse_address(text: str) -> tuple[str, tuple[str, int | None]]:

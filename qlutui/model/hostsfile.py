@@ -12,11 +12,26 @@ resolver never sees a name twice. Pure and deterministic, as the SSH files.
 from __future__ import annotations
 
 from qlutui.errors import InvalidInput
+from qlutui.model.generated import BANNER
 from qlutui.model.inventory import Inventory, check_unique, host_names, hostname_problem, ip_key
 from qlutui.model.names import counted
-from qlutui.model.sshfiles import BANNER, LineProblem
+from qlutui.model.sshfiles import LineProblem
 
 TITLE = "hosts table"
+
+
+def options_from_dict(data: dict) -> tuple[str, str]:
+    """(header, description) of the hosts table from files.toml data (`[hosts]`)."""
+    table = data.get("hosts", {})
+    if not isinstance(table, dict):
+        raise InvalidInput("hosts: must be a table")
+    values = []
+    for key in ("header", "description"):
+        value = table.get(key, "")
+        if not isinstance(value, str):
+            raise InvalidInput(f"hosts.{key}: must be text")
+        values.append(value)
+    return values[0], values[1]
 
 
 def header_problems(header: str) -> list[LineProblem]:

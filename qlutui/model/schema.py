@@ -40,6 +40,7 @@ SCHEMAS: dict[str, Spec] = {
         "networks": {ARRAY: _fields(Network, named=False)},
         "hosts": {ARRAY: _fields(Host, named=False)},
     },
+    "files": {"hosts": {"header": None, "description": None}},
     "catalog": {
         "releases": {ARRAY: {"version": None, "modules": None}},
         "flavours": {NAMED: _fields(Flavour)},

@@ -1,9 +1,12 @@
-"""Write Files: every generated SSH file on every head-node and destination, with its state.
+"""Write Files: every generated file of every class (SSH Configs, Hosts, Qlustar Images), on
+every head-node and destination, with its state, as QluMan's Write Files window.
 
-One row per file x head-node x path (unchanged / changed / missing / unreachable / invalid);
-the view below shows the unified diff against the file on disk or the whole file. `space`
-marks rows for Write Selected; Write Changed writes every row that differs. Writing is a
-job (its log window opens); the job skips a file another admin changed since the diff.
+One row per class with its state (the worst of its files: invalid, unreachable, changed,
+missing, unchanged), and below it, unless collapsed (enter), one row per file x head-node x
+path. The view below shows the unified diff against the file on disk or the whole file.
+`space` marks rows (on a class row: all its files) for Write Selected; Write Changed writes
+every row that differs. Writing is a job (its log window opens); the job skips a file another
+admin changed since the diff, and starts what a class runs after writing (image rebuilds).
 """
 
 from __future__ import annotations
@@ -17,14 +20,18 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from qlutui.backend.sshfiles import TITLES, UNCHANGED, FileStatus, SSHFilesService, split_generated
+from qlutui.backend.files import files_service
+from qlutui.backend.files.base import UNCHANGED, FileStatus, class_state
 from qlutui.errors import QlutuiError
+from qlutui.model.names import counted
 from qlutui.widgets.dialogs import Confirm, ErrorDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
+
+Row = FileStatus | str  # a file row, or the id of a class row
 
 
 class WriteFilesScreen(Screen):
@@ -41,15 +48,17 @@ class WriteFilesScreen(Screen):
         Binding("n", "step(1)", "Next", id="write.next"),
         Binding("p", "step(-1)", "Prev", id="write.prev"),
         Binding("space", "mark", "Mark", id="write.mark"),
+        Binding("enter", "toggle", "Expand", id="write.toggle"),
         Binding("o", "only_changed", "Only changed", id="write.only_changed"),
         Binding("ctrl+r", "refresh", "Refresh", id="write.refresh"),
     ]
 
     def __init__(self, cluster: Cluster) -> None:
         super().__init__()
-        self.service = SSHFilesService(cluster)
+        self.service = files_service(cluster)
         self.rows: list[FileStatus] = []
         self.marked: set[tuple[str, str, str]] = set()
+        self.collapsed: set[str] = set()  # class ids
         self.only_changed = False
         self.mode = "diff"
 
@@ -65,7 +74,7 @@ class WriteFilesScreen(Screen):
         return self.query_one("#write-table", DataTable)
 
     def on_mount(self) -> None:
-        self.table.add_columns(" ", "Head-node", "State", "Path")
+        self.table.add_columns(" ", "File", "Head-node", "State", "Path")
         self.table.focus()
         self.action_refresh()
 
@@ -87,18 +96,27 @@ class WriteFilesScreen(Screen):
         self.marked &= keys
         self._fill()
 
-    def _visible(self) -> list[FileStatus]:
-        if not self.only_changed:
-            return self.rows
-        return [r for r in self.rows if r.state != UNCHANGED]
+    def _files(self, cls: str) -> list[FileStatus]:
+        return [r for r in self.rows if r.dest.spec.cls == cls]
+
+    def _visible(self) -> list[Row]:
+        visible: list[Row] = []
+        for cls in self.service.classes:
+            rows = self._files(cls)
+            if self.only_changed:
+                rows = [r for r in rows if r.state != UNCHANGED]
+            if rows or not self.only_changed:
+                visible.append(cls)
+            if cls not in self.collapsed:
+                visible += rows
+        return visible
 
     def _fill(self) -> None:
         table = self.table
         current = self._current()
         table.clear()
         for row in self._visible():
-            mark = "*" if row.key in self.marked else " "
-            table.add_row(mark, row.dest.headnode, row.state, row.dest.path, key="|".join(row.key))
+            table.add_row(*self._cells(row))
         visible = self._visible()
         if current in visible:
             table.move_cursor(row=visible.index(current))
@@ -110,7 +128,17 @@ class WriteFilesScreen(Screen):
         self._status(f"{len(self.rows)} files: {summary}{filtered}")
         self._show_current()
 
-    def _current(self) -> FileStatus | None:
+    def _cells(self, row: Row) -> tuple[str, str, str, str, str]:
+        if isinstance(row, str):
+            files = self._files(row)
+            fold = "+" if row in self.collapsed else "-"
+            marked = "*" if files and all(r.key in self.marked for r in files) else " "
+            title = f"{fold} {self.service.classes[row].title}"
+            return marked, title, "", class_state(files), counted(len(files), "file")
+        mark = "*" if row.key in self.marked else " "
+        return mark, f"  {row.dest.spec.title}", row.dest.headnode, row.state, row.dest.path
+
+    def _current(self) -> Row | None:
         visible = self._visible()
         index = self.table.cursor_row
         return visible[index] if visible and 0 <= index < len(visible) else None
@@ -129,11 +157,17 @@ class WriteFilesScreen(Screen):
         if row is None:
             view.show_text("", "Nothing to show: every file is up to date." if self.rows else "")
             return
-        where = f"{TITLES[row.dest.kind]} {row.dest.headnode}:{row.dest.path}"
+        if isinstance(row, str):
+            files = self._files(row)
+            lines = [f"{r.dest.headnode}:{r.dest.path}: {r.state}" for r in files]
+            title = f"{self.service.classes[row].title}: {class_state(files)}"
+            view.show_text(title, "\n".join(lines) + "\n")
+            return
+        where = f"{row.dest.spec.title} {row.dest.headnode}:{row.dest.path}"
         if row.state in ("unreachable", "invalid") and (self.mode == "diff" or not row.wanted):
             view.show_text(f"{where}: {row.state}", f"{row.error}\n")
         elif self.mode == "preview":
-            view.show_preview(f"Preview {where}", split_generated(row.dest.kind, row.wanted))
+            view.show_preview(f"Preview {where}", self.service.preview(row.dest.spec, row.wanted))
         else:
             diff = await asyncio.to_thread(row.diff)
             view.show_text(f"Diff {where} ({row.state})", diff or "(no differences)\n")
@@ -145,29 +179,46 @@ class WriteFilesScreen(Screen):
         self._show_current()
 
     def action_step(self, delta: int) -> None:
-        count = len(self._visible())
-        if count:
-            self.table.move_cursor(row=(self.table.cursor_row + delta) % count)
+        """Prev/Next: the previous or next file row (class rows are passed over)."""
+        visible = self._visible()
+        files = [i for i, row in enumerate(visible) if not isinstance(row, str)]
+        if not files:
+            return
+        at = self.table.cursor_row
+        later = [i for i in files if (i > at if delta > 0 else i < at)]
+        target = (later[0] if delta > 0 else later[-1]) if later else files[0 if delta > 0 else -1]
+        self.table.move_cursor(row=target)
 
     def action_mark(self) -> None:
         row = self._current()
         if row is None:
             return
-        self.marked ^= {row.key}
-        mark = "*" if row.key in self.marked else " "
-        self.table.update_cell_at((self.table.cursor_row, 0), mark)
+        keys = {r.key for r in self._files(row)} if isinstance(row, str) else {row.key}
+        self.marked = self.marked - keys if keys <= self.marked else self.marked | keys
+        self._fill()
+
+    def action_toggle(self) -> None:
+        row = self._current()
+        if isinstance(row, str):
+            self.collapsed ^= {row}
+            self._fill()
 
     def action_only_changed(self) -> None:
         self.only_changed = not self.only_changed
         self._fill()
 
+    def _selected(self) -> list[FileStatus]:
+        """Write Selected: the marked rows, else the row (or class) under the cursor."""
+        if marked := [r for r in self.rows if r.key in self.marked]:
+            return marked
+        row = self._current()
+        if row is None:
+            return []
+        return self._files(row) if isinstance(row, str) else [row]
+
     @work(group="write-run", exclusive=True)
     async def action_write(self, only_changed: bool) -> None:
-        if only_changed:
-            rows = self.rows
-        else:
-            rows = [r for r in self.rows if r.key in self.marked]
-            rows = rows or [r for r in [self._current()] if r is not None]
+        rows = self.rows if only_changed else self._selected()
         try:
             todo = self.service.to_write(rows, only_changed=only_changed)
         except QlutuiError as exc:
@@ -179,7 +230,7 @@ class WriteFilesScreen(Screen):
         nodes = sorted({r.dest.headnode for r in todo})
         listed = "\n".join(f"{r.dest.headnode}:{r.dest.path} ({r.state})" for r in todo[:8])
         more = f"\n... and {len(todo) - 8} more" if len(todo) > 8 else ""
-        question = f"Write {len(todo)} file(s) to {', '.join(nodes)}?"
+        question = f"Write {counted(len(todo), 'file')} to {', '.join(nodes)}?"
         if not await self.app.push_screen_wait(Confirm(question, listed + more)):
             return
         try:

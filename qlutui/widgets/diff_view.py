@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static, TextArea
 
-from qlutui.backend.sshfiles import Preview
+from qlutui.model.generated import Preview
 from qlutui.model.names import counted
 
 

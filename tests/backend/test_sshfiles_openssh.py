@@ -16,6 +16,7 @@ from sshd import SSHD
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
+from qlutui.backend.files import files_service
 from qlutui.backend.sshfiles import SSHFilesService
 from qlutui.model.inventory import Inventory, host_names
 
@@ -54,7 +55,8 @@ def _set_hashed(cluster: Cluster, hashed: bool) -> None:
 
 
 async def _write(service: SSHFilesService, kind: str) -> None:
-    job = await service.write(await service.statuses([kind]), only_changed=False)
+    files = files_service(service.cluster, ["ssh"])
+    job = await files.write(await files.statuses([kind]), only_changed=False)
     await job.wait()
     assert job.record.state == "Success", [line.text for line in job.lines()]
 

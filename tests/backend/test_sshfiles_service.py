@@ -11,14 +11,9 @@ from sshd import SSHD, free_port
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
-from qlutui.backend.sshfiles import (
-    CHANGED,
-    INVALID,
-    MISSING,
-    UNCHANGED,
-    SSHFilesService,
-    bare_key,
-)
+from qlutui.backend.files import files_service
+from qlutui.backend.files.base import CHANGED, INVALID, MISSING, UNCHANGED, FilesService
+from qlutui.backend.sshfiles import SSHFilesService, bare_key
 from qlutui.errors import ConflictError, InvalidInput, Refused
 from qlutui.model.sshfiles import BANNER
 
@@ -36,23 +31,23 @@ def on_disk(tmp_path: Path, headnode: str, path: str) -> Path:
     return tmp_path / "demo" / "headnodes" / headnode / path.lstrip("/")
 
 
-async def write_all(service: SSHFilesService, **kw: bool) -> list[str]:
+async def write_all(service: FilesService, **kw: bool) -> list[str]:
     job = await service.write(await service.statuses(), **kw)
     await job.wait()
     return [f"{line.target}: {line.text}" for line in job.lines()]
 
 
 async def test_write_all_then_nothing_differs(cluster: Cluster, tmp_path: Path) -> None:
-    service = SSHFilesService(cluster)
+    service = files_service(cluster, ["ssh"])
     rows = await service.statuses()
     assert len(rows) == 10  # (2 + 2 + 1 destinations) x 2 head-nodes
     assert {r.state for r in rows} == {MISSING}
     log = await write_all(service)
     assert any("Success: Writing 10 files to beosrv-c, beosrv-d" in line for line in log)
-    rendered = service.render()
+    rendered = SSHFilesService(cluster).render()
     for row in rows:
         path = on_disk(tmp_path, row.dest.headnode, row.dest.path)
-        assert path.read_text() == rendered[row.dest.kind]
+        assert path.read_text() == rendered[row.dest.spec.id]
         assert path.stat().st_mode & 0o777 == 0o644
     again = await service.statuses()
     assert {r.state for r in again} == {UNCHANGED}
@@ -62,7 +57,7 @@ async def test_write_all_then_nothing_differs(cluster: Cluster, tmp_path: Path) 
 
 
 async def test_changed_file_is_diffed_and_backed_up(cluster: Cluster, tmp_path: Path) -> None:
-    service = SSHFilesService(cluster)
+    service = files_service(cluster, ["ssh"])
     await write_all(service)
     path = on_disk(tmp_path, "beosrv-c", KH)
     path.write_text("old-host ssh-ed25519 AAAA\n")
@@ -80,7 +75,7 @@ async def test_changed_file_is_diffed_and_backed_up(cluster: Cluster, tmp_path: 
 
 
 async def test_file_changed_meanwhile_is_skipped(cluster: Cluster, tmp_path: Path) -> None:
-    service = SSHFilesService(cluster)
+    service = files_service(cluster, ["ssh"])
     rows = await service.statuses(["known_hosts"])
     other = on_disk(tmp_path, "beosrv-d", KH)
     other.write_text("written by another admin\n")  # after the diff was computed
@@ -97,7 +92,7 @@ async def test_file_changed_meanwhile_is_skipped(cluster: Cluster, tmp_path: Pat
 async def test_one_headnode_failing_does_not_stop_the_other(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    service = SSHFilesService(cluster)
+    service = files_service(cluster, ["ssh"])
     rows = await service.statuses(["shosts_equiv"])
     etc_ssh = on_disk(tmp_path, "beosrv-d", "/etc/ssh")
     shutil.rmtree(etc_ssh)
@@ -141,14 +136,14 @@ async def test_bad_header_on_disk_blocks_writing(cluster: Cluster) -> None:
         "sshfiles",
         lambda doc: doc["authorized_keys"].update({"header": "# ok\nssh-ed25519 AAAA!x\n"}),
     )
-    service = SSHFilesService(cluster)
+    service = files_service(cluster, ["ssh"])
     rows = await service.statuses()
-    bad = [r for r in rows if r.dest.kind == "authorized_keys"]
+    bad = [r for r in rows if r.dest.spec.id == "authorized_keys"]
     assert {r.state for r in bad} == {INVALID}
     assert bad[0].error == "header line 2: the ssh-ed25519 key data is not valid base64"
     with pytest.raises(Refused, match="authorized_keys cannot be written: header line 2"):
         await service.write(rows)
-    others = [r for r in rows if r.dest.kind != "authorized_keys"]
+    others = [r for r in rows if r.dest.spec.id != "authorized_keys"]
     assert len(service.to_write(others)) == 8
 
 

@@ -15,7 +15,7 @@ from waiting import until
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo, public_key
-from qlutui.backend.sshfiles import BANNER
+from qlutui.model.generated import BANNER
 from qlutui.screens.jobs import JobsScreen
 from qlutui.screens.ssh_configs import PreviewScreen, SSHConfigsScreen
 from qlutui.screens.write_files import WriteFilesScreen
@@ -129,7 +129,7 @@ async def test_bad_key_line_blocks_write(cluster: Cluster, tmp_path: Path) -> No
         await until(pilot, lambda: isinstance(pilot.app.screen, WriteFilesScreen), "Write Files")
         screen = pilot.app.screen
         await until(pilot, lambda: bool(screen.rows), "the comparison")
-        assert "2 invalid, 8 missing" in text_of(screen, "#write-status")
+        assert "2 invalid, 16 missing" in text_of(screen, "#write-status")
         await pilot.press("w")
         await until(pilot, lambda: isinstance(pilot.app.screen, ErrorDialog), "the refusal")
         assert pilot.app.screen.message == (
@@ -148,26 +148,26 @@ async def test_write_files_diff_and_write_both_headnodes(cluster: Cluster, tmp_p
         await until(pilot, lambda: isinstance(pilot.app.screen, WriteFilesScreen), "Write Files")
         screen = pilot.app.screen
         await until(pilot, lambda: bool(screen.rows), "the comparison")
-        assert "1 changed, 9 missing" in text_of(screen, "#write-status")
-        await pilot.press("o")  # only changed: all ten still differ
+        assert "1 changed, 17 missing" in text_of(screen, "#write-status")
+        await pilot.press("o")  # only changed: all 18 still differ, under their 3 classes
         table = screen.query_one(DataTable)
-        assert table.row_count == 10
-        await pilot.press(*"nnnnnnn")  # the 8th row: beosrv-d /etc/ssh/shosts.equiv
+        assert table.row_count == 21
+        await pilot.press(*"nnnnnnnn")  # the 8th file: beosrv-d /etc/ssh/shosts.equiv
         view = screen.query_one(FileView)
         await until(pilot, lambda: "Diff SHosts Equiv beosrv-d:/etc/ssh/" in view.text, "diff")
         assert "(changed)\n--- beosrv-d:/etc/ssh/shosts.equiv (on disk)\n" in view.text
         assert "\n-old-node\n" in view.text and "\n+beo-01-ib\n" in view.text
         await pilot.press("w")
         await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the confirmation")
-        assert pilot.app.screen.question == "Write 10 file(s) to beosrv-c, beosrv-d?"
+        assert pilot.app.screen.question == "Write 18 files to beosrv-c, beosrv-d?"
         await pilot.press("y")
         await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
-        job = cluster.jobs.list()[0]
+        job = next(r for r in cluster.jobs.list() if r.kind == "files.write")
         await until(pilot, lambda: cluster.jobs.get(job.id).done, "the job", seconds=20)
         assert cluster.jobs.get(job.id).record.state == "Success"
         await pilot.press("escape")
         await until(
-            pilot, lambda: "10 files: 10 unchanged" in text_of(screen, "#write-status"), "refresh"
+            pilot, lambda: "18 files: 18 unchanged" in text_of(screen, "#write-status"), "refresh"
         )
         assert table.row_count == 0  # only changed: nothing left
         await pilot.press("w")
@@ -213,7 +213,7 @@ def test_snapshot_write_files(snap_compare, tmp_path: Path) -> None:
         await until(pilot, lambda: isinstance(pilot.app.screen, WriteFilesScreen), "screen")
         screen = pilot.app.screen
         await until(pilot, lambda: bool(screen.rows), "compared")
-        await pilot.press(*"nnnnn")  # beosrv-c /etc/ssh/shosts.equiv: names only, no keys
+        await pilot.press(*"nnnnnn")  # beosrv-c /etc/ssh/shosts.equiv: names only, no keys
         view = screen.query_one(FileView)
         await until(pilot, lambda: "shosts.equiv (generated)" in view.text, "diff")
 
