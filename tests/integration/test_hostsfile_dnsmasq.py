@@ -1,20 +1,22 @@
-"""The generated hosts table read by the program that serves it on a Qlustar head-node:
-a real dnsmasq on 127.0.0.1 with the file as its only hosts file, asked by dig for every name
-of every host on every network, and for a header entry."""
+"""The generated hosts table read by the program that serves it on a Qlustar head-node: the
+file `qlutui files write hosts` wrote on a head-node, given to a real dnsmasq on 127.0.0.1 as
+its only hosts file, asked by dig for every name of every host on every network, and for an
+entry of the admin's header."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from qlutui.backend.demo import build_inventory
-from qlutui.model.hostsfile import render
-from qlutui.model.inventory import Inventory, host_names
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.demo import init_demo
+from qlutui.cli import main
+from qlutui.model.inventory import host_names
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("dnsmasq") or Path("/usr/sbin/dnsmasq").exists()) or not shutil.which("dig"),
@@ -26,14 +28,6 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def dnsmasq(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    """A dnsmasq answering from tmp_path/hosts only (no upstream, no /etc/hosts)."""
-    hosts = tmp_path / "dnsmasq.hosts"
-    port = free_udp_port()
-    yield hosts, port  # the test writes the file, then starts the server with `serve`
 
 
 def serve(hosts: Path, port: int) -> subprocess.Popen:
@@ -63,13 +57,14 @@ def resolve(names: list[str], port: int, tmp_path: Path) -> dict[str, set[str]]:
     return answers
 
 
-def test_every_name_resolves_to_its_ip_on_its_network(
-    dnsmasq: tuple[Path, int], tmp_path: Path
-) -> None:
-    hosts, port = dnsmasq
-    inv = Inventory.from_dict(build_inventory(20, key_source=lambda c: f"ssh-ed25519 AAAA {c}"))
+def test_every_name_resolves_to_its_ip_on_its_network(tmp_path: Path) -> None:
+    config = init_demo(tmp_path / "demo")
     header = "### License server not managed by qlutui\n127.55.0.42\tlicense-server lic\n"
-    hosts.write_text(render(inv, header))
+    (config.parent / "state/files.toml").write_text(f"[hosts]\nheader = {json.dumps(header)}\n")
+    assert main(["--config", str(config), "files", "write", "hosts"]) == 0
+    hosts = config.parent / "headnodes/beosrv-d/etc/dnsmasq.hosts"
+    inv = Cluster.open(config).inventory()
+    port = free_udp_port()
     expected = {"license-server": {"127.55.0.42"}, "lic": {"127.55.0.42"}}
     for host in inv.hosts:
         for network in inv.networks:

@@ -193,7 +193,7 @@ class FilesService:
         if not names:
             return specs
         names = list(names)
-        by_id = {s.id for s in specs}
+        by_id = [s.id for s in specs]
         if unknown := [n for n in names if n not in self.classes and n not in by_id]:
             known = ", ".join([*self.classes, *by_id])
             raise InvalidInput(f"unknown class or file {shown(unknown[0])} (known: {known})")
