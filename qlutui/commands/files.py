@@ -26,6 +26,10 @@ def register(verbs: Any) -> None:
     p.add_argument("name", metavar="FILE")
     p.set_defaults(handler=render)
     add_diff_write(sub, "CLASS|FILE")
+    p = sub.add_parser("header", help="print the hosts table's header, or set it (--set PATH|-)")
+    p.add_argument("name", choices=["hosts"], metavar="hosts")
+    p.add_argument("--set", metavar="PATH|-", dest="source")
+    p.set_defaults(handler=header)
 
 
 def add_diff_write(sub: Any, metavar: str, only: str | None = None) -> None:
@@ -112,3 +116,17 @@ async def write(cluster: Any, args: argparse.Namespace) -> int:
         for line in (line for j in jobs for line in j.lines()):
             print(format_line(line, True))
     return 0 if all(j.record.state == "Success" for j in jobs) and not skipped else 1
+
+
+def header(cluster: Any, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from qlutui.backend.files.hosts import HostsFile
+
+    hosts = HostsFile(cluster)
+    if args.source is None:
+        sys.stdout.write(hosts.header())
+        return
+    text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
+    hosts.save_header(text)
+    print(f"hosts: header saved ({len(text.splitlines())} lines)")

@@ -78,12 +78,15 @@ async def _state(cluster: Any) -> tuple[Any, Any]:
 
 
 def _summary(service: Any, state: Any, name: str) -> dict:
+    from qlutui.model.images import release_of
+
     image = state.images[name]
     return {
         "name": name,
         "flavour": image.flavour,
         "version": image.version,
         "version_text": service.version_text(state, image),
+        "resolved": str(release) if (release := release_of(image, state.catalog)) else None,
         "chroot": image.chroot,
         "modules": list(image.modules),
         "hosts": len(service.hosts_using(state, name)),
@@ -218,10 +221,16 @@ async def preview(cluster: Any, args: argparse.Namespace) -> None:
         }
         for m in moves
     ]
+    rebuild = list(cluster.config.image_rebuild)
+    for d in data:  # its config file changes: writing it runs the rebuild there
+        d["rebuild"] = bool(rebuild)
     rows = [[d["image"], d["version"], d["from"] or "-", d["to"]] for d in data]
     text = (
         commands.table(rows, ["IMAGE", "VERSION", "FROM", "TO"])
         if rows
         else f"no image would move to {args.release}"
     )
+    if rows and rebuild:
+        names = ", ".join(d["image"] for d in data)
+        text += f"\nWrite Files would rebuild: {names} (with {' '.join(rebuild)})"
     commands.emit(args, data, text)

@@ -37,6 +37,7 @@ def test_list_and_show_json(config: Path, capsys: pytest.CaptureFixture) -> None
     listed = json.loads(capsys.readouterr().out)
     assert [i["name"] for i in listed] == ["Legacy-jammy", "Standard-bookworm", "Standard-noble"]
     assert listed[2]["version_text"] == "13.1 → 13.1.1 (maintenance releases)"
+    assert listed[2]["resolved"] == "13.1.1"
     assert listed[2]["hosts"] == 32
     assert main(["--config", str(config), "images", "show", "Standard-bookworm", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
@@ -57,7 +58,13 @@ def test_versions_and_upgrade_preview(config: Path, capsys: pytest.CaptureFixtur
     args = ["--config", str(config), "images", "upgrade-preview", "13.2.0", "--json"]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out) == [
-        {"image": "Standard-bookworm", "version": "13", "from": "13.1.1", "to": "13.2.0"}
+        {
+            "image": "Standard-bookworm",
+            "version": "13",
+            "from": "13.1.1",
+            "to": "13.2.0",
+            "rebuild": True,
+        }
     ]
 
 

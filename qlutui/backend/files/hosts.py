@@ -4,8 +4,10 @@ header (`files.toml`, `[hosts] header`)."""
 
 from __future__ import annotations
 
+import tomlkit
+
 from qlutui.backend.files.base import FileClass, FileSpec, Rendered
-from qlutui.errors import QlutuiError
+from qlutui.errors import InvalidInput, QlutuiError
 from qlutui.model import hostsfile
 from qlutui.model.inventory import Inventory
 
@@ -25,10 +27,29 @@ class HostsFile(FileClass):
     def render(self, files: list[FileSpec]) -> Rendered:
         store = self.cluster.store
         try:
-            header, _ = hostsfile.options_from_dict(store.load("files").data)
             text: str | QlutuiError = hostsfile.render(
-                Inventory.from_dict(store.load("inventory").data), header
+                Inventory.from_dict(store.load("inventory").data), self.header()
             )
         except QlutuiError as error:
             text = error
         return {spec.id: text for spec in files}
+
+    def header(self) -> str:
+        header, _ = hostsfile.options_from_dict(self.cluster.store.load("files").data)
+        return header
+
+    def save_header(self, header: str) -> None:
+        """Save the admin's part of the hosts table; InvalidInput names every bad line."""
+        if problems := hostsfile.header_problems(header):
+            shown = "; ".join(str(p) for p in problems[:3])
+            raise InvalidInput(f"hosts header not saved: {shown}")
+        if header and not header.endswith("\n"):
+            header += "\n"
+
+        def mutate(doc: tomlkit.TOMLDocument) -> None:
+            hostsfile.options_from_dict(doc.unwrap())  # a file it cannot read is not rewritten
+            doc.setdefault("hosts", tomlkit.table())["header"] = tomlkit.string(
+                header, multiline="\n" in header
+            )
+
+        self.cluster.store.update("files", mutate)
