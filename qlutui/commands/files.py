@@ -125,8 +125,8 @@ def header(cluster: Any, args: argparse.Namespace) -> None:
 
     hosts = HostsFile(cluster)
     if args.source is None:
-        sys.stdout.write(hosts.header())
+        sys.stdout.write(hosts.header(None))
         return
     text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
-    hosts.save_header(text)
+    hosts.save_header(None, text)
     print(f"hosts: header saved ({len(text.splitlines())} lines)")

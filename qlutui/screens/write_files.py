@@ -4,7 +4,8 @@ every head-node and destination, with its state, as QluMan's Write Files window.
 One row per class with its state (the worst of its files: invalid, unreachable, changed,
 missing, unchanged), and below it, unless collapsed (enter), one row per file x head-node x
 path. The view below shows the unified diff against the file on disk or the whole file.
-`space` marks rows (on a class row: all its files) for Write Selected; Write Changed writes
+`space` marks rows (on a class row: all its files) for Write Selected; `e` edits the header
+of a class whose header lives here (the hosts table); Write Changed writes
 every row that differs. Writing is a job (its log window opens); the job skips a file another
 admin changed since the diff, and starts what a class runs after writing (image rebuilds).
 """
@@ -24,7 +25,7 @@ from qlutui.backend.files import files_service
 from qlutui.backend.files.base import UNCHANGED, FileStatus, class_state
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
-from qlutui.widgets.dialogs import Confirm, ErrorDialog
+from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
 
@@ -48,7 +49,7 @@ class WriteFilesScreen(Screen):
         Binding("n", "step(1)", "Next", id="write.next"),
         Binding("p", "step(-1)", "Prev", id="write.prev"),
         Binding("space", "mark", "Mark", id="write.mark"),
-        Binding("enter", "toggle", "Expand", id="write.toggle"),
+        Binding("e", "edit_header", "Edit header", id="write.edit_header"),
         Binding("o", "only_changed", "Only changed", id="write.only_changed"),
         Binding("ctrl+r", "refresh", "Refresh", id="write.refresh"),
     ]
@@ -197,11 +198,42 @@ class WriteFilesScreen(Screen):
         self.marked = self.marked - keys if keys <= self.marked else self.marked | keys
         self._fill()
 
-    def action_toggle(self) -> None:
+    @on(DataTable.RowSelected, "#write-table")
+    def _selected_row(self) -> None:
+        """enter: a class row is collapsed or expanded."""
         row = self._current()
         if isinstance(row, str):
             self.collapsed ^= {row}
             self._fill()
+
+    @work(group="write-header", exclusive=True)
+    async def action_edit_header(self) -> None:
+        """The admin's header of the file (or first file of the class) under the cursor,
+        for a class whose header is edited here (the hosts table; SSH headers: SSH Configs)."""
+        row = self._current()
+        if row is None:
+            return
+        spec = self._files(row)[0].dest.spec if isinstance(row, str) else row.dest.spec
+        cls = self.service.classes[spec.cls]
+        header = await asyncio.to_thread(cls.header, spec)
+        if header is None:
+            self.notify(f"{spec.title}: no header edited here", severity="warning")
+            return
+
+        def validate(text: str) -> str | None:
+            return "; ".join(cls.header_problems(spec, text)[:2]) or None
+
+        field = Field.text("header", "Header", header, validate=validate)
+        result = await self.app.push_screen_wait(FormDialog(f"Header of {spec.title}", [field]))
+        if result is None or result["header"] == header:
+            return
+        try:
+            await asyncio.to_thread(cls.save_header, spec, result["header"])
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Not saved"))
+            return
+        self.notify(f"{spec.title}: header saved")
+        self.action_refresh()
 
     def action_only_changed(self) -> None:
         self.only_changed = not self.only_changed

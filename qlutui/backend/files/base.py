@@ -82,6 +82,17 @@ class FileClass(ABC):
         """Where the generated part of a rendered file starts (for the preview)."""
         return split(text)
 
+    def header(self, spec: FileSpec) -> str | None:
+        """The admin's editable header of `spec`, None when it has none edited here."""
+        return None
+
+    def header_problems(self, spec: FileSpec, text: str) -> list[str]:
+        """Why `text` cannot be the header of `spec` (one line per bad line)."""
+        return []
+
+    def save_header(self, spec: FileSpec, text: str) -> None:
+        raise NotImplementedError(f"{spec.id} has no header edited here")
+
     def after_write(self, headnode: str, changed: list[FileSpec]) -> tuple[str, Plan] | None:
         """The job (title, plan) to run on `headnode` once `changed` (files of this class)
         were written there with a new content; None when there is none."""

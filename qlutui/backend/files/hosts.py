@@ -28,21 +28,23 @@ class HostsFile(FileClass):
         store = self.cluster.store
         try:
             text: str | QlutuiError = hostsfile.render(
-                Inventory.from_dict(store.load("inventory").data), self.header()
+                Inventory.from_dict(store.load("inventory").data), self.header(None)
             )
         except QlutuiError as error:
             text = error
         return {spec.id: text for spec in files}
 
-    def header(self) -> str:
+    def header(self, spec: FileSpec | None = None) -> str:
         header, _ = hostsfile.options_from_dict(self.cluster.store.load("files").data)
         return header
 
-    def save_header(self, header: str) -> None:
+    def header_problems(self, spec: FileSpec | None, text: str) -> list[str]:
+        return [str(p) for p in hostsfile.header_problems(text)]
+
+    def save_header(self, spec: FileSpec | None, header: str) -> None:
         """Save the admin's part of the hosts table; InvalidInput names every bad line."""
-        if problems := hostsfile.header_problems(header):
-            shown = "; ".join(str(p) for p in problems[:3])
-            raise InvalidInput(f"hosts header not saved: {shown}")
+        if problems := self.header_problems(spec, header):
+            raise InvalidInput(f"hosts header not saved: {'; '.join(problems[:3])}")
         if header and not header.endswith("\n"):
             header += "\n"
 
