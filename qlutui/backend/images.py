@@ -22,6 +22,7 @@ from qlutui.model.catalog import Catalog, parse_module_package
 from qlutui.model.chroots import Chroot, chroots_from_dict
 from qlutui.model.images import Image, images_from_dict
 from qlutui.model.names import check_name, name_problem, shown
+from qlutui.model.noderange import folded
 from qlutui.model.versions import (
     Move,
     choices,
@@ -35,7 +36,6 @@ from qlutui.model.versions import (
 # package whose config files remain is listed too, with status "config-files".
 DPKG_QUERY = ["dpkg-query", "-W", "-f", "${db:Status-Status} ${Package}\n", "qlustar-module-*"]
 CATALOG_TIMEOUT = 30.0
-HOSTS_SHOWN = 10  # hosts named in a refusal message before "... and N more"
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,8 @@ class ImagesState:
 
 
 def hosts_text(hosts: list[str]) -> str:
-    """A host list for a one-line message, cut after HOSTS_SHOWN names."""
-    more = len(hosts) - HOSTS_SHOWN
-    return ", ".join(hosts[:HOSTS_SHOWN]) + (f" ... and {more} more" if more > 0 else "")
+    """A host list for a one-line message, folded as a node range (`beo-[01-48]`)."""
+    return folded(hosts)
 
 
 class ImagesService:

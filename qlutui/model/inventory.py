@@ -346,6 +346,11 @@ def _primary_problem(primaries: list[Network]) -> str:
     return f"{len(primaries)} primary networks ({names}); exactly one must be primary"
 
 
+def hostname_problem(name: str) -> str | None:
+    """Why `name` is not a valid host name (node, alias, override), or None."""
+    return _hostname_problem(name)
+
+
 def _hostname_problem(name: str) -> str | None:
     """RFC 1123: dot-separated labels of letters, digits and inner '-', each 1..63."""
     if not isinstance(name, str) or not name:
