@@ -554,3 +554,8 @@ def _hashed(name: str, salt_source: SaltSource) -> str:
 def _default_hashed(name: str) -> str:
     """The hashed name with a salt derived from the name itself (deterministic output)."""
     return _hashed(name, lambda n: hashlib.sha1(b"qlutui" + n.encode()).digest())
+
+
+def key_problem(line: str) -> str | None:
+    """Why `line` ("keytype base64 [comment]") is not a real public key, or None."""
+    return _key_problem(line)
