@@ -73,7 +73,7 @@ def test_numbering_skips_used_network_and_broadcast() -> None:
     assert numbered("192.168.17.253", 2, BOOT, set()) == ["192.168.17.253", "192.168.17.254"]
     with pytest.raises(Refused, match=r"192.168.17.0/24 has no free address for 1 more host"):
         numbered("192.168.17.253", 3, BOOT, set())
-    with pytest.raises(InvalidInput, match="outside boot's 192.168.17.0/24"):
+    with pytest.raises(InvalidInput, match=r"outside boot's 192\.168\.17\.0/24"):
         numbered("192.168.19.1", 1, BOOT, set())
     for bad in ("192.168.17.1/24", "192.168.17", "x"):  # scope ids: c-trust's ip_key
         with pytest.raises(InvalidInput, match="not a plain IPv4 or IPv6 address"):
@@ -86,7 +86,7 @@ def test_slave_ip_maps_the_host_part() -> None:
     assert mapped_ip("192.168.17.100", BOOT, IB) == "192.168.18.100"
     assert mapped_ip("192.168.17.100", BOOT, IPMI) == "10.1.0.100"
     small = Network("s", "ether", suffix="s", cidr="10.9.9.0/28")
-    with pytest.raises(InvalidInput, match="does not fit s's 10.9.9.0/28"):
+    with pytest.raises(InvalidInput, match=r"does not fit s's 10\.9\.9\.0/28"):
         mapped_ip("192.168.17.100", BOOT, small)
 
 
