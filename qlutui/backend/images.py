@@ -16,11 +16,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from qlutui.backend.cluster import Cluster
+from qlutui.backend.inventory import InventoryService
 from qlutui.errors import ConfigError, InvalidInput, QlutuiError, Refused
 from qlutui.model import images as rules
 from qlutui.model.catalog import Catalog, parse_module_package
 from qlutui.model.chroots import Chroot, chroots_from_dict
 from qlutui.model.images import Image, images_from_dict
+from qlutui.model.inventory_edit import with_image_renamed
 from qlutui.model.names import check_name, name_problem, shown
 from qlutui.model.noderange import folded
 from qlutui.model.versions import (
@@ -305,7 +307,10 @@ class ImagesService:
         users = dict(renamed.users)
         if hosts := users.pop(old, []):
             try:
-                self.store.update("inventory", lambda doc: _reassign(doc, old, new))
+                inventory = InventoryService(self.cluster)
+                current = inventory.load()
+                renamed_hosts = with_image_renamed(current.inventory, old, new)
+                inventory.apply(current, renamed_hosts, summary=f"image {old} renamed to {new}")
             except QlutuiError as exc:
                 # The hosts still name the old image: give it its name back, so no host is
                 # left pointing at an image that does not exist.
@@ -373,9 +378,3 @@ def _rename_entry(doc, old: str, new: str) -> None:
     entry = table[old]
     del table[old]
     table[new] = entry
-
-
-def _reassign(doc, old: str, new: str) -> None:
-    for host in doc.get("hosts", []):
-        if host.get("image") == old:
-            host["image"] = new

@@ -60,11 +60,14 @@ def _cidr(network: Network) -> ipaddress.IPv4Network | ipaddress.IPv6Network | N
 
 def numbered(start: str, count: int, network: Network, used: set[str]) -> list[str]:
     """`count` addresses from `start` upward on `network`: used ones (canonical keys) and
-    the network's own network and broadcast addresses skipped."""
-    ip = parse_ip(start, f"start IP on {network.name}")
+    the network's own network and broadcast addresses skipped. One address is `start`
+    itself: the admin named it (a clash is for the validation to report)."""
+    ip = parse_ip(start, f"IP on {network.name}")
     net = _cidr(network)
     if net is not None and ip not in net:
-        raise InvalidInput(f"start IP {ip} is outside {network.name}'s {network.cidr}")
+        raise InvalidInput(f"IP {ip} is outside {network.name}'s {network.cidr}")
+    if count == 1:
+        return [str(ip)]
     reserved: set[Address] = set()
     if net is not None and net.num_addresses > 2:
         reserved.add(net.network_address)
@@ -245,6 +248,21 @@ def _changed(host: Host, fields: HostFields, ips: dict[str, str], macs: dict[str
         image=host.image if fields.image is None else fields.image,
         host_keys=list(host.host_keys if fields.host_keys is None else fields.host_keys),
     )
+
+
+def with_host_keys(inv: Inventory, keys: dict[str, list[str]]) -> Inventory:
+    """The inventory with the host keys of the hosts named in `keys` replaced."""
+    hosts = [
+        dataclasses.replace(h, host_keys=list(keys[h.name])) if h.name in keys else h
+        for h in inv.hosts
+    ]
+    return Inventory(inv.networks, hosts, inv.default_host_keys)
+
+
+def with_image_renamed(inv: Inventory, old: str, new: str) -> Inventory:
+    """The inventory with every host of image `old` assigned to `new`."""
+    hosts = [dataclasses.replace(h, image=new) if h.image == old else h for h in inv.hosts]
+    return Inventory(inv.networks, hosts, inv.default_host_keys)
 
 
 def remove_hosts(inv: Inventory, names: Sequence[str]) -> Inventory:

@@ -70,6 +70,7 @@ def test_numbering_skips_used_network_and_broadcast() -> None:
         "192.168.17.2",
         "192.168.17.4",
     ]
+    assert numbered("192.168.17.3", 1, BOOT, used) == ["192.168.17.3"]  # the one named
     assert numbered("192.168.17.253", 2, BOOT, set()) == ["192.168.17.253", "192.168.17.254"]
     with pytest.raises(Refused, match=r"192.168.17.0/24 has no free address for 1 more host"):
         numbered("192.168.17.253", 3, BOOT, set())
