@@ -198,7 +198,7 @@ def test_another_process_editing_meanwhile_is_a_conflict(cluster: Cluster) -> No
         [sys.executable, "-c", other, str(cluster.config.path)], check=True, env=env, timeout=60
     )
     new = set_hosts(state.inventory, ["beo-01"], HostFields(image=""))
-    with pytest.raises(ConflictError, match="inventory.toml was changed by someone else"):
+    with pytest.raises(ConflictError, match=r"inventory\.toml was changed by someone else"):
         service.apply(state, new, summary="mine")
     hosts = {h["name"]: h for h in tomllib.loads(inventory_path(cluster).read_text())["hosts"]}
     assert "other" in hosts and hosts["beo-01"]["image"] == "Standard-noble"  # nothing lost
