@@ -16,13 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.inventory import InventoryService
 from qlutui.errors import ConfigError, InvalidInput, QlutuiError, Refused
 from qlutui.model import images as rules
 from qlutui.model.catalog import Catalog, parse_module_package
 from qlutui.model.chroots import Chroot, chroots_from_dict
 from qlutui.model.images import Image, images_from_dict
-from qlutui.model.inventory_edit import with_image_renamed
 from qlutui.model.names import check_name, name_problem, shown
 from qlutui.model.noderange import folded
 from qlutui.model.versions import (
@@ -307,6 +305,9 @@ class ImagesService:
         users = dict(renamed.users)
         if hosts := users.pop(old, []):
             try:
+                from qlutui.backend.inventory import InventoryService  # `list` never needs it
+                from qlutui.model.inventory_edit import with_image_renamed
+
                 inventory = InventoryService(self.cluster)
                 current = inventory.load()
                 renamed_hosts = with_image_renamed(current.inventory, old, new)

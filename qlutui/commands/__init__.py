@@ -15,9 +15,9 @@ import json
 import sys
 from typing import Any
 
-from qlutui.commands import audit, check, chroots, images, jobs, rootfs, serve, ssh
+from qlutui.commands import audit, check, chroots, hosts, images, jobs, networks, rootfs, serve, ssh
 
-AREAS = [jobs, images, chroots, ssh, rootfs, audit, check, serve]
+AREAS = [jobs, images, chroots, ssh, rootfs, hosts, networks, audit, check, serve]
 
 
 class UsageError(Exception):
