@@ -102,6 +102,11 @@ class InventoryService:
         snap = self.store.load("inventory")
         return InventoryState(Inventory.from_dict(snap.data), snap.token)
 
+    def image_names(self) -> list[str]:
+        """The images hosts can be assigned to (images.toml), sorted."""
+        images = self.store.load("images").data.get("images", {})
+        return sorted(images) if isinstance(images, dict) else []
+
     def apply(
         self, state: InventoryState, new: Inventory, *, summary: str, dry_run: bool = False
     ) -> InventoryChange:
@@ -130,19 +135,19 @@ class InventoryService:
         return change
 
     def _validate(self, old: Inventory, new: Inventory, diff: _Diff) -> None:
-        problems: list[str] = []
-        entries = {
-            "networks": [diff.networks.new[n] for n in diff.networks.touched],
-            "hosts": [diff.hosts.new[n] for n in diff.hosts.touched],
-            "default_host_keys": diff.new_data["default_host_keys"],
-        }
-        try:  # each added or changed entry by the rules a file's entry must pass
-            Inventory.from_dict(entries)
-        except InvalidInput as exc:
-            problems.append(str(exc))
         before = {str(p) for p in check_unique(old)}
-        problems += [text for p in check_unique(new) if (text := str(p)) not in before]
+        problems = [text for p in check_unique(new) if (text := str(p)) not in before]
         problems += self._image_problems(diff)
+        if not problems:  # the rules check_unique has no part of: MACs, keys, image names ...
+            entries = {
+                "networks": [diff.networks.new[n] for n in diff.networks.touched],
+                "hosts": [diff.hosts.new[n] for n in diff.hosts.touched],
+                "default_host_keys": diff.new_data["default_host_keys"],
+            }
+            try:
+                Inventory.from_dict(entries)
+            except InvalidInput as exc:
+                problems.append(str(exc))
         if problems:
             raise InventoryRefused(problems)
 
@@ -155,8 +160,7 @@ class InventoryService:
                 wanted.setdefault(image, []).append(name)
         if not wanted:
             return []
-        images = self.store.load("images").data.get("images", {})
-        known = images if isinstance(images, dict) else {}
+        known = set(self.image_names())
         return [
             f"unknown image {shown(image)} for {folded(hosts)}"
             for image, hosts in wanted.items()

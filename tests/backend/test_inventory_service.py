@@ -135,7 +135,17 @@ def test_unknown_keys_of_an_entry_survive_an_edit(cluster: Cluster) -> None:
             lambda inv: inv.__class__(
                 inv.networks, [*inv.hosts, Host("x", {"boot": "127.52.1.11 "})]
             ),
-            ["hosts[0] (x): ips.boot: not an IP address ('127.52.1.11 ')"],
+            ["invalid IP '127.52.1.11 ' (x (boot))"],
+        ),
+        (  # a rule only the entry check has: MACs stored in the plain form
+            lambda inv: inv.__class__(
+                inv.networks,
+                [*inv.hosts, Host("x", {"boot": "127.52.9.1"}, macs={"boot": "AA:BB:CC:DD:EE:FF"})],
+            ),
+            [
+                "hosts[0] (x): macs.boot: not a MAC address in the form aa:bb:cc:dd:ee:ff"
+                " ('AA:BB:CC:DD:EE:FF')"
+            ],
         ),
     ],
 )
