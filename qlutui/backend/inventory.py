@@ -250,4 +250,5 @@ def _table(entry: dict) -> Any:
     table = tomlkit.table()
     for key, value in entry.items():
         table[key] = _inline(value) if isinstance(value, dict) else value
+    table.add(tomlkit.nl())  # a blank line before the next entry, as the admin would write
     return table

@@ -518,7 +518,7 @@ class HostsScreen(Screen):
         primary = inv.primary
         fields = [self._range_field("")]
         for i, net in enumerate(inv.networks):
-            start = edits.AUTO if net.primary or net.ssh else ""
+            start = edits.AUTO if net.primary else ""
             fields.append(
                 Field.input(
                     f"ip{i}",
@@ -577,7 +577,7 @@ class HostsScreen(Screen):
             for i, n in enumerate(nets)
         ]
         fields += [
-            Field.input("override", "Hostname override", host.override),
+            Field.input("override", "Override", host.override, placeholder="hostname override"),
             Field.select(
                 "override_network",
                 "Override on",
@@ -718,22 +718,16 @@ class HostsScreen(Screen):
             return
         users = edits.network_users(self.state.inventory, network.name)
         question = f"Really remove network {network.name}?"
-        if users:
-            detail = (
-                f"Network {network.name} is used by {len(users)} host(s):"
-                f" {folded(users, PREVIEW_HOSTS)}. Their IPs, MACs, aliases and hostname"
-                " override on it go with it."
+        if users:  # the preview names them: their IPs, MACs, aliases, override on it go
+            question = (
+                f"Network {network.name} is used by {len(users)} host(s): remove it and"
+                " what they have on it?"
             )
-            if not await self.app.push_screen_wait(
-                Confirm(f"Drop the IPs of {len(users)} host(s) on {network.name}?", detail=detail)
-            ):
-                return
         await self._edit(
             lambda inv: edits.remove_network(inv, network.name, drop_ips=bool(users)),
             "networks rm (TUI)",
             question,
         )
-        self.networks_table.move_to(0)
 
 
 def _lines(exc: QlutuiError) -> str:
