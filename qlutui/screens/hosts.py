@@ -263,9 +263,10 @@ class HostsScreen(Screen):
         Binding("i", "set_image", "Image", id="hosts.image"),
         Binding("u", "renumber", "Renumber", id="hosts.renumber"),
         Binding("d", "delete", "Delete", id="hosts.delete"),
+        Binding("k", "scan_keys", "Scan keys", id="hosts.scan_keys"),
         Binding("r", "reload", "Reload", id="hosts.reload"),
     ]
-    HOST_ONLY = frozenset({"select", "set_image", "renumber", "filter"})
+    HOST_ONLY = frozenset({"select", "set_image", "renumber", "filter", "scan_keys"})
 
     def __init__(self, cluster: Cluster) -> None:
         super().__init__()
@@ -657,6 +658,28 @@ class HostsScreen(Screen):
             "hosts renumber (TUI)",
             f"Renumber {len(names)} host(s)?",
         )
+
+    @work(group="hosts-action", exclusive=True)
+    async def action_scan_keys(self) -> None:
+        """Fetch the host keys of hosts by a key scan (fingerprints shown to confirm)."""
+        from qlutui.backend.sshfiles import SSHFilesService
+        from qlutui.screens.ssh_configs import port_problem, scan_and_store
+
+        values = await self.app.push_screen_wait(
+            FormDialog(
+                "Scan host keys",
+                [
+                    self._range_field(self._targets()),
+                    Field.input("port", "SSH port", "22", validate=port_problem),
+                ],
+                detail="Connects to each host's primary-network IP and reads the keys it offers.",
+            )
+        )
+        if values is None:
+            return
+        service = SSHFilesService(self.cluster)
+        if await scan_and_store(self, service, values["names"], int(values["port"])):
+            self.action_reload()
 
     @work(group="hosts-action", exclusive=True)
     async def _remove_hosts(self) -> None:

@@ -4,11 +4,13 @@ every edit is asserted in inventory.toml itself."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import time
 import tomllib
 from pathlib import Path
 
 import pytest
+from sshd import SSHD
 from textual.pilot import Pilot
 from waiting import until
 
@@ -215,3 +217,41 @@ async def test_edit_one_host_in_its_form(cluster: Cluster) -> None:
         beo = hosts(cluster)["beo-01"]
         assert beo["macs"] == {"boot": "aa:bb:cc:dd:ee:01"}
         assert beo["aliases"] == {"boot": ["node1", "n1"]}
+
+
+@pytest.mark.ssh
+async def test_scan_the_keys_of_a_host_with_fingerprints_to_confirm(
+    cluster: Cluster, sshd: SSHD
+) -> None:
+    text = path(cluster).read_text().replace('"127.52.0.0/16"', '"127.0.0.0/8"')
+    path(cluster).write_text(text.replace('boot = "127.52.1.11"', 'boot = "127.0.0.1"'))
+    fingerprints = sorted(  # as OpenSSH itself prints them
+        subprocess.run(
+            ["ssh-keygen", "-lf", str(key.with_suffix(".pub"))],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.split()[1]
+        for key in sshd.host_keys
+    )
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("slash", *"beo-01", "enter")
+        await until(pilot, lambda: screen.current_host() == "beo-01", "beo-01")
+        await pilot.press("k")
+        form = await dialog(pilot, FormDialog)
+        assert form.value_of(form.fields[0]) == "beo-01"
+        await pilot.press("tab", "ctrl+u", *str(sshd.port), "ctrl+s")
+        asked = await dialog(pilot, Confirm)
+        assert asked.question == "Store the keys of 1 host(s)?"
+        lines = asked.detail.splitlines()
+        assert lines[0] == "WARNING: changed keys (a reinstall, or an attack): beo-01"
+        assert sorted(line.split()[2] for line in lines[1:]) == fingerprints
+        await pilot.press("y")
+        await until(pilot, lambda: pilot.app.screen is screen, "the question to close")
+        await pilot.app.workers.wait_for_complete()
+    pubs = {" ".join(k.with_suffix(".pub").read_text().split()[:2]) for k in sshd.host_keys}
+    stored = hosts(cluster)["beo-01"]["host_keys"]
+    assert {" ".join(k.split()[:2]) for k in stored} == pubs
