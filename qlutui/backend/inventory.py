@@ -69,6 +69,28 @@ class InventoryChange:
         text = "; ".join(parts) or "no change"
         return f"would have {text}" if self.dry_run and not self.empty else text
 
+    def details(self, new: Inventory, limit: int = 120) -> list[str]:
+        """What the edit does, for a preview: the hosts (folded, cut at `limit` characters)
+        and each network's first and last IP among the hosts it adds or changes."""
+        lines = [
+            f"{verb}: {len(names)} ({folded(names, limit)})"
+            for verb, names in (
+                ("Add", self.added),
+                ("Change", self.changed),
+                ("Remove", self.removed),
+            )
+            if names
+        ]
+        touched = set(self.added) | set(self.changed)
+        for network in new.networks:
+            net = network.name
+            ips = [h.ips[net] for h in new.hosts if h.name in touched and net in h.ips]
+            if ips:
+                lines.append(f"  {net}: {ips[0] if len(ips) == 1 else f'{ips[0]} .. {ips[-1]}'}")
+        if self.networks:
+            lines.append(f"Networks: {', '.join(self.networks)}")
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "added": list(self.added),

@@ -134,9 +134,13 @@ def _service(cluster: Any) -> tuple[Any, Any]:
     return service, service.load()
 
 
-def report(args: argparse.Namespace, change: Any) -> None:
-    """What an edit changed (or would change): `--json` gives the lists, else one line."""
-    commands.emit(args, change.to_dict(), change.text())
+def report(args: argparse.Namespace, change: Any, new: Any) -> None:
+    """What an edit changed (or would change): `--json` gives the lists, else one line; a
+    dry run adds the preview (the hosts, each network's first and last IP)."""
+    text = change.text()
+    if change.dry_run and not change.empty:
+        text = "\n".join([text, *change.details(new)])
+    commands.emit(args, change.to_dict(), text)
 
 
 def _names(args: argparse.Namespace) -> list[str]:
@@ -208,7 +212,7 @@ def add(cluster: Any, args: argparse.Namespace) -> None:
     names = _names(args)
     new = add_hosts(state.inventory, names, _host_fields(args, names))
     change = service.apply(state, new, summary="hosts add", dry_run=args.dry_run)
-    report(args, change)
+    report(args, change, new)
 
 
 def set_hosts(cluster: Any, args: argparse.Namespace) -> None:
@@ -218,7 +222,7 @@ def set_hosts(cluster: Any, args: argparse.Namespace) -> None:
     names = _names(args)
     new = inventory_edit.set_hosts(state.inventory, names, _host_fields(args, names))
     change = service.apply(state, new, summary="hosts set", dry_run=args.dry_run)
-    report(args, change)
+    report(args, change, new)
 
 
 def remove(cluster: Any, args: argparse.Namespace) -> None:
@@ -227,4 +231,4 @@ def remove(cluster: Any, args: argparse.Namespace) -> None:
     service, state = _service(cluster)
     new = remove_hosts(state.inventory, _names(args))
     change = service.apply(state, new, summary="hosts rm", dry_run=args.dry_run)
-    report(args, change)
+    report(args, change, new)

@@ -135,7 +135,7 @@ def add(cluster: Any, args: argparse.Namespace) -> None:
         changes["ssh"] = args.kind != "ipmi"
     network = Network(name=args.name, **changes)  # type: ignore[arg-type]
     new = add_network(state.inventory, network)
-    report(args, service.apply(state, new, summary="networks add", dry_run=args.dry_run))
+    report(args, service.apply(state, new, summary="networks add", dry_run=args.dry_run), new)
 
 
 def set_network(cluster: Any, args: argparse.Namespace) -> None:
@@ -143,7 +143,7 @@ def set_network(cluster: Any, args: argparse.Namespace) -> None:
 
     service, state = _service(cluster)
     new = inventory_edit.set_network(state.inventory, args.name, **_changes(args))
-    report(args, service.apply(state, new, summary="networks set", dry_run=args.dry_run))
+    report(args, service.apply(state, new, summary="networks set", dry_run=args.dry_run), new)
 
 
 def remove(cluster: Any, args: argparse.Namespace) -> None:
@@ -151,4 +151,4 @@ def remove(cluster: Any, args: argparse.Namespace) -> None:
 
     service, state = _service(cluster)
     new = remove_network(state.inventory, args.name, drop_ips=args.drop_ips)
-    report(args, service.apply(state, new, summary="networks rm", dry_run=args.dry_run))
+    report(args, service.apply(state, new, summary="networks rm", dry_run=args.dry_run), new)

@@ -100,31 +100,6 @@ def _widths(rows: Sequence[Row]) -> list[int]:
     return [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
 
 
-def preview(inv: Inventory, change: InventoryChange) -> str:
-    """What an edit does, for its confirmation: hosts (folded) and each network's first and
-    last IP among the hosts it adds or changes."""
-    lines = [
-        f"{verb}: {len(names)} ({folded(names, PREVIEW_HOSTS)})"
-        for verb, names in (
-            ("Add", change.added),
-            ("Change", change.changed),
-            ("Remove", change.removed),
-        )
-        if names
-    ]
-    touched = set(change.added) | set(change.changed)
-    for network in inv.networks:
-        ips = [
-            h.ips[network.name] for h in inv.hosts if h.name in touched and network.name in h.ips
-        ]
-        if ips:
-            span = ips[0] if len(ips) == 1 else f"{ips[0]} .. {ips[-1]}"
-            lines.append(f"  {network.name}: {span}")
-    if change.networks:
-        lines.append(f"Networks: {', '.join(change.networks)}")
-    return "\n".join(lines)
-
-
 def _problem(check: Callable[[str], object], value: str) -> str | None:
     """A form validator from a checking function that raises QlutuiError."""
     try:
@@ -473,7 +448,9 @@ class HostsScreen(Screen):
         if change.empty:
             self.notify("No change")
             return
-        if not await self.app.push_screen_wait(Confirm(question, detail=preview(new, change))):
+        if not await self.app.push_screen_wait(
+            Confirm(question, detail="\n".join(change.details(new, PREVIEW_HOSTS)))
+        ):
             return
         try:
             done = await asyncio.to_thread(

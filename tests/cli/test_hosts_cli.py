@@ -179,6 +179,11 @@ def test_dry_run_changes_nothing(config: Path, capsys: pytest.CaptureFixture) ->
     ):
         out = cli(config, capsys, *args)
         assert out.startswith("would have "), out
+        if args[:2] == [
+            "hosts",
+            "add",
+        ]:  # the preview: the hosts and each network's first and last IP
+            assert out.splitlines()[1:] == ["Add: 3 (x-[1-3])", "  boot: 127.52.0.1 .. 127.52.0.3"]
     assert json.loads(cli(config, capsys, "hosts", "rm", "beo-[40-48]", "--dry-run", "--json"))[
         "removed"
     ] == [f"beo-{i}" for i in range(40, 49)]
