@@ -30,6 +30,8 @@ SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
     "P8": remote.fanout,
     "P9": scenarios.job_history,
     "P9tui": tui.jobs_screen,
+    "P10": scenarios.inventory_bulk,
+    "P10tui": tui.hosts_screen,
 }
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from functools import partial
+from typing import Any
 
 from bench import generate
 from bench.core import ROOT, Context, Result, installed_env, median, timed
@@ -197,5 +198,56 @@ def job_history(ctx: Context) -> list[Result]:
             median(lists) <= JOB_LIST_MS,
             f"first list {first * 1000:.0f} ms",
             lists,
+        )
+    ]
+
+
+BULK_RATIO = 15.0  # a bulk add (model, checks, tomlkit write) vs tomllib reading the result
+
+
+def _bulk_add(service: Any, names: list[str], fields: Any) -> None:
+    from qlutui.model.inventory_edit import add_hosts
+
+    state = service.load()
+    service.apply(state, add_hosts(state.inventory, names, fields), summary="bench")
+
+
+def inventory_bulk(ctx: Context) -> list[Result]:
+    """P10: a bulk add of as many hosts as the scale has (a node range numbered from a start
+    IP, ib and ipmi mapped) through the inventory service: load, edit, validate whole, write.
+    The reference, measured in the same run, interleaved: tomllib parsing the resulting file."""
+    import tomllib
+
+    from qlutui.backend.cluster import Cluster
+    from qlutui.backend.demo import init_demo
+    from qlutui.backend.inventory import InventoryService
+    from qlutui.model.inventory_edit import AUTO, HostFields
+    from qlutui.model.noderange import expand
+
+    count = ctx.scale.hosts
+    names = expand(f"bulk-[00001-{count:05d}]")
+    fields = HostFields(ips={"boot": "127.52.64.1", "ib": AUTO, "ipmi": AUTO}, image="")
+    adds, parses = [], []
+    for _ in range(max(2, ctx.scale.reps // 2)):
+        directory = ctx.workdir / "bulk-cluster"
+        shutil.rmtree(directory, ignore_errors=True)
+        config = init_demo(directory)
+        adds.append(
+            timed(partial(_bulk_add, InventoryService(Cluster.open(config)), names, fields))
+        )
+        raw = (config.parent / "state" / "inventory.toml").read_text()
+        parses.append(timed(lambda: tomllib.loads(raw)))  # noqa: B023 (called at once)
+    ratio = median(adds) / median(parses)
+    return [
+        Result(
+            "P10",
+            f"bulk add of {count:,} hosts (range, IPs numbered and mapped)",
+            f"<= {BULK_RATIO:.0f}x tomllib reading the result",
+            median(adds),
+            "s",
+            ratio <= BULK_RATIO,
+            f"{ratio:.1f}x tomllib {median(parses) * 1000:.0f} ms;"
+            f" spread {min(adds):.2f}-{max(adds):.2f} s",
+            adds,
         )
     ]

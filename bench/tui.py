@@ -17,7 +17,7 @@ from textual import events
 from textual.pilot import Pilot
 
 from bench import generate
-from bench.core import Context, Result, median, p95
+from bench.core import Context, Result, median, p95, timed
 
 KEY_MS = 16.0
 STREAM_KEY_MS = 50.0
@@ -265,3 +265,68 @@ async def _open_jobs(config: Path) -> float:
         if app.screen.table.row_count == 0:
             raise RuntimeError("the Jobs screen showed no job")
     return elapsed
+
+
+def hosts_screen(ctx: Context) -> list[Result]:
+    """P10: the Hosts screen on the bench cluster (10,000 hosts): first paint after its key,
+    the table filled (vs tomllib parsing inventory.toml, the same run), a filter key's p95."""
+    import tomllib
+
+    os.environ.setdefault("TERM", "xterm-256color")
+    raw = (ctx.config.parent / "state" / "inventory.toml").read_text()
+    runs = [asyncio.run(_open_hosts(ctx.config, 4 * ctx.scale.reps)) for _ in range(2)]
+    parses = [timed(lambda: tomllib.loads(raw)) * 1000 for _ in range(len(runs))]
+    paints = [r[0] for r in runs]
+    filled = [r[1] for r in runs]
+    keys = [k for r in runs for k in r[2]]
+    hosts = runs[0][3]
+    ratio = median(filled) / median(parses)
+    return [
+        Result(
+            "P10",
+            f"Hosts screen ({hosts:,} hosts): first paint",
+            f"<= {OPEN_MS:.0f} ms",
+            median(paints),
+            "ms",
+            median(paints) <= OPEN_MS,
+            f"table filled after {median(filled):.0f} ms, {ratio:.1f}x tomllib"
+            f" {median(parses):.0f} ms",
+            paints,
+        ),
+        Result(
+            "P10",
+            f"Hosts screen ({hosts:,} hosts): a filter key",
+            f"p95 <= {KEY_MS:.0f} ms per key",
+            p95(keys),
+            "ms",
+            p95(keys) <= KEY_MS,
+            f"p95 of {len(keys)} keys; median {median(keys):.1f} ms",
+            keys,
+        ),
+    ]
+
+
+async def _open_hosts(config: Path, rounds: int) -> tuple[float, float, list[float], int]:
+    from qlutui.screens.hosts import HostsScreen
+
+    async with _session(config) as pilot:
+        app = pilot.app
+        painted = asyncio.Event()
+        start = time.perf_counter()
+        _send_key(app, "h")
+        await _until(pilot, lambda: isinstance(app.screen, HostsScreen))
+        screen = app.screen
+        screen.call_after_refresh(painted.set)
+        await asyncio.wait_for(painted.wait(), 30)
+        paint = (time.perf_counter() - start) * 1000
+        await _until(pilot, lambda: screen.matching > 0)
+        filled = (time.perf_counter() - start) * 1000
+        hosts = screen.matching
+        await pilot.press("slash")
+        keys = []
+        for _ in range(rounds):  # type 0999 (10 hosts match), then delete it again
+            for key in ("0", "9", "9", "9", *["backspace"] * 4):
+                keys.append(await _key(pilot, key))
+        if screen.matching != hosts:
+            raise RuntimeError("the filter did not come back to every host")
+    return paint, filled, keys, hosts

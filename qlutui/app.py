@@ -58,7 +58,7 @@ DIALOGS: list[Dialog] = [
     Dialog("rootfs", "Root FS", "r", "Root FS configs: files, boot scripts, head-node sync",
            "rootfs:RootfsScreen"),
     Dialog("jobs", "Jobs", "j", "Recent jobs, their logs, kill a running job", "jobs:JobsScreen"),
-    Dialog("hosts", "Hosts", "h", "Networks and host names (read-only)", "hosts:HostsScreen"),
+    Dialog("hosts", "Hosts", "h", "Networks and hosts: edit, node ranges", "hosts:HostsScreen"),
     Dialog("audit", "Audit Trail", "a", "Who changed what, newest first", "audit:AuditScreen"),
     Dialog("check", "Check", "k",
            "Problems in the state files: TOML, entries, clashes, keys", "check:CheckScreen"),

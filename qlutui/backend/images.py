@@ -22,6 +22,7 @@ from qlutui.model.catalog import Catalog, parse_module_package
 from qlutui.model.chroots import Chroot, chroots_from_dict
 from qlutui.model.images import Image, images_from_dict
 from qlutui.model.names import check_name, name_problem, shown
+from qlutui.model.noderange import folded
 from qlutui.model.versions import (
     Move,
     choices,
@@ -35,7 +36,6 @@ from qlutui.model.versions import (
 # package whose config files remain is listed too, with status "config-files".
 DPKG_QUERY = ["dpkg-query", "-W", "-f", "${db:Status-Status} ${Package}\n", "qlustar-module-*"]
 CATALOG_TIMEOUT = 30.0
-HOSTS_SHOWN = 10  # hosts named in a refusal message before "... and N more"
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,8 @@ class ImagesState:
 
 
 def hosts_text(hosts: list[str]) -> str:
-    """A host list for a one-line message, cut after HOSTS_SHOWN names."""
-    more = len(hosts) - HOSTS_SHOWN
-    return ", ".join(hosts[:HOSTS_SHOWN]) + (f" ... and {more} more" if more > 0 else "")
+    """A host list for a one-line message, folded as a node range (`beo-[01-48]`)."""
+    return folded(hosts)
 
 
 class ImagesService:
@@ -306,7 +305,13 @@ class ImagesService:
         users = dict(renamed.users)
         if hosts := users.pop(old, []):
             try:
-                self.store.update("inventory", lambda doc: _reassign(doc, old, new))
+                from qlutui.backend.inventory import InventoryService  # `list` never needs it
+                from qlutui.model.inventory_edit import with_image_renamed
+
+                inventory = InventoryService(self.cluster)
+                current = inventory.load()
+                renamed_hosts = with_image_renamed(current.inventory, old, new)
+                inventory.apply(current, renamed_hosts, summary=f"image {old} renamed to {new}")
             except QlutuiError as exc:
                 # The hosts still name the old image: give it its name back, so no host is
                 # left pointing at an image that does not exist.
@@ -374,9 +379,3 @@ def _rename_entry(doc, old: str, new: str) -> None:
     entry = table[old]
     del table[old]
     table[new] = entry
-
-
-def _reassign(doc, old: str, new: str) -> None:
-    for host in doc.get("hosts", []):
-        if host.get("image") == old:
-            host["image"] = new

@@ -193,20 +193,23 @@ class SSHFilesService:
     def store_keys(self, results: Iterable[ScanResult]) -> list[str]:
         """Make the offered keys the inventory keys of each host whose keys are new or changed
         (after the admin confirmed); returns those hosts' names."""
+        from qlutui.backend.inventory import InventoryService
+        from qlutui.model.inventory_edit import with_host_keys
+
         updates = {r.host: r.merged() for r in results if r.state in (KEY_NEW, KEY_CHANGED)}
         if not updates:
             return []
-        done: list[str] = []
-
-        def mutate(doc: tomlkit.TOMLDocument) -> None:
-            for entry in doc.get("hosts", []):
-                name = entry.get("name")
-                if name in updates:
-                    entry["host_keys"] = [f"{key} root@{name}" for key in updates[name]]
-                    done.append(str(name))
-
-        self.store.update("inventory", mutate)
-        return done
+        service = InventoryService(self.cluster)
+        state = service.load()
+        known = {h.name for h in state.inventory.hosts}
+        keys = {
+            name: [f"{key} root@{name}" for key in merged]
+            for name, merged in updates.items()
+            if name in known
+        }
+        new = with_host_keys(state.inventory, keys)
+        change = service.apply(state, new, summary="host keys from a key scan")
+        return [name for name in keys if name in change.changed]
 
 
 # -- host key scan -----------------------------------------------------------------------------

@@ -169,12 +169,15 @@ class Store:
             os.replace(tmp, cache)
         return data
 
-    def edit(self, area: str, token: str | None, mutate: Mutation) -> Snapshot:
+    def edit(
+        self, area: str, token: str | None, mutate: Mutation, *, summary: str | None = None
+    ) -> Snapshot:
         """Apply `mutate` to the area's tomlkit document and save it; returns the new Snapshot.
 
         `token` is the one of the Snapshot the change was based on (ConflictError if the file
         changed since); None skips that check. Nothing is written when `mutate` raises or
-        leaves the document unchanged.
+        leaves the document unchanged. `summary` is what the audit trail says (default: the
+        entries added, changed and removed).
         """
         import tomlkit  # deferred: load() and read-only CLI verbs never pay for it
 
@@ -206,7 +209,7 @@ class Store:
             if self.audit:
                 from qlutui.backend.audit import describe_change
 
-                self.audit("state.edit", path.name, describe_change(old_data, data))
+                self.audit("state.edit", path.name, summary or describe_change(old_data, data))
             return Snapshot(area, path, data, _token(new))
 
     def restore(self, area: str, token: str | None, version: Path) -> Snapshot:

@@ -21,14 +21,16 @@ from qlutui.commands import (
     chroots,
     files,
     history,
+    hosts,
     images,
     jobs,
+    networks,
     rootfs,
     serve,
     ssh,
 )
 
-AREAS = [jobs, images, chroots, ssh, files, rootfs, audit, check, history, serve]
+AREAS = [jobs, images, chroots, ssh, files, rootfs, hosts, networks, audit, check, history, serve]
 
 
 class UsageError(Exception):

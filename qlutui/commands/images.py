@@ -107,6 +107,8 @@ async def list_images(cluster: Any, args: argparse.Namespace) -> None:
 
 
 async def show_image(cluster: Any, args: argparse.Namespace) -> None:
+    from qlutui.model.noderange import fold
+
     service, state = await _state(cluster)
     image = state.image(args.name)
     data = _summary(service, state, args.name) | {
@@ -126,7 +128,7 @@ async def show_image(cluster: Any, args: argparse.Namespace) -> None:
         f"  Postinst:       {image.postinst}",
         f"  Description:    {image.description}",
         f"  Root FS:        {', '.join(image.rootfs)}",
-        f"  Hosts ({data['hosts']}):     {' '.join(data['host_names'])}".rstrip(),
+        f"  Hosts ({data['hosts']}):     {fold(data['host_names'])}".rstrip(),
         "  Packages:",
         *(f"    {p}" for p in data["packages"]),
         *(f"  warning: {w}" for w in data["warnings"]),

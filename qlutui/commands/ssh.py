@@ -53,7 +53,7 @@ def register(verbs: Any) -> None:
     p.add_argument("text")
     p.set_defaults(handler=describe)
     p = sub.add_parser("scan-keys", help="fetch host keys over the network, store with --yes")
-    p.add_argument("hosts", nargs="*", metavar="HOST", help="default: every host")
+    p.add_argument("hosts", nargs="*", metavar="RANGE", help="node ranges (default: every host)")
     p.add_argument("--port", type=_port, default=22, help="SSH port (default 22)")
     p.add_argument(
         "--address",
@@ -126,7 +126,10 @@ def describe(cluster: Any, args: argparse.Namespace) -> None:
 async def scan_keys(cluster: Any, args: argparse.Namespace) -> int:
     service = _service(cluster)
     addresses = dict(_parse_address(a) for a in args.address)
-    targets = service.scan_targets(args.hosts, port=args.port, addresses=addresses)
+    from qlutui.model.noderange import expand_all
+
+    hosts = expand_all(args.hosts) if args.hosts else []
+    targets = service.scan_targets(hosts, port=args.port, addresses=addresses)
     results = await service.scan_keys(targets, timeout=args.timeout)
     stored = service.store_keys(results) if args.yes else []
     data = [

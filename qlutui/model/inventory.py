@@ -44,6 +44,7 @@ class Host:
     override_network: str = ""  # ... and the network that decides its IP
     host_keys: list[str] = field(default_factory=list)  # "type base64 [comment]"
     image: str = ""
+    macs: dict[str, str] = field(default_factory=dict)  # network -> "aa:bb:cc:dd:ee:ff"
 
 
 @dataclass
@@ -103,7 +104,7 @@ def host_names(inv: Inventory, host: Host, network: Network) -> list[str]:
 class Problem:
     """One thing wrong with the inventory; `str()` is a one-line message."""
 
-    kind: str  # "name" | "ip" (clashes), "invalid-name", "invalid-ip", "ip-outside",
+    kind: str  # "name" | "ip" | "mac" (clashes), "invalid-name", "invalid-ip", "ip-outside",
     # "missing-ip", "network"
     value: str  # the name, IP or network concerned
     owners: tuple[str, ...] = ()  # where it occurs, e.g. "beo-01 (alias on extern)"
@@ -111,7 +112,7 @@ class Problem:
 
     def __str__(self) -> str:
         who = _owners_text(self.owners)
-        if self.kind in ("name", "ip"):
+        if self.kind in ("name", "ip", "mac"):
             return f"{self.kind} {shown(self.value)} used by {who}"
         if self.kind == "invalid-name":
             return f"invalid host name {shown(self.value)} ({who}): {self.detail}"
@@ -223,7 +224,24 @@ def check_unique(inv: Inventory) -> list[Problem]:
     for key, hosts in sorted(ip_clashes.items(), key=lambda item: item[1][0]):
         uses = [u for i in dict.fromkeys(hosts) for u in _ip_uses(inv.hosts[i], key)]
         problems.append(Problem("ip", key, tuple(uses)))
-    return problems + invalid + missing
+    return problems + _mac_problems(inv, known) + invalid + missing
+
+
+def _mac_problems(inv: Inventory, known: dict[str, Network]) -> list[Problem]:
+    """MACs used twice, and MACs on networks the inventory does not define."""
+    owners: dict[str, list[str]] = {}
+    unknown: dict[str, list[str]] = {}
+    for host in inv.hosts:
+        for net, mac in host.macs.items():
+            owners.setdefault(mac, []).append(f"{host.name} ({net})")
+            if net not in known:
+                unknown.setdefault(net, []).append(f"{host.name} (macs)")
+    problems = [
+        Problem("network", net, tuple(who), f"unknown network {shown(net)}")
+        for net, who in unknown.items()
+    ]
+    problems += [Problem("mac", mac, tuple(who)) for mac, who in owners.items() if len(who) > 1]
+    return problems
 
 
 def _name_uses(inv: Inventory, host: Host, key: str) -> list[tuple[str, str]]:
@@ -259,6 +277,17 @@ def ip_key(text: str) -> str | None:
         return str(ipaddress.IPv6Address(text))
     except ValueError:
         return None
+
+
+_MAC = re.compile(r"[0-9A-Fa-f]{1,2}(?:([:-])[0-9A-Fa-f]{1,2})(?:\1[0-9A-Fa-f]{1,2}){4}")
+
+
+def mac_key(text: object) -> str | None:
+    """A MAC address in lower-case colon form (`aa:bb:cc:dd:ee:ff`), None when `text` is not
+    one. Accepts `:` or `-` between the six bytes and one-digit bytes, as /etc/ethers has."""
+    if not isinstance(text, str) or not _MAC.fullmatch(text):
+        return None
+    return ":".join(part.rjust(2, "0") for part in re.split("[:-]", text.lower()))
 
 
 def _check_override(host: Host, known: dict, unknown: dict, missing: list) -> None:
@@ -456,6 +485,15 @@ def _host(i: int, entry: object) -> Host:
     image = _text(entry, "image", where)
     if image and (problem := name_problem(image)):
         raise InvalidInput(f"{where}: image {shown(image)} {problem}")
+    macs = entry.get("macs", {})
+    if not isinstance(macs, dict):
+        raise InvalidInput(f"{where}: macs: must be a table of network = MAC")
+    for net, mac in macs.items():
+        if mac_key(mac) != mac:
+            raise InvalidInput(
+                f"{where}: macs.{label(net)}: not a MAC address in the form aa:bb:cc:dd:ee:ff"
+                f" ({shown(mac)})"
+            )
     return Host(
         name=name,
         ips=dict(ips),
@@ -464,6 +502,7 @@ def _host(i: int, entry: object) -> Host:
         override_network=_text(entry, "override_network", where),
         host_keys=_keys(entry.get("host_keys", []), f"{where}: host_keys"),
         image=image,
+        macs=dict(macs),
     )
 
 
@@ -506,6 +545,8 @@ def _host_dict(h: Host) -> dict:
     )
     entry.update((k, v) for k, v in optional if v)
     entry["ips"] = dict(h.ips)
+    if h.macs:
+        entry["macs"] = dict(h.macs)
     if h.aliases:
         entry["aliases"] = {net: list(names) for net, names in h.aliases.items()}
     return entry

@@ -554,3 +554,17 @@ def _hashed(name: str, salt_source: SaltSource) -> str:
 def _default_hashed(name: str) -> str:
     """The hashed name with a salt derived from the name itself (deterministic output)."""
     return _hashed(name, lambda n: hashlib.sha1(b"qlutui" + n.encode()).digest())
+
+
+def key_problem(line: str) -> str | None:
+    """Why `line` ("keytype base64 [comment]") is not a real public key, or None."""
+    return _key_problem(line)
+
+
+def fingerprint(key: str) -> str:
+    """OpenSSH's fingerprint of a key line ("SHA256:..."), as `ssh-keygen -l` prints it."""
+    import base64
+    import hashlib
+
+    blob = binascii.a2b_base64(key.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")

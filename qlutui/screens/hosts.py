@@ -1,16 +1,22 @@
-"""Hosts (read-only): the networks, every name and IP of every host per network, and the
-uniqueness problems of the inventory at the top.
+"""Hosts & Networks: the inventory, editable. A host table (every name and IP of every host per
+network, the cursor on a host, Space selects) and a networks table (Tab switches); forms add
+and edit hosts and networks; bulk actions (add, set image, renumber, remove) take a node range
+or the selected hosts and show a preview (how many hosts, their names folded, first and last
+IP per network, every clash) before they apply as one edit.
 
-The inventory is read and checked in a thread worker, so the screen paints at once. The host
-table is virtual (`RowsView` renders only the visible lines), so 10,000 hosts load and filter
-in milliseconds; rows of hosts named in a problem are highlighted.
+The screen holds no rules: every edit is computed by `model/inventory_edit.py` and checked
+and written by `backend.inventory.InventoryService` (a dry run gives the preview), in thread
+workers. The host table is virtual (`RowsView` renders only the visible lines), so 10,000
+hosts load and filter in milliseconds; rows of hosts named in a problem are highlighted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segment
 from textual import on, work
@@ -22,19 +28,35 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input, Static
 
-from qlutui.errors import QlutuiError
-from qlutui.model.inventory import Inventory, Problem, check_unique, host_names
+from qlutui.backend.inventory import InventoryChange, InventoryService, InventoryState
+from qlutui.errors import ConflictError, QlutuiError
+from qlutui.model import inventory_edit as edits
+from qlutui.model.inventory import (
+    KINDS,
+    Inventory,
+    Network,
+    Problem,
+    check_unique,
+    host_names,
+    mac_key,
+)
+from qlutui.model.noderange import expand, folded
+from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
 
 COLUMNS = ("Host", "Network", "IP", "Names")
+NETWORK_COLUMNS = ("Network", "Kind", "Role", "Suffix", "SSH", "CIDR", "Hosts")
 Row = tuple[str, ...]
+MARK = "* "  # before a selected host's first row
+PREVIEW_HOSTS = 60  # characters of the folded host names in a preview
 
 
 @dataclass(frozen=True)
 class HostEntry:
+    name: str
     rows: list[Row]  # (host, network, ip, names) per network; the host only on the first
     haystack: str  # lower-cased names and IPs, for the filter
     marked: bool  # named in a uniqueness problem
@@ -52,51 +74,139 @@ def host_entries(inv: Inventory, problems: Sequence[Problem]) -> list[HostEntry]
             if names:
                 first = "" if rows else host.name
                 rows.append((first, network.name, host.ips[network.name], " ".join(names)))
+        if not rows:  # a host with no IP on a known network still gets its line
+            rows.append((host.name, "", "", ""))
         words = [host.name, *host.ips.values(), *(r[3] for r in rows)]
-        entries.append(HostEntry(rows, " ".join(words).lower(), host.name in troubled))
+        entries.append(HostEntry(host.name, rows, " ".join(words).lower(), host.name in troubled))
     return entries
 
 
-def networks_text(inv: Inventory) -> str:
-    header = ("Network", "Kind", "Primary", "Suffix", "SSH", "CIDR")
-    rows = [
-        (n.name, n.kind, "yes" if n.primary else "", n.suffix, "yes" if n.ssh else "no", n.cidr)
+def network_rows(inv: Inventory) -> list[Row]:
+    return [
+        (
+            n.name,
+            n.kind,
+            "primary" if n.primary else "slave",
+            n.suffix or "-",
+            "yes" if n.ssh else "no",
+            n.cidr or "-",
+            str(len(edits.network_users(inv, n.name))),
+        )
         for n in inv.networks
     ]
-    return "\n".join(_aligned([header, *rows], _widths([header, *rows])))
 
 
 def _widths(rows: Sequence[Row]) -> list[int]:
     return [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
 
 
-def _aligned(rows: Sequence[Row], widths: Sequence[int]) -> list[str]:
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+def _problem(check: Callable[[str], object], value: str) -> str | None:
+    """A form validator from a checking function that raises QlutuiError."""
+    try:
+        check(value)
+    except QlutuiError as exc:
+        return str(exc)
+    return None
+
+
+def _ip_field_problem(value: str) -> str | None:
+    value = value.strip()
+    if value in ("", edits.AUTO):
+        return None
+    return _problem(edits.parse_ip, value)
 
 
 class RowsView(ScrollView, can_focus=True):
-    """A read-only table drawn line by line: only the visible rows cost anything."""
+    """A table drawn line by line (only the visible rows cost anything), in groups of rows:
+    the cursor is on a group (a host with its networks), groups can be selected."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"rows-view--header", "rows-view--marked"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "rows-view--header",
+        "rows-view--marked",
+        "rows-view--cursor",
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", "Up", show=False, id="rows.up"),
+        Binding("down", "move(1)", "Down", show=False, id="rows.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="rows.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="rows.page_down"),
+        Binding("home", "jump(0)", "First", show=False, id="rows.home"),
+        Binding("end", "jump(-1)", "Last", show=False, id="rows.end"),
+    ]
 
     def __init__(self, columns: Row, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns = columns
         self.rows: list[Row] = []
         self.marked: list[bool] = []
+        self.starts: list[int] = []  # the first row of each group
+        self.chosen: list[bool] = []  # per group: selected
+        self.cursor = 0  # group index
         self.widths = [len(c) for c in columns]
 
-    def set_rows(self, rows: list[Row], marked: list[bool], widths: Sequence[int]) -> None:
+    def set_rows(
+        self,
+        rows: list[Row],
+        marked: list[bool],
+        widths: Sequence[int],
+        starts: list[int] | None = None,
+        chosen: list[bool] | None = None,
+        cursor: int = 0,
+    ) -> None:
         self.rows, self.marked = rows, marked
+        self.starts = list(range(len(rows))) if starts is None else starts
+        self.chosen = chosen if chosen is not None else [False] * len(self.starts)
         self.widths = [max(w, len(c)) for w, c in zip(widths, self.columns, strict=True)]
-        self.virtual_size = Size(sum(self.widths) + 2 * len(self.widths), len(rows) + 1)
+        width = len(MARK) + sum(self.widths) + 2 * len(self.widths)
+        self.virtual_size = Size(width, len(rows) + 1)
+        self.cursor = max(0, min(cursor, len(self.starts) - 1))
         self.scroll_to(0, 0, animate=False)
+        self._show_cursor()
         self.refresh()
+
+    def set_chosen(self, chosen: list[bool]) -> None:
+        self.chosen = chosen
+        self.refresh()
+
+    def _span(self, group: int) -> tuple[int, int]:
+        start = self.starts[group]
+        end = self.starts[group + 1] if group + 1 < len(self.starts) else len(self.rows)
+        return start, end
+
+    def _show_cursor(self) -> None:
+        if not self.starts:
+            return
+        start, end = self._span(self.cursor)
+        height = max(1, self.size.height - 1)  # the header line stays on top
+        top = self.scroll_offset.y
+        if start < top:
+            self.scroll_to(y=start, animate=False)
+        elif end > top + height:
+            self.scroll_to(y=min(start, end - height), animate=False)
+
+    def move_to(self, group: int) -> None:
+        if not self.starts:
+            return
+        self.cursor = max(0, min(group, len(self.starts) - 1))
+        self._show_cursor()
+        self.refresh()
+
+    def action_move(self, step: int) -> None:
+        self.move_to(self.cursor + step)
+
+    def action_page(self, step: int) -> None:
+        rows = max(1, self.size.height - 2)
+        row = self.starts[self.cursor] + step * rows if self.starts else 0
+        self.move_to(bisect_right(self.starts, max(0, row)) - 1)
+
+    def action_jump(self, group: int) -> None:
+        self.move_to(group if group >= 0 else len(self.starts) - 1)
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
         base = self.rich_style
+        mark = " " * len(MARK)
         if y == 0:  # the header stays on top
             cells, style = self.columns, self.get_component_rich_style("rows-view--header")
         else:
@@ -104,9 +214,16 @@ class RowsView(ScrollView, can_focus=True):
             if index >= len(self.rows):
                 return Strip.blank(width, base)
             cells = self.rows[index]
-            marked = self.marked[index]
-            style = self.get_component_rich_style("rows-view--marked") if marked else base
-        text = "  ".join(c.ljust(w) for c, w in zip(cells, self.widths, strict=True))
+            group = bisect_right(self.starts, index) - 1
+            style = base
+            if self.marked[index]:
+                style = self.get_component_rich_style("rows-view--marked")
+            if group == self.cursor:
+                style = style + self.get_component_rich_style("rows-view--cursor")
+            if self.chosen and self.chosen[group] and index == self.starts[group]:
+                mark = MARK
+        text = mark + "  ".join(c.ljust(w) for c, w in zip(cells, self.widths, strict=True))
+        text = text.ljust(scroll_x + width)  # the cursor's style runs to the right edge
         return Strip([Segment(text, style)]).crop_extend(scroll_x, scroll_x + width, base)
 
 
@@ -114,31 +231,57 @@ class HostsScreen(Screen):
     TITLE = "Hosts"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="hosts.filter"),
+        Binding("tab", "switch", "Networks", id="hosts.switch"),
+        Binding("a", "add", "Add", id="hosts.add"),
+        Binding("e,enter", "edit", "Edit", id="hosts.edit"),
+        Binding("space", "select", "Select", id="hosts.select"),
+        Binding("i", "set_image", "Image", id="hosts.image"),
+        Binding("u", "renumber", "Renumber", id="hosts.renumber"),
+        Binding("d", "delete", "Delete", id="hosts.delete"),
+        Binding("k", "scan_keys", "Scan keys", id="hosts.scan_keys"),
         Binding("r", "reload", "Reload", id="hosts.reload"),
     ]
+    HOST_ONLY = frozenset({"select", "set_image", "renumber", "filter", "scan_keys"})
 
     def __init__(self, cluster: Cluster) -> None:
         super().__init__()
         self.cluster = cluster
+        self.service = InventoryService(cluster)
+        self.state: InventoryState | None = None
+        self.images: list[str] = []
         self.entries: list[HostEntry] = []
+        self.shown: list[HostEntry] = []  # the entries the filter lets through
+        self.selected: set[str] = set()
         self.widths: list[int] = [len(c) for c in COLUMNS]
         self.matching = 0
+        self.networks_shown = False
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Hosts", classes="title-bar")
         yield Static(id="hosts-problems", markup=False)
-        yield Static("Loading the inventory ...", id="hosts-networks", markup=False)
         yield Input(placeholder="/ filter by name or IP", id="hosts-filter", compact=True)
         yield RowsView(COLUMNS, id="hosts-table")
-        yield Static(id="hosts-status", markup=False)
+        yield RowsView(NETWORK_COLUMNS, id="networks-table")
+        yield Static("Loading the inventory ...", id="hosts-status", markup=False)
         yield KeysFooter()
 
+    @property
+    def table(self) -> RowsView:
+        return self.query_one("#hosts-table", RowsView)
+
+    @property
+    def networks_table(self) -> RowsView:
+        return self.query_one("#networks-table", RowsView)
+
     def on_mount(self) -> None:
-        self.query_one("#hosts-table").focus()
+        self.networks_table.display = False
+        self.table.focus()
         self.action_reload()
 
-    def action_filter(self) -> None:
-        self.query_one("#hosts-filter").focus()
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in self.HOST_ONLY and self.networks_shown)
+
+    # -- loading and showing ---------------------------------------------------------
 
     def action_reload(self) -> None:
         self._load()
@@ -146,26 +289,41 @@ class HostsScreen(Screen):
     @work(thread=True, exclusive=True, group="hosts-load")
     def _load(self) -> None:
         try:
-            inv = self.cluster.inventory()
-            problems = check_unique(inv)
-            entries = host_entries(inv, problems)
+            state = self.service.load()
+            images = self.service.image_names()
+            problems = check_unique(state.inventory)
+            entries = host_entries(state.inventory, problems)
         except QlutuiError as exc:
             self.app.call_from_thread(self._failed, str(exc))
             return
-        self.app.call_from_thread(self._loaded, inv, problems, entries)
+        self.app.call_from_thread(self._loaded, state, images, problems, entries)
 
     def _failed(self, message: str) -> None:
         self._show_problems([message], "Cannot read the inventory")
-        self.query_one("#hosts-networks", Static).update("")
+        self.query_one("#hosts-status", Static).update("")
 
-    def _loaded(self, inv: Inventory, problems: list[Problem], entries: list[HostEntry]) -> None:
-        self.entries = entries
+    def _loaded(
+        self,
+        state: InventoryState,
+        images: list[str],
+        problems: list[Problem],
+        entries: list[HostEntry],
+    ) -> None:
+        self.state, self.images, self.entries = state, images, entries
+        names = {e.name for e in entries}
+        self.selected &= names
         rows = [row for e in entries for row in e.rows]
         self.widths = _widths([COLUMNS, *rows])
         heading = f"{len(problems)} uniqueness problem(s) in inventory.toml:"
         self._show_problems([str(p) for p in problems], heading)
-        self.query_one("#hosts-networks", Static).update(networks_text(inv))
-        self.apply_filter(self.query_one("#hosts-filter", Input).value)
+        net_rows = network_rows(state.inventory)
+        self.networks_table.set_rows(
+            net_rows,
+            [False] * len(net_rows),
+            _widths([NETWORK_COLUMNS, *net_rows]),
+            cursor=self.networks_table.cursor,
+        )
+        self.apply_filter(self.query_one("#hosts-filter", Input).value, keep_cursor=True)
 
     def _show_problems(self, problems: list[str], heading: str) -> None:
         panel = self.query_one("#hosts-problems", Static)
@@ -178,16 +336,420 @@ class HostsScreen(Screen):
 
     @on(Input.Submitted, "#hosts-filter")
     def _filter_done(self) -> None:
-        self.query_one("#hosts-table").focus()
+        self.table.focus()
 
-    def apply_filter(self, text: str) -> None:
+    def apply_filter(self, text: str, keep_cursor: bool = False) -> None:
         """Show the hosts whose names or IPs contain `text` (all hosts when empty)."""
+        current = self.current_host() if keep_cursor else None
         needle = text.strip().lower()
         entries = [e for e in self.entries if needle in e.haystack] if needle else self.entries
-        rows = [row for e in entries for row in e.rows]
-        marked = [e.marked for e in entries for _ in e.rows]
-        self.query_one(RowsView).set_rows(rows, marked, self.widths)
+        rows: list[Row] = []
+        marked: list[bool] = []
+        starts: list[int] = []
+        for e in entries:
+            starts.append(len(rows))
+            rows += e.rows
+            marked += [e.marked] * len(e.rows)
+        self.shown = entries
+        cursor = next((i for i, e in enumerate(entries) if e.name == current), 0)
+        chosen = [e.name in self.selected for e in entries]
+        self.table.set_rows(rows, marked, self.widths, starts, chosen, cursor)
         self.matching = len(entries)
+        self._status(needle, len(rows))
+
+    def _status(self, needle: str = "", rows: int | None = None) -> None:
         total = len(self.entries)
-        scope = f"{self.matching} of {total} hosts" if needle else f"{total} hosts"
-        self.query_one("#hosts-status", Static).update(f"{scope}, {len(rows)} rows")
+        if self.networks_shown:
+            text = f"{len(self.networks_table.rows)} networks | tab: hosts"
+        else:
+            scope = f"{self.matching} of {total} hosts" if needle else f"{total} hosts"
+            lines = len(self.table.rows) if rows is None else rows
+            chosen = f", {len(self.selected)} selected" if self.selected else ""
+            text = f"{scope}, {lines} rows{chosen} | tab: networks"
+        self.query_one("#hosts-status", Static).update(text)
+
+    def current_host(self) -> str | None:
+        table = self.table
+        return self.shown[table.cursor].name if self.shown else None
+
+    def current_network(self) -> Network | None:
+        if self.state is None or not self.state.inventory.networks:
+            return None
+        return self.state.inventory.networks[self.networks_table.cursor]
+
+    def _targets(self) -> str:
+        """The hosts a bulk action starts from: the selection, else the host under the cursor."""
+        if self.selected:
+            return folded((e.name for e in self.entries if e.name in self.selected), 10**6)
+        return self.current_host() or ""
+
+    # -- keys ------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.query_one("#hosts-filter").focus()
+
+    def action_switch(self) -> None:
+        self.networks_shown = not self.networks_shown
+        self.table.display = not self.networks_shown
+        self.query_one("#hosts-filter").display = not self.networks_shown
+        self.networks_table.display = self.networks_shown
+        (self.networks_table if self.networks_shown else self.table).focus()
+        self._status(self.query_one("#hosts-filter", Input).value.strip())
+        self.refresh_bindings()
+
+    def action_select(self) -> None:
+        name = self.current_host()
+        if name is None:
+            return
+        self.selected ^= {name}
+        self.table.set_chosen([e.name in self.selected for e in self.shown])
+        self.table.action_move(1)
+        self._status(self.query_one("#hosts-filter", Input).value.strip())
+
+    def action_add(self) -> None:
+        if self.networks_shown:
+            self._network_form(None)
+        else:
+            self._add_hosts()
+
+    def action_edit(self) -> None:
+        if self.networks_shown:
+            if network := self.current_network():
+                self._network_form(network)
+        elif name := self.current_host():
+            self._edit_host(name)
+
+    def action_delete(self) -> None:
+        if self.networks_shown:
+            if network := self.current_network():
+                self._delete_network(network)
+        else:
+            self._remove_hosts()
+
+    # -- edits -----------------------------------------------------------------------
+
+    async def _edit(
+        self, compute: Callable[[Inventory], Inventory], summary: str, question: str
+    ) -> None:
+        """Preview an edit (a dry run, off the event loop), ask, then apply it."""
+        state = self.state
+        if state is None:
+            return
+
+        def dry_run() -> tuple[Inventory, InventoryChange]:
+            new = compute(state.inventory)
+            return new, self.service.apply(state, new, summary=summary, dry_run=True)
+
+        try:
+            new, change = await asyncio.to_thread(dry_run)
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
+            return
+        if change.empty:
+            self.notify("No change")
+            return
+        if not await self.app.push_screen_wait(
+            Confirm(question, detail="\n".join(change.details(new, PREVIEW_HOSTS)))
+        ):
+            return
+        try:
+            done = await asyncio.to_thread(
+                self.service.apply, state, new, summary=summary, dry_run=False
+            )
+        except ConflictError as exc:
+            self.notify(f"{exc}; reloaded", severity="error", timeout=8)
+            self.action_reload()
+            return
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
+            return
+        self.notify(done.text()[:1].upper() + done.text()[1:])
+        self.selected -= set(done.removed)
+        self.action_reload()
+
+    def _range_field(self, value: str) -> Field:
+        return Field.input(
+            "names",
+            "Hosts",
+            value,
+            validate=lambda v: _problem(expand, v),
+            placeholder="a node range: beo-[01-48]",
+        )
+
+    def _image_field(self, value: str = "") -> Field:
+        return Field.select(
+            "image",
+            "Image",
+            self.images,
+            value if value in self.images else None,
+            allow_none=True,
+        )
+
+    @work(group="hosts-action", exclusive=True)
+    async def _add_hosts(self) -> None:
+        if self.state is None:
+            return
+        inv = self.state.inventory
+        if not inv.networks:
+            self.notify("Add a network first (tab, then a)", severity="warning")
+            return
+        primary = inv.primary
+        fields = [self._range_field("")]
+        for i, net in enumerate(inv.networks):
+            start = edits.AUTO if net.primary else ""
+            fields.append(
+                Field.input(
+                    f"ip{i}",
+                    f"IP {net.name}",
+                    start,
+                    validate=_ip_field_problem,
+                    placeholder="a start IP, auto, or empty",
+                )
+            )
+        fields.append(Field.input("mac", f"MAC {primary.name}", validate=_mac_problem))
+        fields.append(self._image_field())
+        detail = (
+            f"Several hosts are numbered from the start IP; auto on {primary.name} takes the"
+            " next free address, on a slave network the primary IP's host part."
+        )
+        values = await self.app.push_screen_wait(
+            FormDialog("Add hosts", fields, detail=detail, validate=_one_mac)
+        )
+        if values is None:
+            return
+        names = expand(values["names"])
+        host = edits.HostFields(
+            ips={
+                n.name: values[f"ip{i}"].strip()
+                for i, n in enumerate(inv.networks)
+                if values[f"ip{i}"].strip()
+            },
+            macs={primary.name: values["mac"].strip()} if values["mac"].strip() else {},
+            image=values["image"] or "",
+        )
+        await self._edit(
+            lambda inv: edits.add_hosts(inv, names, host),
+            "hosts add (TUI)",
+            f"Add {len(names)} host(s) {folded(names, PREVIEW_HOSTS)}?",
+        )
+
+    @work(group="hosts-action", exclusive=True)
+    async def _edit_host(self, name: str) -> None:
+        if self.state is None:
+            return
+        inv = self.state.inventory
+        host = next(h for h in inv.hosts if h.name == name)
+        nets = inv.networks
+        primary = next((n for n in nets if n.primary), None)
+        fields = [
+            Field.input(
+                f"ip{i}", f"IP {n.name}", host.ips.get(n.name, ""), validate=_ip_field_problem
+            )
+            for i, n in enumerate(nets)
+        ]
+        if primary is not None:
+            mac = host.macs.get(primary.name, "")
+            fields.append(Field.input("mac", f"MAC {primary.name}", mac, validate=_mac_problem))
+        fields += [
+            Field.input(f"aliases{i}", f"Aliases {n.name}", " ".join(host.aliases.get(n.name, [])))
+            for i, n in enumerate(nets)
+        ]
+        fields += [
+            Field.input("override", "Override", host.override, placeholder="hostname override"),
+            Field.select(
+                "override_network",
+                "Override on",
+                [n.name for n in nets],
+                host.override_network or None,
+                allow_none=True,
+            ),
+            self._image_field(host.image),
+            Field.text("keys", "Host keys", "\n".join(host.host_keys)),
+        ]
+        values = await self.app.push_screen_wait(FormDialog(f"Host {name}", fields))
+        if values is None:
+            return
+        macs = {primary.name: values["mac"].strip()} if primary is not None else {}
+        change = edits.HostFields(
+            ips={n.name: values[f"ip{i}"].strip() for i, n in enumerate(nets)},
+            macs=macs,
+            aliases={n.name: values[f"aliases{i}"].split() for i, n in enumerate(nets)},
+            override=values["override"].strip(),
+            override_network=values["override_network"] or "",
+            image=values["image"] or "",
+            host_keys=[line.strip() for line in values["keys"].splitlines() if line.strip()],
+        )
+        await self._edit(
+            lambda inv: edits.set_hosts(inv, [name], change),
+            "hosts set (TUI)",
+            f"Save host {name}?",
+        )
+
+    @work(group="hosts-action", exclusive=True)
+    async def action_set_image(self) -> None:
+        if self.state is None:
+            return
+        fields = [self._range_field(self._targets()), self._image_field()]
+        values = await self.app.push_screen_wait(FormDialog("Set the image of hosts", fields))
+        if values is None:
+            return
+        names, image = expand(values["names"]), values["image"] or ""
+        await self._edit(
+            lambda inv: edits.set_hosts(inv, names, edits.HostFields(image=image)),
+            "hosts set image (TUI)",
+            f"Set image {image or '<None>'} on {len(names)} host(s)?",
+        )
+
+    @work(group="hosts-action", exclusive=True)
+    async def action_renumber(self) -> None:
+        if self.state is None or not self.state.inventory.networks:
+            return
+        inv = self.state.inventory
+        targets = self._targets()
+        first = next((h for h in inv.hosts if targets and h.name == expand(targets)[0]), None)
+        fields = [self._range_field(targets)]
+        for i, net in enumerate(inv.networks):
+            start = first.ips.get(net.name, "") if first and net.primary else ""
+            if not net.primary and first and net.name in first.ips:
+                start = edits.AUTO
+            fields.append(
+                Field.input(
+                    f"ip{i}",
+                    f"IP {net.name}",
+                    start,
+                    validate=_ip_field_problem,
+                    placeholder="a start IP, auto, or empty: unchanged",
+                )
+            )
+        values = await self.app.push_screen_wait(FormDialog("Renumber IPs", fields))
+        if values is None:
+            return
+        names = expand(values["names"])
+        ips = {
+            n.name: values[f"ip{i}"].strip()
+            for i, n in enumerate(inv.networks)
+            if values[f"ip{i}"].strip()
+        }
+        await self._edit(
+            lambda inv: edits.set_hosts(inv, names, edits.HostFields(ips=ips)),
+            "hosts renumber (TUI)",
+            f"Renumber {len(names)} host(s)?",
+        )
+
+    @work(group="hosts-action", exclusive=True)
+    async def action_scan_keys(self) -> None:
+        """Fetch the host keys of hosts by a key scan (fingerprints shown to confirm)."""
+        from qlutui.backend.sshfiles import SSHFilesService
+        from qlutui.screens.ssh_configs import port_problem, scan_and_store
+
+        values = await self.app.push_screen_wait(
+            FormDialog(
+                "Scan host keys",
+                [
+                    self._range_field(self._targets()),
+                    Field.input("port", "SSH port", "22", validate=port_problem),
+                ],
+                detail="Connects to each host's primary-network IP and reads the keys it offers.",
+            )
+        )
+        if values is None:
+            return
+        service = SSHFilesService(self.cluster)
+        if await scan_and_store(self, service, values["names"], int(values["port"])):
+            self.action_reload()
+
+    @work(group="hosts-action", exclusive=True)
+    async def _remove_hosts(self) -> None:
+        if self.state is None:
+            return
+        values = await self.app.push_screen_wait(
+            FormDialog("Remove hosts", [self._range_field(self._targets())])
+        )
+        if values is None:
+            return
+        names = expand(values["names"])
+        await self._edit(
+            lambda inv: edits.remove_hosts(inv, names),
+            "hosts rm (TUI)",
+            f"Really remove {len(names)} host(s)?",
+        )
+
+    @work(group="hosts-action", exclusive=True)
+    async def _network_form(self, network: Network | None) -> None:
+        if self.state is None:
+            return
+        old = network or Network("", "ether", primary=not self.state.inventory.networks)
+        fields = [] if network else [Field.input("name", "Name", validate=_name_problem)]
+        fields += [
+            Field.select("kind", "Kind", KINDS, old.kind),
+            Field.select("role", "Role", [("primary (boot)", True), ("slave", False)], old.primary),
+            Field.input("cidr", "CIDR", old.cidr, placeholder="e.g. 192.168.53.0/24"),
+            Field.input("suffix", "Suffix", old.suffix, placeholder="slave: beo-01-<suffix>"),
+            Field.select("ssh", "SSH files", [("included", True), ("left out", False)], old.ssh),
+        ]
+        title = f"Network {network.name}" if network else "New network"
+        values = await self.app.push_screen_wait(FormDialog(title, fields))
+        if values is None:
+            return
+        changes = {
+            "kind": values["kind"],
+            "primary": values["role"],
+            "cidr": values["cidr"].strip(),
+            "suffix": values["suffix"].strip(),
+            "ssh": values["ssh"],
+        }
+        if network is None:
+            new = Network(name=values["name"].strip(), **changes)
+            await self._edit(
+                lambda inv: edits.add_network(inv, new),
+                "networks add (TUI)",
+                f"Add network {new.name}?",
+            )
+        else:
+            await self._edit(
+                lambda inv: edits.set_network(inv, network.name, **changes),
+                "networks set (TUI)",
+                f"Save network {network.name}?",
+            )
+
+    @work(group="hosts-action", exclusive=True)
+    async def _delete_network(self, network: Network) -> None:
+        if self.state is None:
+            return
+        users = edits.network_users(self.state.inventory, network.name)
+        question = f"Really remove network {network.name}?"
+        if users:  # the preview names them: their IPs, MACs, aliases, override on it go
+            question = (
+                f"Network {network.name} is used by {len(users)} host(s): remove it and"
+                " what they have on it?"
+            )
+        await self._edit(
+            lambda inv: edits.remove_network(inv, network.name, drop_ips=bool(users)),
+            "networks rm (TUI)",
+            question,
+        )
+
+
+def _lines(exc: QlutuiError) -> str:
+    """A refusal with every problem on its own line."""
+    problems = getattr(exc, "problems", None)
+    return "\n".join(problems) if problems else str(exc)
+
+
+def _mac_problem(value: str) -> str | None:
+    if value.strip() and mac_key(value.strip()) is None:
+        return "not a MAC address like aa:bb:cc:dd:ee:ff"
+    return None
+
+
+def _one_mac(values: dict[str, Any]) -> str | None:
+    if values["mac"].strip() and len(expand(values["names"])) > 1:
+        return "a MAC is for one host: leave it empty for a range"
+    return None
+
+
+def _name_problem(value: str) -> str | None:
+    from qlutui.model.names import name_problem
+
+    problem = name_problem(value.strip())
+    return f"name {problem}" if problem else None

@@ -27,6 +27,7 @@ from qlutui.backend.images import ImagesService, ImagesState
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.images import CORE
 from qlutui.model.names import name_problem
+from qlutui.model.noderange import folded
 from qlutui.model.versions import describe, parse_version
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
@@ -34,6 +35,7 @@ from qlutui.widgets.footer import KeysFooter
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
 
+HOSTS_FOLDED = 50  # characters of the folded host list beside "Hosts: N"
 LAZY = ("image", "modules", "packages", "hosts")  # nodes whose children are built on expand
 
 
@@ -209,7 +211,8 @@ class ImagesScreen(Screen):
             add(f"Postinst: {image.postinst}", "postinst")
             add(f"Description: {image.description}", "description")
             add(f"Root FS configs: {', '.join(image.rootfs) or '-'}", "rootfs")
-            add(f"Hosts: {len(hosts)}", "hosts", lazy=bool(hosts))
+            names = folded(hosts, HOSTS_FOLDED)
+            add(f"Hosts: {len(hosts)}  {names}".rstrip(), "hosts", lazy=bool(hosts))
         elif ref.kind == "modules":
             unknown = set(service.unknown_modules(state, image.name))
             for module in image.modules:

@@ -10,6 +10,7 @@ Every decision is an `SSHFilesService` call.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -272,36 +273,56 @@ class SSHConfigsScreen(Screen):
                 "Scan host keys",
                 [
                     Field.input("hosts", "Hosts (blank: every host)"),
-                    Field.input("port", "SSH port", "22", validate=_port_problem),
+                    Field.input("port", "SSH port", "22", validate=port_problem),
                 ],
                 detail="Connects to each host's primary-network IP and reads the keys it offers.",
             )
         )
         if values is None:
             return
-        try:
-            targets = self.service.scan_targets(values["hosts"].split(), port=int(values["port"]))
-        except QlutuiError as exc:
-            await self.app.push_screen_wait(ErrorDialog(str(exc)))
-            return
-        self._status(f"Scanning {len(targets)} host(s) ...")
-        results = await self.service.scan_keys(targets)
-        self._status(scan_summary(results))
-        pending = [r for r in results if r.state in ("new", "changed")]
-        if not pending:
-            return
-        if await self.app.push_screen_wait(
-            Confirm(f"Store the keys of {len(pending)} host(s)?", scan_detail(results))
-        ):
-            try:
-                stored = await asyncio.to_thread(self.service.store_keys, results)
-            except QlutuiError as exc:
-                await self.app.push_screen_wait(ErrorDialog(str(exc)))
-                return
-            self._status(f"Stored the keys of {len(stored)} host(s) in inventory.toml")
+        await scan_and_store(
+            self, self.service, values["hosts"], int(values["port"]), status=self._status
+        )
 
 
-def _port_problem(value: str) -> str | None:
+async def scan_and_store(
+    screen: Screen,
+    service: SSHFilesService,
+    hosts: str,
+    port: int = 22,
+    *,
+    status: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Scan the host keys of `hosts` (a node range; blank: every host), show what is new or
+    changed with its fingerprints, and store them once the admin confirms; the hosts stored."""
+    from qlutui.model.noderange import expand_all
+
+    app = screen.app
+    say = status or screen.notify
+    try:
+        names = expand_all(hosts.split()) if hosts.strip() else []
+        targets = service.scan_targets(names, port=port)
+    except QlutuiError as exc:
+        await app.push_screen_wait(ErrorDialog(str(exc)))
+        return []
+    say(f"Scanning {len(targets)} host(s) ...")
+    results = await service.scan_keys(targets)
+    say(scan_summary(results))
+    pending = [r for r in results if r.state in ("new", "changed")]
+    if not pending or not await app.push_screen_wait(
+        Confirm(f"Store the keys of {len(pending)} host(s)?", scan_detail(results))
+    ):
+        return []
+    try:
+        stored = await asyncio.to_thread(service.store_keys, results)
+    except QlutuiError as exc:
+        await app.push_screen_wait(ErrorDialog(str(exc)))
+        return []
+    say(f"Stored the keys of {len(stored)} host(s) in inventory.toml")
+    return stored
+
+
+def port_problem(value: str) -> str | None:
     return None if value.isdigit() and 0 < int(value) < 65536 else "a port number (1-65535)"
 
 
@@ -315,18 +336,26 @@ def scan_summary(results: list[ScanResult]) -> str:
 
 
 def scan_detail(results: list[ScanResult], shown: int = 8) -> str:
-    """The hosts whose keys would be stored; changed keys first, with a warning."""
-    changed = [r.host for r in results if r.state == "changed"]
-    new = [r.host for r in results if r.state == "new"]
+    """The hosts whose keys would be stored, changed keys first with a warning, and the
+    fingerprints of the keys to compare with the hosts' own (`ssh-keygen -lf`)."""
+    from qlutui.model.sshfiles import fingerprint
+
+    changed = [r for r in results if r.state == "changed"]
+    new = [r for r in results if r.state == "new"]
     lines = []
-    if changed:
-        lines.append(
-            f"WARNING: changed keys (a reinstall, or an attack): {', '.join(changed[:shown])}"
-            + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
-        )
-    if new:
-        lines.append(
-            f"New keys: {', '.join(new[:shown])}"
-            + (f" and {len(new) - shown} more" if len(new) > shown else "")
-        )
+    for title, group in (
+        ("WARNING: changed keys (a reinstall, or an attack):", changed),
+        ("New keys:", new),
+    ):
+        if not group:
+            continue
+        more = len(group) - shown
+        lines.append(f"{title} {', '.join(r.host for r in group[:shown])}")
+        lines[-1] += f" and {more} more" if more > 0 else ""
+        for r in group[:shown]:
+            lines += [
+                f"  {r.host} {key.split()[0]} {fingerprint(key)}"
+                for key in r.offered
+                if r.key_state(key) != "unchanged"
+            ]
     return "\n".join(lines)

@@ -145,9 +145,7 @@ async def test_keyboard_walkthrough(cluster: Cluster) -> None:
         assert tree.cursor_node.data.image == "Standard-noble"
         await pilot.press("d")
         error = await dialog(pilot, ErrorDialog)
-        assert error.message.startswith(
-            "image 'Standard-noble' is still used by 32 host(s): beo-01, beo-02,"
-        )
+        assert error.message == "image 'Standard-noble' is still used by 32 host(s): beo-[01-32]"
         await pilot.press("enter")
         assert "Standard-noble" in images(cluster)
 

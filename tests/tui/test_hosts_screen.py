@@ -1,0 +1,257 @@
+"""The Hosts & Networks screen driven by the keyboard alone at 80x24, on a real demo cluster:
+every edit is asserted in inventory.toml itself."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+from sshd import SSHD
+from textual.pilot import Pilot
+from waiting import until
+
+from qlutui.app import QlutuiApp
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.demo import init_demo
+from qlutui.screens.hosts import HostsScreen
+from qlutui.widgets.dialogs import Confirm, ErrorDialog, FormDialog
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path):
+    cluster = Cluster.open(init_demo(tmp_path / "demo"))
+    yield cluster
+    await cluster.aclose()
+
+
+def path(cluster: Cluster) -> Path:
+    return cluster.config.state_dir / "inventory.toml"
+
+
+def hosts(cluster: Cluster) -> dict[str, dict]:
+    return {h["name"]: h for h in tomllib.loads(path(cluster).read_text())["hosts"]}
+
+
+def networks(cluster: Cluster) -> list[dict]:
+    return tomllib.loads(path(cluster).read_text())["networks"]
+
+
+async def open_hosts(pilot: Pilot) -> HostsScreen:
+    await pilot.press("h")
+    await until(pilot, lambda: isinstance(pilot.app.screen, HostsScreen), "the Hosts screen")
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.state is not None, "the inventory to load")
+    return screen
+
+
+async def dialog(pilot: Pilot, kind: type) -> object:
+    await until(pilot, lambda: isinstance(pilot.app.screen, kind), kind.__name__)
+    return pilot.app.screen
+
+
+async def confirm(pilot: Pilot, screen: HostsScreen, question: str) -> Confirm:
+    """Answer the preview with y; returns it (its detail is the preview)."""
+    asked = await dialog(pilot, Confirm)
+    assert asked.question == question
+    detail = asked.detail
+    await pilot.press("y")
+    await until(pilot, lambda: pilot.app.screen is screen, "the preview to close")
+    await pilot.app.workers.wait_for_complete()
+    asked.detail = detail
+    return asked
+
+
+async def test_add_one_host_then_a_range_on_three_networks(cluster: Cluster) -> None:
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        # one host: its name, its boot IP typed over "auto"; no other network
+        await pilot.press("a")
+        await dialog(pilot, FormDialog)
+        await pilot.press(*"new-01", "tab", "ctrl+u", *"127.52.9.1", "ctrl+s")
+        asked = await confirm(pilot, screen, "Add 1 host(s) new-01?")
+        assert "  boot: 127.52.9.1" in asked.detail
+        assert hosts(cluster)["new-01"] == {"name": "new-01", "ips": {"boot": "127.52.9.1"}}
+
+        # 48 hosts numbered from 127.52.2.1, ib and ipmi mapped, an image chosen
+        await pilot.press("a")
+        await dialog(pilot, FormDialog)
+        await pilot.press(*"gpu-[01-48]", "tab", "ctrl+u", *"127.52.2.1")
+        await pilot.press("tab", *"auto", "tab", *"auto")  # ib, ipmi
+        await pilot.press("tab", "tab", "tab")  # extern left empty, MAC, to the image
+        await pilot.press("enter", "down", "down", "down", "enter", "ctrl+s")  # Standard-noble
+        asked = await confirm(pilot, screen, "Add 48 host(s) gpu-[01-48]?")
+        assert asked.detail.splitlines() == [
+            "Add: 48 (gpu-[01-48])",
+            "  boot: 127.52.2.1 .. 127.52.2.48",
+            "  ib: 127.53.2.1 .. 127.53.2.48",
+            "  ipmi: 127.54.2.1 .. 127.54.2.48",
+        ]
+        found = hosts(cluster)
+        assert [n for n in found if n.startswith("gpu-")] == [f"gpu-{i:02d}" for i in range(1, 49)]
+        assert found["gpu-48"] == {
+            "name": "gpu-48",
+            "image": "Standard-noble",
+            "ips": {"boot": "127.52.2.48", "ib": "127.53.2.48", "ipmi": "127.54.2.48"},
+        }
+        await until(pilot, lambda: screen.matching == 51 + 49, "the table to show them")
+        await pilot.press("end")
+        assert screen.current_host() == "gpu-48"
+        await pilot.press("home")
+        assert screen.current_host() == "beosrv-c"
+
+
+async def test_a_clash_is_refused_and_named(cluster: Cluster) -> None:
+    before = hashlib.sha256(path(cluster).read_bytes()).hexdigest()
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("a")
+        await dialog(pilot, FormDialog)
+        await pilot.press(*"x-1", "tab", "ctrl+u", *"127.52.1.57", "tab", *"auto", "ctrl+s")
+        error = await dialog(pilot, ErrorDialog)
+        # one host gets the IP it is given (beo-47's), and so the mapped ib IP clashes too
+        assert error.message.splitlines() == [
+            "ip '127.52.1.57' used by beo-47 (boot), x-1 (boot)",
+            "ip '127.53.1.57' used by beo-47 (ib), x-1 (ib)",
+        ]
+        await pilot.press("enter")
+        await until(pilot, lambda: pilot.app.screen is screen, "the error to close")
+    assert hashlib.sha256(path(cluster).read_bytes()).hexdigest() == before
+
+
+async def test_add_a_network_set_an_image_remove_a_range(cluster: Cluster) -> None:
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        # a network: name, kind ib (the second choice), slave, CIDR, suffix, not in SSH files
+        await pilot.press("tab", "a")
+        await dialog(pilot, FormDialog)
+        await pilot.press(*"ib2", "tab", "enter", "down", "enter", "tab", "tab")
+        await pilot.press(*"127.55.0.0/16", "tab", *"ib2", "tab", "enter", "down", "enter")
+        await pilot.press("ctrl+s")
+        await confirm(pilot, screen, "Add network ib2?")
+        assert networks(cluster)[-1] == {
+            "name": "ib2",
+            "kind": "ib",
+            "primary": False,
+            "suffix": "ib2",
+            "ssh": False,
+            "cidr": "127.55.0.0/16",
+        }
+
+        # an image on a range, selected with space: beo-01 .. beo-03
+        await pilot.press("tab")  # back to the hosts
+        await until(pilot, lambda: screen.matching == 51, "the hosts")
+        await pilot.press("slash", *"beo-0", "enter")
+        await until(pilot, lambda: screen.matching == 9, "the filter")
+        await pilot.press("space", "space", "space", "i")
+        form = await dialog(pilot, FormDialog)
+        assert form.value_of(form.fields[0]) == "beo-[01-03]"
+        await pilot.press("tab", "enter", "down", "enter", "ctrl+s")  # Legacy-jammy
+        await confirm(pilot, screen, "Set image Legacy-jammy on 3 host(s)?")
+        found = hosts(cluster)
+        assert [found[f"beo-0{i}"]["image"] for i in range(1, 5)] == [
+            "Legacy-jammy",
+            "Legacy-jammy",
+            "Legacy-jammy",
+            "Standard-noble",
+        ]
+
+        # a range typed over the selection: removed
+        await pilot.press("d")
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"beo-[40-48]", "enter")
+        asked = await confirm(pilot, screen, "Really remove 9 host(s)?")
+        assert asked.detail == "Remove: 9 (beo-[40-48])"
+        found = hosts(cluster)
+        assert "beo-39" in found and not any(f"beo-{i}" in found for i in range(40, 49))
+
+
+async def test_a_used_network_is_removed_only_after_naming_its_hosts(cluster: Cluster) -> None:
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("tab", "end", "d")  # extern: beosrv-c, beosrv-d, login-c
+        asked = await dialog(pilot, Confirm)
+        assert asked.question == (
+            "Network extern is used by 3 host(s): remove it and what they have on it?"
+        )
+        assert asked.detail.splitlines()[0] == "Change: 3 (beosrv-c,beosrv-d,login-c)"
+        await pilot.press("n")
+        await until(pilot, lambda: pilot.app.screen is screen, "the question to close")
+        assert [n["name"] for n in networks(cluster)] == ["boot", "ib", "ipmi", "extern"]
+        await pilot.press("d")
+        await confirm(pilot, screen, asked.question)
+        assert [n["name"] for n in networks(cluster)] == ["boot", "ib", "ipmi"]
+        login = hosts(cluster)["login-c"]
+        assert "extern" not in login["ips"] and "override" not in login
+        assert login["aliases"] == {"boot": ["frontend"]}
+
+
+async def test_edit_one_host_in_its_form(cluster: Cluster) -> None:
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("slash", *"beo-01", "enter")
+        await until(pilot, lambda: screen.current_host() == "beo-01", "beo-01")
+        await pilot.press("enter")
+        form = await dialog(pilot, FormDialog)
+        mac = next(f for f in form.fields if f.name == "mac")
+        form.query_one(f"#field-{mac.name}").focus()
+        await pilot.press(*"AA:BB:CC:DD:EE:01", "tab", *"node1 n1", "ctrl+s")
+        await confirm(pilot, screen, "Save host beo-01?")
+        beo = hosts(cluster)["beo-01"]
+        assert beo["macs"] == {"boot": "aa:bb:cc:dd:ee:01"}
+        assert beo["aliases"] == {"boot": ["node1", "n1"]}
+
+
+@pytest.mark.ssh
+async def test_scan_the_keys_of_a_host_with_fingerprints_to_confirm(
+    cluster: Cluster, sshd: SSHD
+) -> None:
+    text = path(cluster).read_text().replace('"127.52.0.0/16"', '"127.0.0.0/8"')
+    path(cluster).write_text(text.replace('boot = "127.52.1.11"', 'boot = "127.0.0.1"'))
+    fingerprints = sorted(  # as OpenSSH itself prints them
+        subprocess.run(
+            ["ssh-keygen", "-lf", str(key.with_suffix(".pub"))],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.split()[1]
+        for key in sshd.host_keys
+    )
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("slash", *"beo-01", "enter")
+        await until(pilot, lambda: screen.current_host() == "beo-01", "beo-01")
+        await pilot.press("k")
+        form = await dialog(pilot, FormDialog)
+        assert form.value_of(form.fields[0]) == "beo-01"
+        await pilot.press("tab", "ctrl+u", *str(sshd.port), "ctrl+s")
+        asked = await dialog(pilot, Confirm)
+        assert asked.question == "Store the keys of 1 host(s)?"
+        lines = asked.detail.splitlines()
+        assert lines[0] == "WARNING: changed keys (a reinstall, or an attack): beo-01"
+        assert sorted(line.split()[2] for line in lines[1:]) == fingerprints
+        await pilot.press("y")
+        await until(pilot, lambda: pilot.app.screen is screen, "the question to close")
+        await pilot.app.workers.wait_for_complete()
+    pubs = {" ".join(k.with_suffix(".pub").read_text().split()[:2]) for k in sshd.host_keys}
+    stored = hosts(cluster)["beo-01"]["host_keys"]
+    assert {" ".join(k.split()[:2]) for k in stored} == pubs
