@@ -43,6 +43,8 @@ class Host:
     override_network: str = ""  # ... and the network that decides its IP
     host_keys: list[str] = field(default_factory=list)  # "type base64 [comment]"
     image: str = ""
+    # d1-inventory's contract field (network -> MAC); d1's version replaces this at merge
+    macs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -255,9 +257,21 @@ def ip_key(text: str) -> str | None:
     if not isinstance(text, str) or ":" not in text:
         return None
     try:
-        return str(ipaddress.IPv6Address(text))
+        address = ipaddress.IPv6Address(text)
     except ValueError:
         return None
+    return None if address.scope_id is not None else str(address)  # no "%eth0" stored
+
+
+_MAC = re.compile(r"[0-9a-f]{2}(?:[:-][0-9a-f]{2}){5}")
+
+
+def mac_key(text: str) -> str | None:
+    """A MAC address in lower-case colon form, None when invalid (d1-inventory's contract;
+    d1's version replaces this at merge)."""
+    if not isinstance(text, str) or not _MAC.fullmatch(text.lower()):
+        return None
+    return text.lower().replace("-", ":")
 
 
 def _check_override(host: Host, known: dict, unknown: dict, missing: list) -> None:
@@ -344,6 +358,11 @@ def _primary_problem(primaries: list[Network]) -> str:
         return "no primary network (exactly one network must be primary)"
     names = ", ".join(n.name for n in primaries)
     return f"{len(primaries)} primary networks ({names}); exactly one must be primary"
+
+
+def hostname_problem(name: str) -> str | None:
+    """Why `name` is not a valid host name (RFC 1123), None when it is."""
+    return _hostname_problem(name)
 
 
 def _hostname_problem(name: str) -> str | None:
@@ -457,7 +476,18 @@ def _host(i: int, entry: object) -> Host:
         override_network=_text(entry, "override_network", where),
         host_keys=_keys(entry.get("host_keys", []), f"{where}: host_keys"),
         image=image,
+        macs=_macs(entry.get("macs", {}), where),
     )
+
+
+def _macs(value: object, where: str) -> dict[str, str]:
+    """network -> MAC (d1-inventory's contract; d1's version replaces this at merge)."""
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where}: macs: must be a table of network = MAC")
+    for net, mac in value.items():
+        if mac_key(mac) is None:
+            raise InvalidInput(f"{where}: macs.{label(net)}: not a MAC address ({shown(mac)})")
+    return {net: mac_key(mac) for net, mac in value.items()}  # type: ignore[misc]
 
 
 def _aliases(value: object, where: str) -> dict[str, list[str]]:
@@ -500,4 +530,6 @@ def _host_dict(h: Host) -> dict:
     entry["ips"] = dict(h.ips)
     if h.aliases:
         entry["aliases"] = {net: list(names) for net, names in h.aliases.items()}
+    if h.macs:
+        entry["macs"] = dict(h.macs)
     return entry

@@ -554,3 +554,8 @@ def _hashed(name: str, salt_source: SaltSource) -> str:
 def _default_hashed(name: str) -> str:
     """The hashed name with a salt derived from the name itself (deterministic output)."""
     return _hashed(name, lambda n: hashlib.sha1(b"qlutui" + n.encode()).digest())
+
+
+def host_key_problem(keytype: str, b64: str) -> str | None:
+    """Why "keytype base64" is not a plain public key (the cheap structural check)."""
+    return _key_shape_problem(keytype, b64, PLAIN_KEY_TYPES)
