@@ -15,9 +15,20 @@ import json
 import sys
 from typing import Any
 
-from qlutui.commands import audit, check, chroots, images, jobs, rootfs, serve, ssh
+from qlutui.commands import (
+    audit,
+    check,
+    chroots,
+    hosts,
+    images,
+    init,
+    jobs,
+    rootfs,
+    serve,
+    ssh,
+)
 
-AREAS = [jobs, images, chroots, ssh, rootfs, audit, check, serve]
+AREAS = [jobs, images, chroots, ssh, rootfs, hosts, audit, check, init, serve]
 
 
 class UsageError(Exception):

@@ -418,7 +418,7 @@ class _Work:
             if sections and not self.networks:
                 made = _networks_from(sections, self.unusable)
                 self.networks = [n for n, _ in made]
-                self.notes += [f"network {note}" for _, note in made]
+                self.notes += [note for _, note in made]
             for section in sections:
                 network = self._network_named(section.title)
                 if network is None:
