@@ -50,6 +50,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _LEASE = re.compile(r"(?:\d+[smhdw]?|infinite)", re.IGNORECASE)
 _DHCP_SKIP = ("id:", "set:", "tag:", "net:")
 _GUESS_LINES = 50
+_SHA1_SIZE = 20  # bytes of an OpenSSH hashed name's salt and HMAC
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,8 @@ def _hashed(pattern: str) -> tuple[bytes, bytes]:
             raise binascii.Error
         salt = binascii.a2b_base64(parts[2], strict_mode=True)
         digest = binascii.a2b_base64(parts[3], strict_mode=True)
+        if len(salt) != _SHA1_SIZE or len(digest) != _SHA1_SIZE:
+            raise binascii.Error
     except binascii.Error:
         raise _Unusable(f"{shown(pattern)} is not a hashed name (|1|salt|hash)") from None
     return salt, digest
