@@ -84,11 +84,17 @@ async def fetch_host_key(spec: HeadNodeSpec, timeout: float = FETCH_TIMEOUT) -> 
     """The host key the head-node's sshd offers (the algorithm a connection would use)."""
     import asyncssh
 
+    from qlutui.backend.sshfiles import KEY_FAMILIES
+
     where = f"{spec.host}:{spec.port}"
+    algs = [alg for family in KEY_FAMILIES for alg in family]  # ssh's order: ed25519 first
     try:
         # Not verified here on purpose: this is the key the admin is asked to confirm.
         key = await asyncio.wait_for(
-            asyncssh.get_server_host_key(spec.host, spec.port, config=[]), timeout
+            asyncssh.get_server_host_key(
+                spec.host, spec.port, server_host_key_algs=algs, config=[]
+            ),
+            timeout,
         )
     except TimeoutError:
         raise TransportError(f"{spec.name}: no answer from {where} within {timeout:g} s") from None
