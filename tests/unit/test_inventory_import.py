@@ -306,12 +306,17 @@ HOSTILE_HOSTS = [
 ]
 
 
+@pytest.mark.parametrize("section", ["", "# Network: Boot\n"])
 @pytest.mark.parametrize(("line", "value"), HOSTILE_HOSTS)
-def test_hostile_hosts_lines_are_refused_and_never_stored(line: str, value: str) -> None:
-    text = f"10.1.0.1 beo-01\n{line}\n10.1.0.2 beo-02\n"
+def test_hostile_hosts_lines_are_refused_and_never_stored(
+    line: str, value: str, section: str
+) -> None:
+    """In /etc/hosts form (the network by CIDR) and under a section (no CIDR to pass)."""
+    text = f"{section}10.1.0.1 beo-01\n{line}\n10.1.0.2 beo-02\n"
     plan = plan_import(Inventory(list(NET)), [ImportSource("hosts", "h", text)])
     assert [h.name for h in plan.inventory.hosts] == ["beo-01", "beo-02"]
-    assert len(plan.unusable) == 1 and plan.unusable[0].startswith("h:2: ")
+    assert len(plan.unusable) == 1
+    assert plan.unusable[0].startswith(f"h:{2 + section.count(chr(10))}: ")
     assert "\n" not in plan.unusable[0] and len(plan.unusable[0]) < 300
     assert value not in json.dumps(plan.inventory.to_dict(), ensure_ascii=False)
     assert "beo-66" not in json.dumps(plan.inventory.to_dict())
