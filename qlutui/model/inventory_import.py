@@ -24,6 +24,7 @@ import hmac
 import ipaddress
 import posixpath
 import re
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -190,9 +191,10 @@ def _ip(text: str) -> str:
 
 
 def _name(text: str) -> str:
-    if ip_key(text) is not None:
-        raise _Unusable(f"{shown(text)} is an IP address, not a host name")
     problem = hostname_problem(text)
+    # Only digits and dots can pass as both (an IPv6 literal fails the host-name rule).
+    if (problem or text.replace(".", "").isdigit()) and ip_key(text) is not None:
+        raise _Unusable(f"{shown(text)} is an IP address, not a host name")
     if problem:
         raise _Unusable(f"host name {shown(text)} {problem}")
     return text
@@ -226,7 +228,7 @@ def _parse_hosts(
         where = _Where(source.path, number)
         try:
             _checked(raw)
-            section = _SECTION.match(raw.strip())
+            section = not body and _SECTION.match(raw.strip())
             if section:
                 sections.append(_Section(section.group(1), where))
                 continue
@@ -237,8 +239,7 @@ def _parse_hosts(
             if len(fields) < 2:
                 raise _Unusable(f"{ip} has no name")
             names = list(dict.fromkeys(_name(n) for n in fields[1:]))
-            address = ipaddress.ip_address(ip)
-            if address.is_loopback or address.is_multicast or address.is_unspecified:
+            if _not_a_host(ip):
                 raise _Unusable(f"{ip} is a loopback or multicast address, not a cluster host")
         except _Unusable as reason:
             unusable.append((where, str(reason)))
@@ -300,15 +301,30 @@ def _suffix(section: _Section, nodes: set[str], fallback: str, taken: set[str]) 
 
 def _cidr(ips: list[str]) -> str:
     """The smallest /24 (IPv4) or /64 (IPv6), or wider, holding all of `ips`."""
-    addresses = [ipaddress.ip_address(ip) for ip in ips]
-    v4 = [int(a) for a in addresses if a.version == 4]
-    values, bits, widest = (v4, 32, 24) if v4 else ([int(a) for a in addresses], 128, 64)
+    numbers = [_number(ip) for ip in ips]
+    v4 = [value for bits, value in numbers if bits == 32]
+    values, bits, widest = (v4, 32, 24) if v4 else ([value for _, value in numbers], 128, 64)
     if not values:
         return ""
     low, high = min(values), max(values)
     prefix = min(widest, bits - (low ^ high).bit_length())
     network = ipaddress.ip_network((low >> (bits - prefix) << (bits - prefix), prefix))
     return str(network)
+
+
+def _number(ip: str) -> tuple[int, int]:
+    """(32 or 128, the address as an integer) of a canonical IP (ipaddress is ~20x slower)."""
+    family, bits = (socket.AF_INET6, 128) if ":" in ip else (socket.AF_INET, 32)
+    return bits, int.from_bytes(socket.inet_pton(family, ip), "big")
+
+
+def _not_a_host(ip: str) -> bool:
+    """Loopback, multicast or unspecified: the lines of /etc/hosts no cluster host has."""
+    if ":" in ip:
+        address = ipaddress.IPv6Address(ip)
+        return address.is_loopback or address.is_multicast or address.is_unspecified
+    first = int(ip.split(".", 1)[0])
+    return first == 127 or 224 <= first <= 239 or ip == "0.0.0.0"
 
 
 # --- key and MAC lines ---------------------------------------------------------------------
@@ -387,7 +403,8 @@ class _Work:
         self.ips: dict[str, tuple[int, str]] = {}  # canonical IP -> (host, network)
         self.set_by: dict[tuple[int, str, str], _Where] = {}  # (host, network, what) -> line
         self.keys: dict[int, list[str]] = {}  # host -> imported "type base64"
-        self.cidrs: dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network] = {}
+        self.hash_candidates: list[list[bytes]] | None = None
+        self.cidrs: dict[str, tuple[int, int, int]] = {}  # network -> (bits, address, mask)
         by_name = {n.name: n for n in self.networks}
         for i in range(len(self.hosts)):
             self._index(i, by_name)
@@ -446,11 +463,17 @@ class _Work:
         return next((n for n in self.networks if n.name.lower() == title.lower()), None)
 
     def _network_of(self, line: _HostsLine) -> Network | None:
-        address = ipaddress.ip_address(line.ip)
+        bits, value = _number(line.ip)
         for network in self.networks:
             if network.cidr and network.name not in self.cidrs:
-                self.cidrs[network.name] = ipaddress.ip_network(network.cidr, strict=False)
-            if network.cidr and address in self.cidrs[network.name]:
+                net = ipaddress.ip_network(network.cidr, strict=False)
+                self.cidrs[network.name] = (
+                    net.max_prefixlen,
+                    int(net.network_address),
+                    int(net.netmask),
+                )
+            span = self.cidrs.get(network.name)
+            if span and span[0] == bits and value & span[2] == span[1]:
                 return network
         known = ", ".join(f"{n.name} {n.cidr}" for n in self.networks if n.cidr)
         self.unusable.append(
@@ -465,7 +488,7 @@ class _Work:
     def _line(self, network: Network, line: _HostsLine) -> None:
         try:
             if network.primary:
-                i, extra = self._node(line.names[0]), line.names[1:]
+                i, extra = self._node(line.names[0], network.name), line.names[1:]
             else:
                 i, extra = self._slave_owner(network, line.names)
             self._set(i, network.name, "ip", line.ip, line.where)
@@ -482,13 +505,13 @@ class _Work:
                 own.add(alias.lower())
                 self.names.setdefault(alias.lower(), (i, network.name))
 
-    def _node(self, name: str) -> int:
+    def _node(self, name: str, primary: str) -> int:
         i = self.nodes.get(name.lower())
         if i is None:
             i = len(self.hosts)
             self.hosts.append(Host(name, {}))
             self.nodes[name.lower()] = i
-            self.names.setdefault(name.lower(), (i, self.primary.name if self.primary else ""))
+            self.names.setdefault(name.lower(), (i, primary))
         return i
 
     def _slave_owner(self, network: Network, names: list[str]) -> tuple[int, list[str]]:
@@ -515,14 +538,13 @@ class _Work:
         first = self.set_by.get((i, net, what))
         if first is not None and old != value:
             raise _Unusable(f"{host.name} already has {what.upper()} {old} on {net} ({first})")
-        if old is None or (ip_key(old) if what == "ip" else old) != value:
+        if old is None or (old != value and (ip_key(old) if what == "ip" else old) != value):
             table[net] = value
         self.set_by.setdefault((i, net, what), where)
 
     # -- host keys --------------------------------------------------------------------------
 
     def import_known_hosts(self, source: ImportSource) -> None:
-        candidates = self._candidates()
         last = 0
         for number, raw, body in _lines(source):
             where = _Where(source.path, number)
@@ -530,7 +552,7 @@ class _Work:
                 _checked(raw)
                 if not body:
                     continue
-                i, key = self._key_line(body, candidates, last)
+                i, key = self._key_line(body, last)
             except _Unusable as reason:
                 self.unusable.append((where, str(reason)))
                 continue
@@ -540,7 +562,10 @@ class _Work:
                 keys.append(key)
 
     def _candidates(self) -> list[list[bytes]]:
-        """Per host, every name and IP it has, as OpenSSH would hash them."""
+        """Per host, every name and IP it has, as OpenSSH would hash them (worked out at the
+        first hashed line; importing keys changes no name)."""
+        if self.hash_candidates is not None:
+            return self.hash_candidates
         by_name = {n.name: n for n in self.networks}
         found = []
         for host in self.hosts:
@@ -550,9 +575,10 @@ class _Work:
                     texts += host_names(self.current, host, by_name[net])
             texts += [t.lower() for t in texts if t != t.lower()]
             found.append([t.encode() for t in dict.fromkeys(texts)])
+        self.hash_candidates = found
         return found
 
-    def _key_line(self, body: str, candidates: list[list[bytes]], last: int) -> tuple[int, str]:
+    def _key_line(self, body: str, last: int) -> tuple[int, str]:
         if body.startswith("@"):
             marker = body.split()[0]
             what = "a host CA" if marker == "@cert-authority" else "a revoked key"
@@ -567,7 +593,7 @@ class _Work:
         for pattern in fields[0].split(","):
             if pattern.startswith("|"):
                 salt, digest = _hashed(pattern)
-                owner = _match_hashed(salt, digest, candidates, last)
+                owner = _match_hashed(salt, digest, self._candidates(), last)
                 if owner is None:
                     raise _Unusable("hashed name matches no name or IP of the inventory")
                 owners.add(owner)
