@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.config import load_config
+from qlutui.backend.config import DEFAULT_SSH_DESTINATIONS, load_config
 from qlutui.backend.store import Store
 from qlutui.errors import ConfigError, InvalidInput, Refused, TransportError
 from qlutui.model.inventory import hostname_problem, ip_key
@@ -129,6 +129,22 @@ def check_new_dir(directory: Path) -> None:
         raise Refused(f"{directory / 'config.toml'} exists already; init writes a new one")
     if directory.exists() and not directory.is_dir():
         raise Refused(f"{directory}: not a directory")
+
+
+def check_known_hosts(known_hosts: Path, specs: list[HeadNodeSpec]) -> None:
+    """Refuse a known_hosts file that is one of the SSH files qlutui writes (Write Files would
+    replace the head-nodes' trusted keys with the cluster's generated ones)."""
+    roots = {Path("/")} | {Path(s.root) for s in specs if s.transport == "local" and s.root}
+    generated = {
+        root / dest.lstrip("/")
+        for root in roots
+        for dest in DEFAULT_SSH_DESTINATIONS["known_hosts"]
+    }
+    if known_hosts.resolve() in {p.resolve() for p in generated}:
+        raise Refused(
+            f"--known-hosts {known_hosts}: qlutui generates that file (Write Files); name"
+            " another one, e.g. DIR/known_hosts"
+        )
 
 
 def trust(known_hosts: Path, accepted: list[tuple[HeadNodeSpec, HostKey]]) -> None:

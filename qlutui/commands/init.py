@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qlutui.errors import QlutuiError
+from qlutui.errors import Refused
 
 
 def register(verbs: Any) -> None:
@@ -78,6 +78,7 @@ async def _init(args: argparse.Namespace, specs: list) -> int:
     setup.check_new_dir(directory)
     known_hosts = Path(args.known_hosts or directory / "known_hosts").absolute()
     identity = Path(args.identity).absolute() if args.identity else None
+    setup.check_known_hosts(known_hosts, specs)
     accepted = []
     for spec in specs:
         if spec.transport != "ssh":
@@ -89,7 +90,7 @@ async def _init(args: argparse.Namespace, specs: list) -> int:
         if state == "trusted":
             print(f"  already trusted in {known_hosts}")
         elif state == "other":
-            raise QlutuiError(
+            raise Refused(
                 f"{spec.name}: {known_hosts} holds a different key for {spec.address}"
                 " (possible attack or reinstall): nothing written"
             )
@@ -111,19 +112,19 @@ def _confirmed(name: str, fingerprint: str, given: list[str], known_hosts: Path)
         if fingerprint in given:
             print("  trusted: it matches --trust-fingerprint")
             return True
-        raise QlutuiError(
+        raise Refused(
             f"{name}: the host key fingerprint is {fingerprint}, not the one given with"
             " --trust-fingerprint: not trusted, nothing written"
         )
     if not sys.stdin.isatty():
-        raise QlutuiError(
+        raise Refused(
             f"{name}: host key not confirmed (no terminal to ask on): check {fingerprint} on"
             " the head-node (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) and pass"
             " --trust-fingerprint; nothing written"
         )
     answer = input(f"  Trust it and add it to {known_hosts}? Type yes to accept: ")
     if answer.strip() != "yes":
-        raise QlutuiError(f"{name}: host key not trusted: nothing written")
+        raise Refused(f"{name}: host key not trusted: nothing written")
     return True
 
 

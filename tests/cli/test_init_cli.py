@@ -180,6 +180,18 @@ def test_known_hosts_given_and_already_trusted(sshd: SSHD, tmp_path: Path) -> No
     assert not (tmp_path / "d").exists()
 
 
+def test_a_generated_file_is_refused_as_known_hosts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "root"
+    generated = root / "etc/ssh/ssh_known_hosts"
+    argv = ["init", str(tmp_path / "c"), "--headnode", f"hn=local:{root}"]
+    assert main([*argv, "--known-hosts", str(generated)]) == 1
+    assert "qlutui generates that file (Write Files)" in capsys.readouterr().err
+    assert main([*argv, "--known-hosts", "/etc/ssh/ssh_known_hosts"]) == 1
+    assert not (tmp_path / "c").exists()
+
+
 def fingerprint_free_key() -> str:
     import asyncssh
 
