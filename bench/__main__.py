@@ -15,7 +15,7 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
-from bench import remote, scenarios, tui
+from bench import importing, remote, scenarios, tui
 from bench.core import FULL, RESULTS, SMOKE, Context, Result
 
 SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
@@ -30,6 +30,7 @@ SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
     "P8": remote.fanout,
     "P9": scenarios.job_history,
     "P9tui": tui.jobs_screen,
+    "P10": importing.import_hosts_table,
 }
 
 

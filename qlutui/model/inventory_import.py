@@ -239,8 +239,6 @@ def _parse_hosts(
             if len(fields) < 2:
                 raise _Unusable(f"{ip} has no name")
             names = list(dict.fromkeys(_name(n) for n in fields[1:]))
-            if _not_a_host(ip):
-                raise _Unusable(f"{ip} is a loopback or multicast address, not a cluster host")
         except _Unusable as reason:
             unusable.append((where, str(reason)))
             continue
@@ -476,6 +474,10 @@ class _Work:
             if span and span[0] == bits and value & span[2] == span[1]:
                 return network
         known = ", ".join(f"{n.name} {n.cidr}" for n in self.networks if n.cidr)
+        if _not_a_host(line.ip):  # localhost and the like, in every /etc/hosts
+            reason = f"{line.ip} is a loopback or multicast address, not a cluster host"
+            self.unusable.append((line.where, reason))
+            return None
         self.unusable.append(
             (
                 line.where,
