@@ -118,10 +118,12 @@ def guess_kind(path: str, text: str) -> str | None:
 
 
 def _meaningful(text: str) -> Iterator[str]:
+    """The first non-blank lines, stripped."""
     count = 0
     for line in text.split("\n"):
-        line = line.strip()
-        if line and count < _GUESS_LINES:
+        if count == _GUESS_LINES:
+            return
+        if line := line.strip():
             count += 1
             yield line
 
@@ -130,12 +132,11 @@ def plan_import(current: Inventory, sources: list[ImportSource]) -> ImportPlan:
     """The inventory after importing `sources` into `current` (which is left untouched)."""
     for source in sources:
         if source.kind not in KINDS:
-            raise InvalidInput(f"unknown import format {shown(source.kind)} (one of {KINDS})")
+            known = ", ".join(KINDS)
+            raise InvalidInput(f"unknown import format {shown(source.kind)} (one of {known})")
     work = _Work(current)
-    order = {kind: i for i, kind in enumerate(KINDS)}  # names first: the rest refers to them
-    hosts_sources = [s for s in sources if s.kind == "hosts"]
-    work.import_hosts(hosts_sources)
-    for source in sorted(sources, key=lambda s: order[s.kind]):
+    work.import_hosts([s for s in sources if s.kind == "hosts"])  # first: the rest names them
+    for source in sources:
         if source.kind == "known_hosts":
             work.import_known_hosts(source)
         elif source.kind == "ethers":
