@@ -58,7 +58,11 @@ def report(result: Any) -> str:
     if plan.unchanged:
         lines.append(f"left alone (already as imported): {_hosts(plan.unchanged)}")
     if not plan.changes:
-        lines.append("nothing to change: the inventory already holds what these files say")
+        lines.append(
+            "nothing to change: the inventory already holds what these files say"
+            if plan.unchanged
+            else "nothing to import from these files"
+        )
     refused = "the import is refused until they are fixed"
     lines += _listed(f"{counted(len(plan.clashes), 'problem')} ({refused})", plan.clashes)
     lines += _listed(f"{counted(len(plan.unusable), 'line')} not used", plan.unusable)
