@@ -37,8 +37,62 @@ class ImportResult:
             **self.plan.to_dict(),
             "dry_run": self.dry_run,
             "applied": self.change is not None,
+            "change": None if self.change is None else self.change.to_dict(),
             "skipped": self.skipped,
         }
+
+    def lines(self, listed: int | None = None) -> list[str]:
+        """The plan as text (the CLI prints it, a screen shows it): hosts added, changed and
+        left alone (folded), networks created, every clash and every line not used (the
+        first `listed` of each, or all)."""
+        plan = self.plan
+        add, change, create = (
+            ("would add", "would change", "would create")
+            if self.dry_run
+            else ("added", "changed", "created")
+        )
+        lines = [f"{spec}: no such file, skipped" for spec in self.skipped]
+        lines += [f"{create} network {note}" for note in plan.networks]
+        lines += [f"{add} {_hosts(plan.added)}"] if plan.added else []
+        lines += [f"{change} {_hosts(plan.changed)}"] if plan.changed else []
+        if plan.unchanged:
+            lines.append(f"left alone (already as imported): {_hosts(plan.unchanged)}")
+        if not plan.changes:
+            lines.append(
+                "nothing to change: the inventory already holds what these files say"
+                if plan.unchanged
+                else "nothing to import from these files"
+            )
+        refused = "the import is refused until they are fixed"
+        problems = counted(len(plan.clashes), "problem")
+        lines += _listed(f"{problems} ({refused})", plan.clashes, listed)
+        lines += _listed(f"{counted(len(plan.unusable), 'line')} not used", plan.unusable, listed)
+        return lines
+
+
+def _hosts(names: list[str]) -> str:
+    return f"{counted(len(names), 'host')}: {fold(names)}"
+
+
+def _listed(title: str, items: list[str], listed: int | None) -> list[str]:
+    if not items:
+        return []
+    shown_ = items if listed is None else items[:listed]
+    more = len(items) - len(shown_)
+    return [f"{title}:", *(f"  {item}" for item in shown_)] + (
+        [f"  ... and {more} more"] if more > 0 else []
+    )
+
+
+def fold(names: list[str]) -> str:
+    """Names as a node range (`beo-[001-480]`). STAND-IN for d1-inventory's
+    model/noderange.py `fold`: use that one once it is merged."""
+    from ClusterShell.NodeSet import NodeSet
+
+    try:
+        return str(NodeSet.fromlist(names))
+    except Exception:  # a name ClusterShell cannot fold is listed as it is
+        return ",".join(names)
 
 
 def split_spec(cluster: Cluster, spec: str) -> tuple[str | None, str]:

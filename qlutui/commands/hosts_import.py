@@ -11,7 +11,6 @@ import argparse
 from typing import Any
 
 from qlutui import commands
-from qlutui.model.names import counted
 
 FORMATS = ("hosts", "dnsmasq", "known_hosts", "ethers")  # model.inventory_import.KINDS
 LISTED = 20  # unusable lines and clashes printed before "... and N more" (--json has all)
@@ -38,56 +37,5 @@ async def import_hosts(cluster: Any, args: argparse.Namespace) -> int:
     from qlutui.backend.inventory_import import import_files
 
     result = await import_files(cluster, args.paths, kind=args.format, dry_run=args.dry_run)
-    commands.emit(args, result.to_dict(), report(result))
+    commands.emit(args, result.to_dict(), "\n".join(result.lines(LISTED)))
     return 1 if result.dry_run and result.plan.clashes else 0
-
-
-def report(result: Any) -> str:
-    """The plan as text: hosts added, changed, left alone (folded), networks created, every
-    clash and every line that could not be used."""
-    plan = result.plan
-    add, change, create = (
-        ("would add", "would change", "would create")
-        if result.dry_run
-        else ("added", "changed", "created")
-    )
-    lines = [f"{spec}: no such file, skipped" for spec in result.skipped]
-    lines += [f"{create} network {note}" for note in plan.networks]
-    lines += [f"{add} {_hosts(plan.added)}"] if plan.added else []
-    lines += [f"{change} {_hosts(plan.changed)}"] if plan.changed else []
-    if plan.unchanged:
-        lines.append(f"left alone (already as imported): {_hosts(plan.unchanged)}")
-    if not plan.changes:
-        lines.append(
-            "nothing to change: the inventory already holds what these files say"
-            if plan.unchanged
-            else "nothing to import from these files"
-        )
-    refused = "the import is refused until they are fixed"
-    lines += _listed(f"{counted(len(plan.clashes), 'problem')} ({refused})", plan.clashes)
-    lines += _listed(f"{counted(len(plan.unusable), 'line')} not used", plan.unusable)
-    return "\n".join(lines)
-
-
-def _hosts(names: list[str]) -> str:
-    return f"{counted(len(names), 'host')}: {fold(names)}"
-
-
-def _listed(title: str, items: list[str]) -> list[str]:
-    if not items:
-        return []
-    more = len(items) - LISTED
-    return [f"{title}:", *(f"  {item}" for item in items[:LISTED])] + (
-        [f"  ... and {more} more (--json lists them all)"] if more > 0 else []
-    )
-
-
-def fold(names: list[str]) -> str:
-    """Names as a node range (`beo-[001-480]`). STAND-IN for d1-inventory's
-    model/noderange.py `fold`: use that one once it is merged."""
-    from ClusterShell.NodeSet import NodeSet
-
-    try:
-        return str(NodeSet.fromlist(names))
-    except Exception:  # a name ClusterShell cannot fold is listed as it is
-        return ",".join(names)

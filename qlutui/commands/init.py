@@ -132,7 +132,6 @@ async def _import(config: Path, headnode: str) -> None:
     from qlutui.backend.cluster import Cluster
     from qlutui.backend.cluster_init import import_specs
     from qlutui.backend.inventory_import import import_files
-    from qlutui.commands.hosts_import import report
 
     cluster = Cluster.open(config)
     try:
@@ -140,4 +139,4 @@ async def _import(config: Path, headnode: str) -> None:
         result = await import_files(cluster, specs, missing_ok=True)
     finally:
         await cluster.aclose()
-    print(report(result))
+    print("\n".join(result.lines()))
