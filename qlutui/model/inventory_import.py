@@ -295,7 +295,7 @@ def _suffix(section: _Section, nodes: set[str], fallback: str, taken: set[str]) 
     for suffix, _ in found.most_common():
         if suffix not in taken and hostname_problem(suffix) is None and "." not in suffix:
             return suffix
-    return fallback
+    return re.sub(r"[^a-z0-9-]+", "-", fallback).strip("-") or "net"  # "my_net" -> "my-net"
 
 
 def _cidr(ips: list[str]) -> str:

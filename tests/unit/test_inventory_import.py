@@ -362,6 +362,7 @@ def test_networks_from_sections_when_the_inventory_has_none() -> None:
         "# Network: BMC\n10.3.4.1 beo-01-bmc\n10.3.9.2 beo-02-bmc\n"
         "# Network: Extern\n"
         "# Network: bad name!\n10.9.0.1 beo-01-x\n"
+        "# Network: My_Net\n"
     )
     plan = plan_import(Inventory(), [ImportSource("hosts", "h", text)])
     assert plan.inventory.networks == [
@@ -369,7 +370,9 @@ def test_networks_from_sections_when_the_inventory_has_none() -> None:
         Network("infiniband", "ib", False, "ib0", True, "10.2.0.0/24"),
         Network("bmc", "ipmi", False, "bmc", False, "10.3.0.0/20"),
         Network("extern", "ether", False, "extern", True, ""),
+        Network("my_net", "ether", False, "my-net", True, ""),
     ]
+    assert plan.clashes == []
     assert plan.unusable[0].startswith("h:11: network 'bad name!' must contain only")
     assert plan.inventory.hosts[0].ips == {
         "boot": "10.1.0.1",
