@@ -152,7 +152,7 @@ def trust(known_hosts: Path, accepted: list[tuple[HeadNodeSpec, HostKey]]) -> No
     if not accepted:
         return
     known_hosts.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(f"{spec.address} {key.data}\n" for spec, key in accepted)
+    text = "".join(dict.fromkeys(f"{spec.address} {key.data}\n" for spec, key in accepted))
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(known_hosts, flags, 0o644)
     with os.fdopen(fd, "a") as file:

@@ -118,6 +118,19 @@ def test_the_right_fingerprint_gives_a_working_config(sshd: SSHD, tmp_path: Path
     assert again.returncode == 1 and "exists already" in again.stderr
 
 
+def test_two_headnodes_each_confirmed(sshd: SSHD, tmp_path: Path) -> None:
+    """Two names for the same sshd: each key is confirmed, the line written once."""
+    right = fingerprints(sshd)["ED25519"]
+    argv = init_argv(sshd, tmp_path / "c", "--trust-fingerprint", right)
+    argv += ["--headnode", f"hs2=ssh://{sshd.user}@{sshd.host}:{sshd.port}"]
+    done = qlutui(*argv)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("trusted: it matches --trust-fingerprint") == 2
+    assert len((tmp_path / "c/known_hosts").read_text().splitlines()) == 1
+    names = [h.name for h in load_config(tmp_path / "c/config.toml").headnodes]
+    assert names == ["hs", "hs2"]
+
+
 def on_a_pty(argv: list[str], answer: str) -> tuple[int, str]:
     """Run qlutui with a real terminal; type `answer` once the question shows."""
     master, slave = pty.openpty()
