@@ -203,88 +203,85 @@ def _relative(directory: Path, path: Path) -> str:
         return str(path.absolute())
 
 
+_HEAD = """\
+# qlutui configuration, written by `qlutui init`. The project's config.toml documents
+# every setting. Unknown keys are errors; relative paths are relative to this file.
+
+# The state files (inventory.toml, images.toml, ...) and the job records.
+state_dir = "state"
+
+# Paths on the head-nodes: chroots, root-fs configs, the detached jobs' logs.
+# chroots_base = "/srv/apps/chroots"
+# rootfs_base = "/var/lib/qlustar/root-fs"
+# jobs_dir = "/var/lib/qlutui/jobs"
+
+# Head-nodes: every file write and chroot job goes to each of them. The first one is
+# the one the inventory was imported from.
+"""
+_TAIL = """
+# Where the generated SSH host files go on every head-node, and their mode
+# (these are the defaults):
+# [ssh_files.known_hosts]
+# destinations = ["/etc/qlustar/common/image-files/ssh/ssh_known_hosts",
+#                 "/etc/ssh/ssh_known_hosts"]
+# mode = 0o644
+# [ssh_files.shosts_equiv]
+# destinations = ["/etc/qlustar/common/image-files/ssh/shosts.equiv",
+#                 "/etc/ssh/shosts.equiv"]
+# [ssh_files.authorized_keys]
+# destinations = ["/etc/qlustar/common/image-files/ssh/authorized_keys"]
+
+# Chroot builders per distribution; debian (mmdebstrap) is built in:
+# [builders.debian]
+# argv = ["mmdebstrap", "--variant=minbase", "{packages...}", "{suite}", "{target}",
+#         "{mirror}"]
+
+[ui]
+# A Textual theme; "ansi-dark" uses the terminal's own 16 colours.
+theme = "textual-dark"
+# serial = false  # serial-console mode; detected from TERM when left out
+log_batch_ms = 50
+
+# Remap keys: binding id = keys.
+[ui.keymap]
+# "app.quit" = "ctrl+q"
+"""
+
+
 def render_config(
     directory: Path, specs: list[HeadNodeSpec], known_hosts: Path, identity: Path | None
 ) -> str:
-    lines = [
-        "# qlutui configuration, written by `qlutui init`. The project's config.toml documents",
-        "# every setting. Unknown keys are errors; relative paths are relative to this file.",
-        "",
-        "# The state files (inventory.toml, images.toml, ...) and the job records.",
-        'state_dir = "state"',
-        "",
-        "# Paths on the head-nodes: chroots, root-fs configs, the detached jobs' logs.",
-        '# chroots_base = "/srv/apps/chroots"',
-        '# rootfs_base = "/var/lib/qlustar/root-fs"',
-        '# jobs_dir = "/var/lib/qlutui/jobs"',
-        "",
-        "# Head-nodes: every file write and chroot job goes to each of them. The first one is",
-        "# the one the inventory was imported from.",
-    ]
-    for spec in specs:
-        lines += ["", "[[headnodes]]", f"name = {_q(spec.name)}"]
-        if spec.transport == "local":
-            lines += [
-                '# "local": this machine.',
-                'transport = "local"',
-                *(
-                    [
-                        "# Every absolute head-node path is mapped below this directory.",
-                        f"root = {_q(spec.root)}",
-                    ]
-                    if spec.root
-                    else []
-                ),
-            ]
-            continue
-        lines += [
-            '# "ssh": one SSH connection; the host key is always checked against known_hosts.',
-            'transport = "ssh"',
-            f"host = {_q(spec.host)}",
-            f"port = {spec.port}",
-            f"user = {_q(spec.user)}",
-            "# The host key confirmed at `qlutui init` is in this file (not one qlutui writes).",
-            f"known_hosts = {_q(_relative(directory, known_hosts))}",
-        ]
-        if identity is not None:
-            lines += [
-                "# The private key to log in with.",
-                f"identity = {_q(_relative(directory, identity))}",
-            ]
-        else:
-            lines += ["# Without `identity` the SSH agent and ~/.ssh default keys are used."]
-        lines += ["# connect_timeout = 10.0", "# keepalive = 15.0"]
+    """The commented config.toml: the head-nodes, and every other setting at its default."""
+    blocks = [_headnode_block(directory, s, known_hosts, identity) for s in specs]
+    return _HEAD + "".join(blocks) + _TAIL
+
+
+def _headnode_block(
+    directory: Path, spec: HeadNodeSpec, known_hosts: Path, identity: Path | None
+) -> str:
+    lines = ["", "[[headnodes]]", f"name = {_q(spec.name)}"]
+    if spec.transport == "local":
+        lines += ['# "local": this machine.', 'transport = "local"']
+        if spec.root:
+            lines += ["# Every absolute head-node path is mapped below this directory."]
+            lines += [f"root = {_q(spec.root)}"]
+        return "\n".join(lines) + "\n"
     lines += [
-        "",
-        "# Where the generated SSH host files go on every head-node, and their mode",
-        "# (these are the defaults):",
-        "# [ssh_files.known_hosts]",
-        '# destinations = ["/etc/qlustar/common/image-files/ssh/ssh_known_hosts",',
-        '#                 "/etc/ssh/ssh_known_hosts"]',
-        "# mode = 0o644",
-        "# [ssh_files.shosts_equiv]",
-        '# destinations = ["/etc/qlustar/common/image-files/ssh/shosts.equiv",',
-        '#                 "/etc/ssh/shosts.equiv"]',
-        "# [ssh_files.authorized_keys]",
-        '# destinations = ["/etc/qlustar/common/image-files/ssh/authorized_keys"]',
-        "",
-        "# Chroot builders per distribution; debian (mmdebstrap) is built in:",
-        "# [builders.debian]",
-        '# argv = ["mmdebstrap", "--variant=minbase", "{packages...}", "{suite}", "{target}",',
-        '#         "{mirror}"]',
-        "",
-        "[ui]",
-        '# A Textual theme; "ansi-dark" uses the terminal\'s own 16 colours.',
-        'theme = "textual-dark"',
-        "# serial = false  # serial-console mode; detected from TERM when left out",
-        "log_batch_ms = 50",
-        "",
-        "# Remap keys: binding id = keys.",
-        "[ui.keymap]",
-        '# "app.quit" = "ctrl+q"',
-        "",
+        '# "ssh": one SSH connection; the host key is always checked against known_hosts.',
+        'transport = "ssh"',
+        f"host = {_q(spec.host)}",
+        f"port = {spec.port}",
+        f"user = {_q(spec.user)}",
+        "# The host key confirmed at `qlutui init` is in this file (not one qlutui writes).",
+        f"known_hosts = {_q(_relative(directory, known_hosts))}",
     ]
-    return "\n".join(lines)
+    if identity is not None:
+        lines += ["# The private key to log in with."]
+        lines += [f"identity = {_q(_relative(directory, identity))}"]
+    else:
+        lines += ["# Without `identity` the SSH agent and ~/.ssh default keys are used."]
+    lines += ["# connect_timeout = 10.0", "# keepalive = 15.0"]
+    return "\n".join(lines) + "\n"
 
 
 async def import_specs(cluster: Cluster, name: str) -> list[str]:

@@ -13,9 +13,12 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qlutui.errors import Refused
+
+if TYPE_CHECKING:
+    from qlutui.backend.cluster_init import HeadNodeSpec
 
 
 def register(verbs: Any) -> None:
@@ -71,7 +74,7 @@ def init(args: argparse.Namespace) -> int:
     return asyncio.run(_init(args, specs))
 
 
-async def _init(args: argparse.Namespace, specs: list) -> int:
+async def _init(args: argparse.Namespace, specs: list[HeadNodeSpec]) -> int:
     from qlutui.backend import cluster_init as setup
 
     directory = Path(args.dir).absolute()
