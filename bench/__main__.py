@@ -15,7 +15,7 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
-from bench import remote, scenarios, tui
+from bench import importing, remote, scenarios, tui
 from bench.core import FULL, RESULTS, SMOKE, Context, Result
 
 SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
@@ -32,6 +32,7 @@ SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
     "P9tui": tui.jobs_screen,
     "P10": scenarios.inventory_bulk,
     "P10tui": tui.hosts_screen,
+    "P11": importing.import_hosts_table,
 }
 
 

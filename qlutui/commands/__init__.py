@@ -23,6 +23,7 @@ from qlutui.commands import (
     history,
     hosts,
     images,
+    init,
     jobs,
     networks,
     rootfs,
@@ -30,7 +31,21 @@ from qlutui.commands import (
     ssh,
 )
 
-AREAS = [jobs, images, chroots, ssh, files, rootfs, hosts, networks, audit, check, history, serve]
+AREAS = [
+    jobs,
+    images,
+    chroots,
+    ssh,
+    files,
+    rootfs,
+    hosts,
+    networks,
+    audit,
+    check,
+    history,
+    init,
+    serve,
+]
 
 
 class UsageError(Exception):

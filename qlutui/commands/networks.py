@@ -34,6 +34,9 @@ def register(verbs: Any) -> None:
     _fields(p)
     p.add_argument("--slave", action="store_true", help="no longer the primary network")
     p.add_argument("--ssh", action="store_true", default=None, help="in the SSH files")
+    p.add_argument(
+        "--hosts-file", action="store_true", default=None, help="in the generated hosts table"
+    )
     _changing(p)
     p.set_defaults(handler=set_network)
     p = sub.add_parser("rm", help="remove a network (refused while hosts use it)")
@@ -49,6 +52,13 @@ def _fields(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cidr", help="e.g. 192.168.53.0/24")
     p.add_argument(
         "--no-ssh", dest="ssh", action="store_false", default=None, help="not in the SSH files"
+    )
+    p.add_argument(
+        "--no-hosts-file",
+        dest="hosts_file",
+        action="store_false",
+        default=None,
+        help="not in the generated hosts table",
     )
 
 
@@ -106,6 +116,7 @@ def show_network(cluster: Any, args: argparse.Namespace) -> None:
         f"  Role:    {'primary (boot)' if network.primary else 'slave'}",
         f"  Suffix:  {network.suffix or '-'}",
         f"  SSH:     {'yes' if network.ssh else 'no'}",
+        f"  Hosts table: {'yes' if network.hosts_file else 'no'}",
         f"  CIDR:    {network.cidr or '-'}",
         f"  Hosts ({len(users)}): {fold(users)}".rstrip(),
     ]
@@ -115,7 +126,7 @@ def show_network(cluster: Any, args: argparse.Namespace) -> None:
 def _changes(args: argparse.Namespace) -> dict[str, object]:
     changes = {
         key: value
-        for key in ("kind", "primary", "suffix", "cidr", "ssh")
+        for key in ("kind", "primary", "suffix", "cidr", "ssh", "hosts_file")
         if (value := getattr(args, key, None)) is not None
     }
     if getattr(args, "slave", False):

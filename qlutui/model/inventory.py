@@ -274,9 +274,10 @@ def ip_key(text: str) -> str | None:
     if not isinstance(text, str) or ":" not in text:
         return None
     try:
-        return str(ipaddress.IPv6Address(text))
+        address = ipaddress.IPv6Address(text)
     except ValueError:
         return None
+    return None if address.scope_id is not None else str(address)  # no "%eth0" stored
 
 
 _MAC = re.compile(r"[0-9A-Fa-f]{1,2}(?:([:-])[0-9A-Fa-f]{1,2})(?:\1[0-9A-Fa-f]{1,2}){4}")
@@ -524,15 +525,17 @@ def _aliases(value: object, where: str) -> dict[str, list[str]]:
 
 
 def _network_dict(n: Network) -> dict:
-    return {
+    entry = {
         "name": n.name,
         "kind": n.kind,
         "primary": n.primary,
         "suffix": n.suffix,
         "ssh": n.ssh,
         "cidr": n.cidr,
-        "hosts_file": n.hosts_file,
     }
+    if not n.hosts_file:  # left out by default, as inventories written before it
+        entry["hosts_file"] = False
+    return entry
 
 
 def _host_dict(h: Host) -> dict:
@@ -549,4 +552,6 @@ def _host_dict(h: Host) -> dict:
         entry["macs"] = dict(h.macs)
     if h.aliases:
         entry["aliases"] = {net: list(names) for net, names in h.aliases.items()}
+    if h.macs:
+        entry["macs"] = dict(h.macs)
     return entry

@@ -568,3 +568,8 @@ def fingerprint(key: str) -> str:
 
     blob = binascii.a2b_base64(key.split()[1])
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def host_key_problem(keytype: str, b64: str) -> str | None:
+    """Why "keytype base64" is not a plain public key (the cheap structural check)."""
+    return _key_shape_problem(keytype, b64, PLAIN_KEY_TYPES)

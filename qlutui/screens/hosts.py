@@ -686,6 +686,12 @@ class HostsScreen(Screen):
             Field.input("cidr", "CIDR", old.cidr, placeholder="e.g. 192.168.53.0/24"),
             Field.input("suffix", "Suffix", old.suffix, placeholder="slave: beo-01-<suffix>"),
             Field.select("ssh", "SSH files", [("included", True), ("left out", False)], old.ssh),
+            Field.select(
+                "hosts_file",
+                "Hosts table",
+                [("included", True), ("left out", False)],
+                old.hosts_file,
+            ),
         ]
         title = f"Network {network.name}" if network else "New network"
         values = await self.app.push_screen_wait(FormDialog(title, fields))
@@ -697,6 +703,7 @@ class HostsScreen(Screen):
             "cidr": values["cidr"].strip(),
             "suffix": values["suffix"].strip(),
             "ssh": values["ssh"],
+            "hosts_file": values["hosts_file"],
         }
         if network is None:
             new = Network(name=values["name"].strip(), **changes)
