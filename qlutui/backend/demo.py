@@ -331,6 +331,8 @@ def init_demo(dirpath: str | Path) -> Path:
     ssh = {kind: {"description": text, "header": ""} for kind, text in SSH_DESCRIPTIONS.items()}
     ssh["authorized_keys"]["header"] = f"{admin_key}\n"
     _write_toml(state / "sshfiles.toml", ssh, "SSH host files: headers and options.")
+    hosts = {"description": "Hosts not in the inventory (a license server ...)", "header": ""}
+    _write_toml(state / "files.toml", {"hosts": hosts}, "Headers of the other generated files.")
     _write_toml(
         state / "rootfs.toml",
         {"configs": {name: {"description": d} for name, (d, _) in ROOTFS.items()}},

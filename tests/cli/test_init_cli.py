@@ -220,7 +220,8 @@ def test_local_headnode_with_import(tmp_path: Path, capsys: pytest.CaptureFixtur
         "# Network: Boot\n10.1.0.1 beo-01\n10.1.0.2 beo-02\n# Network: IB\n10.2.0.1 beo-01-ib\n"
     )
     key = fingerprint_free_key()
-    (root / "etc/ssh/ssh_known_hosts").write_text(f"beo-01,10.1.0.1 {key}\n")
+    other = fingerprint_free_key()
+    (root / "etc/ssh/ssh_known_hosts").write_text(f"beo-01,10.1.0.1 {key}\nbeo-02 {other}\n")
     directory = tmp_path / "c"
     code = main(["init", str(directory), "--headnode", f"hn=local:{root}", "--import"])
     out = capsys.readouterr().out
@@ -235,6 +236,7 @@ def test_local_headnode_with_import(tmp_path: Path, capsys: pytest.CaptureFixtur
         "ips": {"boot": "10.1.0.1", "ib": "10.2.0.1"},
     }
     assert load_config(directory / "config.toml").headnodes[0].root == root
+    # sound, generated files included (every host has its key)
     assert main(["--config", str(directory / "config.toml"), "check"]) == 0
 
 
