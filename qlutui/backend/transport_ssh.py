@@ -394,14 +394,16 @@ async def _read_all(f: asyncssh.SFTPClientFile, size: int, limit: int) -> bytes 
     async def read(i: int) -> bytes:
         return await f.read(min(step, size - i * step), i * step)
 
-    data = bytearray()
+    parts, total = [], 0
     for part in await _windowed(-(-size // step), read):
-        data += part
-        if len(part) < step and len(data) < size:
+        parts.append(part)
+        total += len(part)
+        if len(part) < step and total < size:
             break  # a short read: go on from here
-    while len(data) <= limit and (chunk := await f.read(step, len(data))):
-        data += chunk
-    return bytes(data) if len(data) <= limit else None
+    while total <= limit and (chunk := await f.read(step, total)):
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts) if total <= limit else None
 
 
 def _reason(exc: OSError) -> str:
