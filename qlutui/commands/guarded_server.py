@@ -73,6 +73,8 @@ class GuardedServer(Server):
         if reason is not None:
             raise web.HTTPForbidden(text=f"qlutui serve: {reason}\n")
         response = await handler(request)
+        if response.prepared:  # a WebSocket, ended: its headers went long ago
+            return response
         response.headers["Referrer-Policy"] = "no-referrer"  # the page's URL holds the token
         if request.path == "/" and "token" in request.query:
             response.set_cookie(self.cookie, self.token, path="/", httponly=True, samesite="Strict")

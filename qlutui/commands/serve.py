@@ -106,6 +106,6 @@ def serve(args: argparse.Namespace) -> int:
         GuardedServer(serve_command(Path(config.path)), token=token, title="qlutui").run(sock)
     finally:
         sock.close()
-        if args.unix:
-            path.unlink(missing_ok=True)
+        if args.unix and path.is_socket():  # ours, unless someone replaced it meanwhile
+            path.unlink()
     return 0
