@@ -15,7 +15,7 @@ import shlex
 import socket
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import TYPE_CHECKING, TypeVar
 
 import asyncssh
@@ -236,16 +236,11 @@ class SSHTransport(Transport):
             with self._errors(path, keep_missing=True):
                 attrs = await sftp.stat(path)  # an SFTP open of a FIFO blocks the server
                 check_readable(self.name, path, attrs.permissions or 0, attrs.size or 0, limit)
-                f = await sftp.open(path, "rb")
-                try:
+                async with _opened(sftp, path, "rb") as f:
                     attrs = await f.stat()  # still a regular file once opened?
                     size = attrs.size or 0
                     check_readable(self.name, path, attrs.permissions or 0, size, limit)
                     data = await _read_all(f, size, limit)
-                finally:
-                    # not on cancellation: the close would wait behind the stuck request
-                    if not _cancelling():
-                        await f.close()
         except asyncio.CancelledError:
             self._drop_sftp(sftp)
             raise
@@ -258,26 +253,35 @@ class SSHTransport(Transport):
     ) -> None:
         sftp = await self._sftp()
         tmp = temp_name(path)
-        with self._errors(path):
-            try:
-                attrs = asyncssh.SFTPAttrs(permissions=0o600)
-                async with sftp.open(tmp, "xb", attrs) as f:
-                    await _write_all(f, data)
-                    with suppress(asyncssh.SFTPOpUnsupported):  # no fsync@openssh.com
-                        await f.fsync()
-                await sftp.chmod(tmp, mode)
-                if backup and await sftp.lexists(path):
-                    await sftp.link(path, backup_name(path))  # the old inode stays as the backup
-                await sftp.posix_rename(tmp, path)
-            except BaseException:
+        try:
+            with self._errors(path):
+                await self._write(sftp, path, tmp, data, mode, backup)
+        except asyncio.CancelledError:
+            self._drop_sftp(sftp)  # the temp file left is removed by a later write
+            raise
+
+    async def _write(
+        self, sftp: asyncssh.SFTPClient, path: str, tmp: str, data: bytes, mode: int, backup: bool
+    ) -> None:
+        try:
+            async with _opened(sftp, tmp, "xb", asyncssh.SFTPAttrs(permissions=0o600)) as f:
+                await _write_all(f, data)
+                with suppress(asyncssh.SFTPOpUnsupported):  # no fsync@openssh.com
+                    await f.fsync()
+            await sftp.chmod(tmp, mode)
+            if backup and await sftp.lexists(path):
+                await sftp.link(path, backup_name(path))  # the old inode stays as the backup
+            await sftp.posix_rename(tmp, path)
+        except BaseException:
+            if not _cancelling():  # else it would wait behind the cancelled request
                 with suppress(Exception):
                     await sftp.remove(tmp)
-                raise
-            listing = await sftp.readdir(posixpath.dirname(path))
-            mtimes = {n.filename: float(n.attrs.mtime or 0) for n in listing}
-            for stale in leftovers(path, mtimes, backup):
-                with suppress(asyncssh.SFTPNoSuchFile):  # another writer removed it first
-                    await sftp.remove(stale)
+            raise
+        listing = await sftp.readdir(posixpath.dirname(path))
+        mtimes = {n.filename: float(n.attrs.mtime or 0) for n in listing}
+        for stale in leftovers(path, mtimes, backup):
+            with suppress(asyncssh.SFTPNoSuchFile):  # another writer removed it first
+                await sftp.remove(stale)
 
     async def _info(
         self, sftp: asyncssh.SFTPClient, path: str, attrs: asyncssh.SFTPAttrs
@@ -341,6 +345,20 @@ class SSHTransport(Transport):
 def _cancelling() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+@asynccontextmanager
+async def _opened(
+    sftp: asyncssh.SFTPClient, path: str, mode: str, attrs: asyncssh.SFTPAttrs | None = None
+) -> AsyncIterator[asyncssh.SFTPClientFile]:
+    """`sftp.open`, closed afterwards, but not on cancellation: the close would wait behind
+    the request that was cancelled (the caller drops the session instead)."""
+    f = await sftp.open(path, mode, attrs or asyncssh.SFTPAttrs())
+    try:
+        yield f
+    finally:
+        if not _cancelling():
+            await f.close()
 
 
 async def _windowed(count: int, start: Callable[[int], Awaitable[T]]) -> list[T]:

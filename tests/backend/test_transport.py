@@ -11,8 +11,9 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from processes import gone
@@ -543,6 +544,16 @@ async def test_ssh_closed_sftp_channel_is_a_lost_connection_then_reopened(
         await transport.close()
 
 
+async def ended_by_its_timeout(call: Coroutine[Any, Any, object]) -> None:
+    """`call` under a 2 s timeout ends with TimeoutError; watched from outside for 30 s, since
+    a cancellation that waits for the stuck server would hold wait_for itself."""
+    task = asyncio.ensure_future(asyncio.wait_for(call, 2))
+    done, _ = await asyncio.wait([task], timeout=30)
+    assert done, "the timeout did not end the call"
+    with pytest.raises(TimeoutError):
+        task.result()
+
+
 @pytest.mark.ssh
 async def test_ssh_timed_out_read_gives_up_its_stuck_sftp_session(
     own_sshd: SSHD, tmp_path: Path
@@ -559,10 +570,17 @@ async def test_ssh_timed_out_read_gives_up_its_stuck_sftp_session(
         [sftp_server] = set(_descendants(own_sshd._proc.pid)) - before  # type: ignore[union-attr]
         os.kill(sftp_server, signal.SIGSTOP)
         stopped.append(sftp_server)
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(transport.read_bytes(str(tmp_path / "f")), 2)
+        await ended_by_its_timeout(transport.read_bytes(str(tmp_path / "f")))
         read = transport.read_bytes(str(tmp_path / "f"))
         assert await asyncio.wait_for(read, 30) == b"content\n"  # a new session answers
+
+        [sftp_server] = set(_descendants(own_sshd._proc.pid)) - before - {sftp_server}  # type: ignore[union-attr]
+        os.kill(sftp_server, signal.SIGSTOP)  # the same for a write: stuck, timed out, given up
+        stopped.append(sftp_server)
+        await ended_by_its_timeout(transport.write_atomic(str(tmp_path / "f"), b"lost\n"))
+        write = transport.write_atomic(str(tmp_path / "f"), b"new\n")
+        await asyncio.wait_for(write, 30)
+        assert (tmp_path / "f").read_bytes() == b"new\n"
         assert (await transport.run(["echo", "same connection"])).returncode == 0
         assert transport.connections_opened == 1
     finally:
