@@ -8,6 +8,9 @@ Errors: a missing file raises `FileNotFoundError` from `read_bytes`, `read_text`
 `list_dir` (absence is a normal answer there); everything else that fails raises
 `TransportError` (or `Refused` when a safety rule says no) with a one-line message that
 starts with the head-node name.
+
+Reads are bounded: `read_bytes` stats first and reads regular files only (a FIFO would block
+the reader forever, /dev/zero never ends), at most `limit` bytes (READ_LIMIT by default).
 """
 
 from __future__ import annotations
@@ -47,6 +50,14 @@ BACKUPS_KEPT = 5
 STALE_TEMP_AGE = 60.0
 _TEMP = re.compile(r"^\..+\.tmp-[0-9a-f]{8}$")  # what temp_name makes
 _CHUNK = 1 << 16
+READ_LIMIT = 64 << 20  # what read_bytes reads at most unless told otherwise
+_SPECIAL = {
+    stat_mod.S_IFIFO: "a FIFO",
+    stat_mod.S_IFCHR: "a character device",
+    stat_mod.S_IFBLK: "a block device",
+    stat_mod.S_IFSOCK: "a socket",
+    stat_mod.S_IFDIR: "a directory",
+}
 _QUEUE_CHUNKS = 64  # bounded: a slow consumer slows the reader down instead of using memory
 
 
@@ -92,10 +103,15 @@ class Transport(ABC):
         """Yield ("stdout"|"stderr", line) in arrival order; RunFailed at the end if != 0."""
 
     @abstractmethod
-    async def read_bytes(self, path: str) -> bytes: ...
+    async def read_bytes(self, path: str, *, limit: int = READ_LIMIT) -> bytes:
+        """The content of the regular file at `path` (a symlink is followed to it).
 
-    async def read_text(self, path: str) -> str:
-        return (await self.read_bytes(path)).decode("utf-8", errors="replace")
+        Stats first: anything but a regular file (FIFO, device, socket, directory) is Refused
+        without being opened, and so is a file of more than `limit` bytes (also one that grows
+        past it while read). FileNotFoundError when nothing is there."""
+
+    async def read_text(self, path: str, *, limit: int = READ_LIMIT) -> str:
+        return (await self.read_bytes(path, limit=limit)).decode("utf-8", errors="replace")
 
     @abstractmethod
     async def write_atomic(
@@ -202,6 +218,19 @@ def kind_of(mode: int) -> str:
     if stat_mod.S_ISREG(mode):
         return "file"
     return "other"
+
+
+def check_readable(name: str, path: str, mode: int, size: int, limit: int) -> None:
+    """Refuse to read what is not a regular file, or is larger than `limit` bytes."""
+    if not stat_mod.S_ISREG(mode):
+        what = _SPECIAL.get(stat_mod.S_IFMT(mode), "of another kind")
+        raise Refused(f"{name}: {path} is {what}, not a regular file: not read")
+    if size > limit:
+        raise too_big(name, path, limit)
+
+
+def too_big(name: str, path: str, limit: int) -> Refused:
+    return Refused(f"{name}: {path} is larger than {limit:,} bytes: not read")
 
 
 def last_line(data: bytes) -> str:

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from qlutui.backend.transport import (
+    READ_LIMIT,
     FileInfo,
     RunFailed,
     RunResult,
     Transport,
     backup_name,
+    check_readable,
     failure_message,
     io_error,
     kind_of,
@@ -30,10 +32,12 @@ from qlutui.backend.transport import (
     merge_lines,
     missing,
     temp_name,
+    too_big,
 )
 from qlutui.errors import Refused, TransportError
 
 T = TypeVar("T")
+_READ_CHUNK = 1 << 20
 
 
 class LocalTransport(Transport):
@@ -111,8 +115,10 @@ class LocalTransport(Transport):
         except OSError as exc:
             raise io_error(self.name, path, exc.strerror or str(exc)) from None
 
-    async def read_bytes(self, path: str) -> bytes:
-        return await self._io(path, Path(self.host_path(path)).read_bytes, keep_missing=True)
+    async def read_bytes(self, path: str, *, limit: int = READ_LIMIT) -> bytes:
+        return await self._io(
+            path, _read_regular, self.name, path, self.host_path(path), limit, keep_missing=True
+        )
 
     async def write_atomic(
         self, path: str, data: bytes, *, mode: int = 0o644, backup: bool = False
@@ -138,6 +144,28 @@ class LocalTransport(Transport):
 
     async def close(self) -> None:
         pass
+
+
+def _read_regular(name: str, path: str, real: str, limit: int) -> bytes:
+    """stat, then open without blocking (a FIFO swapped in meanwhile cannot hold the thread)
+    and check that it is still that regular file; read at most `limit` bytes."""
+    st = os.stat(real)
+    check_readable(name, path, st.st_mode, st.st_size, limit)
+    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        opened = os.fstat(fd)
+        check_readable(name, path, opened.st_mode, opened.st_size, limit)
+        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+            raise Refused(f"{name}: {path} was replaced while being opened: not read")
+        parts, size = [], 0
+        while chunk := os.read(fd, min(_READ_CHUNK, limit + 1 - size)):
+            parts.append(chunk)
+            size += len(chunk)
+            if size > limit:  # it grew while read
+                raise too_big(name, path, limit)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 def _write_atomic(target: str, data: bytes, mode: int, backup: bool) -> None:

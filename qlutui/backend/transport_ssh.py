@@ -14,18 +14,20 @@ import posixpath
 import shlex
 import socket
 import stat
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import TYPE_CHECKING, TypeVar
 
 import asyncssh
 
 from qlutui.backend.transport import (
+    READ_LIMIT,
     FileInfo,
     RunFailed,
     RunResult,
     Transport,
     backup_name,
+    check_readable,
     failure_message,
     io_error,
     kind_of,
@@ -33,6 +35,7 @@ from qlutui.backend.transport import (
     merge_lines,
     missing,
     temp_name,
+    too_big,
 )
 from qlutui.errors import Refused, TransportError
 
@@ -43,6 +46,9 @@ T = TypeVar("T")
 # AES-GCM first, then asyncssh's defaults: with AES-NI it takes ~40% less client CPU than
 # chacha20-poly1305 per byte, which bounds SFTP writes and log streams (bench P6, P8).
 PREFERRED_CIPHER = "^aes128-gcm@openssh.com"
+# SFTP requests in flight per file read or write (asyncssh's own parallel I/O uses 16-128)
+SFTP_WINDOW = 16
+_FALLBACK_READ = 1 << 15  # a server that sent no limits: SFTP's guaranteed packet size
 
 
 class SSHTransport(Transport):
@@ -166,6 +172,13 @@ class SSHTransport(Transport):
         self._conn = None
         self._sftp_client = None
 
+    def _drop_sftp(self, sftp: asyncssh.SFTPClient) -> None:
+        """Give up an SFTP session whose request was cancelled: the server may still be stuck
+        in it (and answers requests in order), so the next call opens a fresh one."""
+        if self._sftp_client is sftp:
+            self._sftp_client = None
+        sftp.exit()
+
     def _lost_unless(self, returncode: int | None) -> int:
         """An exit without a status means the channel died with the connection."""
         if returncode is None:
@@ -217,37 +230,58 @@ class SSHTransport(Transport):
 
     # -- files ---------------------------------------------------------------------------------
 
-    async def read_bytes(self, path: str) -> bytes:
+    async def read_bytes(self, path: str, *, limit: int = READ_LIMIT) -> bytes:
         sftp = await self._sftp()
-        with self._errors(path, keep_missing=True):
-            async with sftp.open(path, "rb") as f:
-                return await f.read()
+        try:
+            with self._errors(path, keep_missing=True):
+                attrs = await sftp.stat(path)  # an SFTP open of a FIFO blocks the server
+                check_readable(self.name, path, attrs.permissions or 0, attrs.size or 0, limit)
+                async with _opened(sftp, path, "rb") as f:
+                    attrs = await f.stat()  # still a regular file once opened?
+                    size = attrs.size or 0
+                    check_readable(self.name, path, attrs.permissions or 0, size, limit)
+                    data = await _read_all(f, size, limit)
+        except asyncio.CancelledError:
+            self._drop_sftp(sftp)
+            raise
+        if data is None:
+            raise too_big(self.name, path, limit)
+        return data
 
     async def write_atomic(
         self, path: str, data: bytes, *, mode: int = 0o644, backup: bool = False
     ) -> None:
         sftp = await self._sftp()
         tmp = temp_name(path)
-        with self._errors(path):
-            try:
-                attrs = asyncssh.SFTPAttrs(permissions=0o600)
-                async with sftp.open(tmp, "xb", attrs) as f:
-                    await f.write(data)
-                    with suppress(asyncssh.SFTPOpUnsupported):  # no fsync@openssh.com
-                        await f.fsync()
-                await sftp.chmod(tmp, mode)
-                if backup and await sftp.lexists(path):
-                    await sftp.link(path, backup_name(path))  # the old inode stays as the backup
-                await sftp.posix_rename(tmp, path)
-            except BaseException:
+        try:
+            with self._errors(path):
+                await self._write(sftp, path, tmp, data, mode, backup)
+        except asyncio.CancelledError:
+            self._drop_sftp(sftp)  # the temp file left is removed by a later write
+            raise
+
+    async def _write(
+        self, sftp: asyncssh.SFTPClient, path: str, tmp: str, data: bytes, mode: int, backup: bool
+    ) -> None:
+        try:
+            async with _opened(sftp, tmp, "xb", asyncssh.SFTPAttrs(permissions=0o600)) as f:
+                await _write_all(f, data)
+                with suppress(asyncssh.SFTPOpUnsupported):  # no fsync@openssh.com
+                    await f.fsync()
+            await sftp.chmod(tmp, mode)
+            if backup and await sftp.lexists(path):
+                await sftp.link(path, backup_name(path))  # the old inode stays as the backup
+            await sftp.posix_rename(tmp, path)
+        except BaseException:
+            if not _cancelling():  # else it would wait behind the cancelled request
                 with suppress(Exception):
                     await sftp.remove(tmp)
-                raise
-            listing = await sftp.readdir(posixpath.dirname(path))
-            mtimes = {n.filename: float(n.attrs.mtime or 0) for n in listing}
-            for stale in leftovers(path, mtimes, backup):
-                with suppress(asyncssh.SFTPNoSuchFile):  # another writer removed it first
-                    await sftp.remove(stale)
+            raise
+        listing = await sftp.readdir(posixpath.dirname(path))
+        mtimes = {n.filename: float(n.attrs.mtime or 0) for n in listing}
+        for stale in leftovers(path, mtimes, backup):
+            with suppress(asyncssh.SFTPNoSuchFile):  # another writer removed it first
+                await sftp.remove(stale)
 
     async def _info(
         self, sftp: asyncssh.SFTPClient, path: str, attrs: asyncssh.SFTPAttrs
@@ -306,6 +340,88 @@ class SSHTransport(Transport):
         sftp = await self._sftp()
         with self._errors(path):
             await sftp.chmod(path, mode)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+@asynccontextmanager
+async def _opened(
+    sftp: asyncssh.SFTPClient, path: str, mode: str, attrs: asyncssh.SFTPAttrs | None = None
+) -> AsyncIterator[asyncssh.SFTPClientFile]:
+    """`sftp.open`, closed afterwards, but not on cancellation: the close would wait behind
+    the request that was cancelled (the caller drops the session instead)."""
+    f = await sftp.open(path, mode, attrs or asyncssh.SFTPAttrs())
+    try:
+        yield f
+    finally:
+        if not _cancelling():
+            await f.close()
+
+
+async def _windowed(count: int, start: Callable[[int], Awaitable[T]]) -> list[T]:
+    """`start(0) .. start(count - 1)`, SFTP_WINDOW at a time; the results in order.
+
+    Instead of asyncssh's parallel file I/O: when the connection drops, that raises the first
+    request's error and leaves the others' unretrieved ("Task exception was never retrieved",
+    once per request in flight). Here every request is awaited, and on the first error or a
+    cancellation the rest are cancelled and awaited too."""
+    results: dict[int, T] = {}
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(i: int) -> None:
+        results[i] = await start(i)
+
+    async def settle() -> None:
+        nonlocal pending
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        errors = [task.exception() for task in done]  # each one retrieved
+        if first := next((e for e in errors if e is not None), None):
+            raise first
+
+    try:
+        for i in range(count):
+            if len(pending) >= SFTP_WINDOW:
+                await settle()
+            pending.add(asyncio.create_task(one(i)))
+        while pending:
+            await settle()
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    return [results[i] for i in range(count)]
+
+
+async def _write_all(f: asyncssh.SFTPClientFile, data: bytes) -> None:
+    step = f.write_len or len(data) or 1
+
+    async def write(i: int) -> int:
+        return await f.write(data[i * step : (i + 1) * step], i * step)
+
+    await _windowed(-(-len(data) // step), write)
+
+
+async def _read_all(f: asyncssh.SFTPClientFile, size: int, limit: int) -> bytes | None:
+    """The file's bytes: `size` of them in parallel, then on to its end (a short read, a
+    file that grew, /proc's size 0); None past `limit`."""
+    step = f.read_len or _FALLBACK_READ
+
+    async def read(i: int) -> bytes:
+        return await f.read(min(step, size - i * step), i * step)
+
+    parts, total = [], 0
+    for part in await _windowed(-(-size // step), read):
+        parts.append(part)
+        total += len(part)
+        if len(part) < step and total < size:
+            break  # a short read: go on from here
+    while total <= limit and (chunk := await f.read(step, total)):
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts) if total <= limit else None
 
 
 def _reason(exc: OSError) -> str:

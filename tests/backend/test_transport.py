@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from processes import gone
-from sshd import SSHD
+from sshd import SSHD, _descendants
 
 from qlutui.backend.config import HeadNode
 from qlutui.backend.transport import (
@@ -153,6 +156,45 @@ async def test_write_atomic_keeps_the_last_five_backups(transport: Transport, ba
 async def test_backup_of_a_new_file_is_nothing(transport: Transport, base: str) -> None:
     await transport.write_atomic(f"{base}/new", b"x", backup=True)
     assert os.listdir(real(transport, base)) == ["new"]
+
+
+@contextlib.contextmanager
+def fifo(path: Path) -> Iterator[Path]:
+    """A FIFO at `path`; afterwards a writer opens it once, so a reader still blocked in
+    open() (the old read_bytes in a thread, or the SFTP server) returns and the test ends."""
+    os.mkfifo(path)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):  # ENXIO: nobody is reading
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+
+async def test_read_bytes_refuses_what_is_not_a_regular_file(
+    transport: Transport, base: str
+) -> None:
+    directory = real(transport, base)
+    (directory / "ok").write_bytes(b"kept\n")
+    (directory / "null").symlink_to("/dev/null")  # a symlink is followed, to a device here
+    (directory / "zero").symlink_to("/dev/zero")  # read without a limit: never ends
+    with fifo(directory / "fifo"):
+        for name, what in [("fifo", "a FIFO"), ("null", "a character device"),
+                           ("zero", "a character device"), ("", "a directory")]:  # fmt: skip
+            path = f"{base}/{name}".rstrip("/")
+            with pytest.raises(Refused, match=f"^{transport.name}: {path} is {what}, not a reg"):
+                await asyncio.wait_for(transport.read_bytes(path), 30)
+        assert await transport.read_bytes(f"{base}/ok") == b"kept\n"  # the session still works
+
+
+async def test_read_bytes_limit(transport: Transport, base: str) -> None:
+    data = secrets.token_bytes(5 * 1024 * 1024 + 17)  # many SFTP requests, a short last one
+    await transport.write_atomic(f"{base}/big", data)
+    assert real(transport, f"{base}/big").read_bytes() == data
+    assert await transport.read_bytes(f"{base}/big", limit=len(data)) == data
+    with pytest.raises(Refused, match=f"{base}/big is larger than 5,242,896 bytes: not read$"):
+        await transport.read_bytes(f"{base}/big", limit=len(data) - 1)
+    await transport.write_atomic(f"{base}/empty", b"")
+    assert await transport.read_bytes(f"{base}/empty", limit=0) == b""
 
 
 async def test_missing_files(transport: Transport, base: str) -> None:
@@ -499,6 +541,51 @@ async def test_ssh_closed_sftp_channel_is_a_lost_connection_then_reopened(
         await transport.write_atomic(str(target), b"three\n")
         assert target.read_bytes() == b"three\n"
     finally:
+        await transport.close()
+
+
+async def ended_by_its_timeout(call: Coroutine[Any, Any, object]) -> None:
+    """`call` under a 2 s timeout ends with TimeoutError; watched from outside for 30 s, since
+    a cancellation that waits for the stuck server would hold wait_for itself."""
+    task = asyncio.ensure_future(asyncio.wait_for(call, 2))
+    done, _ = await asyncio.wait([task], timeout=30)
+    assert done, "the timeout did not end the call"
+    with pytest.raises(TimeoutError):
+        task.result()
+
+
+@pytest.mark.ssh
+async def test_ssh_timed_out_read_gives_up_its_stuck_sftp_session(
+    own_sshd: SSHD, tmp_path: Path
+) -> None:
+    """The SFTP server answers in order: a request stuck in it (a frozen server process)
+    holds every later one. A read cancelled by its timeout drops that session for real."""
+    transport = SSHTransport(own_sshd.headnode("beosrv-d"))
+    (tmp_path / "f").write_bytes(b"content\n")
+    stopped: list[int] = []
+    try:
+        await transport.run(["true"])
+        before = set(_descendants(own_sshd._proc.pid))  # type: ignore[union-attr]
+        await transport.stat(str(tmp_path))  # starts the SFTP session: one more process
+        [sftp_server] = set(_descendants(own_sshd._proc.pid)) - before  # type: ignore[union-attr]
+        os.kill(sftp_server, signal.SIGSTOP)
+        stopped.append(sftp_server)
+        await ended_by_its_timeout(transport.read_bytes(str(tmp_path / "f")))
+        read = transport.read_bytes(str(tmp_path / "f"))
+        assert await asyncio.wait_for(read, 30) == b"content\n"  # a new session answers
+
+        [sftp_server] = set(_descendants(own_sshd._proc.pid)) - before - {sftp_server}  # type: ignore[union-attr]
+        os.kill(sftp_server, signal.SIGSTOP)  # the same for a write: stuck, timed out, given up
+        stopped.append(sftp_server)
+        await ended_by_its_timeout(transport.write_atomic(str(tmp_path / "f"), b"lost\n"))
+        write = transport.write_atomic(str(tmp_path / "f"), b"new\n")
+        await asyncio.wait_for(write, 30)
+        assert (tmp_path / "f").read_bytes() == b"new\n"
+        assert (await transport.run(["echo", "same connection"])).returncode == 0
+        assert transport.connections_opened == 1
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
         await transport.close()
 
 

@@ -4,9 +4,13 @@ down. Each test asserts what is on disk afterwards: old or new content, never a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
+import stat
 import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -14,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import one_line_reason, qlutui, remote_root, ssh_demo, tree_hash
-from sshd import SSHD, _keygen
+from sshd import SSHD, _descendants, _keygen
 
 from qlutui.backend.chroots import ChrootsService
 from qlutui.backend.cluster import Cluster
@@ -258,3 +262,69 @@ async def test_one_headnode_down_the_other_is_served(own_sshd: SSHD, tmp_path: P
     written = config.parent / "headnodes/beosrv-c" / str(remote_root(tmp_path)).lstrip("/")
     assert (written / "ssh/known_hosts").read_text().count("beo-01") >= 1
     assert not (remote_root(tmp_path) / "ssh/known_hosts").exists()
+
+
+def test_frozen_ssh_session_during_rootfs_put_ends_in_one_line(
+    own_sshd: SSHD, tmp_path: Path
+) -> None:
+    """sshd's session processes stopped (SIGSTOP) while a 64 MB put is in flight: the
+    keepalive gives up, and the put says so once (asyncssh's parallel write used to leave
+    15 'Task exception was never retrieved' tracebacks behind)."""
+    config = ssh_demo(tmp_path, own_sshd)
+    text = config.read_text().replace(
+        "connect_timeout = 3.0", "connect_timeout = 3.0\nkeepalive = 1.0"
+    )
+    config.write_text(text)
+    config_dir = remote_root(tmp_path) / "rootfs/ntp-tweaks"
+    source = tmp_path / "big"
+    source.write_bytes(b"x" * BIG)
+    put = subprocess.Popen(
+        [sys.executable, "-m", "qlutui", "--config", str(config), "rootfs", "put", "ntp-tweaks",
+         "big", "--from", str(source)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    stopped: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any(t.stat().st_size > 0 for t in temps(config_dir)):
+            assert time.monotonic() < deadline and put.poll() is None, "the write never started"
+            time.sleep(0.01)
+        for pid in _descendants(own_sshd._proc.pid):  # type: ignore[union-attr]
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        _, err = put.communicate(timeout=120)
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        if put.poll() is None:
+            put.kill()
+            put.wait(timeout=10)
+    assert put.returncode == 1
+    assert err.splitlines() == ["qlutui: beosrv-d: connection lost"], err
+    assert not (config_dir / "big").exists()  # never partial
+
+
+def test_fifo_in_place_of_a_destination_does_not_hang_ssh_diff(
+    own_sshd: SSHD, tmp_path: Path
+) -> None:
+    """A FIFO as known_hosts on the local and on the SSH head-node: refused up front on both,
+    the other files are diffed, and the command ends (it used to wait forever for a writer)."""
+    config = ssh_demo(tmp_path, own_sshd)
+    remote = remote_root(tmp_path) / "ssh"
+    local = config.parent / "headnodes/beosrv-c" / str(remote).lstrip("/")
+    fifos = [remote / "known_hosts", local / "known_hosts"]
+    for fifo in fifos:
+        fifo.parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(fifo)
+    try:
+        diff = qlutui(config, "ssh", "diff", timeout=90)
+    finally:
+        for fifo in fifos:  # a reader still blocked in open() (the old code) gets its writer
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert diff.returncode == 1 and "Traceback" not in diff.stderr
+    lines = diff.stderr.splitlines()
+    assert len(lines) == 2 and all("is a FIFO, not a regular file: not read" in x for x in lines)
+    for headnode in ("beosrv-c", "beosrv-d"):  # the other files were read and diffed
+        assert f"+++ {headnode}:{remote}/authorized_keys (generated)" in diff.stdout
+    assert all(stat.S_ISFIFO(fifo.lstat().st_mode) for fifo in fifos)  # a diff changes nothing
