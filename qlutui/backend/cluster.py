@@ -119,7 +119,9 @@ class Cluster:
         return [
             line
             for area in sorted(AREAS)
-            for line in self._memo("problems", area, partial(area_problems, self.store, area))
+            for line in self._memo(
+                "problems", area, partial(area_problems, self.store, area, self.config.chroots_base)
+            )
         ]
 
     def _count(self, area: str, *keys: str) -> tuple[int, ...]:

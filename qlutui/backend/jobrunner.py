@@ -148,6 +148,9 @@ class Runner:
                 os.rename(step["src"], step["dst"])
             elif op == "mkdir":
                 os.makedirs(step["path"], exist_ok=True)
+            elif op == "unmounted":
+                if busy := mounted_below(step["path"]):
+                    raise StepError(f"refusing to copy {step['path']}: {busy} is mounted")
             elif op == "rmtree":
                 aside = move_aside(step["path"], step["base"])
                 if aside is None:
@@ -230,6 +233,8 @@ def describe(step):
         return f"rename {step.get('src')} -> {step.get('dst')}"
     if op == "rmtree":
         return f"remove {step.get('path')}"
+    if op == "unmounted":
+        return f"check that nothing is mounted below {step.get('path')}"
     return f"{op} {step.get('path', '')}".strip()
 
 
@@ -243,6 +248,12 @@ def mounts():
     return [unescape.sub(lambda m: chr(int(m.group(1), 8)), x) for x in fields]
 
 
+def mounted_below(path):
+    """The first mount point at or below `path` (resolved), None when there is none."""
+    real = os.path.realpath(path)
+    return next((m for m in mounts() if m == real or m.startswith(real + "/")), None)
+
+
 def move_aside(path, base):
     """Check `path` may be removed and rename it to a hidden sibling; None if it is missing."""
     if os.path.islink(path):
@@ -250,9 +261,8 @@ def move_aside(path, base):
     real, top = os.path.realpath(path), os.path.realpath(base)
     if not real.startswith(top.rstrip("/") + "/"):
         raise StepError(f"refusing to remove {path}: not below {base}")
-    busy = [m for m in mounts() if m == real or m.startswith(real + "/")]
-    if busy:
-        raise StepError(f"refusing to remove {path}: {busy[0]} is mounted")
+    if busy := mounted_below(real):
+        raise StepError(f"refusing to remove {path}: {busy} is mounted")
     if not os.path.lexists(real):
         return None
     parent, name = os.path.split(real)
