@@ -219,8 +219,12 @@ class LogPane(Widget):
         record = job.record
         top = f"{record.title}  [{record.state}]  {_elapsed(job.elapsed)}"
         counts = job.counts()
-        counters = "  ".join(  # Interrupted is rare: named only when it happened
-            f"{state} {counts[state]}" for state in STATES if counts[state] or state != INTERRUPTED
+        # Interrupted is rare: once it happened, only the states that occur fit in 80 columns
+        rare = counts[INTERRUPTED] > 0
+        counters = "  ".join(
+            f"{state} {counts[state]}"
+            for state in STATES
+            if counts[state] or not (rare or state == INTERRUPTED)
         )
         width = max(self.size.width - len(counters) - 7, 10)
         bar = progress_bar(job.progress, width, getattr(self.app, "serial", False))
