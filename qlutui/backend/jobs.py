@@ -392,6 +392,10 @@ class JobManager:
         job = self.get(job_id)
         if job.done:
             raise Refused(f"job {job_id} is not running")
+        running = {n: t for n, t in job.record.targets.items() if t.state in (PENDING, RUNNING)}
+        for name, target in running.items():
+            if target.remote_dir:
+                self._remote_dir(job, name)
         job.killing = True
 
         async def kill_target(name: str, target: TargetRecord) -> bool:
@@ -409,7 +413,6 @@ class JobManager:
                 raise TransportError(result.stderr.decode(errors="replace").strip())
             return True
 
-        running = {n: t for n, t in job.record.targets.items() if t.state in (PENDING, RUNNING)}
         results = await asyncio.gather(
             *(kill_target(n, t) for n, t in running.items()), return_exceptions=True
         )
@@ -470,6 +473,7 @@ class JobManager:
                 if not target.remote_dir:
                     continue
                 try:
+                    self._remote_dir(job, name)
                     transport = self._transports(name)
                     if await transport.exists(target.remote_dir):
                         await transport.remove_tree(target.remote_dir, self.jobs_dir)
@@ -511,6 +515,15 @@ class JobManager:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _remote_dir(self, job: Job, name: str) -> str:
+        """The target's head-node job directory, refused unless it is `<jobs_dir>/<id>-<name>`
+        (a hand-edited job.toml naming another job's directory would have kill signal it)."""
+        remote_dir = job.record.targets[name].remote_dir
+        place = f"{self.jobs_dir}/{job.id}-{name}"
+        if remote_dir != place:
+            raise Refused(f"job {job.id}: {name}: job directory {remote_dir!r} is not {place!r}")
+        return remote_dir
 
     def _runner(self, transport: Transport, mode: str, remote_dir: str, *extra: str) -> list[str]:
         return ["python3", "-c", SOURCE, mode, transport.host_path(remote_dir), *extra]
@@ -648,6 +661,11 @@ class JobManager:
         async def check(name: str, target: TargetRecord) -> None:
             if not target.remote_dir:
                 job._end_target(name, None, "qlutui ended while it ran", interrupted=True)
+                return
+            try:
+                self._remote_dir(job, name)
+            except Refused as error:
+                job._end_target(name, None, str(error))
                 return
             try:
                 transport = self._transports(name)

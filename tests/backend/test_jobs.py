@@ -605,3 +605,42 @@ async def test_kill_refuses_a_job_whose_pgid_now_names_a_stranger(tmp_path, tran
         for pid in runners.values():
             if alive(pid):
                 os.killpg(pid, signal.SIGKILL)
+
+
+async def test_a_job_record_naming_another_jobs_directory_is_refused(tmp_path, transports):
+    """A hand-edited job.toml whose remote_dir is another (running) job's directory: kill
+    refuses and signals nothing, and re-attaching fails that target."""
+    manager = new_manager(tmp_path, transports)
+    victim = thief = None
+    try:
+        victim = await manager.start("a.kind", "Victim", {"beosrv-c": Plan([sh("sleep 1000")])})
+        thief = await manager.start("a.kind", "Thief", {"beosrv-c": Plan([sh("sleep 1000")])})
+        pgid = runner_pid(victim, transports, "beosrv-c")
+        await until(partial(jobrunner.group_members, pgid))
+        await manager.kill(thief.id)
+        await finished(thief)
+        await manager.close()
+        record = manager.directory / thief.id / "job.toml"
+        stolen = victim.record.targets["beosrv-c"].remote_dir
+        text = record.read_text()
+        record.write_text(
+            text.replace("finished = ", "# finished = ")
+            .replace('state = "Failed"', 'state = "Running"')
+            .replace(thief.record.targets["beosrv-c"].remote_dir, stolen)
+        )
+        manager = new_manager(tmp_path, transports)
+        place = f"{JOBS_DIR}/{thief.id}-beosrv-c"
+        refusal = f"job {thief.id}: beosrv-c: job directory '{stolen}' is not '{place}'"
+        with pytest.raises(Refused) as refused:
+            await manager.kill(thief.id)
+        assert str(refused.value) == refusal
+        assert alive(pgid)
+        await manager.resume()
+        resumed = await finished(manager.get(thief.id))
+        assert resumed.record.targets["beosrv-c"].error == refusal
+        assert not manager.get(victim.id).done and alive(pgid)
+    finally:
+        await manager.close()
+        if victim is not None:
+            jobdir = remote(victim, transports, "beosrv-c")
+            subprocess.run([sys.executable, jobrunner.__file__, "kill", str(jobdir)])
