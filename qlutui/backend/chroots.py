@@ -12,7 +12,10 @@ applies the same hook to a "building" chroot whose job ended without it (e.g. fi
 no process with hooks followed it), so the file never stays "building" for an ended job.
 
 Every name passes `check_name` before it reaches a path or a command; every path is
-`<chroots_base>/<name>`.
+`<chroots_base>/<name>`: a record whose path is anything else (hand-edited) is refused by every
+operation and reported by `qlutui check` (`misplaced`), nothing touched. A tree with something
+mounted at or below it is never removed or copied (a clone must not copy a bind-mounted /proc
+or an NFS share), and the copy itself stays on one file system.
 """
 
 from __future__ import annotations
@@ -33,7 +36,14 @@ from qlutui.backend.jobs import Job, JobManager
 from qlutui.backend.transport import Transport, parse_mountinfo
 from qlutui.errors import InvalidInput, QlutuiError, Refused
 from qlutui.model.catalog import Catalog
-from qlutui.model.chroots import Chroot, check_removable, chroot_problem, chroots_from_dict
+from qlutui.model.chroots import (
+    Chroot,
+    check_removable,
+    chroot_path,
+    chroot_problem,
+    chroots_from_dict,
+    misplaced,
+)
 from qlutui.model.images import Image, images_from_dict
 from qlutui.model.names import check_name, shown
 
@@ -140,7 +150,14 @@ class ChrootsService:
     # -- queries -----------------------------------------------------------------------
 
     def path(self, name: str) -> str:
-        return posixpath.join(self.base, check_name(name, "chroot name"))
+        return chroot_path(self.base, check_name(name, "chroot name"))
+
+    def chroot(self, state: ChrootsState, name: str) -> Chroot:
+        """The chroot `name`, refused when its record's path is not `<chroots_base>/<name>`."""
+        chroot = state.chroot(name)
+        if problem := misplaced(chroot, self.base):
+            raise Refused(f"chroot {shown(name)}: {problem}; fix chroots.toml")
+        return chroot
 
     def lock(self, name: str) -> str:
         return posixpath.join(self.base, LOCKS, f"{check_name(name, 'chroot name')}.lock")
@@ -186,6 +203,8 @@ class ChrootsService:
             return unreachable(chroot.server, exc)
 
     async def _presence(self, chroot: Chroot) -> str:
+        if problem := misplaced(chroot, self.base):
+            return problem  # nothing asked about a path that is not the chroot's
         info = await self.cluster.transport(chroot.server).stat(chroot.path)
         if info is None or info.kind != "dir":
             what = "missing" if info is None else f"not a directory ({info.kind})"
@@ -269,7 +288,8 @@ class ChrootsService:
         return builder
 
     def check_idle(self, state: ChrootsState, name: str) -> None:
-        """Refuse when a job works on the chroot or it is still being built."""
+        """Refuse a misplaced record, a job working on the chroot or one still being built."""
+        self.chroot(state, name)
         if record := self.busy(name):
             raise Refused(
                 f"chroot {shown(name)} is busy: job {record.id} ({record.title}) is running"
@@ -281,14 +301,18 @@ class ChrootsService:
         """Images using it, a job on it, or a mount below it refuse the removal."""
         check_removable(name, state.images.values())
         self.check_idle(state, name)
-        chroot = state.chroot(name)
+        await self._check_unmounted(self.chroot(state, name), "removed")
+
+    async def _check_unmounted(self, chroot: Chroot, what: str) -> None:
+        """Refuse when anything is mounted at or below the chroot's tree."""
         transport = self.cluster.transport(chroot.server)
         mountinfo = await transport.run_checked(["cat", "/proc/self/mountinfo"])
         real = transport.host_path(chroot.path)
         for point in parse_mountinfo(mountinfo.stdout.decode("utf-8", "surrogateescape")):
             if point == real or point.startswith(real + "/"):
                 raise Refused(
-                    f"chroot {shown(name)} cannot be removed: {point} is mounted on {chroot.server}"
+                    f"chroot {shown(chroot.name)} cannot be {what}: "
+                    f"{point} is mounted on {chroot.server}"
                 )
 
     async def _check_target_free(self, server: str, path: str) -> None:
@@ -299,7 +323,7 @@ class ChrootsService:
     # -- changes -----------------------------------------------------------------------
 
     def edit_description(self, state: ChrootsState, name: str, description: str) -> ChrootsState:
-        state.chroot(name)
+        self.chroot(state, name)
 
         def mutate(doc: tomlkit.TOMLDocument) -> None:
             doc["chroots"][name]["description"] = description
@@ -348,9 +372,10 @@ class ChrootsService:
 
     async def clone(self, state: ChrootsState, source: str, name: str, description: str) -> Job:
         """Copy a ready chroot under a new name (same server, flavour, version, tasks)."""
-        src = state.chroot(source)
+        src = self.chroot(state, source)
         self.check_idle(state, source)
         path = self.check_new_name(state, name)
+        await self._check_unmounted(src, "cloned")
         await self._check_target_free(src.server, path)
         chroot = Chroot(
             name,
@@ -370,7 +395,6 @@ class ChrootsService:
 
     def check_rename(self, state: ChrootsState, old: str, new: str) -> list[str]:
         """The images that will be repointed from `old` to `new` (refuses what cannot be)."""
-        state.chroot(old)
         self.check_idle(state, old)
         self.check_new_name(state, new)
         return state.users(old)
@@ -380,8 +404,9 @@ class ChrootsService:
         repoints the images. A failed step restores `old` (from the copy if it was removed
         already) and drops the copy."""
         self.check_rename(state, old, new)
-        src = state.chroot(old)
+        src = self.chroot(state, old)
         path = self.path(new)
+        await self._check_unmounted(src, "renamed")
         await self._check_target_free(src.server, path)
         chroot = Chroot(
             new,
@@ -409,7 +434,7 @@ class ChrootsService:
         """Delete the chroot's tree (a job, confined to chroots_base); the hook drops its
         record when the tree is gone."""
         await self.check_remove(state, name)
-        chroot = state.chroot(name)
+        chroot = self.chroot(state, name)
         plan = Plan(
             steps=[{"op": "rmtree", "path": chroot.path, "base": self.base}], lock=self.lock(name)
         )
@@ -429,12 +454,15 @@ class ChrootsService:
     def _copy_plan(self, src: Chroot, path: str, finish: list[dict[str, Any]], lock: str) -> Plan:
         """Copy `src` into `<path>.partial`, then the `finish` steps, under the plan `lock`.
         A clone holds the source's lock too while it reads it (`flock`): a removal of the
-        source from another process waits for it or fails."""
+        source from another process waits for it or fails. The job checks again that nothing
+        is mounted below the source (mounted since `_check_unmounted`), and `cp` stays on the
+        source's file system whatever is mounted while it copies."""
         transport = self.cluster.transport(src.server)
         partial_tree = path + PARTIAL
         copy = [
             "cp",
             "-a",
+            "--one-file-system",
             "--reflink=auto",
             "--",
             transport.host_path(src.path),
@@ -453,6 +481,7 @@ class ChrootsService:
         return Plan(
             steps=[
                 {"op": "rmtree", "path": partial_tree, "base": self.base},
+                {"op": "unmounted", "path": src.path},
                 {"argv": copy},
                 *finish,
             ],
@@ -550,7 +579,7 @@ async def complete(cluster: Cluster, job: Job) -> None:
 async def _mark_by_tree(cluster: Cluster, name: str) -> None:
     """After a failed removal or rename: ready when the tree is still there, else failed."""
     chroot = chroots_from_dict(cluster.store.load("chroots").data).get(name)
-    if chroot is None:
+    if chroot is None or misplaced(chroot, cluster.config.chroots_base):
         return
     try:
         present = await cluster.transport(chroot.server).exists(chroot.path)

@@ -119,7 +119,9 @@ class Cluster:
         problems = [
             line
             for area in sorted(AREAS)
-            for line in self._memo("problems", area, partial(area_problems, self.store, area))
+            for line in self._memo(
+                "problems", area, partial(area_problems, self.store, area, self.config.chroots_base)
+            )
         ]
         return problems or self._memo("problems", "*", self._file_problems)
 

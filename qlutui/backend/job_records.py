@@ -11,7 +11,10 @@ if TYPE_CHECKING:
     from qlutui.backend.transport import Transport
 
 PENDING, RUNNING, FAILED, ERRORS, SUCCESS = "Pending", "Running", "Failed", "Errors", "Success"
-STATES = (PENDING, RUNNING, FAILED, ERRORS, SUCCESS)
+# Ended without an exit status: its runner is gone (head-node rebooted, runner killed), or
+# qlutui quit while it ran in-process.
+INTERRUPTED = "Interrupted"
+STATES = (PENDING, RUNNING, FAILED, ERRORS, SUCCESS, INTERRUPTED)
 STDOUT, STDERR, MESSAGE = "stdout", "stderr", "message"
 
 
@@ -74,7 +77,7 @@ class JobRecord:
     @property
     def state(self) -> str:
         states = {t.state for t in self.targets.values()}
-        for state in (RUNNING, PENDING, FAILED, ERRORS):
+        for state in (RUNNING, PENDING, FAILED, INTERRUPTED, ERRORS):
             if state in states:
                 return RUNNING if state == PENDING else state
         return SUCCESS

@@ -1,15 +1,23 @@
 """Detached job runner for a head-node; stdlib only, sent as `python3 -c <source> <mode> ...`.
 
 Modes: `start <jobdir> <plan-json>`, `follow <jobdir> <offset>`, `status <jobdir>`,
-`kill <jobdir>`. A job directory holds `plan.json`, `pgid`, `log` (lines
+`kill <jobdir>`. A job directory holds `plan.json`, `identity`, `pgid`, `log` (lines
 `<epoch> <o|e|m> <text>`: stdout, stderr, runner messages) and, once the job ended, `rc`.
+
+`identity` tells the runner from a process that got its pid later (after a reboot, or once
+pids wrapped around): the boot id, the runner's start time (/proc/<pid>/stat field 22), a
+digest of its command line, and a random token every process of the job carries in its
+environment (QLUTUI_JOB). The runner counts as alive only while the process `pgid` names
+matches it; nothing else is ever signalled (a stranger keeps running, the job is interrupted).
 """
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
+import secrets
 import select
 import selectors
 import shlex
@@ -26,6 +34,8 @@ EXIT_INTERRUPTED = 3
 EXIT_MISSING = 4
 EXIT_LOCKED = 75
 EXIT_KILLED = 143
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+TOKEN = "QLUTUI_JOB"  # in the environment of every process the runner starts
 # Characters str.splitlines() treats as line ends: they must not reach the log inside a line.
 _BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
@@ -148,6 +158,9 @@ class Runner:
                 os.rename(step["src"], step["dst"])
             elif op == "mkdir":
                 os.makedirs(step["path"], exist_ok=True)
+            elif op == "unmounted":
+                if busy := mounted_below(step["path"]):
+                    raise StepError(f"refusing to copy {step['path']}: {busy} is mounted")
             elif op == "rmtree":
                 aside = move_aside(step["path"], step["base"])
                 if aside is None:
@@ -230,6 +243,8 @@ def describe(step):
         return f"rename {step.get('src')} -> {step.get('dst')}"
     if op == "rmtree":
         return f"remove {step.get('path')}"
+    if op == "unmounted":
+        return f"check that nothing is mounted below {step.get('path')}"
     return f"{op} {step.get('path', '')}".strip()
 
 
@@ -243,6 +258,12 @@ def mounts():
     return [unescape.sub(lambda m: chr(int(m.group(1), 8)), x) for x in fields]
 
 
+def mounted_below(path):
+    """The first mount point at or below `path` (resolved), None when there is none."""
+    real = os.path.realpath(path)
+    return next((m for m in mounts() if m == real or m.startswith(real + "/")), None)
+
+
 def move_aside(path, base):
     """Check `path` may be removed and rename it to a hidden sibling; None if it is missing."""
     if os.path.islink(path):
@@ -250,9 +271,8 @@ def move_aside(path, base):
     real, top = os.path.realpath(path), os.path.realpath(base)
     if not real.startswith(top.rstrip("/") + "/"):
         raise StepError(f"refusing to remove {path}: not below {base}")
-    busy = [m for m in mounts() if m == real or m.startswith(real + "/")]
-    if busy:
-        raise StepError(f"refusing to remove {path}: {busy[0]} is mounted")
+    if busy := mounted_below(real):
+        raise StepError(f"refusing to remove {path}: {busy} is mounted")
     if not os.path.lexists(real):
         return None
     parent, name = os.path.split(real)
@@ -287,20 +307,56 @@ def proc_stat(pid):
     return fields[0], int(fields[2])
 
 
-def runner_alive(jobdir):
-    pgid = read_pgid(jobdir)
-    if pgid is None:
-        return False
-    if os.path.isdir("/proc/self"):
-        stat = proc_stat(pgid)
-        return stat is not None and stat[0] != "Z" and stat[1] == pgid
+def identity_of(pid):
+    """Boot id, start time and command-line digest of a live process (None when it is gone)."""
     try:
-        os.kill(pgid, 0)
-    except ProcessLookupError:
+        with open(BOOT_ID) as file:
+            boot_id = file.read().strip()
+        with open(f"/proc/{pid}/stat") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            cmdline = file.read()
+    except OSError:
+        return None
+    if fields[0] == "Z":
+        return None
+    digest = hashlib.sha256(cmdline).hexdigest()
+    return {"boot_id": boot_id, "start_time": fields[19], "cmdline_sha256": digest}
+
+
+def read_identity(jobdir):
+    try:
+        with open(os.path.join(jobdir, "identity")) as file:
+            recorded = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def runner_pgid(jobdir):
+    """The runner's process group id while the process `pgid` names is the job's runner (its
+    recorded identity matches), else None: the runner is gone."""
+    pgid, recorded = read_pgid(jobdir), read_identity(jobdir)
+    stat = proc_stat(pgid) if pgid is not None else None
+    if stat is None or stat[1] != pgid:
+        return None
+    current = identity_of(pgid)
+    if current is None or any(recorded.get(key) != value for key, value in current.items()):
+        return None
+    return pgid
+
+
+def runner_alive(jobdir):
+    return runner_pgid(jobdir) is not None
+
+
+def carries(pid, token):
+    """Whether the process has the job's token in its environment (it is one of the job's)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as file:
+            return f"{TOKEN}={token}".encode() in file.read().split(b"\0")
+    except OSError:
         return False
-    except PermissionError:
-        pass
-    return True
 
 
 def group_members(pgid):
@@ -332,6 +388,10 @@ def start(jobdir, plan_json):
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
             pgid = os.getpgrp()
+            token = secrets.token_hex(16)
+            os.environ[TOKEN] = token  # every step inherits it
+            identity = {**(identity_of(os.getpid()) or {}), "token": token}
+            write_atomic(os.path.join(jobdir, "identity"), json.dumps(identity) + "\n")
             write_atomic(os.path.join(jobdir, "pgid"), f"{pgid}\n")
             os.write(writer, str(pgid).encode())
             os.closerange(3, os.sysconf("SC_OPEN_MAX"))
@@ -397,21 +457,46 @@ def status(jobdir):
 
 
 def kill(jobdir):
-    """TERM the job's process group; KILL what is left of its children after GRACE."""
-    pgid = read_pgid(jobdir)
-    if pgid is None or os.path.exists(os.path.join(jobdir, "rc")):
+    """TERM the job's process group; KILL what is left of its children after GRACE. When the
+    runner is gone, only the group's processes carrying the job's token (children the runner
+    left behind) are signalled, never what else has the recorded pgid: EXIT_INTERRUPTED."""
+    if os.path.exists(os.path.join(jobdir, "rc")):
         return 0
+    pgid = runner_pgid(jobdir)
+    if pgid is None:
+        return kill_orphans(jobdir)
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
         return 0
+    finish_off(lambda: group_members(pgid))
+    return 0
+
+
+def kill_orphans(jobdir):
+    pgid, token = read_pgid(jobdir), read_identity(jobdir).get("token")
+
+    def orphans():
+        if pgid is None or not token:
+            return []
+        return [pid for pid in group_members(pgid) if carries(pid, token)]
+
+    for pid in orphans():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    finish_off(orphans)
+    print(f"the job runner is gone (process group {pgid} is not the job's)", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def finish_off(members):
+    """Wait up to GRACE for `members()` to end after a TERM, then KILL those left."""
     deadline = time.monotonic() + GRACE
-    while group_members(pgid) and time.monotonic() < deadline:
+    while members() and time.monotonic() < deadline:
         time.sleep(0.05)
-    for pid in group_members(pgid):
+    for pid in members():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    return 0
 
 
 def main(argv):

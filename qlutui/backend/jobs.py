@@ -14,6 +14,7 @@ the job only observes it (tails the local files) until the lock becomes free.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import heapq
 import json
@@ -32,6 +33,7 @@ from qlutui.backend.job_log import TAGS, Sink, Tracker
 from qlutui.backend.job_records import (
     ERRORS,
     FAILED,
+    INTERRUPTED,
     MESSAGE,
     PENDING,
     RUNNING,
@@ -59,6 +61,7 @@ TICK = 0.05  # seconds: the longest a line waits before subscribers see it
 OBSERVE_EVERY = 0.2
 REMOTE_TIMEOUT = 60.0
 KEEP_DAYS = 7.0  # head-node job directories of ended jobs are kept this long (see prune)
+RUNNER_GONE = "its runner on the head-node is gone, rebooted or killed"
 
 
 class Job:
@@ -214,12 +217,16 @@ class Job:
         for name, tracker in self.trackers.items():
             tracker.parse_all(self._read_lines(name, 0)[0])
 
-    def _end_target(self, name: str, rc: int | None, error: str = "") -> None:
+    def _end_target(
+        self, name: str, rc: int | None, error: str = "", interrupted: bool = False
+    ) -> None:
         if sink := self._sinks.get(name):
             sink.flush()  # the tracker has seen every line
         target, tracker = self.record.targets[name], self.trackers[name]
         target.rc = rc
-        if error or rc is None:
+        if interrupted:
+            target.state, target.error = INTERRUPTED, error
+        elif error or rc is None:
             target.state, target.error = FAILED, error or "no exit status in the log"
         elif rc == 0:
             target.state = ERRORS if tracker.error_lines else SUCCESS
@@ -230,13 +237,15 @@ class Job:
 
     def _final_message(self) -> str:
         targets = self.record.targets
-        failed = [n for n, t in targets.items() if t.state == FAILED]
-        if failed:
-            if len(failed) == 1:
-                reasons = targets[failed[0]].error
+        for state in (FAILED, INTERRUPTED):
+            ended = [n for n, t in targets.items() if t.state == state]
+            if not ended:
+                continue
+            if len(ended) == 1:
+                reasons = targets[ended[0]].error
             else:
-                reasons = "; ".join(f"{n}: {targets[n].error}" for n in failed)
-            return f"Failed on {', '.join(failed)}: {reasons}"
+                reasons = "; ".join(f"{n}: {targets[n].error}" for n in ended)
+            return f"{state} on {', '.join(ended)}: {reasons}"
         errors = [n for n, t in targets.items() if t.state == ERRORS]
         if errors:
             return f"Finished with errors on {', '.join(errors)}: {self.record.title}"
@@ -383,26 +392,54 @@ class JobManager:
         job = self.get(job_id)
         if job.done:
             raise Refused(f"job {job_id} is not running")
+        running = {n: t for n, t in job.record.targets.items() if t.state in (PENDING, RUNNING)}
+        for name, target in running.items():
+            if target.remote_dir:
+                self._remote_dir(job, name)
         job.killing = True
 
-        async def kill_target(name: str, target: TargetRecord) -> None:
+        async def kill_target(name: str, target: TargetRecord) -> bool:
+            """Signal the target's runner; False when it is gone (nothing else signalled)."""
             if not target.remote_dir:
                 if task := job._tasks.get(name):
                     task.cancel()
-                return
+                return True
             transport = self._transports(name)
             argv = self._runner(transport, "kill", target.remote_dir)
             result = await transport.run(argv, timeout=jobrunner.GRACE + REMOTE_TIMEOUT)
+            if result.returncode == jobrunner.EXIT_INTERRUPTED:
+                return False
             if result.returncode:
                 raise TransportError(result.stderr.decode(errors="replace").strip())
+            return True
 
-        running = {n: t for n, t in job.record.targets.items() if t.state in (PENDING, RUNNING)}
         results = await asyncio.gather(
             *(kill_target(n, t) for n, t in running.items()), return_exceptions=True
         )
-        failures = [f"{n}: {r}" for n, r in zip(running, results, strict=True) if r]
+        outcomes = dict(zip(running, results, strict=True))
+        failures = [f"{n}: {r}" for n, r in outcomes.items() if isinstance(r, BaseException)]
         if failures:
             raise TransportError(f"could not kill job {job_id} on " + "; ".join(failures))
+        if gone := [n for n, r in outcomes.items() if r is False]:
+            await self._settle(job, gone)
+            raise Refused(
+                f"job {job_id} is interrupted on {', '.join(gone)}: {RUNNER_GONE}; "
+                "no other process was signalled"
+            )
+
+    async def _settle(self, job: Job, gone: list[str]) -> None:
+        """Record now that the runners of `gone` are, unless another process or task follows
+        the job (it sees the same the next time it looks)."""
+        if not job._idle.is_set() or not job._try_lock():
+            return
+        job.record = self._read_record(job.id)
+        await self._reattach(job)
+        ending = [job._tasks[name] for name in gone if name in job._tasks]
+        if ending:
+            await asyncio.wait(ending, timeout=REMOTE_TIMEOUT)
+        if all(t.state not in (PENDING, RUNNING) for t in job.record.targets.values()):
+            with contextlib.suppress(TimeoutError):  # the completion hooks have run
+                await asyncio.wait_for(job.wait(), REMOTE_TIMEOUT)
 
     async def resume(self) -> None:
         """At start: re-attach every unfinished job (or observe it if another process drives
@@ -436,6 +473,7 @@ class JobManager:
                 if not target.remote_dir:
                     continue
                 try:
+                    self._remote_dir(job, name)
                     transport = self._transports(name)
                     if await transport.exists(target.remote_dir):
                         await transport.remove_tree(target.remote_dir, self.jobs_dir)
@@ -477,6 +515,15 @@ class JobManager:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _remote_dir(self, job: Job, name: str) -> str:
+        """The target's head-node job directory, refused unless it is `<jobs_dir>/<id>-<name>`
+        (a hand-edited job.toml naming another job's directory would have kill signal it)."""
+        remote_dir = job.record.targets[name].remote_dir
+        place = f"{self.jobs_dir}/{job.id}-{name}"
+        if remote_dir != place:
+            raise Refused(f"job {job.id}: {name}: job directory {remote_dir!r} is not {place!r}")
+        return remote_dir
 
     def _runner(self, transport: Transport, mode: str, remote_dir: str, *extra: str) -> list[str]:
         return ["python3", "-c", SOURCE, mode, transport.host_path(remote_dir), *extra]
@@ -576,7 +623,7 @@ class JobManager:
         finally:
             sink.flush()
         if code == jobrunner.EXIT_INTERRUPTED:
-            job._end_target(name, None, "interrupted")
+            job._end_target(name, None, RUNNER_GONE, interrupted=True)
         elif code == jobrunner.EXIT_MISSING:
             job._end_target(name, None, "job directory missing on the head-node")
         elif code:
@@ -613,7 +660,12 @@ class JobManager:
 
         async def check(name: str, target: TargetRecord) -> None:
             if not target.remote_dir:
-                job._end_target(name, None, "interrupted")
+                job._end_target(name, None, "qlutui ended while it ran", interrupted=True)
+                return
+            try:
+                self._remote_dir(job, name)
+            except Refused as error:
+                job._end_target(name, None, str(error))
                 return
             try:
                 transport = self._transports(name)

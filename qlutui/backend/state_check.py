@@ -2,7 +2,8 @@
 
 Every state file is read as the services read it: malformed TOML (path:line:col), entries the
 model refuses (the first per file, as a service would stop there), the inventory's clashes,
-and keys no qlutui field reads (a typo such as `chrot` would otherwise go unnoticed).
+keys no qlutui field reads (a typo such as `chrot` would otherwise go unnoticed), and chroots
+whose path is not `<chroots_base>/<name>` (every chroot operation refuses them).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from collections.abc import Callable, Mapping
 from qlutui.backend.store import Store
 from qlutui.errors import InvalidInput, QlutuiError
 from qlutui.model.catalog import Catalog
-from qlutui.model.chroots import chroots_from_dict
+from qlutui.model.chroots import Chroot, chroots_from_dict, misplaced
 from qlutui.model.hostsfile import options_from_dict
 from qlutui.model.images import images_from_dict
 from qlutui.model.inventory import Inventory, check_unique
+from qlutui.model.names import label
 from qlutui.model.rootfs import configs_from_dict
 from qlutui.model.schema import unknown_keys
 from qlutui.model.sshfiles import options_from_toml
@@ -31,7 +33,7 @@ PARSERS: dict[str, Callable[[Mapping], object]] = {
 }
 
 
-def area_problems(store: Store, area: str) -> list[str]:
+def area_problems(store: Store, area: str, chroots_base: str) -> list[str]:
     """The problems of one state file (none when it is missing: defaults apply)."""
     path = store.path(area)
     try:
@@ -47,4 +49,14 @@ def area_problems(store: Store, area: str) -> list[str]:
     else:
         clashes = check_unique(parsed) if isinstance(parsed, Inventory) else []
         problems = [f"{path}: {clash}" for clash in clashes]
+        if area == "chroots":
+            problems += [f"{path}: {line}" for line in _misplaced(parsed, chroots_base)]
     return problems + [f"{path}: unknown key {key} (not used)" for key in unknown_keys(area, data)]
+
+
+def _misplaced(chroots: Mapping[str, Chroot], base: str) -> list[str]:
+    return [
+        f"chroots.{label(name)}: {problem}"
+        for name, chroot in chroots.items()
+        if (problem := misplaced(chroot, base))
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -61,6 +62,21 @@ def chroot_problem(chroot: Chroot) -> str | None:
         if problem := name_problem(task):
             return f"tasks: {shown(task)} {problem}"
     return None
+
+
+def chroot_path(base: str, name: str) -> str:
+    """Where the chroot `name` lives: `<chroots_base>/<name>`, the only path it may have."""
+    return posixpath.join(base.rstrip("/") or "/", name)
+
+
+def misplaced(chroot: Chroot, base: str) -> str | None:
+    """Why the record's path is not `<chroots_base>/<name>` (None when it is): a hand-edited
+    path could name another chroot's tree or /etc, and every operation would act on it."""
+    place = chroot_path(base, chroot.name)
+    if chroot.path == place:
+        return None
+    # printable absolute paths (chroot_problem), shown whole: a cut path would hide which
+    return f"path {chroot.path!r} is not {place!r} (<chroots_base>/<name>)"
 
 
 def chroots_from_dict(data: dict) -> dict[str, Chroot]:

@@ -27,7 +27,7 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import Log, Static
 
-from qlutui.backend.job_records import MESSAGE, STATES, STDERR, STDOUT, LogLine
+from qlutui.backend.job_records import INTERRUPTED, MESSAGE, STATES, STDERR, STDOUT, LogLine
 from qlutui.backend.jobs import Job
 
 STREAMS = {STDOUT: "stdout", STDERR: "stderr", MESSAGE: "messages"}  # footer labels
@@ -219,7 +219,13 @@ class LogPane(Widget):
         record = job.record
         top = f"{record.title}  [{record.state}]  {_elapsed(job.elapsed)}"
         counts = job.counts()
-        counters = "  ".join(f"{state} {counts.get(state, 0)}" for state in STATES)
+        # Interrupted is rare: once it happened, only the states that occur fit in 80 columns
+        rare = counts[INTERRUPTED] > 0
+        counters = "  ".join(
+            f"{state} {counts[state]}"
+            for state in STATES
+            if counts[state] or not (rare or state == INTERRUPTED)
+        )
         width = max(self.size.width - len(counters) - 7, 10)
         bar = progress_bar(job.progress, width, getattr(self.app, "serial", False))
         percent = f"{round(job.progress * 100):3d}%"

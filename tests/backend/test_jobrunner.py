@@ -281,7 +281,8 @@ def test_a_killed_runner_is_interrupted(tmp_path: Path) -> None:
         assert follow.returncode == jobrunner.EXIT_INTERRUPTED
         assert follow.stdout == (jobdir / "log").read_text()
         assert not (jobdir / "rc").exists()
-        assert runner("kill", str(jobdir)).returncode == 0  # kills the orphaned child
+        killed = runner("kill", str(jobdir))  # kills the orphaned child: it carries the token
+        assert killed.returncode == jobrunner.EXIT_INTERRUPTED
         assert gone(sleep)
     finally:
         if alive(sleep):
@@ -316,3 +317,45 @@ def test_invalid_utf8_is_escaped_and_the_log_stays_utf8(tmp_path: Path) -> None:
     start(jobdir, {"steps": [sh(r"printf 'caf\303\251 \377 x\fy\n'")]})
     assert wait_rc(jobdir) == 0
     assert ("o", "café \\xff x y") in entries(jobdir)
+
+
+def test_a_stranger_holding_the_recorded_pgid_is_never_signalled(tmp_path: Path) -> None:
+    """After a reboot the recorded pgid can name another process group: the runner counts as
+    gone (status, follow), kill signals nothing of it; a genuine kill still works."""
+    jobdir = tmp_path / "j"
+    pgid = start(jobdir, {"steps": [{"argv": ["sleep", "1000"]}]})
+    child = find_child(pgid, "sleep")
+    identity = json.loads((jobdir / "identity").read_text())
+    assert identity == {**jobrunner.identity_of(pgid), "token": identity["token"]}
+    assert f"{jobrunner.TOKEN}={identity['token']}".encode() in Path(
+        f"/proc/{child}/environ"
+    ).read_bytes().split(b"\0")
+    stranger = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    try:
+        (jobdir / "pgid").write_text(f"{stranger.pid}\n")
+        assert json.loads(runner("status", str(jobdir)).stdout)["state"] == "interrupted"
+        assert runner("follow", str(jobdir), "0").returncode == jobrunner.EXIT_INTERRUPTED
+        killed = runner("kill", str(jobdir))
+        assert killed.returncode == jobrunner.EXIT_INTERRUPTED
+        assert killed.stderr == (
+            f"the job runner is gone (process group {stranger.pid} is not the job's)\n"
+        )
+        assert stranger.poll() is None and alive(stranger.pid) and alive(child)
+
+        (jobdir / "pgid").write_text(f"{pgid}\n")  # the runner again, but of another boot
+        (jobdir / "identity").write_text(json.dumps({**identity, "boot_id": "0" * 32}))
+        assert json.loads(runner("status", str(jobdir)).stdout)["state"] == "interrupted"
+        (jobdir / "identity").write_text(json.dumps({**identity, "start_time": "1"}))
+        assert json.loads(runner("status", str(jobdir)).stdout)["state"] == "interrupted"
+
+        (jobdir / "identity").write_text(json.dumps(identity))  # the genuine runner
+        assert json.loads(runner("status", str(jobdir)).stdout)["state"] == "running"
+        assert runner("kill", str(jobdir)).returncode == 0
+        assert wait_rc(jobdir) == 143
+        assert gone(child) and gone(pgid)
+        assert alive(stranger.pid)
+    finally:
+        stranger.kill()
+        stranger.wait()
+        if alive(pgid):
+            os.killpg(pgid, signal.SIGKILL)

@@ -9,14 +9,23 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 from processes import alive, gone
 
 from qlutui.backend import jobrunner
-from qlutui.backend.job_records import ERRORS, FAILED, RUNNING, SUCCESS, LogLine, Plan
-from qlutui.backend.jobs import Job, JobContext, JobManager
+from qlutui.backend.job_records import (
+    ERRORS,
+    FAILED,
+    INTERRUPTED,
+    RUNNING,
+    SUCCESS,
+    LogLine,
+    Plan,
+)
+from qlutui.backend.jobs import RUNNER_GONE, Job, JobContext, JobManager
 from qlutui.backend.transport_local import LocalTransport
 from qlutui.errors import InvalidInput, Refused, TransportError
 
@@ -112,7 +121,14 @@ async def test_a_plan_succeeds_with_its_log_copied_byte_for_byte(manager, transp
     assert [line.time for line in lines] == sorted(line.time for line in lines)
     assert collector.lines == lines  # subscribers saw everything, in batches
     assert job.record.state == SUCCESS and job.progress == 1.0 and job.elapsed > 0
-    assert job.counts() == {"Pending": 0, "Running": 0, "Failed": 0, "Errors": 0, "Success": 1}
+    assert job.counts() == {
+        "Pending": 0,
+        "Running": 0,
+        "Failed": 0,
+        "Errors": 0,
+        "Success": 1,
+        "Interrupted": 0,
+    }
 
     record = manager.list()[0]
     assert (record.id, record.kind, record.title, record.subject) == (
@@ -314,12 +330,14 @@ async def test_a_runner_killed_hard_is_interrupted(tmp_path, transports):
         await second.resume()
         resumed = await finished(second.get(job.id))
         target = resumed.record.targets["beosrv-c"]
-        assert (target.state, target.error) == (FAILED, "interrupted")
-        assert texts(resumed.lines(), "message")[-1] == "Failed on beosrv-c: interrupted"
+        assert (target.state, target.error) == (INTERRUPTED, RUNNER_GONE)
+        assert resumed.record.state == INTERRUPTED
+        assert texts(resumed.lines(), "message")[-1] == f"Interrupted on beosrv-c: {RUNNER_GONE}"
     finally:
         await second.close()
         jobdir = remote(job, transports, "beosrv-c")
-        subprocess.run([sys.executable, jobrunner.__file__, "kill", str(jobdir)], check=True)
+        killed = subprocess.run([sys.executable, jobrunner.__file__, "kill", str(jobdir)])
+        assert killed.returncode == jobrunner.EXIT_INTERRUPTED  # the orphaned sleep: killed
 
 
 async def test_an_unreachable_head_node_keeps_the_job_running(tmp_path, transports):
@@ -531,3 +549,98 @@ async def test_prune_removes_old_head_node_job_directories(manager, transports):
     assert manager.list()[1].targets["beosrv-c"].remote_dir == ""
     assert old.lines()[-1].text == "Success: Old"  # the local copy stays
     assert await manager.prune() == []
+
+
+async def test_kill_refuses_a_job_whose_pgid_now_names_a_stranger(tmp_path, transports):
+    """The recorded pgid names another process (as after a reboot): the job's follower ends it
+    Interrupted; with no follower, kill signals nothing of it and records the same."""
+    strangers = {n: subprocess.Popen(["sleep", "1000"], start_new_session=True) for n in HEADNODES}
+    manager = new_manager(tmp_path, transports)
+    runners: dict[str, int] = {}
+    try:
+        jobs = {
+            n: await manager.start("a.kind", n, {n: Plan([sh("sleep 1000")])}) for n in HEADNODES
+        }
+        runners.update((n, runner_pid(job, transports, n)) for n, job in jobs.items())
+        for pgid in runners.values():
+            await until(partial(jobrunner.group_members, pgid))
+        followed, left = jobs["beosrv-c"], jobs["beosrv-d"]
+        (remote(followed, transports, "beosrv-c") / "pgid").write_text(
+            f"{strangers['beosrv-c'].pid}\n"
+        )
+        await finished(followed)  # its follower saw the runner gone
+        target = followed.record.targets["beosrv-c"]
+        assert (followed.record.state, target.error) == (INTERRUPTED, RUNNER_GONE)
+        with pytest.raises(Refused, match="is not running"):
+            await manager.kill(followed.id)
+
+        await manager.close()  # nothing follows `left` any more
+        (remote(left, transports, "beosrv-d") / "pgid").write_text(f"{strangers['beosrv-d'].pid}\n")
+        manager = new_manager(tmp_path, transports)  # e.g. `qlutui jobs kill` on its own
+        with pytest.raises(Refused) as refused:
+            await manager.kill(left.id)
+        assert str(refused.value) == (
+            f"job {left.id} is interrupted on beosrv-d: {RUNNER_GONE}; "
+            "no other process was signalled"
+        )
+        assert {r.id: r.state for r in manager.list()} == dict.fromkeys(
+            (followed.id, left.id), INTERRUPTED
+        )
+        assert all(alive(s.pid) and s.poll() is None for s in strangers.values())
+        assert all(alive(pid) for pid in runners.values())  # unknown to their jobs: left alone
+
+        genuine = await manager.start("a.kind", "Genuine", {"beosrv-c": Plan([sh("sleep 1000")])})
+        pgid = runner_pid(genuine, transports, "beosrv-c")
+        await until(partial(jobrunner.group_members, pgid))
+        await manager.kill(genuine.id)
+        await finished(genuine)
+        target = genuine.record.targets["beosrv-c"]
+        assert (target.state, target.error) == (FAILED, "killed")
+        assert gone(pgid)
+    finally:
+        await manager.close()
+        for stranger in strangers.values():
+            stranger.kill()
+            stranger.wait()
+        for pid in runners.values():
+            if alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+
+
+async def test_a_job_record_naming_another_jobs_directory_is_refused(tmp_path, transports):
+    """A hand-edited job.toml whose remote_dir is another (running) job's directory: kill
+    refuses and signals nothing, and re-attaching fails that target."""
+    manager = new_manager(tmp_path, transports)
+    victim = thief = None
+    try:
+        victim = await manager.start("a.kind", "Victim", {"beosrv-c": Plan([sh("sleep 1000")])})
+        thief = await manager.start("a.kind", "Thief", {"beosrv-c": Plan([sh("sleep 1000")])})
+        pgid = runner_pid(victim, transports, "beosrv-c")
+        await until(partial(jobrunner.group_members, pgid))
+        await manager.kill(thief.id)
+        await finished(thief)
+        await manager.close()
+        record = manager.directory / thief.id / "job.toml"
+        stolen = victim.record.targets["beosrv-c"].remote_dir
+        text = record.read_text()
+        record.write_text(
+            text.replace("finished = ", "# finished = ")
+            .replace('state = "Failed"', 'state = "Running"')
+            .replace(thief.record.targets["beosrv-c"].remote_dir, stolen)
+        )
+        manager = new_manager(tmp_path, transports)
+        place = f"{JOBS_DIR}/{thief.id}-beosrv-c"
+        refusal = f"job {thief.id}: beosrv-c: job directory '{stolen}' is not '{place}'"
+        with pytest.raises(Refused) as refused:
+            await manager.kill(thief.id)
+        assert str(refused.value) == refusal
+        assert alive(pgid)
+        await manager.resume()
+        resumed = await finished(manager.get(thief.id))
+        assert resumed.record.targets["beosrv-c"].error == refusal
+        assert not manager.get(victim.id).done and alive(pgid)
+    finally:
+        await manager.close()
+        if victim is not None:
+            jobdir = remote(victim, transports, "beosrv-c")
+            subprocess.run([sys.executable, jobrunner.__file__, "kill", str(jobdir)])
