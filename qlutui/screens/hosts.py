@@ -81,6 +81,18 @@ def host_entries(inv: Inventory, problems: Sequence[Problem]) -> list[HostEntry]
     return entries
 
 
+def _flat(entries: Sequence[HostEntry]) -> tuple[list[Row], list[bool], list[int]]:
+    """The table's rows of `entries`, whether each is marked, and where each host starts."""
+    rows: list[Row] = []
+    marked: list[bool] = []
+    starts: list[int] = []
+    for e in entries:
+        starts.append(len(rows))
+        rows += e.rows
+        marked += [e.marked] * len(e.rows)
+    return rows, marked, starts
+
+
 def network_rows(inv: Inventory) -> list[Row]:
     return [
         (
@@ -253,6 +265,7 @@ class HostsScreen(Screen):
         self.shown: list[HostEntry] = []  # the entries the filter lets through
         self.selected: set[str] = set()
         self.widths: list[int] = [len(c) for c in COLUMNS]
+        self._everything: tuple[list[Row], list[bool], list[int]] = ([], [], [])
         self.matching = 0
         self.networks_shown = False
 
@@ -312,8 +325,8 @@ class HostsScreen(Screen):
         self.state, self.images, self.entries = state, images, entries
         names = {e.name for e in entries}
         self.selected &= names
-        rows = [row for e in entries for row in e.rows]
-        self.widths = _widths([COLUMNS, *rows])
+        self._everything = _flat(entries)  # what an empty filter shows, worked out once
+        self.widths = _widths([COLUMNS, *self._everything[0]])
         heading = f"{len(problems)} uniqueness problem(s) in inventory.toml:"
         self._show_problems([str(p) for p in problems], heading)
         net_rows = network_rows(state.inventory)
@@ -343,13 +356,7 @@ class HostsScreen(Screen):
         current = self.current_host() if keep_cursor else None
         needle = text.strip().lower()
         entries = [e for e in self.entries if needle in e.haystack] if needle else self.entries
-        rows: list[Row] = []
-        marked: list[bool] = []
-        starts: list[int] = []
-        for e in entries:
-            starts.append(len(rows))
-            rows += e.rows
-            marked += [e.marked] * len(e.rows)
+        rows, marked, starts = self._everything if not needle else _flat(entries)
         self.shown = entries
         cursor = next((i for i, e in enumerate(entries) if e.name == current), 0)
         chosen = [e.name in self.selected for e in entries]
