@@ -35,7 +35,7 @@ from qlutui.errors import InvalidInput, QlutuiError, Refused
 from qlutui.model.catalog import Catalog
 from qlutui.model.chroots import Chroot, check_removable, chroot_problem, chroots_from_dict
 from qlutui.model.images import Image, images_from_dict
-from qlutui.model.names import check_name, shown
+from qlutui.model.names import check_line, check_name, shown
 
 CREATE, CLONE, RENAME, REMOVE = (
     "chroots.create",
@@ -300,6 +300,7 @@ class ChrootsService:
 
     def edit_description(self, state: ChrootsState, name: str, description: str) -> ChrootsState:
         state.chroot(name)
+        check_line(description, "description")
 
         def mutate(doc: tomlkit.TOMLDocument) -> None:
             doc["chroots"][name]["description"] = description
@@ -319,6 +320,7 @@ class ChrootsService:
     ) -> Job:
         """Start building a chroot; returns the running job."""
         chroot = self.check_new(state, name, server, flavour, version, tasks)
+        check_line(description, "description")
         chroot.description = description
         builder = self.builder(state, flavour)
         await self._check_target_free(server, chroot.path)
@@ -349,6 +351,7 @@ class ChrootsService:
     async def clone(self, state: ChrootsState, source: str, name: str, description: str) -> Job:
         """Copy a ready chroot under a new name (same server, flavour, version, tasks)."""
         src = state.chroot(source)
+        check_line(description, "description")
         self.check_idle(state, source)
         path = self.check_new_name(state, name)
         await self._check_target_free(src.server, path)

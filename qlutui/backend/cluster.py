@@ -44,7 +44,7 @@ class Cluster:
         self.store = Store(config.state_dir, audit=self.audit.record)
         self._transports: dict[str, Transport] = {}
         # (what, area) -> (the file's signature, what was computed from it): see `_memo`
-        self._memos: dict[tuple[str, str], tuple[Signature | None, Any]] = {}
+        self._memos: dict[tuple[str, str | tuple[str, ...]], tuple[Any, Any]] = {}
 
     @classmethod
     def open(cls, config_path: str | Path | None = None) -> Cluster:
@@ -114,13 +114,14 @@ class Cluster:
 
     def problems(self) -> list[str]:
         """What is wrong in the state files, one line each (`backend/state_check.py`)."""
-        from qlutui.backend.state_check import area_problems  # CLI verbs start without it
+        from qlutui.backend.state_check import area_problems, files_problems  # deferred
 
+        files = ("inventory", "sshfiles")  # the generated files depend on both
         return [
             line
             for area in sorted(AREAS)
             for line in self._memo("problems", area, partial(area_problems, self.store, area))
-        ]
+        ] + self._memo("problems", files, partial(files_problems, self.store))
 
     def _count(self, area: str, *keys: str) -> tuple[int, ...]:
         """Entries under each key of a state file (the same keys at every call for an area)."""
@@ -133,16 +134,19 @@ class Cluster:
 
         return self._memo("count", area, count)
 
-    def _memo(self, what: str, area: str, compute: Callable[[], T]) -> T:
-        """`compute()`, again only when the area's state file changed: the menu asks each
-        time it shows, and parsing 10,000 hosts takes ~40 ms."""
-        try:
-            signature: Signature | None = file_signature(self.store.path(area))
-        except FileNotFoundError:
-            signature = None
+    def _memo(self, what: str, area: str | tuple[str, ...], compute: Callable[[], T]) -> T:
+        """`compute()`, again only when the area's state file (or one of the areas' files)
+        changed: the menu asks each time it shows, and parsing 10,000 hosts takes ~40 ms."""
+        signature = tuple(self._signature(a) for a in ((area,) if isinstance(area, str) else area))
         cached = self._memos.get((what, area))
         if cached is not None and cached[0] == signature:
             return cached[1]
         value = compute()
         self._memos[(what, area)] = (signature, value)
         return value
+
+    def _signature(self, area: str) -> Signature | None:
+        try:
+            return file_signature(self.store.path(area))
+        except FileNotFoundError:
+            return None

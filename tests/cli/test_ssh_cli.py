@@ -58,7 +58,10 @@ def test_diff_write_then_nothing_differs(config: Path) -> None:
 def test_header_set_refuses_bad_lines(config: Path) -> None:
     bad = qlutui(config, "header", "shosts_equiv", "--set", "-", stdin="gw.example.org\n+\n")
     assert bad.returncode == 1
-    assert bad.stderr == ("qlutui: shosts_equiv header not saved: line 2: '+' admits every host\n")
+    assert bad.stderr == (
+        "qlutui: shosts_equiv header not saved:"
+        " line 2: '+' is a wildcard: allowed only with allow_patterns = true\n"
+    )
     assert sshfiles(config)["shosts_equiv"]["header"] == ""
     good = qlutui(config, "header", "shosts_equiv", "--set", "-", stdin="gw.example.org\n")
     assert good.returncode == 0, good.stderr

@@ -316,9 +316,34 @@ def test_known_hosts_header_accepts_openssh_lines(keys: dict[str, str]) -> None:
             f"{hashed} {keys['ed']}",
             f"@cert-authority *.corp {keys['ca']}",
             f"   @revoked old.example.org {_bare(keys['user'])}",
+            f"@revoked * {_bare(keys['rsa'])}",  # a revocation trusts nobody: no confirmation
         ]
     )
-    assert validate_header("known_hosts", header) == []
+    assert validate_header("known_hosts", header, allow_patterns=True) == []
+    assert _reasons("known_hosts", header) == [
+        "line 5: '*.example.org' is a wildcard: allowed only with allow_patterns = true",
+        "line 7: '*.corp' is a wildcard: allowed only with allow_patterns = true",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "pattern"),
+    [
+        ("* {key}", "'*' is a wildcard"),
+        ("beo-0? {key}", "'beo-0?' is a wildcard"),
+        ("!beo-01,* {key}", "'!beo-01' is a negation"),
+        ("beo-01,!beo-02 {key}", "'!beo-02' is a negation"),
+        ("@cert-authority * {key}", "'*' is a wildcard"),
+    ],
+)
+def test_known_hosts_header_patterns_need_confirmation(
+    keys: dict[str, str], line: str, pattern: str
+) -> None:
+    header = line.format(key=keys["ed"])
+    assert _reasons("known_hosts", header) == [
+        f"line 1: {pattern}: allowed only with allow_patterns = true"
+    ]
+    assert validate_header("known_hosts", header, allow_patterns=True) == []
 
 
 def test_known_hosts_header_problems(keys: dict[str, str]) -> None:
@@ -378,13 +403,20 @@ def test_shosts_equiv_header() -> None:
             "10.0.0.7",
             "fe80::1",
             "gw.example.org admin",
-            "-untrusted.example.org",
             "+@compute",
-            "-@students",
             "+@trusted +@staff",
         ]
     )
     assert validate_header("shosts_equiv", good) == []
+    patterns = "-untrusted.example.org\n-@students\n+\ngw.example.org +\ngw.example.org -bob"
+    assert validate_header("shosts_equiv", patterns, allow_patterns=True) == []
+    assert _reasons("shosts_equiv", patterns) == [
+        "line 1: '-untrusted.example.org' is a negation: allowed only with allow_patterns = true",
+        "line 2: '-@students' is a negation: allowed only with allow_patterns = true",
+        "line 3: '+' is a wildcard: allowed only with allow_patterns = true",
+        "line 4: '+' is a wildcard: allowed only with allow_patterns = true",
+        "line 5: '-bob' is a negation: allowed only with allow_patterns = true",
+    ]
     bad = "\n".join(
         [
             "+",  # 1
@@ -399,9 +431,9 @@ def test_shosts_equiv_header() -> None:
         ]
     )
     assert _reasons("shosts_equiv", bad) == [
-        "line 1: '+' admits every host",
+        "line 1: '+' is a wildcard: allowed only with allow_patterns = true",
         "line 2: shosts.equiv never admits root (sshd ignores it for root)",
-        "line 3: '+' admits every user",
+        "line 3: '+' is a wildcard: allowed only with allow_patterns = true",
         "line 4: expected 'host [user]', found 3 fields",
         "line 5: 'bad/host' is not a host name or IP address",
         "line 6: '-' must be followed by a host name or @netgroup",
@@ -440,7 +472,7 @@ def test_authorized_keys_header(keys: dict[str, str]) -> None:
         "line 3: unknown option 'frm'",
         "line 4: unbalanced quote in the options",
         "line 5: the ssh-ed25519 key data is broken: invalid public key",
-        "line 6: Invalid environment entry in authorized_keys",
+        "line 6: environment: 'NOEQUALS' is not NAME=value (NAME of letters, digits and '_')",
         "line 7: unknown key type 'ssh-dsa'",
     ]
 
@@ -458,6 +490,7 @@ def test_file_options_round_trip() -> None:
         networks=["boot", "ib"],
         hashed=True,
         ca_key="ssh-ed25519 AAAA",
+        allow_patterns=True,
     )
     data = opts.to_dict()
     assert data == {
@@ -467,6 +500,7 @@ def test_file_options_round_trip() -> None:
         "networks": ["boot", "ib"],
         "hashed": True,
         "ca_key": "ssh-ed25519 AAAA",
+        "allow_patterns": True,
     }
     assert FileOptions.from_dict(data) == opts
     data["networks"].append("extern")
