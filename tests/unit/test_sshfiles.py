@@ -14,12 +14,17 @@ import pytest
 
 from qlutui.errors import InvalidInput
 from qlutui.model.inventory import Host, Inventory, Network
+from qlutui.model.names import shown
 from qlutui.model.sshfiles import (
     BANNER,
     FILES,
+    Defined,
     FileOptions,
     LineProblem,
+    Refusal,
+    check_files,
     options_from_toml,
+    options_problem,
     render,
     render_all,
     validate_header,
@@ -535,3 +540,142 @@ def test_options_from_toml() -> None:
         options_from_toml({"hosts": {}})
     with pytest.raises(InvalidInput, match="known_hosts must be a table"):
         options_from_toml({"known_hosts": 1})
+
+
+# --- the second wall: the generated part read back (issue 15, item 1) ----------------------
+
+
+def _generated(text: str) -> str:
+    return text.split(BANNER + "\n", 1)[1]
+
+
+@pytest.mark.parametrize("hashed", [False, True], ids=["plain", "hashed"])
+def test_second_wall_passes_what_the_inventory_defines(inv: Inventory, hashed: bool) -> None:
+    for kind in ("known_hosts", "shosts_equiv"):
+        opts = FileOptions(hashed=hashed)
+        text = render(kind, inv, opts)
+        assert Defined.of(kind, inv, opts).problems(kind, _generated(text), opts) == []
+
+
+def test_second_wall_refuses_lines_the_inventory_does_not_define(
+    inv: Inventory, keys: dict[str, str]
+) -> None:
+    opts = FileOptions()
+    generated = _generated(render("known_hosts", inv, opts))
+    wall = Defined.of("known_hosts", inv, opts)
+    rsa, other = _bare(keys["rsa"]), _bare(keys["user"])
+    tampered = {
+        f"* {rsa}": "'*' is not a name or IP of the inventory",
+        f"beo-01,* {rsa}": "'*' is not a name or IP of the inventory",
+        f"beo-01,beo-02 {rsa}": "names of several hosts",
+        f"beo-01 {other}": "not a host key of beo-01",
+        f"@cert-authority beo-01 {rsa}": "unexpected marker '@cert-authority'",
+        f"beo-01\t{rsa}\x1b": "control character 0x1b",
+        "beo-01": "expected 'names keytype base64-key'",
+    }
+    for line, reason in tampered.items():
+        problems = wall.problems("known_hosts", generated + line + "\n", opts)
+        assert [(p.text, p.reason) for p in problems] == [(line, reason)], line
+    ca = FileOptions(ca_key=keys["ca"])
+    ca_part = _generated(render("known_hosts", inv, ca))
+    ca_wall = Defined.of("known_hosts", inv, ca)
+    assert ca_wall.problems("known_hosts", ca_part, ca) == []
+    forged = ca_part.replace(_bare(keys["ca"]), other)
+    assert [p.reason for p in ca_wall.problems("known_hosts", forged, ca)] == [
+        "not the configured host CA key"
+    ]
+
+
+def test_second_wall_refuses_shosts_lines_the_inventory_does_not_define(inv: Inventory) -> None:
+    opts = FileOptions()
+    generated = _generated(render("shosts_equiv", inv, opts))
+    wall = Defined.of("shosts_equiv", inv, opts)
+    for line in ("+", "beo-01 alice", "-beo-01", "elsewhere.example.org", "fd00::1%x", "@ng"):
+        problems = wall.problems("shosts_equiv", generated + line + "\n", opts)
+        assert [p.text for p in problems] == [line], line
+
+
+# --- authorized_keys options as sshd parses them (issue 15, item 8) ------------------------
+
+SSHD_ACCEPTS = [
+    "restrict",
+    "restrict,pty",
+    "NO-PTY,No-X11-Forwarding,no-agent-forwarding,no-port-forwarding,no-user-rc",
+    'command="true"',
+    'command="echo \\"hi there\\"",restrict',
+    'from="127.0.0.1,::1"',
+    'environment="LANG=C",environment="LANG=de"',
+    'expiry-time="20991231"',
+    'expiry-time="209912312359Z"',
+    'permitopen="localhost:22",permitopen="[::1]:*",permitlisten="8080"',
+    'tunnel="1"',
+    "restrict,,pty",  # sshd skips an empty option
+    ",restrict",
+]
+SSHD_REFUSES = {
+    'command="true"b': "'b' after an option (expected ',' or the key)",
+    'command="a",command="b"': 'more than one command="..." (sshd ignores the key)',
+    'from="10.0.0.1",from="127.0.0.1"': 'more than one from="..." (sshd ignores the key)',
+    'principals="a",principals="b"': 'more than one principals="..." (sshd ignores the key)',
+    "nopty": "unknown option 'nopty'",
+    "no-restrict": "unknown option 'no-restrict'",
+    "pty=yes": "'=yes' after an option (expected ',' or the key)",
+    "restrict,": "the options end with ','",
+    "command=true": "command: missing start quote",
+    'expiry-time="2099"': "expiry-time: '2099' is not YYYYMMDD[HHMM[SS]][Z]",
+    'expiry-time="20991331"': "expiry-time: '20991331' is not a valid time",
+    'environment="1-A=b"': (
+        "environment: '1-A=b' is not NAME=value (NAME of letters, digits and '_')"
+    ),
+    'permitopen="localhost"': "permitopen: 'localhost': the port must be 1-65535 or *",
+    'permitopen="localhost:0"': "permitopen: 'localhost:0': the port must be 1-65535 or *",
+    'permitlisten="99999999999999999999999"': (
+        "permitlisten: '*:99999999999999999999999': the port must be 1-65535 or *"
+    ),
+    'tunnel="x"': "tunnel: 'x' is not a tun device number or 'any'",
+}
+
+
+@pytest.mark.parametrize("options", SSHD_ACCEPTS)
+def test_authorized_keys_options_sshd_accepts(options: str, keys: dict[str, str]) -> None:
+    assert options_problem(options) is None
+    assert validate_header("authorized_keys", f"{options} {keys['user']}") == []
+
+
+@pytest.mark.parametrize("options", SSHD_REFUSES)
+def test_authorized_keys_options_sshd_refuses(options: str, keys: dict[str, str]) -> None:
+    assert _reasons("authorized_keys", f"{options} {keys['user']}") == [
+        f"line 1: {SSHD_REFUSES[options]}"
+    ]
+
+
+def test_a_port_of_five_thousand_digits_is_a_reason_not_a_crash(keys: dict[str, str]) -> None:
+    line = f'permitopen="h:{"1" * 5000}" {keys["user"]}'
+    assert _reasons("authorized_keys", line)[0].startswith("line 1: permitopen: ")
+
+
+# --- check == write (issue 15, item 10) ----------------------------------------------------
+
+
+def test_check_files_refuses_what_write_refuses(inv: Inventory, keys: dict[str, str]) -> None:
+    options = {kind: FileOptions() for kind in FILES}
+    options["shosts_equiv"] = FileOptions(header="gw.example.org\n+\n")
+    checked = check_files(inv, options)
+    assert checked["known_hosts"].error is None and checked["authorized_keys"].error is None
+    assert [str(p) for p in checked["shosts_equiv"].header] == [
+        "line 2: '+' is a wildcard: allowed only with allow_patterns = true"
+    ]
+    assert checked["shosts_equiv"].text.startswith("gw.example.org\n+\n" + BANNER)
+    allowed = {"shosts_equiv": FileOptions(header="gw.example.org\n+\n", allow_patterns=True)}
+    assert check_files(inv, allowed)["shosts_equiv"].error is None
+
+    data = keys["ed"].split()[1]
+    inv.hosts[1].host_keys = [f"ssh-rsa {data} root@beo-01"]  # the blob is an ed25519 key
+    checked = check_files(inv, options)
+    error = checked["known_hosts"].error
+    assert isinstance(error, Refusal) and checked["known_hosts"].text == ""
+    assert error.problems == [
+        f"beo-01: host key {shown(inv.hosts[1].host_keys[0])}:"
+        " the key data is of type 'ssh-ed25519', not ssh-rsa"
+    ]
+    assert checked["authorized_keys"].error is None  # the inventory does not concern it
