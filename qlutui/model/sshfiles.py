@@ -443,9 +443,7 @@ def options_problem(options: str) -> str | None:
             break
         if options[i] != ",":
             return f"{shown(options[i:])} after an option (expected ',' or the key)"
-        i += 1
-        if i == end:
-            return "the options end with ','"
+        i += 1  # a ',' right before the key is fine: sshd looks at the blank after it
     return None
 
 
