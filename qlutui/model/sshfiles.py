@@ -745,7 +745,8 @@ def _names(inv: Inventory, host: Host, networks: list[Network], include_ips: boo
         if ip:
             names += host_names(inv, host, network)
             if include_ips:
-                ips.append(ip_key(ip) or ip)  # the form OpenSSH looks up (invalid: refused)
+                # IPv6 in the form OpenSSH looks up (a valid IPv4 address already is it)
+                ips.append(ip_key(ip) or ip if ":" in ip else ip)
     return list(dict.fromkeys(names + ips))
 
 
@@ -882,8 +883,8 @@ class Defined:
         lookup = self.owner
         if opts.hashed:  # hashed name -> host index
             lookup = {self.hashed(name): i for name, i in self.owner.items()}
-        # The names of a host stand on one line per key: each names field is checked once.
-        owners: dict[tuple[str, str], int | str] = {}  # (marker, names) -> host index or why
+        # The names of a host stand on one line per key: each names field is read once.
+        owners: dict[str, int] = {}  # names field of a plain line already read -> host index
 
         def names_owner(parsed: KnownHostsLine) -> int | str:
             if parsed.marker != ("@cert-authority" if ca_key else ""):
@@ -898,20 +899,23 @@ class Defined:
             return found.pop() if len(found) == 1 or ca_key else "names of several hosts"
 
         def check(line: str) -> str | None:
-            parsed = parse_known_hosts_line(line)
-            if isinstance(parsed, str):
-                return parsed
-            field = (parsed.marker, line[: len(line) - len(parsed.key)])
-            owner = owners.get(field)
+            field, _, key = line.partition(" ")
+            owner: int | str | None = owners.get(field)
             if owner is None:
-                owner = owners[field] = names_owner(parsed)
-            if isinstance(owner, str):
-                return owner
+                parsed = parse_known_hosts_line(line)
+                if isinstance(parsed, str):
+                    return parsed
+                owner = names_owner(parsed)
+                if isinstance(owner, str):
+                    return owner
+                key = parsed.key
+                if not parsed.marker and ",".join(parsed.names) == field:
+                    owners[field] = owner
             if ca_key:
-                return None if parsed.key == ca_key else "not the configured host CA key"
+                return None if key == ca_key else "not the configured host CA key"
             if owner not in keys:
                 keys[owner] = {_host_key(k)[0] for k in self.inv.keys_of(self.inv.hosts[owner])}
-            if parsed.key not in keys[owner]:
+            if key not in keys[owner]:
                 return f"not a host key of {label(self.inv.hosts[owner].name)}"
             return None
 
