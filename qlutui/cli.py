@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from qlutui import __version__
-from qlutui.commands import AREAS, UsageError, run_handler
+from qlutui.commands import AREAS, UsageError, printable, run_handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,12 +74,6 @@ def _open_tui(config: str | None, serial: bool | None) -> int:
     return run_app(config, serial=serial)
 
 
-def one_line(text: str) -> str:
-    """A message as one printable line: a newline or an escape sequence in a user-supplied
-    name must neither break the line nor reach the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -106,10 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("QLUTUI_DEBUG"):
             raise
         if isinstance(exc, QlutuiError | OSError):
-            print(f"qlutui: {one_line(str(exc))}", file=sys.stderr)
+            print(f"qlutui: {printable(str(exc))}", file=sys.stderr)
         else:
             print(
-                f"qlutui: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+                f"qlutui: internal error: {type(exc).__name__}: {printable(str(exc))} "
                 "(QLUTUI_DEBUG=1 shows the traceback)",
                 file=sys.stderr,
             )

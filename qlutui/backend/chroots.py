@@ -45,7 +45,7 @@ from qlutui.model.chroots import (
     misplaced,
 )
 from qlutui.model.images import Image, images_from_dict
-from qlutui.model.names import check_name, shown
+from qlutui.model.names import check_line, check_name, shown
 
 CREATE, CLONE, RENAME, REMOVE = (
     "chroots.create",
@@ -324,6 +324,7 @@ class ChrootsService:
 
     def edit_description(self, state: ChrootsState, name: str, description: str) -> ChrootsState:
         self.chroot(state, name)
+        check_line(description, "description")
 
         def mutate(doc: tomlkit.TOMLDocument) -> None:
             doc["chroots"][name]["description"] = description
@@ -343,6 +344,7 @@ class ChrootsService:
     ) -> Job:
         """Start building a chroot; returns the running job."""
         chroot = self.check_new(state, name, server, flavour, version, tasks)
+        check_line(description, "description")
         chroot.description = description
         builder = self.builder(state, flavour)
         await self._check_target_free(server, chroot.path)
@@ -373,6 +375,7 @@ class ChrootsService:
     async def clone(self, state: ChrootsState, source: str, name: str, description: str) -> Job:
         """Copy a ready chroot under a new name (same server, flavour, version, tasks)."""
         src = self.chroot(state, source)
+        check_line(description, "description")
         self.check_idle(state, source)
         path = self.check_new_name(state, name)
         await self._check_unmounted(src, "cloned")

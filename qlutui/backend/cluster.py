@@ -44,7 +44,7 @@ class Cluster:
         self.store = Store(config.state_dir, audit=self.audit.record)
         self._transports: dict[str, Transport] = {}
         # (what, area) -> (the file's signature, what was computed from it): see `_memo`
-        self._memos: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._memos: dict[tuple[str, str | tuple[str, ...]], tuple[Any, Any]] = {}
 
     @classmethod
     def open(cls, config_path: str | Path | None = None) -> Cluster:
@@ -123,14 +123,14 @@ class Cluster:
                 "problems", area, partial(area_problems, self.store, area, self.config.chroots_base)
             )
         ]
-        return problems or self._memo("problems", "*", self._file_problems)
+        return problems or self._memo("problems", tuple(sorted(AREAS)), self._file_problems)
 
     def _file_problems(self) -> list[str]:
-        """Generated files that a write would refuse, rendered and validated as a write does
+        """What a write of the generated files would refuse, checked as a write checks
         (only once the state files themselves are sound: their problems come first)."""
         from qlutui.backend.files import files_service
 
-        return [f"generated file {line}" for line in files_service(self).problems()]
+        return files_service(self).problems()
 
     def _count(self, area: str, *keys: str) -> tuple[int, ...]:
         """Entries under each key of a state file (the same keys at every call for an area)."""
@@ -149,10 +149,10 @@ class Cluster:
         except FileNotFoundError:
             return None
 
-    def _memo(self, what: str, area: str, compute: Callable[[], T]) -> T:
-        """`compute()`, again only when the area's state file changed (area "*": any state
-        file): the menu asks each time it shows, and parsing 10,000 hosts takes ~40 ms."""
-        signature = self._signature(area) if area != "*" else tuple(map(self._signature, AREAS))
+    def _memo(self, what: str, area: str | tuple[str, ...], compute: Callable[[], T]) -> T:
+        """`compute()`, again only when the area's state file (or one of the areas' files)
+        changed: the menu asks each time it shows, and parsing 10,000 hosts takes ~40 ms."""
+        signature = tuple(self._signature(a) for a in ((area,) if isinstance(area, str) else area))
         cached = self._memos.get((what, area))
         if cached is not None and cached[0] == signature:
             return cached[1]

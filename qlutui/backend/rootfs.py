@@ -24,7 +24,7 @@ from qlutui.backend.cluster import Cluster
 from qlutui.backend.jobs import Job, JobContext
 from qlutui.backend.transport import FileInfo, Transport
 from qlutui.errors import ConfigError, InvalidInput, QlutuiError, Refused, TransportError
-from qlutui.model.names import check_name, name_problem, shown
+from qlutui.model.names import check_line, check_name, name_problem, shown
 from qlutui.model.rootfs import (
     INITD,
     RootfsConfig,
@@ -287,6 +287,7 @@ class RootfsService:
     ) -> Outcome:
         """Create the config directory on every head-node and describe it in rootfs.toml."""
         path = self.config_dir(name)
+        check_line(description, "description")
         if (view := state.configs.get(name)) and view.present:
             raise Refused(f"root-fs config {name} exists already on {', '.join(view.present)}")
 
@@ -313,6 +314,7 @@ class RootfsService:
 
     def describe(self, state: RootfsState, name: str, description: str) -> None:
         check_name(name, "config name")
+        check_line(description, "description")
 
         def mutate(doc) -> None:
             import tomlkit

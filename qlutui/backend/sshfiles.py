@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import tomlkit
@@ -20,13 +20,16 @@ import tomlkit
 from qlutui.backend.cluster import Cluster
 from qlutui.errors import ConfigError, InvalidInput, QlutuiError
 from qlutui.model.generated import Preview, split
-from qlutui.model.inventory import Inventory
-from qlutui.model.names import shown
+from qlutui.model.inventory import Inventory, ip_key
+from qlutui.model.names import check_line, shown
 from qlutui.model.sshfiles import (
     FILES,
+    Checked,
     FileOptions,
     LineProblem,
+    check_files,
     options_from_toml,
+    problems_text,
     render_all,
     validate_header,
 )
@@ -38,20 +41,12 @@ TITLES = {
 }
 SCAN_TIMEOUT = 10.0
 SCAN_PARALLEL = 32
-PROBLEMS_SHOWN = 3  # bad lines named in a one-line refusal before "... and N more"
 
 
 def check_kind(kind: str) -> str:
     if kind not in FILES:
         raise InvalidInput(f"unknown SSH file {shown(kind)} (one of {', '.join(FILES)})")
     return kind
-
-
-def problems_text(problems: list[LineProblem]) -> str:
-    """Bad lines for a one-line message, cut after PROBLEMS_SHOWN."""
-    more = len(problems) - PROBLEMS_SHOWN
-    text = "; ".join(str(p) for p in problems[:PROBLEMS_SHOWN])
-    return text + (f" ... and {more} more" if more > 0 else "")
 
 
 @dataclass(frozen=True)
@@ -86,35 +81,61 @@ class SSHFilesService:
             raise ConfigError(f"{path}: {str(exc).removeprefix('sshfiles.toml: ')}") from None
 
     @staticmethod
-    def header_problems(kind: str, header: str) -> list[LineProblem]:
-        return validate_header(check_kind(kind), header)
+    def header_problems(kind: str, header: str, allow_patterns: bool = False) -> list[LineProblem]:
+        return validate_header(check_kind(kind), header, allow_patterns=allow_patterns)
 
-    def save_header(self, state: SSHFilesState | None, kind: str, header: str) -> SSHFilesState:
+    def save_header(
+        self,
+        state: SSHFilesState | None,
+        kind: str,
+        header: str,
+        *,
+        allow_patterns: bool | None = None,
+    ) -> SSHFilesState:
         """Save `header`; InvalidInput with every bad line's number and reason refuses it.
 
         `state` is what the user saw (ConflictError when sshfiles.toml changed since); None
-        saves without that check (one-shot CLI verbs).
+        saves without that check (one-shot CLI verbs). `allow_patterns` True confirms the
+        header's wildcards and negations, False withdraws that; None keeps the setting.
         """
-        problems = self.header_problems(kind, header)
-        if problems:
-            raise InvalidInput(f"{kind} header not saved: {problems_text(problems)}")
+        check_kind(kind)
         if header and not header.endswith("\n"):
             header += "\n"
-        return self._set(state, kind, "header", header)
+        values: dict[str, object] = {"header": header}
+        if allow_patterns is not None:
+            values["allow_patterns"] = allow_patterns
+
+        def check(options: dict[str, FileOptions]) -> None:
+            allowed = options[kind].allow_patterns if allow_patterns is None else allow_patterns
+            problems = self.header_problems(kind, header, allowed)
+            if problems:
+                raise InvalidInput(f"{kind} header not saved: {problems_text(problems)}")
+
+        return self._set(state, kind, values, check)
 
     def save_description(self, state: SSHFilesState | None, kind: str, text: str) -> SSHFilesState:
         check_kind(kind)
-        if "\n" in text.strip():
-            raise InvalidInput("the description is one line of text")
-        return self._set(state, kind, "description", text.strip())
+        return self._set(state, kind, {"description": check_line(text.strip(), "description")})
 
-    def _set(self, state: SSHFilesState | None, kind: str, key: str, value: str) -> SSHFilesState:
+    def _set(
+        self,
+        state: SSHFilesState | None,
+        kind: str,
+        values: dict[str, object],
+        check: Callable[[dict[str, FileOptions]], None] | None = None,
+    ) -> SSHFilesState:
         def mutate(doc: tomlkit.TOMLDocument) -> None:
-            self._options(doc.unwrap())  # a file the service cannot read is never rewritten
+            options = self._options(
+                doc.unwrap()
+            )  # a file the service cannot read is never rewritten
+            if check is not None:
+                check(options)  # against the file as it is now, under the lock
             if kind not in doc:
                 doc[kind] = tomlkit.table()
-            item = tomlkit.string(value, multiline="\n" in value) if value else ""
-            doc[kind][key] = item  # type: ignore[index]
+            for key, value in values.items():
+                if isinstance(value, str):
+                    value = tomlkit.string(value, multiline="\n" in value) if value else ""
+                doc[kind][key] = value  # type: ignore[index]
 
         snap = self.store.edit("sshfiles", None if state is None else state.token, mutate)
         return SSHFilesState(self._options(snap.data), snap.token)
@@ -146,6 +167,11 @@ class SSHFilesService:
             raise text
         return split_generated(kind, text)
 
+    def check(self, options: dict[str, FileOptions] | None = None) -> dict[str, Checked]:
+        """Every file as a write would write it, or why not (`check_files`; blocking)."""
+        options = options if options is not None else self.load().options
+        return check_files(Inventory.from_dict(self.store.load("inventory").data), options)
+
     # -- host key scan -----------------------------------------------------------------------
 
     def scan_targets(
@@ -164,6 +190,9 @@ class SSHFilesService:
         unknown = [n for n in [*wanted, *addresses] if n not in by_name]
         if unknown:
             raise InvalidInput(f"no host named {shown(unknown[0])} in the inventory")
+        for name, (ip, _) in addresses.items():
+            if ip_key(ip) is None:
+                raise InvalidInput(f"{name}: {shown(ip)} is not a plain IP address")
         primary = inventory.primary.name
         targets = []
         for name in wanted:

@@ -3,7 +3,9 @@
 Every state file is read as the services read it: malformed TOML (path:line:col), entries the
 model refuses (the first per file, as a service would stop there), the inventory's clashes,
 keys no qlutui field reads (a typo such as `chrot` would otherwise go unnoticed), and chroots
-whose path is not `<chroots_base>/<name>` (every chroot operation refuses them).
+whose path is not `<chroots_base>/<name>` (every chroot operation refuses them). The
+generated files are checked by their classes (`backend/files/`); `ssh_files_problems` says
+what `ssh write` would refuse in the SSH files, as `check_files` finds it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from qlutui.model.inventory import Inventory, check_unique
 from qlutui.model.names import label
 from qlutui.model.rootfs import configs_from_dict
 from qlutui.model.schema import unknown_keys
-from qlutui.model.sshfiles import options_from_toml
+from qlutui.model.sshfiles import Refusal, check_files, options_from_toml
 
 PARSERS: dict[str, Callable[[Mapping], object]] = {
     "inventory": Inventory.from_dict,
@@ -60,3 +62,25 @@ def _misplaced(chroots: Mapping[str, Chroot], base: str) -> list[str]:
         for name, chroot in chroots.items()
         if (problem := misplaced(chroot, base))
     ]
+
+
+def ssh_files_problems(store: Store) -> list[str]:
+    """What `ssh write` would refuse in the generated files (`check_files`, the function it
+    uses), less what the inventory's own lines already say: one line per bad header line,
+    per bad host key, per generated line the second wall refuses."""
+    try:
+        options = options_from_toml(store.load("sshfiles").data)
+        inventory = Inventory.from_dict(store.load("inventory").data)
+    except (QlutuiError, OSError):  # reported as the problem of the file itself
+        return []
+    sshfiles, inventory_path = store.path("sshfiles"), store.path("inventory")
+    known = {str(p) for p in check_unique(inventory)}
+    problems = []
+    for kind, checked in check_files(inventory, options).items():
+        problems += [f"{sshfiles}: {kind} header {p}" for p in checked.header]
+        if isinstance(checked.error, Refusal):
+            reasons = [r for r in checked.error.problems if r not in known]
+            problems += [f"{inventory_path}: {kind}: {r}" for r in reasons]
+        elif checked.error is not None and not checked.header:
+            problems.append(f"{sshfiles}: {checked.error}")
+    return list(dict.fromkeys(problems))  # a bad host key concerns known_hosts only, once

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 import tomllib
 from collections.abc import Callable
@@ -41,6 +42,7 @@ _LOCK_POLL = 0.01
 
 _AT_LINE = re.compile(r"^(?P<reason>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
 _AT_END = re.compile(r"^(?P<reason>.*) \(at end of document\)$", re.S)
+_DIGITS = re.compile(r"[0-9][0-9_]*")
 
 
 Signature = tuple[int, int, int]
@@ -66,6 +68,18 @@ def parse_toml(path: Path | str, raw: bytes) -> dict[str, Any]:
         raise ConfigError(_decode_message(path, text, str(exc))) from None
     except RecursionError:  # tomllib recurses once per level of nested arrays and tables
         raise ConfigError(f"{path}: arrays or tables nested too deeply") from None
+    except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
+        raise ConfigError(_huge_number_message(path, text)) from None
+
+
+def _huge_number_message(path: Path | str, text: str) -> str:
+    limit = sys.get_int_max_str_digits()
+    for match in _DIGITS.finditer(text):
+        digits = match.group().replace("_", "")
+        if limit and len(digits) > limit:
+            line, col = _position(text[: match.start()])
+            return f"{path}:{line}:{col}: number too long ({len(digits):,} digits)"
+    return f"{path}: a number tomllib cannot read"
 
 
 def _position(before: bytes | str) -> tuple[int, int]:

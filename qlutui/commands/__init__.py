@@ -13,6 +13,8 @@ import asyncio
 import inspect
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from qlutui.commands import (
@@ -74,10 +76,47 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
-    """A plain aligned text table."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    """A plain aligned text table; a cell is one line whatever it holds (`printable`)."""
+    cells = [[printable(str(cell)) for cell in row] for row in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(fmt.format(*map(str, r)).rstrip() for r in [header, *rows])
+    return "\n".join(fmt.format(*r).rstrip() for r in cells)
+
+
+def printable(text: str, keep: str = "") -> str:
+    """`text` safe to print: every character that is not printable (ESC, CR, a newline, a
+    bidi override ...) shown as its escape (`\\x1b`), except those in `keep`. The one
+    output helper of the verbs: what a state file or a head-node holds never drives the
+    terminal or fakes a table row."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
+
+
+class _Printable:
+    """A text stream whose writes go through `printable` (newlines and tabs kept); binary
+    output (`.buffer`, e.g. `rootfs cat`) stays as it is."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(printable(text, "\n\t"))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def printable_output() -> Iterator[None]:
+    """Everything a verb prints to stdout and stderr goes through `printable`."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Printable(out), _Printable(err)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 def run_handler(args: argparse.Namespace) -> int:
@@ -94,4 +133,5 @@ def run_handler(args: argparse.Namespace) -> int:
         finally:
             await cluster.aclose()
 
-    return asyncio.run(call()) or 0
+    with printable_output():
+        return asyncio.run(call()) or 0

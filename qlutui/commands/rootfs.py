@@ -154,11 +154,11 @@ async def show_config(cluster: Any, args: argparse.Namespace) -> None:
         f"  Files:       {view.files} ({size_text(view.size)})",
         f"  Images:      {', '.join(view.images) or '-'}",
         f"  Head-nodes:  {view.status}",
-        *(f"    differs: {p}" for p in differences),
+        *(f"    differs: {commands.printable(p)}" for p in differences),
         "  The node gets:",
         *(
-            f"    {f.mode:04o} {f.size:>8} {f.destination}"
-            + (f" -> {f.target}" if f.target else "")
+            f"    {f.mode:04o} {f.size:>8} {commands.printable(f.destination)}"
+            + (f" -> {commands.printable(f.target)}" if f.target else "")
             for f in files
         ),
     ]
@@ -194,8 +194,14 @@ async def list_dir(cluster: Any, args: argparse.Namespace) -> None:
         for e in entries
     ]
     lines = [
-        f"{mode_text(e.kind, e.mode)} {e.size:>8} {e.name}"
-        + ("/" if e.kind == "dir" else f" -> {e.digest}" if e.kind == "link" else "")
+        f"{mode_text(e.kind, e.mode)} {e.size:>8} {commands.printable(e.name)}"
+        + (
+            "/"
+            if e.kind == "dir"
+            else f" -> {commands.printable(e.digest)}"
+            if e.kind == "link"
+            else ""
+        )
         for e in entries
     ]
     commands.emit(args, data, "\n".join(lines))
@@ -243,7 +249,7 @@ async def scripts(cluster: Any, args: argparse.Namespace) -> int:
     ]
     lines = []
     for s in found:
-        lines.append(f"{s.position or '-':>3} {s.mode:04o} {s.name}")
+        lines.append(f"{s.position or '-':>3} {s.mode:04o} {commands.printable(s.name)}")
         lines += [f"      will not run: {problem}" for problem in s.problems]
     commands.emit(args, data, "\n".join(lines) or f"{args.name} has no boot scripts")
     return 0

@@ -19,7 +19,7 @@ FILES = ("known_hosts", "shosts_equiv", "authorized_keys")
 
 
 def _port(text: str) -> int:
-    if not (text.isdigit() and 0 < int(text) < 65536):
+    if not (text.isdigit() and len(text) <= 5 and 0 < int(text) < 65536):
         raise argparse.ArgumentTypeError(f"expected a port number (1-65535), got {text!r}")
     return int(text)
 
@@ -47,6 +47,13 @@ def register(verbs: Any) -> None:
     p = sub.add_parser("header", help="print a file's header, or set it (--set PATH or -)")
     p.add_argument("file", choices=FILES, metavar="FILE")
     p.add_argument("--set", metavar="PATH|-", dest="source")
+    p.add_argument(
+        "--allow-patterns",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="confirm the wildcards and negations of the header (`*`, `?`, `!`; shosts.equiv"
+        " `+`, `-`); --no-allow-patterns withdraws that",
+    )
     p.set_defaults(handler=header)
     p = sub.add_parser("describe", help="set a file's description")
     p.add_argument("file", choices=FILES, metavar="FILE")
@@ -103,19 +110,25 @@ def _parse_address(text: str) -> tuple[str, tuple[str, int | None]]:
         port = rest[1:] if rest.startswith(":") else None
     elif where.count(":") == 1:
         ip, port = where.split(":")
-    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+    if port is not None and not (port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
         raise UsageError(f"--address {text}: bad port {port!r}")
     return host, (ip, int(port) if port else None)
 
 
 def header(cluster: Any, args: argparse.Namespace) -> None:
     service = _service(cluster)
-    if args.source is None:
+    if args.source is None and args.allow_patterns is None:
         sys.stdout.write(service.load().options[args.file].header)
         return
-    text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
-    service.save_header(None, args.file, text)
-    print(f"{args.file}: header saved ({len(text.splitlines())} lines)")
+    if args.source is None:  # only the setting changes: the saved header is checked with it
+        text = service.load().options[args.file].header
+    else:
+        text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
+    service.save_header(None, args.file, text, allow_patterns=args.allow_patterns)
+    allowed = {None: "", True: ", patterns allowed", False: ", patterns refused"}
+    print(
+        f"{args.file}: header saved ({len(text.splitlines())} lines{allowed[args.allow_patterns]})"
+    )
 
 
 def describe(cluster: Any, args: argparse.Namespace) -> None:

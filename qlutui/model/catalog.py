@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from qlutui.errors import InvalidInput
-from qlutui.model.names import label, name_problem, shown
+from qlutui.model.names import label, line_problem, name_problem, shown
 from qlutui.model.versions import Version, parse_version
 
 # Module and flavour names end up in Debian package names (lower case, no '_'); a flavour
@@ -224,6 +224,8 @@ def _task(name: str, entry: object) -> Task:
     packages = entry.get("packages", [])
     if not isinstance(description, str):
         raise InvalidInput(f"{where}: description: must be text")
+    if problem := line_problem(description):
+        raise InvalidInput(f"{where}: description {problem}")
     if not isinstance(packages, list):
         raise InvalidInput(f"{where}: packages: must be a list of package names")
     for package in packages:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from qlutui.errors import InvalidInput, Refused
 from qlutui.model.catalog import flavour_problem
-from qlutui.model.names import label, name_problem, shown
+from qlutui.model.names import label, line_problem, name_problem, shown
 from qlutui.model.versions import parse_version
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ def chroot_problem(chroot: Chroot) -> str | None:
         ("version", _xy_problem(chroot.version)),
         ("state", None if chroot.state in STATES else f"must be one of {', '.join(STATES)}"),
         ("job", name_problem(chroot.job) if chroot.job else None),
+        ("description", line_problem(chroot.description)),
     )
     for name, problem in checks:
         if problem:

@@ -14,7 +14,7 @@ from qlutui.errors import InvalidInput, Refused
 from qlutui.model.catalog import Catalog, flavour_problem, module_package, module_problem
 from qlutui.model.chroots import Chroot
 from qlutui.model.inventory import Inventory
-from qlutui.model.names import label, name_problem, shown
+from qlutui.model.names import label, line_problem, name_problem, shown
 from qlutui.model.versions import Version, parse_version, resolve
 
 CORE = "core"
@@ -69,6 +69,7 @@ def image_problem(image: Image) -> str | None:
         ("version", version_problem),
         ("chroot", name_problem(image.chroot) if image.chroot else None),
         ("postinst", name_problem(image.postinst) if image.postinst else None),
+        ("description", line_problem(image.description)),
     )
     for key, problem in checks:
         if problem:

@@ -183,7 +183,7 @@ def check_unique(inv: Inventory) -> list[Problem]:
             try:
                 packed = inet_pton(af_inet, ip)  # the common case, inlined for speed
                 key: str | None = ip
-            except (OSError, TypeError):
+            except (OSError, TypeError, ValueError):
                 packed, key = None, ip_key(ip)
             if key is None:
                 invalid.append(Problem("invalid-ip", ip, (f"{node} ({net})",)))
@@ -265,19 +265,23 @@ def _ip_uses(host: Host, key: str) -> list[str]:
 
 
 def ip_key(text: str) -> str | None:
-    """The canonical form of an IPv4/IPv6 address (for clash checks), None when invalid."""
+    """The canonical form of a plain IPv4 or IPv6 address, None for anything else.
+
+    The one IP rule of qlutui. Plain means the address alone: a strict dotted quad or an
+    IPv6 address, no scope id (`%eth0`), no prefix length, no blank around it. inet_pton is
+    that strict; `ipaddress.IPv6Address` is not: it takes any text after a `%` (newlines,
+    commas, spaces), which would reach the generated files verbatim. The IPv6 form is the
+    one OpenSSH looks up (inet_ntop: lower case, `::` compressed).
+    """
     try:
         socket.inet_pton(socket.AF_INET, text)  # strict dotted quad: already canonical
         return text
-    except (OSError, TypeError):
+    except (OSError, TypeError, ValueError):  # ValueError: a NUL or an unencodable character
         pass
-    if not isinstance(text, str) or ":" not in text:
-        return None
     try:
-        address = ipaddress.IPv6Address(text)
-    except ValueError:
+        return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, text))
+    except (OSError, TypeError, ValueError):
         return None
-    return None if address.scope_id is not None else str(address)  # no "%eth0" stored
 
 
 _MAC = re.compile(r"[0-9A-Fa-f]{1,2}(?:([:-])[0-9A-Fa-f]{1,2})(?:\1[0-9A-Fa-f]{1,2}){4}")
@@ -356,6 +360,10 @@ def _ranges(networks: list[Network]) -> dict[str, Range]:
 
 
 def _cidr_range(cidr: str) -> Range | None:
+    """`address/length` with a plain address (`ip_key`) and a decimal length, else None."""
+    address, _, length = cidr.partition("/")
+    if ip_key(address) is None or not (length.isascii() and length.isdigit()):
+        return None
     try:
         net = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
@@ -399,7 +407,19 @@ def _hostname_problem(name: str) -> str | None:
             "must be labels of letters, digits and '-' (not first or last),"
             f" 1..{_MAX_LABEL} characters each, separated by '.'"
         )
+    if name[0].isdigit() and _is_ip_literal(name):
+        return "is an IP address, not a host name"
     return None
+
+
+def _is_ip_literal(name: str) -> bool:
+    """Whether a resolver would read `name` as an IPv4 address: inet_aton's forms, such as
+    `127.52.1.12`, `0.0.0.0`, `127.1`, `2130706433` or `0x7f.1` (all-digit dotted names)."""
+    try:
+        socket.inet_aton(name)
+    except OSError:
+        return all(part.isdigit() for part in name.split("."))
+    return True
 
 
 def _owners_text(owners: tuple[str, ...]) -> str:

@@ -52,6 +52,33 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+# Characters a one-line field refuses: C0 and C1 controls (ESC, CR, LF, tab, NUL ...), DEL,
+# the Unicode line and paragraph separators and the bidirectional overrides (which reorder
+# what a terminal shows).
+_NOT_ONE_LINE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def line_problem(text: object) -> str | None:
+    """Why `text` is not acceptable in a one-line field (a description), or None: the one
+    rule for every such field, so none can clear a terminal or fake a table row."""
+    if not isinstance(text, str):
+        return f"must be text, not {type(text).__name__}"
+    bad = _NOT_ONE_LINE.search(text)
+    if bad:
+        return f"must be one line without control characters (found {shown(bad.group())})"
+    return None
+
+
+def check_line(text: str, what: str = "text") -> str:
+    """Return `text` when it is acceptable in a one-line field, else raise InvalidInput."""
+    problem = line_problem(text)
+    if problem:
+        raise InvalidInput(f"{what} {problem}")
+    return text
+
+
 def check_name(name: str, what: str = "name") -> str:
     """Return `name` when it is acceptable, else raise InvalidInput saying why."""
     problem = name_problem(name)

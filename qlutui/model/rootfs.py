@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from qlutui.errors import InvalidInput
-from qlutui.model.names import label, name_problem, shown
+from qlutui.model.names import label, line_problem, name_problem, shown
 
 INITD = "lib/qlustar/init.d"
 _RUNPARTS = re.compile(r"[A-Za-z0-9_-]+")
@@ -40,6 +40,8 @@ def configs_from_dict(data: dict) -> dict[str, RootfsConfig]:
             raise InvalidInput(f"{where}: name {problem}")
         if not isinstance(entry, dict) or not isinstance(entry.get("description", ""), str):
             raise InvalidInput(f"{where}: must be a table with a text description")
+        if problem := line_problem(entry.get("description", "")):
+            raise InvalidInput(f"{where}: description {problem}")
         configs[name] = RootfsConfig(name, entry.get("description", ""))
     return configs
 

@@ -14,18 +14,20 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import re
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
+from typing import NamedTuple
 
 from qlutui.errors import InvalidInput
 from qlutui.model.generated import BANNER
-from qlutui.model.inventory import Host, Inventory, Network, check_unique, host_names
-from qlutui.model.names import counted, label, shown
+from qlutui.model.inventory import Host, Inventory, Network, check_unique, host_names, ip_key
+from qlutui.model.names import counted, label, line_problem, shown
 
 FILES = ("known_hosts", "shosts_equiv", "authorized_keys")
+PROBLEMS_SHOWN = 3  # bad lines named in a one-line refusal before "... and N more"
 
 # OpenSSH's key types (sshkey.c); host keys and a host CA must be plain keys.
 PLAIN_KEY_TYPES = frozenset(
@@ -81,6 +83,8 @@ AUTHORIZED_KEY_OPTIONS = frozenset(
 )
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_NOT_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_PLAIN_HOSTS = re.compile(r"(?:[A-Za-z0-9._:][A-Za-z0-9._:-]*\n)*")  # names, IPv4, IPv6
 _HOST_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 _USER_CHARS = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]*\$?")
 _NETGROUP_CHARS = re.compile(r"[^\s@]+")
@@ -99,6 +103,7 @@ class FileOptions:
     networks: list[str] = field(default_factory=list)  # [] = every network with ssh = true
     hashed: bool = False  # known_hosts: one hashed name per line
     ca_key: str = ""  # known_hosts: one "@cert-authority" line instead of the host keys
+    allow_patterns: bool = False  # the header may hold wildcards and negations (confirmed)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object], kind: str = "known_hosts") -> FileOptions:
@@ -118,6 +123,8 @@ class FileOptions:
                     raise InvalidInput(f"{kind}.{key}: must be a list of network names")
                 value = list(value)
             values[key] = value
+        if problem := line_problem(values["description"]):
+            raise InvalidInput(f"{kind}.description {problem}")
         return cls(**values)
 
     def to_dict(self) -> dict[str, object]:
@@ -132,6 +139,7 @@ _DEFAULTS: dict[str, object] = {
     "networks": [],
     "hashed": False,
     "ca_key": "",
+    "allow_patterns": False,
 }
 
 
@@ -168,9 +176,12 @@ class LineProblem:
 # --- validation -------------------------------------------------------------------------
 
 
-def validate_header(kind: str, header: str) -> list[LineProblem]:
-    """Every problem of the header the admin typed, line by line."""
-    problems = _validate_lines(kind, header)
+def validate_header(kind: str, header: str, *, allow_patterns: bool = False) -> list[LineProblem]:
+    """Every problem of the header the admin typed, line by line.
+
+    Wildcards and negations (`pattern_problem`) are problems unless `allow_patterns`.
+    """
+    problems = _validate_lines(kind, header, allow_patterns)
     problems += [
         LineProblem(n, line, "the generated-part banner cannot be part of the header")
         for n, line in enumerate(header.split("\n"), 1)
@@ -179,16 +190,16 @@ def validate_header(kind: str, header: str) -> list[LineProblem]:
     return sorted(problems, key=lambda p: p.line)
 
 
-def validate_rendered(kind: str, text: str) -> list[LineProblem]:
+def validate_rendered(kind: str, text: str, *, allow_patterns: bool = False) -> list[LineProblem]:
     """Every problem of a whole rendered file (it must parse as a whole, end with a newline)."""
-    problems = _validate_lines(kind, text)
+    problems = _validate_lines(kind, text, allow_patterns)
     if text and not text.endswith("\n"):
         last = text.count("\n") + 1
         problems.append(LineProblem(last, text.rsplit("\n", 1)[-1], "no newline at the end"))
     return problems
 
 
-def _validate_lines(kind: str, text: str) -> list[LineProblem]:
+def _validate_lines(kind: str, text: str, allow_patterns: bool) -> list[LineProblem]:
     check = _LINE_CHECKS.get(kind)
     if check is None:
         raise InvalidInput(_unknown_kind(kind))
@@ -203,13 +214,37 @@ def _validate_lines(kind: str, text: str) -> list[LineProblem]:
             stripped = line.strip()
             if not stripped or stripped.startswith("#"):
                 continue
-            reason = check(stripped, keys)
+            reason = check(stripped, keys, allow_patterns)
         if reason:
             problems.append(LineProblem(number, line, reason))
     return problems
 
 
-def _known_hosts_problem(line: str, keys: dict[str, str | None]) -> str | None:
+def pattern_problem(kind: str, field: str) -> str | None:
+    """Why a host or user field of a known_hosts or shosts.equiv line needs `allow_patterns`:
+    it is a wildcard (known_hosts `*` `?`, shosts.equiv `+`), trusting hosts or users it
+    does not name, or a negation (`!`, `-`), which only makes sense beside a wildcard."""
+    if kind == "known_hosts":
+        wildcard, negation = "*" in field or "?" in field, field.startswith("!")
+    else:
+        wildcard, negation = field == "+", field.startswith("-")
+    if not (wildcard or negation):
+        return None
+    what = "wildcard" if wildcard else "negation"
+    return f"{shown(field)} is a {what}: allowed only with allow_patterns = true"
+
+
+class KnownHostsLine(NamedTuple):  # a tuple: the check of a big generated part makes many
+    """The fields of one known_hosts line."""
+
+    marker: str  # "", "@cert-authority" or "@revoked"
+    names: list[str]  # host patterns, hashed names, [host]:port
+    key: str  # "keytype base64 [comment]"
+
+
+def parse_known_hosts_line(line: str) -> KnownHostsLine | str:
+    """One known_hosts line (stripped, not a comment) split as sshd does, or why it cannot
+    be. The header check and the check of the generated part (`render_all`) both use it."""
     if line.startswith("@"):
         parts = line.split(None, 2)
         if parts[0] not in ("@cert-authority", "@revoked"):
@@ -218,16 +253,29 @@ def _known_hosts_problem(line: str, keys: dict[str, str | None]) -> str | None:
         parts = ["", *line.split(None, 1)]
     if len(parts) < 3:
         return "expected 'names keytype base64-key'"
-    patterns, data = parts[1], parts[2]
+    marker, patterns, data = parts
     names = patterns.split(",")
     if "" in names:
         return f"empty name in {shown(patterns)}"
-    if any(name.startswith("|") for name in names):
+    if "|" in patterns and any(name.startswith("|") for name in names):
         if len(names) > 1:
             return "a hashed name (|1|salt|hash) must stand alone on its line"
         if not _is_hashed_name(names[0]):
             return f"{shown(names[0])} is not a hashed name (|1|base64 salt|base64 hash)"
-    problem = _cached_key_problem(data, keys)
+    return KnownHostsLine(marker, names, data)
+
+
+def _known_hosts_problem(
+    line: str, keys: dict[str, str | None], allow_patterns: bool
+) -> str | None:
+    parsed = parse_known_hosts_line(line)
+    if isinstance(parsed, str):
+        return parsed
+    if not allow_patterns and parsed.marker != "@revoked":  # a revocation trusts nobody
+        for name in parsed.names:
+            if problem := pattern_problem("known_hosts", name):
+                return problem
+    problem = _cached_key_problem(parsed.key, keys)
     if problem:
         return problem
     import asyncssh
@@ -239,13 +287,21 @@ def _known_hosts_problem(line: str, keys: dict[str, str | None]) -> str | None:
     return None
 
 
-def _shosts_problem(line: str, _keys: dict[str, str | None]) -> str | None:
+def _shosts_problem(line: str, _keys: dict[str, str | None], allow_patterns: bool) -> str | None:
     fields = line.split()
     if len(fields) > 2:
         return f"expected 'host [user]', found {len(fields)} fields"
-    host = fields[0]
+    problem = _shosts_host_problem(fields[0])
+    if problem is None and len(fields) == 2:
+        problem = _shosts_user_problem(fields[1])
+    if problem is None and not allow_patterns:
+        problem = next(filter(None, (pattern_problem("shosts_equiv", f) for f in fields)), None)
+    return problem
+
+
+def _shosts_host_problem(host: str) -> str | None:
     if host == "+":
-        return "'+' admits every host"
+        return None  # every host: a wildcard, for pattern_problem
     if host == "-":
         return "'-' must be followed by a host name or @netgroup"
     name = host[1:] if host[0] in "+-" else host
@@ -254,14 +310,12 @@ def _shosts_problem(line: str, _keys: dict[str, str | None]) -> str | None:
             return f"{shown(host)} is not a valid netgroup"
     elif not _is_host_or_ip(name):
         return f"{shown(host)} is not a host name or IP address"
-    if len(fields) == 2:
-        return _shosts_user_problem(fields[1])
     return None
 
 
 def _shosts_user_problem(user: str) -> str | None:
     if user == "+":
-        return "'+' admits every user"
+        return None  # every user: a wildcard, for pattern_problem
     if user == "-":
         return "'-' must be followed by a user name or @netgroup"
     name = user[1:] if user[0] in "+-" else user
@@ -274,7 +328,9 @@ def _shosts_user_problem(user: str) -> str | None:
     return None
 
 
-def _authorized_keys_problem(line: str, keys: dict[str, str | None]) -> str | None:
+def _authorized_keys_problem(
+    line: str, keys: dict[str, str | None], _allow_patterns: bool
+) -> str | None:
     first = line.split(None, 1)[0]
     if first in PLAIN_KEY_TYPES or first in CERT_KEY_TYPES:
         options, data = "", line
@@ -285,7 +341,7 @@ def _authorized_keys_problem(line: str, keys: dict[str, str | None]) -> str | No
         options, data = line[:end], line[end:].strip()
     if not data:
         return "not a public key line (expected '[options] keytype base64-key [comment]')"
-    problem = _cached_key_problem(data, keys) or _options_problem(options)
+    problem = _cached_key_problem(data, keys) or options_problem(options)
     if problem:
         return problem
     import asyncssh
@@ -297,7 +353,7 @@ def _authorized_keys_problem(line: str, keys: dict[str, str | None]) -> str | No
     return None
 
 
-_LINE_CHECKS: dict[str, Callable[[str, dict[str, str | None]], str | None]] = {
+_LINE_CHECKS: dict[str, Callable[[str, dict[str, str | None], bool], str | None]] = {
     "known_hosts": _known_hosts_problem,
     "shosts_equiv": _shosts_problem,
     "authorized_keys": _authorized_keys_problem,
@@ -305,12 +361,13 @@ _LINE_CHECKS: dict[str, Callable[[str, dict[str, str | None]], str | None]] = {
 
 
 def _options_end(line: str) -> int | None:
-    """Where the options of an authorized_keys line end (first blank outside quotes)."""
+    """Where the options of an authorized_keys line end: the first blank outside quotes,
+    as sshd's sshkey_advance_past_options finds it (`\\"` is skipped anywhere)."""
     quoted = False
     i = 0
     while i < len(line):
         c = line[i]
-        if c == "\\" and quoted:
+        if c == "\\" and line[i + 1 : i + 2] == '"':
             i += 1
         elif c == '"':
             quoted = not quoted
@@ -320,26 +377,168 @@ def _options_end(line: str) -> int | None:
     return None if quoted else len(line)
 
 
-def _options_problem(options: str) -> str | None:
-    if not options:
-        return None
-    for option in _split_unquoted(options, ","):
-        name = option.split("=", 1)[0].lower()
-        if name not in AUTHORIZED_KEY_OPTIONS:
-            return f"unknown option {shown(name)}"
+# authorized_keys options as sshd parses them (auth-options.c, sshauthopt_parse): flags,
+# case-insensitive, the second group also negated with "no-"; options with a quoted value.
+_FLAGS = ("restrict", "cert-authority")
+_NEGATABLE_FLAGS = (
+    "port-forwarding",
+    "agent-forwarding",
+    "x11-forwarding",
+    "touch-required",
+    "verify-required",
+    "pty",
+    "user-rc",
+)
+_VALUED = (
+    "command",
+    "principals",
+    "from",
+    "expiry-time",
+    "environment",
+    "permitopen",
+    "permitlisten",
+    "tunnel",
+)
+_ONCE = frozenset({"command", "principals", "from"})  # sshd: 'multiple "command" clauses'
+_PERMIT_MAX = 4096  # SSH_AUTHOPT_PERMIT_MAX
+_ENV_MAX = 1024  # SSH_AUTHOPT_ENV_MAX
+_TUNID_MAX = 0x7FFFFFFF - 2  # SSH_TUNID_MAX
+_NI_MAXHOST = 1025
+_ENV_NAME = re.compile(r"[A-Za-z0-9_]+")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)  # strncasecmp
+
+
+def options_problem(options: str) -> str | None:
+    """Why sshd would refuse the options of an authorized_keys line (and so ignore the key),
+    or None. The rules of sshauthopt_parse: known names, a `"` right after `=`, the closing
+    quote followed by `,` or the end, no second command, principals or from; plus the checks
+    it makes of expiry-time, environment, permitopen, permitlisten and tunnel values."""
+    i, end, lower = 0, len(options), options.translate(_ASCII_LOWER)
+    seen: dict[str, int] = {}
+    env: set[str] = set()  # the distinct names sshd counts
+    while i < end:
+        flag = _flag_length(lower, i)
+        name = None if flag else next((v for v in _VALUED if lower.startswith(v + "=", i)), None)
+        if flag:
+            i += flag
+        elif name is None:
+            if options[i] != ",":  # sshd skips an empty option (",,")
+                return f"unknown option {shown(re.split('[,=]', options[i:], maxsplit=1)[0])}"
+        else:
+            if name in _ONCE and name in seen:
+                return f'more than one {name}="..." (sshd ignores the key)'
+            seen[name] = seen.get(name, 0) + 1
+            if (name == "environment" and len(env) > _ENV_MAX) or (
+                name.startswith("permit") and seen[name] > _PERMIT_MAX + 1
+            ):
+                return f"too many {name} options"
+            value, i, problem = _dequote(options, i + len(name) + 1)
+            if problem is None:
+                problem = _VALUE_CHECKS.get(name, _any_value)(value)
+            if problem:
+                return f"{name}: {problem}"
+            if name == "environment":
+                env.add(value.partition("=")[0])
+        if i == end:
+            break
+        if options[i] != ",":
+            return f"{shown(options[i:])} after an option (expected ',' or the key)"
+        i += 1  # a ',' right before the key is fine: sshd looks at the blank after it
     return None
 
 
-def _split_unquoted(text: str, sep: str) -> list[str]:
-    parts, start, quoted = [], 0, False
-    for i, c in enumerate(text):
-        if c == '"' and (i == 0 or text[i - 1] != "\\"):
-            quoted = not quoted
-        elif c == sep and not quoted:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
+def _flag_length(lower: str, i: int) -> int:
+    """The length of the flag option at `lower[i:]` (sshd matches a prefix), 0 if none."""
+    for flag in _FLAGS:
+        if lower.startswith(flag, i):
+            return len(flag)
+    negated = 3 if lower.startswith("no-", i) else 0
+    for flag in _NEGATABLE_FLAGS:
+        if lower.startswith(flag, i + negated):
+            return negated + len(flag)
+    return 0
+
+
+def _dequote(text: str, i: int) -> tuple[str, int, str | None]:
+    """sshd's opt_dequote: the quoted value at `text[i:]` (`\\"` is a quote), where it ends."""
+    if text[i : i + 1] != '"':
+        return "", i, "missing start quote"
+    i += 1
+    value = []
+    while i < len(text) and text[i] != '"':
+        if text[i] == "\\" and text[i + 1 : i + 2] == '"':
+            i += 1
+        value.append(text[i])
+        i += 1
+    if i == len(text):
+        return "", i, "missing end quote"
+    return "".join(value), i + 1, None
+
+
+def _any_value(_value: str) -> str | None:
+    return None
+
+
+def _expiry_problem(value: str) -> str | None:
+    """parse_absolute_time: YYYYMMDD[HHMM[SS]], optionally followed by Z or UTC."""
+    stamp = value
+    if len(stamp) > 1 and stamp[-1:].upper() == "Z":
+        stamp = stamp[:-1]
+    elif len(stamp) > 3 and stamp[-3:].upper() == "UTC":
+        stamp = stamp[:-3]
+    if len(stamp) not in (8, 12, 14) or not (stamp.isascii() and stamp.isdigit()):
+        return f"{shown(value)} is not YYYYMMDD[HHMM[SS]][Z]"
+    parts = [int(stamp[:4]), *(int(stamp[i : i + 2]) for i in range(4, len(stamp), 2))]
+    limits = [(0, 9999), (1, 12), (1, 31), (0, 23), (0, 59), (0, 61)]  # strptime's ranges
+    if any(not low <= part <= high for part, (low, high) in zip(parts, limits, strict=False)):
+        return f"{shown(value)} is not a valid time"
+    return None
+
+
+def _environment_problem(value: str) -> str | None:
+    name, sep, _ = value.partition("=")
+    if not sep or not _ENV_NAME.fullmatch(name):
+        return f"{shown(value)} is not NAME=value (NAME of letters, digits and '_')"
+    return None
+
+
+def _permit_problem(value: str, *, bare_port: bool) -> str | None:
+    """handle_permit: host:port (or [host]:port, host/port); permitlisten takes a bare port."""
+    if bare_port and ":" not in value:
+        value = f"*:{value}"
+    if value.startswith("["):
+        close = value.find("]")
+        host, rest = (value[: close + 1], value[close + 1 :]) if close >= 0 else (None, "")
+    else:
+        cut = min((i for i in (value.find(":"), value.find("/")) if i >= 0), default=len(value))
+        host, rest = value[:cut], value[cut:]
+    if host is None or len(host) >= _NI_MAXHOST or rest[:1] not in ("", ":", "/"):
+        return f"{shown(value)}: invalid host"
+    port = rest[1:] if rest else None
+    # sshd also takes a service name from its /etc/services; only numbers are accepted here
+    if port != "*" and not (port and _number(port, 5) and 0 < int(port) < 65536):
+        return f"{shown(value)}: the port must be 1-65535 or *"
+    return None
+
+
+def _number(text: str, digits: int) -> bool:
+    """ASCII decimal digits, at most `digits` of them (int() of 5,000 digits raises)."""
+    return len(text) <= digits and text.isascii() and text.isdigit()
+
+
+def _tunnel_problem(value: str) -> str | None:
+    if value.lower() == "any" or (_number(value, 10) and int(value) <= _TUNID_MAX):
+        return None
+    return f"{shown(value)} is not a tun device number or 'any'"
+
+
+_VALUE_CHECKS: dict[str, Callable[[str], str | None]] = {
+    "expiry-time": _expiry_problem,
+    "environment": _environment_problem,
+    "permitopen": partial(_permit_problem, bare_port=False),
+    "permitlisten": partial(_permit_problem, bare_port=True),
+    "tunnel": _tunnel_problem,
+}
 
 
 def _cached_key_problem(data: str, cache: dict[str, str | None]) -> str | None:
@@ -399,13 +598,7 @@ def _is_hashed_name(name: str) -> bool:
 
 
 def _is_host_or_ip(name: str) -> bool:
-    if _HOST_CHARS.fullmatch(name):
-        return True
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
+    return _HOST_CHARS.fullmatch(name) is not None or ip_key(name) is not None
 
 
 def _unknown_kind(kind: str) -> str:
@@ -442,6 +635,8 @@ def render_all(
             raise InvalidInput(_unknown_kind(kind))
     problems: list[str] | None = None
     gathered: dict[tuple, list[list[str]]] = {}  # (networks, include_ips) -> names per host
+    hashed = _hasher(salt_source)
+    walls: dict[tuple, Defined] = {}  # the same key as `gathered`
     files = {}
     for kind, opts in options.items():
         header = opts.header
@@ -461,13 +656,73 @@ def render_all(
             for names in gathered[key]:
                 lines += names
         else:
-            _known_hosts(inv, gathered[key], opts, salt_source, lines, problems)
+            _known_hosts(inv, gathered[key], opts, hashed, lines, problems)
         lines.append("")
         files[kind] = header + "\n".join(lines)
+        if not problems:  # the second wall: what was written is read back
+            if key not in walls:
+                walls[key] = Defined(inv, gathered[key], hashed)
+            generated = "\n".join(lines[1:])
+            problems += [f"generated {p}" for p in walls[key].problems(kind, generated, opts)]
     if problems:
-        count = counted(len(problems), "problem")
-        raise InvalidInput(f"inventory has {count}: {'; '.join(problems)}")
+        raise Refusal(problems)
     return files
+
+
+class Refusal(InvalidInput):
+    """`render_all` refusing: the inventory's problems (clashes first, as `check_unique`
+    lists them), bad host keys, and lines of the generated part the second wall refused."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        count = counted(len(problems), "problem")
+        super().__init__(f"inventory has {count}: {'; '.join(problems)}")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One file as `ssh write` would write it, or why it cannot be written."""
+
+    kind: str
+    text: str  # the whole file ("" when it cannot be rendered)
+    error: InvalidInput | None = None  # why it cannot be written (None: it can)
+    header: list[LineProblem] = field(default_factory=list)  # the header's bad lines
+
+
+def check_files(inv: Inventory, options: Mapping[str, FileOptions]) -> dict[str, Checked]:
+    """Every file as `ssh write` would write it, or why not: first what `render_all` refuses
+    (the inventory, its host keys, the second wall), then the header's bad lines (with the
+    file's `allow_patterns`). `ssh write` and `ssh diff`, `qlutui check` and the menu's
+    count all go through this one function, so they never disagree."""
+    generated = [kind for kind in options if kind != "authorized_keys"]
+    try:
+        rendered: dict[str, str | InvalidInput] = dict(
+            render_all(inv, {kind: options[kind] for kind in generated})
+        )
+    except InvalidInput as error:  # the inventory concerns every file but authorized_keys
+        rendered = dict.fromkeys(generated, error)
+    if "authorized_keys" in options:
+        rendered.update(render_all(inv, {"authorized_keys": options["authorized_keys"]}))
+    checked = {}
+    for kind, opts in options.items():
+        text = rendered[kind]
+        header = validate_header(kind, opts.header, allow_patterns=opts.allow_patterns)
+        if isinstance(text, InvalidInput):
+            checked[kind] = Checked(kind, "", text, header)
+        elif header:
+            checked[kind] = Checked(
+                kind, text, InvalidInput(f"header {problems_text(header)}"), header
+            )
+        else:
+            checked[kind] = Checked(kind, text)
+    return checked
+
+
+def problems_text(problems: list[LineProblem]) -> str:
+    """Bad lines for a one-line message, cut after PROBLEMS_SHOWN."""
+    more = len(problems) - PROBLEMS_SHOWN
+    text = "; ".join(str(p) for p in problems[:PROBLEMS_SHOWN])
+    return text + (f" ... and {more} more" if more > 0 else "")
 
 
 def _networks(kind: str, inv: Inventory, opts: FileOptions) -> list[Network]:
@@ -490,7 +745,8 @@ def _names(inv: Inventory, host: Host, networks: list[Network], include_ips: boo
         if ip:
             names += host_names(inv, host, network)
             if include_ips:
-                ips.append(ip)
+                # IPv6 in the form OpenSSH looks up (a valid IPv4 address already is it)
+                ips.append(ip_key(ip) or ip if ":" in ip else ip)
     return list(dict.fromkeys(names + ips))
 
 
@@ -498,12 +754,11 @@ def _known_hosts(
     inv: Inventory,
     names_per_host: list[list[str]],
     opts: FileOptions,
-    salt_source: SaltSource | None,
+    hashed: Callable[[str], str],
     lines: list[str],
     problems: list[str],
 ) -> None:
     """Append the generated known_hosts lines; append inventory problems found on the way."""
-    hashed = partial(_hashed, salt_source=salt_source) if salt_source else _default_hashed
     if opts.ca_key:
         ca_key, problem = _host_key(opts.ca_key)
         if problem:
@@ -541,6 +796,12 @@ def _host_key(line: str) -> tuple[str, str | None]:
     return f"{fields[0]} {fields[1]}", _key_shape_problem(fields[0], fields[1], PLAIN_KEY_TYPES)
 
 
+def _hasher(salt_source: SaltSource | None) -> Callable[[str], str]:
+    """The hashed-name function of one rendering: one salt per name, so the second wall
+    finds the same hashed names (the default salts are derived from the name anyway)."""
+    return cache(partial(_hashed, salt_source=salt_source)) if salt_source else _default_hashed
+
+
 def _hashed(name: str, salt_source: SaltSource) -> str:
     """OpenSSH's hashed host name: |1|base64(salt)|base64(HMAC-SHA1(salt, name))."""
     salt = salt_source(name)
@@ -573,3 +834,108 @@ def fingerprint(key: str) -> str:
 def host_key_problem(keytype: str, b64: str) -> str | None:
     """Why "keytype base64" is not a plain public key (the cheap structural check)."""
     return _key_shape_problem(keytype, b64, PLAIN_KEY_TYPES)
+
+
+# --- the second wall: the generated part read back ---------------------------------------
+
+
+class Defined:
+    """What the inventory defines for each host on a file's networks: its names and IPs, and
+    its host keys. `problems` parses a generated part with the header parsers and refuses
+    any line that is not one host's defined names (or IPs) with one of that host's keys, so
+    a value that slipped through the inventory's checks (a newline, a comma, a `*`) cannot
+    add a line or a name to the file."""
+
+    def __init__(
+        self,
+        inv: Inventory,
+        names_per_host: list[list[str]],
+        hashed: Callable[[str], str] = _default_hashed,
+    ) -> None:
+        # name or IP -> index of the host defining it (names are unique: check_unique)
+        self.owner = {name: i for i, names in enumerate(names_per_host) for name in names}
+        self.names_per_host = names_per_host
+        self.inv = inv
+        self.hashed = hashed  # the hashed-name function the file was rendered with
+
+    @classmethod
+    def of(cls, kind: str, inv: Inventory, opts: FileOptions) -> Defined:
+        """What `inv` defines for the file `kind` rendered with `opts` (default salts)."""
+        networks = _networks(kind, inv, opts)
+        names = [_names(inv, host, networks, opts.include_ips) for host in inv.hosts]
+        return cls(inv, names)
+
+    def problems(self, kind: str, generated: str, opts: FileOptions) -> list[LineProblem]:
+        """Every line of `generated` (the text after the banner of a file rendered with
+        `opts`) that the inventory does not define; line 1 is the first after the banner."""
+        lines = generated.split("\n")
+        if lines[-1] == "":
+            lines.pop()  # the text after the final newline
+        if kind == "shosts_equiv":
+            # The common case at C speed: one plain host name or IP per line (what the header
+            # parser accepts without a pattern), each one the inventory defines.
+            if _PLAIN_HOSTS.fullmatch(generated) and self.owner.keys() >= set(lines):
+                return []
+            check = self._shosts_line
+        else:
+            check = self._known_hosts_line(opts)
+        problems = []
+        control = _CONTROL_NOT_NEWLINE.search(generated) is not None  # one pass for all lines
+        for number, line in enumerate(lines, 1):
+            bad = _CONTROL.search(line) if control else None
+            reason = f"control character {ord(bad.group()):#04x}" if bad else check(line)
+            if reason:
+                problems.append(LineProblem(number, line, reason))
+        return problems
+
+    def _shosts_line(self, line: str) -> str | None:
+        if line in self.owner and line[:1] not in "+-@" and _is_host_or_ip(line):
+            return None  # the common case first: one plain name or IP the inventory defines
+        if len(line.split()) != 1 or line != line.strip():
+            return f"{shown(line)} is not one host name or IP"
+        problem = _shosts_host_problem(line) or pattern_problem("shosts_equiv", line)
+        return problem or f"{shown(line)} is not a name or IP of the inventory"
+
+    def _known_hosts_line(self, opts: FileOptions) -> Callable[[str], str | None]:
+        ca_key = _host_key(opts.ca_key)[0] if opts.ca_key else ""
+        keys: dict[int, set[str]] = {}  # host index -> its bare keys, as lines ask
+        lookup = self.owner
+        if opts.hashed:  # hashed name -> host index
+            lookup = {self.hashed(name): i for name, i in self.owner.items()}
+        # The names of a host stand on one line per key: each names field is read once.
+        owners: dict[str, int] = {}  # names field of a plain line already read -> host index
+
+        def names_owner(parsed: KnownHostsLine) -> int | str:
+            if parsed.marker != ("@cert-authority" if ca_key else ""):
+                return f"unexpected marker {shown(parsed.marker)}"
+            owner = lookup.get(parsed.names[0], -1)
+            if owner >= 0 and parsed.names == self.names_per_host[owner]:
+                return owner  # the common case: exactly one host's names, in one compare
+            found = {lookup.get(name, -1) for name in parsed.names}
+            if -1 in found:
+                name = next(n for n in parsed.names if n not in lookup)
+                return f"{shown(name)} is not a name or IP of the inventory"
+            return found.pop() if len(found) == 1 or ca_key else "names of several hosts"
+
+        def check(line: str) -> str | None:
+            field, _, key = line.partition(" ")
+            owner: int | str | None = owners.get(field)
+            if owner is None:
+                parsed = parse_known_hosts_line(line)
+                if isinstance(parsed, str):
+                    return parsed
+                owner = names_owner(parsed)
+                if isinstance(owner, str):
+                    return owner
+                key = parsed.key
+                if not parsed.marker and ",".join(parsed.names) == field:
+                    owners[field] = owner
+            if ca_key:
+                return None if key == ca_key else "not the configured host CA key"
+            if owner not in keys:
+                keys[owner] = {_host_key(k)[0] for k in self.inv.keys_of(self.inv.hosts[owner])}
+            if key not in keys[owner]:
+                return f"not a host key of {label(self.inv.hosts[owner].name)}"
+            return None
+
+        return check

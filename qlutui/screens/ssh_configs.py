@@ -168,8 +168,9 @@ class SSHConfigsScreen(Screen):
 
     @work(group="ssh-check", exclusive=True)
     async def _check_header(self) -> None:
+        allowed = self.state is not None and self.state.options[self.kind].allow_patterns
         problems = await asyncio.to_thread(
-            self.service.header_problems, self.kind, self.editor.text
+            self.service.header_problems, self.kind, self.editor.text, allowed
         )
         box = self.query_one("#ssh-problems", Static)
         lines = [f"line {p.line}: {p.reason}" for p in problems[:PROBLEMS_LISTED]]
@@ -204,8 +205,34 @@ class SSHConfigsScreen(Screen):
     def action_save(self) -> None:
         if self.state is None:
             return
+        text = self.editor.text
+        if not self.state.options[self.kind].allow_patterns and self._only_patterns(text):
+            self._confirm_patterns(text)
+            return
+        self._save(text)
+
+    def _only_patterns(self, text: str) -> bool:
+        """Whether the header's only problems are wildcards and negations (to confirm)."""
+        header_problems = self.service.header_problems
+        return bool(header_problems(self.kind, text)) and not header_problems(self.kind, text, True)
+
+    @work(group="ssh-save", exclusive=True)
+    async def _confirm_patterns(self, text: str) -> None:
+        question = (
+            f"The {TITLES[self.kind]} header has wildcards or negations: they trust hosts"
+            " it does not name. Allow patterns in this header and save it?"
+        )
+        lines = self.service.header_problems(self.kind, text)
+        detail = "\n".join(str(p) for p in lines[:PROBLEMS_LISTED])
+        if await self.app.push_screen_wait(Confirm(question, detail, title="Patterns")):
+            self._save(text, allow_patterns=True)
+
+    def _save(self, text: str, allow_patterns: bool | None = None) -> None:
+        assert self.state is not None
         try:
-            self.state = self.service.save_header(self.state, self.kind, self.editor.text)
+            self.state = self.service.save_header(
+                self.state, self.kind, text, allow_patterns=allow_patterns
+            )
         except ConflictError as exc:
             self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
             self._load()

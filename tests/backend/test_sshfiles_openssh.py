@@ -8,17 +8,21 @@ authorized_keys.
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
 import pytest
+from authorized_options import SSHD_ACCEPTS, SSHD_REFUSES
 from sshd import SSHD
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
 from qlutui.backend.files import files_service
 from qlutui.backend.sshfiles import SSHFilesService
+from qlutui.errors import InvalidInput
 from qlutui.model.inventory import Inventory, host_names
+from qlutui.model.sshfiles import validate_header
 
 pytestmark = pytest.mark.ssh
 
@@ -141,5 +145,73 @@ async def test_authorized_keys_admits_only_header_keys(tmp_path: Path) -> None:
         refused = _ssh(server, known, f"[127.0.0.1]:{server.port}", outsider)
         assert refused.returncode == 255
         assert "Permission denied (publickey)" in refused.stderr
+    finally:
+        server.stop()
+
+
+# --- hostile input against real OpenSSH (issue 15, items 1 and 8) --------------------------
+
+# An ed25519 key whose base64 has no '/' (ipaddress refused a '/' even after the '%').
+ATTACKER = (
+    "ssh-ed25519 " + base64.b64encode(b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + b"A" * 32).decode()
+)
+HOSTILE_IPS = {
+    "a line trusting a key for every host": "fd00::1%x\n* {key}",
+    "'*' added to a host's names": "fd00::11%x,*",
+}
+
+
+@pytest.mark.parametrize("ip", HOSTILE_IPS.values(), ids=list(HOSTILE_IPS))
+async def test_a_scoped_ipv6_address_never_reaches_known_hosts(tmp_path: Path, ip: str) -> None:
+    cluster, out = _cluster(tmp_path)
+    service = SSHFilesService(cluster)
+    try:
+        await _write(service, "known_hosts")  # a good file first
+
+        def mutate(doc) -> None:
+            doc["networks"].append({"name": "v6", "kind": "ether", "suffix": "v6"})
+            doc["hosts"][0]["ips"]["v6"] = ip.format(key=ATTACKER)
+
+        cluster.store.update("inventory", mutate)
+        with pytest.raises(InvalidInput, match=r"hosts\[0\] \(beosrv-c\): ips\.v6: not an IP"):
+            await service.statuses(["known_hosts", "shosts_equiv"])
+        assert any("ips.v6: not an IP address" in p for p in cluster.problems())
+    finally:
+        await cluster.aclose()
+    assert not (out / "shosts.equiv").exists()
+    for host in ("anyhost", "beo-01"):  # the file on disk is still the good one
+        found = subprocess.run(
+            ["ssh-keygen", "-F", host, "-f", str(out / "ssh_known_hosts")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert (found.returncode == 0) is (host == "beo-01"), found.stdout
+        assert ATTACKER.split()[1] not in found.stdout
+
+
+def _login(server: SSHD, options: str, authorized: Path) -> subprocess.CompletedProcess:
+    """A real login with the fixture's key, authorized by one line with `options`."""
+    authorized.write_text(f"{options} {_pub(server.identity)}\n")
+    return _ssh(server, server.known_hosts, f"[127.0.0.1]:{server.port}", server.identity)
+
+
+def test_authorized_keys_options_are_judged_as_sshd_judges_them(tmp_path: Path) -> None:
+    """Every option string the validator accepts logs in through a real sshd; every one it
+    refuses is one sshd refuses too (the key is ignored: no login)."""
+    server = SSHD(tmp_path / "sshd")
+    authorized = server.tmp / "authorized_keys"
+    key = _pub(server.identity)
+    server.start()
+    try:
+        for options in SSHD_ACCEPTS:
+            assert validate_header("authorized_keys", f"{options} {key}") == [], options
+            result = _login(server, options, authorized)
+            assert result.returncode == 0, (options, result.stderr, server.log_tail())
+        for options in SSHD_REFUSES:
+            assert validate_header("authorized_keys", f"{options} {key}") != [], options
+            result = _login(server, options, authorized)
+            assert result.returncode == 255, (options, result.stdout)
+            assert "Permission denied (publickey)" in result.stderr, options
     finally:
         server.stop()

@@ -116,7 +116,7 @@ async def test_header_save_refuses_bad_lines_and_conflicts(cluster: Cluster) -> 
     with pytest.raises(InvalidInput) as error:
         service.save_header(state, "known_hosts", bad)
     assert str(error.value).startswith("known_hosts header not saved: line 1: ")
-    with pytest.raises(InvalidInput, match=r"line 2: '\+' admits every host"):
+    with pytest.raises(InvalidInput, match=r"line 2: '\+' is a wildcard: allowed only with"):
         service.save_header(state, "shosts_equiv", "gw.example.org\n+")
     saved = service.save_header(state, "shosts_equiv", "gw.example.org\n10.0.0.1 alice")
     assert saved.options["shosts_equiv"].header == "gw.example.org\n10.0.0.1 alice\n"

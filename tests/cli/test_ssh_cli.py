@@ -58,7 +58,10 @@ def test_diff_write_then_nothing_differs(config: Path) -> None:
 def test_header_set_refuses_bad_lines(config: Path) -> None:
     bad = qlutui(config, "header", "shosts_equiv", "--set", "-", stdin="gw.example.org\n+\n")
     assert bad.returncode == 1
-    assert bad.stderr == ("qlutui: shosts_equiv header not saved: line 2: '+' admits every host\n")
+    assert bad.stderr == (
+        "qlutui: shosts_equiv header not saved:"
+        " line 2: '+' is a wildcard: allowed only with allow_patterns = true\n"
+    )
     assert sshfiles(config)["shosts_equiv"]["header"] == ""
     good = qlutui(config, "header", "shosts_equiv", "--set", "-", stdin="gw.example.org\n")
     assert good.returncode == 0, good.stderr
@@ -104,3 +107,16 @@ def test_scan_keys_stores_only_with_yes(config: Path, sshd: SSHD) -> None:
     assert f"beo-01 127.0.0.1:{sshd.port}: unchanged" in again.stdout
     bad = qlutui(config, "scan-keys", "--address", "beo-01")
     assert bad.returncode == 2 and "expected HOST=IP[:PORT]" in bad.stderr
+
+
+def test_header_patterns_need_allow_patterns(config: Path) -> None:
+    header = "+@staff\n-untrusted.example.org\n"
+    refused = qlutui(config, "header", "shosts_equiv", "--set", "-", stdin=header)
+    assert refused.returncode == 1 and "'-untrusted.example.org' is a negation" in refused.stderr
+    saved = qlutui(config, "header", "shosts_equiv", "--set", "-", "--allow-patterns", stdin=header)
+    assert saved.returncode == 0 and "patterns allowed" in saved.stdout, saved.stderr
+    assert sshfiles(config)["shosts_equiv"]["allow_patterns"] is True
+    assert qlutui(config, "diff", "shosts_equiv").returncode == 1  # changed, not invalid
+    withdrawn = qlutui(config, "header", "shosts_equiv", "--no-allow-patterns")
+    assert withdrawn.returncode == 1 and "is a negation" in withdrawn.stderr
+    assert sshfiles(config)["shosts_equiv"]["allow_patterns"] is True

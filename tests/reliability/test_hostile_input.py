@@ -14,6 +14,7 @@ from conftest import one_line_reason, qlutui, tree_hash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
 from qlutui.cli import main
 from qlutui.model.names import name_problem
@@ -269,3 +270,150 @@ def test_clashing_inventories_are_reported(tmp_path: Path, clash: str) -> None:
 def test_cli_refusal_over_a_real_subprocess_is_one_line(demo: Path) -> None:
     result = qlutui(demo, "images", "new", "../../etc", "--flavour", "noble", "--version", "13")
     assert "image name" in one_line_reason(result)
+
+
+# --- issue 15: hostile IPs and names, huge numbers, control characters, check == write -----
+
+V6 = "[[networks]]\nname = 'v6'\nkind = 'ether'\nsuffix = 'v6'\n"
+HOSTILE_INVENTORIES = {
+    "scoped ipv6 with a line after it": V6 + "[[hosts]]\nname = 'zz-8'\n"
+    "ips = { boot = '127.52.9.8', v6 = \"fd00::1%x\\n* ssh-ed25519 "
+    'AAAAC3NzaC1lZDI1NTE5AAAAIGlucHV0IGludG8gdGhlIGtub3duIGhvc3RzIGZpbGU" }\n',
+    "scoped ipv6 with a comma": V6 + "[[hosts]]\nname = 'zz-9'\n"
+    "ips = { boot = '127.52.9.9', v6 = 'fd00::11%x,*' }\n",
+    "ip with a nul": "[[hosts]]\nname = 'zz-10'\nips = { boot = \"127.52.9.10\\u0000\" }\n",
+    "alias is another host's ip": "[[hosts]]\nname = 'zz-11'\nips = { boot = '127.52.9.11' }\n"
+    "aliases = { boot = ['127.52.1.12'] }\n",
+    "override is 0.0.0.0": "[[hosts]]\nname = 'zz-12'\nips = { boot = '127.52.9.12' }\n"
+    "override = '0.0.0.0'\noverride_network = 'boot'\n",
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_INVENTORIES, ids=list(HOSTILE_INVENTORIES))
+def test_hostile_inventories_are_refused_and_checked(tmp_path: Path, case: str) -> None:
+    config = init_demo(tmp_path / "demo")
+    inventory = config.parent / "state/inventory.toml"
+    inventory.write_text(inventory.read_text() + HOSTILE_INVENTORIES[case])
+    before = tree_hash(config.parent)
+    reason = refused(config, "ssh", "write")
+    assert "not an IP address" in reason or "is an IP address, not a host name" in reason
+    code, err = cli(config, "check")
+    assert code == 1 and "Traceback" not in err and "internal error" not in err
+    assert tree_hash(config.parent) == before
+
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize("area", READS)
+def test_a_huge_integer_is_a_one_line_error_and_check_goes_on(tmp_path: Path, area: str) -> None:
+    config = init_demo(tmp_path / "demo")
+    state = config.parent / "state"
+    path = state / f"{area}.toml"
+    path.write_text(f"# a number too long for int()\nhuge = {HUGE}\n" + path.read_text())
+    reason = refused(config, *READS[area])
+    assert reason == f"qlutui: {path}:2:8: number too long (5,000 digits)", reason
+    err = io.StringIO()
+    out = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = main(["--config", str(config), "check"])
+    assert code == 1 and err.getvalue() == "", err.getvalue()
+    lines = out.getvalue().splitlines()
+    assert f"{path}:2:8: number too long (5,000 digits)" in lines
+    other = state / ("images.toml" if area != "images" else "chroots.toml")
+    other.write_text(other.read_text().replace("description =", "descripton =", 1))
+    _, text = cli_out(config, "check")
+    assert any(str(other) in line and "descripton" in line for line in text.splitlines())
+    assert path.read_text().startswith("# a number too long")  # never rewritten
+
+
+def test_a_huge_integer_in_config_toml_is_a_one_line_error(tmp_path: Path) -> None:
+    config = init_demo(tmp_path / "demo")
+    config.write_text(config.read_text() + f"\n[ui]\nhuge = {HUGE}\n")
+    reason = refused(config, "images", "list")
+    assert reason.startswith(f"qlutui: {config}:") and "number too long (5,000 digits)" in reason
+
+
+def cli_out(config: Path, *args: str) -> tuple[int, str]:
+    """`qlutui --config CONFIG ARGS` in-process: (exit status, stdout + stderr)."""
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out), contextlib.redirect_stdout(out):
+        try:
+            code = main(["--config", str(config), *args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 2
+    return code, out.getvalue()
+
+
+CONTROL = ["\x1b[2J", "tab\there", "two\nlines", "bell\x07", "cr\rx", "\u202eevil", "nul\x00"]
+
+
+@pytest.mark.parametrize("text", CONTROL, ids=repr)
+def test_control_characters_are_refused_in_one_line_fields(demo: Path, text: str) -> None:
+    before = tree_hash(demo.parent)
+    for args in (
+        ["images", "set", "Standard-noble", "--description", text],
+        ["images", "new", "x1", "--flavour", "noble", "--version", "13", "--description", text],
+        ["chroots", "edit", "bookworm-base", "--description", text],
+        ["rootfs", "new", "x2", "--description", text],
+        ["ssh", "describe", "known_hosts", text],
+    ):
+        assert "control characters" in refused(demo, *args), args
+    assert tree_hash(demo.parent) == before
+
+
+HAND_EDITED = {  # a description that would clear the terminal, in each file that has one
+    "images": lambda doc: doc["images"]["Standard-noble"].update(description="a\x1b[2J"),
+    "chroots": lambda doc: doc["chroots"]["bookworm-base"].update(description="a\x1b[2J"),
+    "rootfs": lambda doc: doc["configs"]["ntp-tweaks"].update(description="a\x1b[2J"),
+    "sshfiles": lambda doc: doc["known_hosts"].update(description="a\x1b[2J"),
+}
+
+
+@pytest.mark.parametrize("area", HAND_EDITED)
+def test_hand_edited_control_characters_never_reach_the_terminal(tmp_path: Path, area: str) -> None:
+    config = init_demo(tmp_path / "demo")
+    Cluster.open(config).store.update(area, HAND_EDITED[area])  # as an editor would
+    for args in (*READS.values(), ["images", "show", "Standard-noble"], ["check"]):
+        _, output = cli_out(config, *args)
+        assert "\x1b" not in output and "Traceback" not in output, (args, output)
+    _, output = cli_out(config, "check")
+    assert f"{area}.toml" in output and "without control characters (found '\\x1b')" in output
+
+
+def test_printed_names_from_a_head_node_are_escaped(demo: Path) -> None:
+    root = demo.parent / "headnodes/beosrv-c/var/lib/qlustar/root-fs/ntp-tweaks"
+    (root / "evil\x1b[2J\nname").write_text("x")
+    _, output = cli_out(demo, "rootfs", "ls", "ntp-tweaks")
+    assert "\x1b" not in output and "evil\\x1b[2J\\nname" in output, output
+    (root / "evil\x1b[2J\nname").unlink()
+
+
+CHECK_EQUALS_WRITE = {
+    "host key of another type": (
+        "inventory",
+        "[[hosts]]\nname = 'zz-13'\nips = { boot = '127.52.9.13' }\n"
+        "host_keys = ['ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGlucHV0IGludG8gdGhlIGtub3duIGhvc3Rz']\n",
+        "not ssh-rsa",
+    ),
+    "hand-edited bad header line": (
+        "sshfiles",
+        "",
+        "line 1: '*' is a wildcard",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CHECK_EQUALS_WRITE, ids=list(CHECK_EQUALS_WRITE))
+def test_check_finds_what_write_refuses(tmp_path: Path, case: str) -> None:
+    config = init_demo(tmp_path / "demo")
+    area, extra, reason = CHECK_EQUALS_WRITE[case]
+    path = config.parent / "state" / f"{area}.toml"
+    if area == "sshfiles":  # as an editor would: qlutui itself refuses to save it
+        header = "* ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGlucHV0IGludG8gdGhlIGtub3duIGhvc3Rz\n"
+        Cluster.open(config).store.update(area, lambda d: d["known_hosts"].update(header=header))
+    else:
+        path.write_text(path.read_text() + extra)
+    code, text = cli_out(config, "check")
+    assert code == 1 and reason in text, text
+    assert reason in refused(config, "ssh", "write")

@@ -218,3 +218,22 @@ def test_snapshot_write_files(snap_compare, tmp_path: Path) -> None:
         await until(pilot, lambda: "shosts.equiv (generated)" in view.text, "diff")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_header_patterns_are_saved_only_once_confirmed(cluster: Cluster) -> None:
+    line = f"*.example.org {public_key('root@gw')}"
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_ssh(pilot)
+        before = saved(cluster)["known_hosts"]
+        await pilot.press("e", *line, "ctrl+s")
+        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the question")
+        assert "'*.example.org' is a wildcard" in pilot.app.screen.detail
+        await pilot.press("n")
+        await until(pilot, lambda: pilot.app.screen is screen, "back, not saved")
+        assert saved(cluster)["known_hosts"] == before and screen.editing
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "asked again")
+        await pilot.press("y")
+        await until(pilot, lambda: not screen.editing, "saved")
+        assert saved(cluster)["known_hosts"]["header"] == line + "\n"
+        assert saved(cluster)["known_hosts"]["allow_patterns"] is True

@@ -437,3 +437,68 @@ def test_a_cluster_full_of_clashes_stays_linear():
     by_value = {p.value: p for p in problems}
     assert len(by_value["www"].owners) == 10_003
     assert len(by_value["127.60.255.254"].owners) == 10_003
+
+
+# --- hostile IPs and names (issue 15, items 1 and 3) ---------------------------------------
+
+HOSTILE_IPS = [
+    "fd00::1%x\n* ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGlu",  # a scope id with a line after it
+    "fd00::11%x,*",  # a scope id adding '*' to the names
+    "fe80::1%eth0",  # any scope id
+    "fd00::1/64",  # a prefix length
+    "10.0.0.1/24",
+    " 10.0.0.1",
+    "10.0.0.1 ",
+    "fd00::1\n",
+    "10.0.0.1\x00",  # raised ValueError (embedded null character) before
+    "010.0.0.1",
+    "10.1",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_IPS, ids=repr)
+def test_ip_key_takes_only_plain_addresses(text: str) -> None:
+    assert ip_key(text) is None
+    data = {"networks": [{"name": "boot", "kind": "ether", "primary": True}]}
+    data["hosts"] = [{"name": "beo-01", "ips": {"boot": text}}]
+    with pytest.raises(InvalidInput, match=r"hosts\[0\] \(beo-01\): ips\.boot: not an IP"):
+        Inventory.from_dict(data)
+    inv = Inventory([Network("boot", "ether", primary=True)], [Host("beo-01", {"boot": text})])
+    assert [p.kind for p in check_unique(inv)] == ["invalid-ip"]
+
+
+def test_ip_key_gives_the_form_openssh_looks_up() -> None:
+    assert ip_key("FD00:0:0::0001") == "fd00::1"
+    assert ip_key("::ffff:10.0.0.1") == "::ffff:10.0.0.1"
+    assert ip_key("10.0.0.1") == "10.0.0.1"
+
+
+def test_a_cidr_with_a_scope_id_is_not_a_network() -> None:
+    inv = Inventory([Network("boot", "ether", primary=True, cidr="fd00::%x/64")], [])
+    assert "cidr 'fd00::%x/64' is not a network address" in texts(inv)[0]
+
+
+IP_LITERAL_NAMES = ["127.52.1.12", "0.0.0.0", "10.0.0.1", "127.1", "2130706433", "0x7f.1", "007"]
+
+
+@pytest.mark.parametrize("name", IP_LITERAL_NAMES)
+def test_names_that_are_ip_literals_are_refused(name: str) -> None:
+    base = {"name": "beo-01", "ips": {"boot": "10.0.0.1", "extern": "10.3.0.1"}}
+    data = {"networks": [{"name": "boot", "kind": "ether", "primary": True}]}
+    data["networks"].append({"name": "extern", "kind": "ether", "suffix": "ext"})
+    for extra in (
+        {"name": name},
+        {"aliases": {"boot": [name]}},
+        {"override": name, "override_network": "extern"},
+    ):
+        data["hosts"] = [base | extra]
+        with pytest.raises(InvalidInput, match="is an IP address, not a host name"):
+            Inventory.from_dict(data)
+    inv = inventory(host("beo-01", 1, aliases={"boot": [name]}), host("beo-02", 2, override=name))
+    assert sum("is an IP address, not a host name" in t for t in texts(inv)) == 2
+
+
+@pytest.mark.parametrize("name", ["3com", "1e100", "10-gw", "beo-01", "0x7g"])
+def test_names_starting_with_digits_stay_valid(name: str) -> None:
+    assert check_unique(inventory(host(name, 1))) == []

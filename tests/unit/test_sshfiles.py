@@ -11,15 +11,21 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from authorized_options import SSHD_ACCEPTS, SSHD_REFUSES
 
 from qlutui.errors import InvalidInput
 from qlutui.model.inventory import Host, Inventory, Network
+from qlutui.model.names import shown
 from qlutui.model.sshfiles import (
     BANNER,
     FILES,
+    Defined,
     FileOptions,
     LineProblem,
+    Refusal,
+    check_files,
     options_from_toml,
+    options_problem,
     render,
     render_all,
     validate_header,
@@ -316,9 +322,34 @@ def test_known_hosts_header_accepts_openssh_lines(keys: dict[str, str]) -> None:
             f"{hashed} {keys['ed']}",
             f"@cert-authority *.corp {keys['ca']}",
             f"   @revoked old.example.org {_bare(keys['user'])}",
+            f"@revoked * {_bare(keys['rsa'])}",  # a revocation trusts nobody: no confirmation
         ]
     )
-    assert validate_header("known_hosts", header) == []
+    assert validate_header("known_hosts", header, allow_patterns=True) == []
+    assert _reasons("known_hosts", header) == [
+        "line 5: '*.example.org' is a wildcard: allowed only with allow_patterns = true",
+        "line 7: '*.corp' is a wildcard: allowed only with allow_patterns = true",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "pattern"),
+    [
+        ("* {key}", "'*' is a wildcard"),
+        ("beo-0? {key}", "'beo-0?' is a wildcard"),
+        ("!beo-01,* {key}", "'!beo-01' is a negation"),
+        ("beo-01,!beo-02 {key}", "'!beo-02' is a negation"),
+        ("@cert-authority * {key}", "'*' is a wildcard"),
+    ],
+)
+def test_known_hosts_header_patterns_need_confirmation(
+    keys: dict[str, str], line: str, pattern: str
+) -> None:
+    header = line.format(key=keys["ed"])
+    assert _reasons("known_hosts", header) == [
+        f"line 1: {pattern}: allowed only with allow_patterns = true"
+    ]
+    assert validate_header("known_hosts", header, allow_patterns=True) == []
 
 
 def test_known_hosts_header_problems(keys: dict[str, str]) -> None:
@@ -378,13 +409,20 @@ def test_shosts_equiv_header() -> None:
             "10.0.0.7",
             "fe80::1",
             "gw.example.org admin",
-            "-untrusted.example.org",
             "+@compute",
-            "-@students",
             "+@trusted +@staff",
         ]
     )
     assert validate_header("shosts_equiv", good) == []
+    patterns = "-untrusted.example.org\n-@students\n+\ngw.example.org +\ngw.example.org -bob"
+    assert validate_header("shosts_equiv", patterns, allow_patterns=True) == []
+    assert _reasons("shosts_equiv", patterns) == [
+        "line 1: '-untrusted.example.org' is a negation: allowed only with allow_patterns = true",
+        "line 2: '-@students' is a negation: allowed only with allow_patterns = true",
+        "line 3: '+' is a wildcard: allowed only with allow_patterns = true",
+        "line 4: '+' is a wildcard: allowed only with allow_patterns = true",
+        "line 5: '-bob' is a negation: allowed only with allow_patterns = true",
+    ]
     bad = "\n".join(
         [
             "+",  # 1
@@ -399,9 +437,9 @@ def test_shosts_equiv_header() -> None:
         ]
     )
     assert _reasons("shosts_equiv", bad) == [
-        "line 1: '+' admits every host",
+        "line 1: '+' is a wildcard: allowed only with allow_patterns = true",
         "line 2: shosts.equiv never admits root (sshd ignores it for root)",
-        "line 3: '+' admits every user",
+        "line 3: '+' is a wildcard: allowed only with allow_patterns = true",
         "line 4: expected 'host [user]', found 3 fields",
         "line 5: 'bad/host' is not a host name or IP address",
         "line 6: '-' must be followed by a host name or @netgroup",
@@ -440,7 +478,7 @@ def test_authorized_keys_header(keys: dict[str, str]) -> None:
         "line 3: unknown option 'frm'",
         "line 4: unbalanced quote in the options",
         "line 5: the ssh-ed25519 key data is broken: invalid public key",
-        "line 6: Invalid environment entry in authorized_keys",
+        "line 6: environment: 'NOEQUALS' is not NAME=value (NAME of letters, digits and '_')",
         "line 7: unknown key type 'ssh-dsa'",
     ]
 
@@ -458,6 +496,7 @@ def test_file_options_round_trip() -> None:
         networks=["boot", "ib"],
         hashed=True,
         ca_key="ssh-ed25519 AAAA",
+        allow_patterns=True,
     )
     data = opts.to_dict()
     assert data == {
@@ -467,6 +506,7 @@ def test_file_options_round_trip() -> None:
         "networks": ["boot", "ib"],
         "hashed": True,
         "ca_key": "ssh-ed25519 AAAA",
+        "allow_patterns": True,
     }
     assert FileOptions.from_dict(data) == opts
     data["networks"].append("extern")
@@ -501,3 +541,104 @@ def test_options_from_toml() -> None:
         options_from_toml({"hosts": {}})
     with pytest.raises(InvalidInput, match="known_hosts must be a table"):
         options_from_toml({"known_hosts": 1})
+
+
+# --- the second wall: the generated part read back (issue 15, item 1) ----------------------
+
+
+def _generated(text: str) -> str:
+    return text.split(BANNER + "\n", 1)[1]
+
+
+@pytest.mark.parametrize("hashed", [False, True], ids=["plain", "hashed"])
+def test_second_wall_passes_what_the_inventory_defines(inv: Inventory, hashed: bool) -> None:
+    for kind in ("known_hosts", "shosts_equiv"):
+        opts = FileOptions(hashed=hashed)
+        text = render(kind, inv, opts)
+        assert Defined.of(kind, inv, opts).problems(kind, _generated(text), opts) == []
+
+
+def test_second_wall_refuses_lines_the_inventory_does_not_define(
+    inv: Inventory, keys: dict[str, str]
+) -> None:
+    opts = FileOptions()
+    generated = _generated(render("known_hosts", inv, opts))
+    wall = Defined.of("known_hosts", inv, opts)
+    rsa, other = _bare(keys["rsa"]), _bare(keys["user"])
+    tampered = {
+        f"* {rsa}": "'*' is not a name or IP of the inventory",
+        f"beo-01,* {rsa}": "'*' is not a name or IP of the inventory",
+        f"beo-01,beo-02 {rsa}": "names of several hosts",
+        f"beo-01 {other}": "not a host key of beo-01",
+        f"@cert-authority beo-01 {rsa}": "unexpected marker '@cert-authority'",
+        f"beo-01\t{rsa}\x1b": "control character 0x1b",
+        "beo-01": "expected 'names keytype base64-key'",
+    }
+    for line, reason in tampered.items():
+        problems = wall.problems("known_hosts", generated + line + "\n", opts)
+        assert [(p.text, p.reason) for p in problems] == [(line, reason)], line
+    ca = FileOptions(ca_key=keys["ca"])
+    ca_part = _generated(render("known_hosts", inv, ca))
+    ca_wall = Defined.of("known_hosts", inv, ca)
+    assert ca_wall.problems("known_hosts", ca_part, ca) == []
+    forged = ca_part.replace(_bare(keys["ca"]), other)
+    assert [p.reason for p in ca_wall.problems("known_hosts", forged, ca)] == [
+        "not the configured host CA key"
+    ]
+
+
+def test_second_wall_refuses_shosts_lines_the_inventory_does_not_define(inv: Inventory) -> None:
+    opts = FileOptions()
+    generated = _generated(render("shosts_equiv", inv, opts))
+    wall = Defined.of("shosts_equiv", inv, opts)
+    for line in ("+", "beo-01 alice", "-beo-01", "elsewhere.example.org", "fd00::1%x", "@ng"):
+        problems = wall.problems("shosts_equiv", generated + line + "\n", opts)
+        assert [p.text for p in problems] == [line], line
+
+
+# --- authorized_keys options as sshd parses them (issue 15, item 8) ------------------------
+
+
+@pytest.mark.parametrize("options", SSHD_ACCEPTS)
+def test_authorized_keys_options_sshd_accepts(options: str, keys: dict[str, str]) -> None:
+    assert options_problem(options) is None
+    assert validate_header("authorized_keys", f"{options} {keys['user']}") == []
+
+
+@pytest.mark.parametrize("options", SSHD_REFUSES)
+def test_authorized_keys_options_sshd_refuses(options: str, keys: dict[str, str]) -> None:
+    assert _reasons("authorized_keys", f"{options} {keys['user']}") == [
+        f"line 1: {SSHD_REFUSES[options]}"
+    ]
+
+
+def test_a_port_of_five_thousand_digits_is_a_reason_not_a_crash(keys: dict[str, str]) -> None:
+    line = f'permitopen="h:{"1" * 5000}" {keys["user"]}'
+    assert _reasons("authorized_keys", line)[0].startswith("line 1: permitopen: ")
+
+
+# --- check == write (issue 15, item 10) ----------------------------------------------------
+
+
+def test_check_files_refuses_what_write_refuses(inv: Inventory, keys: dict[str, str]) -> None:
+    options = {kind: FileOptions() for kind in FILES}
+    options["shosts_equiv"] = FileOptions(header="gw.example.org\n+\n")
+    checked = check_files(inv, options)
+    assert checked["known_hosts"].error is None and checked["authorized_keys"].error is None
+    assert [str(p) for p in checked["shosts_equiv"].header] == [
+        "line 2: '+' is a wildcard: allowed only with allow_patterns = true"
+    ]
+    assert checked["shosts_equiv"].text.startswith("gw.example.org\n+\n" + BANNER)
+    allowed = {"shosts_equiv": FileOptions(header="gw.example.org\n+\n", allow_patterns=True)}
+    assert check_files(inv, allowed)["shosts_equiv"].error is None
+
+    data = keys["ed"].split()[1]
+    inv.hosts[1].host_keys = [f"ssh-rsa {data} root@beo-01"]  # the blob is an ed25519 key
+    checked = check_files(inv, options)
+    error = checked["known_hosts"].error
+    assert isinstance(error, Refusal) and checked["known_hosts"].text == ""
+    assert error.problems == [
+        f"beo-01: host key {shown(inv.hosts[1].host_keys[0])}:"
+        " the key data is of type 'ssh-ed25519', not ssh-rsa"
+    ]
+    assert checked["authorized_keys"].error is None  # the inventory does not concern it

@@ -78,6 +78,16 @@ class FileClass(ABC):
         """Each of `files` as it would be written (blocking), validated: a file that must not
         be written maps to the error saying why."""
 
+    def problems(self) -> list[str]:
+        """Why files of the class cannot be written, one line each (`qlutui check`)."""
+        specs = self.files()
+        rendered = self.render(specs)
+        return [
+            f"generated file {spec.id}: {text}"
+            for spec in specs
+            if not isinstance(text := rendered[spec.id], str)
+        ]
+
     def split(self, spec: FileSpec, text: str) -> Preview:
         """Where the generated part of a rendered file starts (for the preview)."""
         return split(text)
@@ -181,14 +191,9 @@ class FilesService:
         return rendered
 
     def problems(self) -> list[str]:
-        """Why each file that cannot be written cannot (`qlutui check`, the menu's count):
-        the same render and validation a write runs."""
-        specs = self.specs()
-        return [
-            f"{spec.id}: {text}"
-            for spec, text in self._rendered(specs)
-            if not isinstance(text, str)
-        ]
+        """What a write would refuse, one line each, class by class (`qlutui check`, the
+        menu's count): the same render and validation a write runs."""
+        return [line for cls in self.classes.values() for line in cls.problems()]
 
     def _rendered(self, specs: list[FileSpec]) -> list[tuple[FileSpec, str | QlutuiError]]:
         rendered = self.render(specs)

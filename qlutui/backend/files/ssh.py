@@ -4,10 +4,9 @@ them, `SSHFilesService` keeps their headers and options)."""
 from __future__ import annotations
 
 from qlutui.backend.files.base import FileClass, FileSpec, Rendered
-from qlutui.backend.sshfiles import TITLES, SSHFilesService, problems_text, split_generated
-from qlutui.errors import InvalidInput
+from qlutui.backend.sshfiles import TITLES, SSHFilesService, split_generated
 from qlutui.model.generated import Preview
-from qlutui.model.sshfiles import FILES, validate_header
+from qlutui.model.sshfiles import FILES
 
 
 class SSHFiles(FileClass):
@@ -26,11 +25,14 @@ class SSHFiles(FileClass):
     def render(self, files: list[FileSpec]) -> Rendered:
         service = SSHFilesService(self.cluster)
         options = service.load().options
-        rendered = service.render({spec.id: options[spec.id] for spec in files})
-        for spec in files:
-            if problems := validate_header(spec.id, options[spec.id].header):
-                rendered[spec.id] = InvalidInput(f"header {problems_text(problems)}")
-        return rendered
+        checked = service.check({spec.id: options[spec.id] for spec in files})
+        return {kind: c.text if c.error is None else c.error for kind, c in checked.items()}
+
+    def problems(self) -> list[str]:
+        """One line per bad header line, bad host key and refused generated line."""
+        from qlutui.backend.state_check import ssh_files_problems
+
+        return ssh_files_problems(self.cluster.store)
 
     def split(self, spec: FileSpec, text: str) -> Preview:
         return split_generated(spec.id, text)
