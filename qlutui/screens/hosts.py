@@ -251,6 +251,7 @@ class HostsScreen(Screen):
         Binding("u", "renumber", "Renumber", id="hosts.renumber"),
         Binding("d", "delete", "Delete", id="hosts.delete"),
         Binding("k", "scan_keys", "Scan keys", id="hosts.scan_keys"),
+        Binding("m", "import_files", "Import", id="hosts.import"),
         Binding("r", "reload", "Reload", id="hosts.reload"),
     ]
     HOST_ONLY = frozenset({"select", "set_image", "renumber", "filter", "scan_keys"})
@@ -606,6 +607,38 @@ class HostsScreen(Screen):
             "hosts set image (TUI)",
             f"Set image {image or '<None>'} on {len(names)} host(s)?",
         )
+
+    @work(group="hosts-action", exclusive=True)
+    async def action_import_files(self) -> None:
+        """Import hosts files, known_hosts and ethers (local or HEADNODE:PATH): what the
+        import would do is shown first, then applied as one edit (`qlutui hosts import`)."""
+        from qlutui.backend.inventory_import import import_files
+
+        first = self.cluster.headnode_names[0]
+        default = f"{first}:/etc/dnsmasq.hosts {first}:/etc/ssh/ssh_known_hosts"
+        field = Field.input("paths", "Files", default, placeholder="PATH or HEADNODE:PATH ...")
+        values = await self.app.push_screen_wait(FormDialog("Import hosts", [field]))
+        if values is None or not (paths := values["paths"].split()):
+            return
+        try:
+            preview = await import_files(self.cluster, paths, dry_run=True)
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Cannot import"))
+            return
+        detail = "\n".join(preview.lines(listed=5))
+        if preview.plan.clashes or not preview.plan.changes:
+            title = "Import refused" if preview.plan.clashes else "Nothing to import"
+            await self.app.push_screen_wait(ErrorDialog(detail, title=title))
+            return
+        if not await self.app.push_screen_wait(Confirm("Import these hosts?", detail)):
+            return
+        try:
+            done = await import_files(self.cluster, paths)
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Not imported"))
+            return
+        self.notify(done.lines(listed=1)[0])
+        self._load()
 
     @work(group="hosts-action", exclusive=True)
     async def action_renumber(self) -> None:

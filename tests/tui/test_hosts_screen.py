@@ -255,3 +255,25 @@ async def test_scan_the_keys_of_a_host_with_fingerprints_to_confirm(
     pubs = {" ".join(k.with_suffix(".pub").read_text().split()[:2]) for k in sshd.host_keys}
     stored = hosts(cluster)["beo-01"]["host_keys"]
     assert {" ".join(k.split()[:2]) for k in stored} == pubs
+
+
+async def test_import_by_keys_previews_then_applies(cluster: Cluster) -> None:
+    root = cluster.config.headnode("beosrv-c").root
+    hosts_table = "# Network: boot\n127.52.1.100 gpu-01\n127.52.1.101 gpu-02\n"
+    (root / "etc/dnsmasq.hosts").write_text(hosts_table + "127.52.1.102 bad,name\n")
+    async with QlutuiApp(cluster).run_test(size=(80, 24)) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("m")
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"beosrv-c:/etc/dnsmasq.hosts", "enter")
+        asked = await confirm(pilot, screen, "Import these hosts?")
+        assert "would add 2 hosts: gpu-[01-02]" in asked.detail
+        assert "1 line not used" in asked.detail
+        await until(pilot, lambda: "gpu-01" in hosts(cluster), "the import")
+        assert hosts(cluster)["gpu-02"]["ips"] == {"boot": "127.52.1.101"}
+        assert "bad" not in path(cluster).read_text()
+        await pilot.press("m")  # the same file again: nothing to import
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"beosrv-c:/etc/dnsmasq.hosts", "enter")
+        shown = await dialog(pilot, ErrorDialog)
+        assert "nothing to change" in shown.message
