@@ -17,14 +17,16 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import os
 import posixpath
 import stat
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from qlutui.backend import confined as confined_ops
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.confined import is_leftover
 from qlutui.backend.jobs import Job, JobContext
 from qlutui.backend.transport import NotFound, Transport
 from qlutui.errors import (
@@ -261,7 +263,8 @@ class RootfsService:
                 if kind == "d" and name_problem(config) is None:
                     configs[config] = {}
                 continue
-            if config not in configs or any(is_leftover(part) for part in path.split("/")):
+            leftover = any(confined_ops.is_leftover(part) for part in path.split("/"))
+            if config not in configs or leftover:
                 continue  # a crashed write's temp file or removal's tree is not content
             entry = Entry(path, _KINDS.get(kind, "other"), int(mode, 8), int(size), target)
             configs[config][path] = entry
@@ -463,6 +466,28 @@ class RootfsService:
         return await self.write_file(
             opened.name, opened.path, data, expect=opened.digest, force=force
         )
+
+    async def conflict_diff(
+        self, opened: OpenedFile, data: bytes, conflict: FileConflict
+    ) -> list[str]:
+        """How each head-node's copy named in `conflict` differs from `data` (the editor's)."""
+        digest = hashlib.sha256(data).hexdigest()
+        lines: list[str] = []
+        for node, copy in conflict.copies.items():
+            if copy == digest:
+                continue
+            when = (
+                "changed since it was opened"
+                if copy != opened.copies.get(node)
+                else "differed when opened"
+            )
+            lines.append(f"=== {node}: its copy {when} (- {node}, + the editor)")
+            theirs = b""
+            if copy is not None:
+                theirs = await self._read(self.cluster.transport(node), opened.name, opened.path)
+            lines += text_diff(theirs, data, node if copy else "", "editor", opened.path)
+            lines.append("")
+        return lines
 
     async def write_file(
         self,
@@ -780,6 +805,26 @@ class RootfsService:
         return outcome
 
 
+def read_local(source: str | None) -> bytes:
+    """What `rootfs put --from` imports from this machine: a regular file (no FIFO, device
+    or directory), or stdin (None), of at most MAX_FILE_BYTES; else one-line InvalidInput."""
+    try:
+        if source is None:
+            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                raise InvalidInput(f"stdin: more than the limit of {MAX_FILE_BYTES} bytes")
+            return data
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            return confined_ops.read_regular(fd, source, MAX_FILE_BYTES)
+        finally:
+            os.close(fd)
+    except confined_ops.Failure as failure:
+        raise InvalidInput(str(failure)) from None
+    except OSError as error:
+        raise InvalidInput(f"{source}: {error.strerror or error}") from None
+
+
 def _entry(path: str, item: dict[str, Any]) -> Entry:
     """An Entry from what the confined `ls` and `stat` ops answer."""
     return Entry(path, item["kind"], item["mode"], item["size"], item["target"] or "")
@@ -897,3 +942,9 @@ class OpenedFile:
     def diverged(self) -> list[str]:
         """Head-nodes whose copy was already another one when the file was opened."""
         return [node for node, digest in self.copies.items() if digest != self.digest]
+
+    def saved(self, data: bytes, outcome: Outcome) -> OpenedFile:
+        """The file as it is after `data` was saved (on the head-nodes in `outcome.done`)."""
+        digest = hashlib.sha256(data).hexdigest()
+        copies = self.copies | dict.fromkeys(outcome.done, digest)
+        return dataclasses.replace(self, data=data, copies=copies)
