@@ -35,11 +35,20 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # opening a FIFO or a device must neither block nor make it our terminal
 _ANY = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 _KINDS = {stat.S_IFREG: "file", stat.S_IFDIR: "dir", stat.S_IFLNK: "link"}
+_DESCRIBED = {
+    stat.S_IFDIR: "directory",
+    stat.S_IFLNK: "symbolic link",
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFSOCK: "socket",
+}
 
 
 class Failure(Exception):
     def __init__(self, kind, path, reason):
-        super().__init__(f"{path}: {reason}" if path else reason)
+        joint = " " if reason.startswith(("is ", "was ", "exists ")) else ": "
+        super().__init__(f"{path}{joint}{reason}" if path else reason)
         self.kind, self.path, self.reason = kind, path, reason
 
 
@@ -70,6 +79,11 @@ def stale_temps(mtimes, now):
 
 def kind_of(mode):
     return _KINDS.get(stat.S_IFMT(mode), "other")
+
+
+def described(mode):
+    """What a non-regular file is, for a refusal."""
+    return _DESCRIBED.get(stat.S_IFMT(mode), "special file")
 
 
 class Walk:
@@ -180,7 +194,7 @@ def read_regular(fd, path, limit):
     """The content of an open file: only a regular file, at most `limit` bytes."""
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
-        raise Failure("invalid", path, f"is a {kind_of(st.st_mode)}, not a regular file")
+        raise Failure("invalid", path, f"is a {described(st.st_mode)}, not a regular file")
     if st.st_size > limit:
         raise Failure("invalid", path, f"is {st.st_size} bytes, more than the limit {limit}")
     chunks, size = [], 0
@@ -264,7 +278,7 @@ def op_put(request, data):
         if st is not None and stat.S_ISLNK(st.st_mode):
             raise Failure("refused", walk.path, "is a symbolic link; refused")
         if st is not None and not stat.S_ISREG(st.st_mode):
-            raise Failure("invalid", walk.path, f"is a {kind_of(st.st_mode)}, not a file")
+            raise Failure("invalid", walk.path, f"is a {described(st.st_mode)}, not a file")
         if "expect" in request:
             now = current_digest(walk) or ""
             if now != request["expect"]:
@@ -333,7 +347,7 @@ def op_chmod(request, data):
         if stat.S_ISLNK(st.st_mode):
             raise Failure("refused", walk.path, "is a symbolic link; refused")
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-            raise Failure("invalid", walk.path, f"is a {kind_of(st.st_mode)}")
+            raise Failure("invalid", walk.path, f"is a {described(st.st_mode)}")
         fd = walk.open()
         try:
             if stat.S_IFMT(os.fstat(fd).st_mode) != stat.S_IFMT(st.st_mode):

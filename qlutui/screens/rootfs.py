@@ -646,6 +646,12 @@ class EditScreen(Screen[bool]):
 
     @work(group="rootfs-edit", exclusive=True)
     async def action_save(self) -> None:
+        try:
+            await self._save()
+        finally:
+            self.area.focus()  # back to typing after any dialog
+
+    async def _save(self) -> None:
         text = self.area.text
         data, force = text.encode(), False
         while True:
