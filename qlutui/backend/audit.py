@@ -5,8 +5,9 @@ descriptor opened with O_APPEND, so lines of concurrent processes never interlea
 file system appends a single write atomically). Fields are cleaned of tabs, newlines and other
 control characters so a line always parses back.
 
-Actions: `state.edit` (target: the state file), `file.write` (`<head-node>:<path>`),
-`job.start` and `job.end` (the job id).
+Actions: `state.edit` (target: the state file), `file.write`, `file.mkdir`, `file.chmod`,
+`file.rename`, `file.symlink`, `file.remove` (`<head-node>:<path>`), `job.start` and
+`job.end` (the job id).
 """
 
 from __future__ import annotations

@@ -5,9 +5,14 @@ descriptions and images.toml says which images a config is assigned to. Every he
 keeps its own copy (HA): changes go to each of them, a head-node that fails is reported and
 the others are served, and `load()` compares the copies by content hash.
 
-Confinement: a path inside a config passes `normalize_relpath`, then every component below
-the config directory is lstat'ed on the head-node before it is read, written or deleted; a
-symbolic link there is refused, so a link to `/` or to another config is never followed.
+Confinement: a path inside a config passes `normalize_relpath`, then every operation on it
+runs on the head-node through `backend/confined.py`, which opens each component with
+O_NOFOLLOW|O_DIRECTORY relative to the previous directory descriptor: a symbolic link there
+is refused, also one that replaces a directory while the operation runs, so a link to `/` or
+to another config is never followed.
+
+No edit is lost: a write checks every head-node's copy first (`write_file`'s `expect`, the
+editor's `OpenedFile`) and the helper checks it again just before its rename.
 """
 
 from __future__ import annotations
