@@ -475,11 +475,11 @@ class RootfsService:
     async def conflict_diff(
         self, opened: OpenedFile, data: bytes, conflict: FileConflict
     ) -> list[str]:
-        """How each head-node's copy named in `conflict` differs from `data` (the editor's)."""
-        digest = hashlib.sha256(data).hexdigest()
+        """How each head-node's copy that is not the one the editor showed (the conflict)
+        differs from `data`, the editor's text."""
         lines: list[str] = []
         for node, copy in conflict.copies.items():
-            if copy == digest:
+            if copy == opened.digest or copy == hashlib.sha256(data).hexdigest():
                 continue
             when = (
                 "changed since it was opened"
@@ -718,7 +718,7 @@ class RootfsService:
             return [f"{step.path}: special file, not copied"]
         old = await self._read(dst, name, step.path) if now is not None else b""
         new = await self._read(src, name, step.path)
-        lines = text_diff(old, new, dst.name, src.name, step.path)
+        lines = text_diff(old, new, dst.name if now is not None else "", src.name, step.path)
         if now is not None and now.mode != entry.mode:
             lines.append(f"mode {step.path} {now.mode:04o} -> {entry.mode:04o}")
         return lines

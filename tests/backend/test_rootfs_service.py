@@ -404,6 +404,7 @@ async def test_a_write_never_overwrites_a_copy_it_did_not_see(
     diff = await service.conflict_diff(opened, b"edited\n", conflict.value)
     assert "=== beosrv-d: its copy changed since it was opened (- beosrv-d, + the editor)" in diff
     assert "-# changed while the editor was open" in diff and "+edited" in diff
+    assert [line for line in diff if line.startswith("===")] == [diff[0]]  # c is as shown
 
     outcome = await service.save_file(opened, b"edited\n", force=True)  # "overwrite"
     assert outcome.done == ["beosrv-c", "beosrv-d"]
