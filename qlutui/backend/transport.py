@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -46,7 +47,6 @@ __all__ = [
 BACKUPS_KEPT = 5
 STALE_TEMP_AGE = confined_ops.STALE_TEMP_AGE  # temp names and their age: backend/confined.py
 CONFINED_TIMEOUT = 300.0
-CONFINED_SOURCE = Path(confined_ops.__file__).read_text()
 _CHUNK = 1 << 16
 _QUEUE_CHUNKS = 64  # bounded: a slow consumer slows the reader down instead of using memory
 
@@ -74,6 +74,12 @@ class RunFailed(TransportError):
     def __init__(self, returncode: int, message: str | None = None) -> None:
         super().__init__(message or f"command exited with status {returncode}")
         self.returncode = returncode
+
+
+@cache
+def _confined_source() -> str:
+    """The helper script sent to a head-node (read once, when first needed)."""
+    return Path(confined_ops.__file__).read_text()
 
 
 class NotFound(TransportError, FileNotFoundError):
@@ -177,7 +183,7 @@ class Transport(ABC):
         """A file operation below `request["base"]` (a head-node path) that never follows a
         symbolic link (`backend/confined.py`), run on the head-node by its helper script."""
         request = {**request, "base": self.host_path(request["base"])}
-        argv = ["python3", "-c", CONFINED_SOURCE, json.dumps(request)]
+        argv = ["python3", "-c", _confined_source(), json.dumps(request)]
         result = await self.run(argv, input=data, timeout=CONFINED_TIMEOUT)
         if result.returncode == 0:
             return result.stdout
