@@ -5,7 +5,8 @@ descriptor opened with O_APPEND, so lines of concurrent processes never interlea
 file system appends a single write atomically). Fields are cleaned of tabs, newlines and other
 control characters so a line always parses back.
 
-Actions: `state.edit` and `state.restore` (target: the state file), `file.write`
+Actions: `state.edit` and `state.restore` (target: the state file), `file.write`,
+`file.mkdir`, `file.chmod`, `file.rename`, `file.symlink`, `file.remove`
 (`<head-node>:<path>`), `job.start` and `job.end` (the job id).
 """
 

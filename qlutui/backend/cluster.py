@@ -7,12 +7,15 @@ need it) and reused: one connection per head-node for the life of the process.
 
 from __future__ import annotations
 
+import inspect
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, partial, wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
+from qlutui.backend import confined as confined_ops
 from qlutui.backend.audit import FILE_NAME, AuditLog
 from qlutui.backend.config import Config, load_config
 from qlutui.backend.jobs import JobManager
@@ -23,6 +26,36 @@ from qlutui.model.catalog import Catalog
 from qlutui.model.inventory import Inventory
 
 T = TypeVar("T")
+# (the call's arguments by name) -> (action, head-node path, summary), None: not a change
+Describe = Callable[[dict[str, Any]], tuple[str, str, str] | None]
+
+
+def _confined_event(args: dict[str, Any]) -> tuple[str, str, str] | None:
+    request = args["request"]
+    op = request.get("op")
+    if op not in confined_ops.MUTATING:
+        return None
+    path = posixpath.join(request["base"], *request["parts"])
+    summary = {
+        "put": lambda: f"{len(args['data'])} bytes",
+        "mkdir": lambda: f"mode {request.get('mode', 0o755):04o}",
+        "chmod": lambda: f"mode {request['mode']:04o}",
+        "rename": lambda: "to " + posixpath.join(request["base"], *request["dst"]),
+        "symlink": lambda: f"link to {request['target']}",
+        "rm": lambda: "removed",
+    }[op]()
+    action = {"put": "file.write", "rm": "file.remove"}.get(op, f"file.{op}")
+    return action, path, summary
+
+
+_MUTATIONS: dict[str, Describe] = {
+    "write_atomic": lambda a: ("file.write", a["path"], f"{len(a['data'])} bytes"),
+    "mkdir": lambda a: ("file.mkdir", a["path"], f"mode {a['mode']:04o}"),
+    "chmod": lambda a: ("file.chmod", a["path"], f"mode {a['mode']:04o}"),
+    "rename": lambda a: ("file.rename", a["src"], f"to {a['dst']}"),
+    "remove_tree": lambda a: ("file.remove", a["path"], "tree removed"),
+    "confined": _confined_event,
+}
 
 
 @dataclass(frozen=True)
@@ -61,18 +94,29 @@ class Cluster:
         return self._transports[name]
 
     def _audited(self, transport: Transport) -> Transport:
-        """Every file a service writes on a head-node goes to the audit trail."""
-        write_atomic = transport.write_atomic
-
-        @wraps(write_atomic)
-        async def audited_write(
-            path: str, data: bytes, *, mode: int = 0o644, backup: bool = False
-        ) -> None:
-            await write_atomic(path, data, mode=mode, backup=backup)
-            self.audit.record("file.write", f"{transport.name}:{path}", f"{len(data)} bytes")
-
-        transport.write_atomic = audited_write  # type: ignore[method-assign]
+        """Every change a service makes on a head-node goes to the audit trail: each
+        mutating transport method is wrapped here, once (`_MUTATIONS`)."""
+        for method, describe in _MUTATIONS.items():
+            setattr(transport, method, self._audit_call(transport, method, describe))
         return transport
+
+    def _audit_call(
+        self, transport: Transport, method: str, describe: Describe
+    ) -> Callable[..., Any]:
+        call = getattr(transport, method)
+        signature = inspect.signature(call)
+
+        @wraps(call)
+        async def audited(*args: Any, **kwargs: Any) -> Any:
+            result = await call(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            if (event := describe(bound.arguments)) is not None:
+                action, path, summary = event
+                self.audit.record(action, f"{transport.name}:{path}", summary)
+            return result
+
+        return audited
 
     @cached_property
     def jobs(self) -> JobManager:

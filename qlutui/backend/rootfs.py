@@ -5,25 +5,43 @@ descriptions and images.toml says which images a config is assigned to. Every he
 keeps its own copy (HA): changes go to each of them, a head-node that fails is reported and
 the others are served, and `load()` compares the copies by content hash.
 
-Confinement: a path inside a config passes `normalize_relpath`, then every component below
-the config directory is lstat'ed on the head-node before it is read, written or deleted; a
-symbolic link there is refused, so a link to `/` or to another config is never followed.
+Confinement: a path inside a config passes `normalize_relpath`, then every operation on it
+runs on the head-node through `backend/confined.py`, which opens each component with
+O_NOFOLLOW|O_DIRECTORY relative to the previous directory descriptor: a symbolic link there
+is refused, also one that replaces a directory while the operation runs, so a link to `/` or
+to another config is never followed.
+
+No edit is lost: a write checks every head-node's copy first (`write_file`'s `expect`, the
+editor's `OpenedFile`) and the helper checks it again just before its rename.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import difflib
 import hashlib
+import json
+import os
 import posixpath
 import stat
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+from qlutui.backend import confined as confined_ops
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.jobs import Job, JobContext
-from qlutui.backend.transport import FileInfo, Transport
-from qlutui.errors import ConfigError, InvalidInput, QlutuiError, Refused, TransportError
+from qlutui.backend.transport import NotFound, Transport
+from qlutui.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidInput,
+    QlutuiError,
+    Refused,
+    TransportError,
+)
 from qlutui.model.names import check_line, check_name, name_problem, shown
 from qlutui.model.rootfs import (
     INITD,
@@ -38,6 +56,8 @@ from qlutui.model.rootfs import (
 
 HEAD_BYTES = 256  # what script checks look at
 SYNTAX_TIMEOUT = 20.0
+STDIN = "/dev/stdin"
+MAX_FILE_BYTES = 64 << 20  # a file in a config: bigger ones are refused (read, write, import)
 LIST_TIMEOUT = 120.0
 # find prints per entry: type, permission bits, size, link target, path below the start
 _FIND_FORMAT = r"%y\0%m\0%s\0%l\0%P\0"
@@ -248,8 +268,9 @@ class RootfsService:
                 if kind == "d" and name_problem(config) is None:
                     configs[config] = {}
                 continue
-            if config not in configs:
-                continue
+            leftover = any(confined_ops.is_leftover(part) for part in path.split("/"))
+            if config not in configs or leftover:
+                continue  # a crashed write's temp file or removal's tree is not content
             entry = Entry(path, _KINDS.get(kind, "other"), int(mode, 8), int(size), target)
             configs[config][path] = entry
             if entry.kind == "file":
@@ -331,11 +352,9 @@ class RootfsService:
         """Remove the directory on every head-node that has it (confined to the base), its
         description and its image assignments."""
         view = state.config(name)
-        path = self.config_dir(name)
 
         async def remove(transport: Transport) -> None:
-            if await transport.stat(path) is not None:
-                await transport.remove_tree(path, self.base)
+            await self._op(transport, "rm", name)
 
         outcome = await self._everywhere(remove)
         if outcome.failed:  # keep the description while a copy is left somewhere
@@ -374,122 +393,178 @@ class RootfsService:
 
     # -- files inside a config -------------------------------------------------------------
 
-    async def checked_path(
-        self, transport: Transport, name: str, relpath: str = "", *, link_ok: bool = False
-    ) -> str:
-        """The head-node path of `relpath` inside config `name`, after checking every
-        component below the config directory with lstat: a symbolic link is refused (the
-        last one only when `link_ok`), a non-directory in the middle is refused. Missing
-        components are fine (they will be created)."""
-        root = self.config_dir(name)
+    async def _op(
+        self,
+        transport: Transport,
+        op: str,
+        name: str,
+        relpath: str = "",
+        data: bytes = b"",
+        **fields: Any,
+    ) -> Any:
+        """Run a confined op on one head-node: every component below the base is opened
+        without following links, so a link (to `/`, to another config) is never followed,
+        even when it replaces a directory while the op runs. `read` returns bytes, the
+        others what the op answers (JSON)."""
         parts = normalize_relpath(relpath).split("/") if relpath else []
-        info = await transport.stat(root)
-        if info is None:
-            raise InvalidInput(f"{transport.name}: no root-fs config {name}")
-        if info.kind == "link":
-            raise Refused(f"{transport.name}: {root} is a symbolic link; refused")
-        if info.kind != "dir":
-            raise InvalidInput(f"{transport.name}: {root} is not a directory")
-        path = root
-        for index, part in enumerate(parts):
-            path = f"{path}/{part}"
-            info = await transport.stat(path)
-            last = index == len(parts) - 1
-            if info is None:
-                break
-            shown_path = f"{name}/{'/'.join(parts[: index + 1])}"
-            if info.kind == "link" and not (last and link_ok):
-                raise Refused(f"{transport.name}: {shown_path} is a symbolic link; refused")
-            if not last and info.kind != "dir":
-                raise InvalidInput(f"{transport.name}: {shown_path} is not a directory")
-        return posixpath.join(root, *parts)
+        request = {"base": self.base, "parts": [check_name(name, "config name"), *parts]}
+        request |= {"op": op, "exist": 1, **fields}  # the config directory is never created
+        try:
+            out = await transport.confined(request, data)
+        except NotFound as error:
+            if error.path == name:
+                raise InvalidInput(f"{transport.name}: no root-fs config {name}") from None
+            raise
+        return out if op == "read" else json.loads(out)
 
     async def list_dir(
         self, name: str, relpath: str = "", headnode: str | None = None
     ) -> list[Entry]:
         transport = await self._reader(headnode)
-        path = await self.checked_path(transport, name, relpath)
         prefix = normalize_relpath(relpath) + "/" if relpath else ""
-        infos = await transport.list_dir(path)
-        return [_entry(prefix + info.name, info) for info in infos]
+        found = await self._op(transport, "ls", name, relpath)
+        return [_entry(prefix + item["name"], item) for item in found]
 
     async def stat(self, name: str, relpath: str, headnode: str | None = None) -> Entry | None:
         transport = await self._reader(headnode)
-        path = await self.checked_path(transport, name, relpath, link_ok=True)
-        info = await transport.stat(path)
-        return _entry(normalize_relpath(relpath), info) if info else None
+        item = await self._op(transport, "stat", name, relpath)
+        return _entry(normalize_relpath(relpath), item) if item else None
 
     async def read_file(self, name: str, relpath: str, headnode: str | None = None) -> bytes:
-        transport = await self._reader(headnode)
-        path = await self.checked_path(transport, name, relpath)
-        info = await transport.stat(path)
-        if info is None or info.kind != "file":
-            what = "does not exist" if info is None else f"is a {info.kind}, not a file"
-            raise InvalidInput(f"{transport.name}: {name}/{normalize_relpath(relpath)} {what}")
-        return await transport.read_bytes(path)
+        """A regular file's content (at most MAX_FILE_BYTES)."""
+        return await self._read(await self._reader(headnode), name, relpath)
+
+    async def _read(self, transport: Transport, name: str, relpath: str) -> bytes:
+        try:
+            return await self._op(transport, "read", name, relpath, limit=MAX_FILE_BYTES)
+        except NotFound:
+            where = f"{name}/{normalize_relpath(relpath)}"
+            raise InvalidInput(f"{transport.name}: {where} does not exist") from None
+
+    async def copies(self, name: str, relpath: str) -> dict[str, str | None]:
+        """The sha256 of the file on every head-node that answers (None: it has none)."""
+        check_name(name, "config name")
+        normalize_relpath(relpath)
+        names = self.cluster.headnode_names
+        found = await asyncio.gather(
+            *(self._op(self.cluster.transport(n), "hash", name, relpath) for n in names),
+            return_exceptions=True,
+        )
+        copies: dict[str, str | None] = {}
+        for node, result in zip(names, found, strict=True):
+            if isinstance(result, dict):
+                copies[node] = result["sha256"]
+            elif isinstance(result, Refused) or not isinstance(result, QlutuiError | OSError):
+                raise result  # a link where the file is, or a bug
+            # else: unreachable, or no such config there; the write reports it
+        return copies
+
+    async def open_file(self, name: str, relpath: str) -> OpenedFile:
+        """A file for the editor: its text from the first head-node that answers, and every
+        head-node's copy (hash) as it was then, which `save_file` checks against."""
+        transport = await self._reader(None)
+        data = await self._read(transport, name, relpath)
+        copies = await self.copies(name, relpath)
+        return OpenedFile(name, normalize_relpath(relpath), data, transport.name, copies)
+
+    async def save_file(self, opened: OpenedFile, data: bytes, *, force: bool = False) -> Outcome:
+        """Save the editor's text on every head-node, unless a copy is not the one it
+        showed (changed since it was opened, or different from the start): FileConflict."""
+        return await self.write_file(
+            opened.name, opened.path, data, expect=opened.digest, force=force
+        )
+
+    async def conflict_diff(
+        self, opened: OpenedFile, data: bytes, conflict: FileConflict
+    ) -> list[str]:
+        """How each head-node's copy that is not the one the editor showed (the conflict)
+        differs from `data`, the editor's text."""
+        lines: list[str] = []
+        for node, copy in conflict.copies.items():
+            if copy == opened.digest or copy == hashlib.sha256(data).hexdigest():
+                continue
+            when = (
+                "changed since it was opened"
+                if copy != opened.copies.get(node)
+                else "differed when opened"
+            )
+            lines.append(f"=== {node}: its copy {when} (- {node}, + the editor)")
+            theirs = b""
+            if copy is not None:
+                theirs = await self._read(self.cluster.transport(node), opened.name, opened.path)
+            lines += text_diff(theirs, data, node if copy else "", "editor", opened.path)
+            lines.append("")
+        return lines
 
     async def write_file(
-        self, name: str, relpath: str, data: bytes, mode: int | None = None
+        self,
+        name: str,
+        relpath: str,
+        data: bytes,
+        mode: int | None = None,
+        *,
+        expect: str | None = None,
+        force: bool = False,
     ) -> Outcome:
         """Write atomically on every head-node; `mode` None keeps each file's mode (0644
-        for a new file). Missing parent directories are created."""
+        for a new file). Missing parent directories are created.
+
+        No copy is lost unseen: with `expect` (a sha256, or "" for "absent") every head-node's
+        copy must be that one; without it the head-nodes' copies must not differ. Else
+        FileConflict and nothing is written; `force` skips the check. What was checked is
+        checked again on each head-node just before its rename."""
+        what = f"{name}/{normalize_relpath(relpath)}"
+        if len(data) > MAX_FILE_BYTES:
+            raise InvalidInput(f"{what}: {len(data)} bytes, more than the limit {MAX_FILE_BYTES}")
+        now: dict[str, str | None] = {}
+        if not force:
+            now = await self.copies(name, relpath)
+            check_copies(what, now, expect)
 
         async def write(transport: Transport) -> None:
-            path = await self.checked_path(transport, name, relpath)
-            info = await transport.stat(path)
-            if info is not None and info.kind != "file":
-                raise InvalidInput(f"{transport.name}: {name}/{relpath} is a {info.kind}")
-            keep = info.mode if info else 0o644
-            await transport.mkdir(posixpath.dirname(path))
-            await transport.write_atomic(path, data, mode=keep if mode is None else mode)
+            fields: dict[str, Any] = {"mode": mode}
+            if transport.name in now:
+                fields["expect"] = now[transport.name] or ""
+            await self._op(transport, "put", name, relpath, data, **fields)
 
         return await self._everywhere(write)
 
     async def import_file(
         self, name: str, relpath: str, source: str, headnode: str | None = None
     ) -> Outcome:
-        """Copy a file from an absolute path on a head-node (its mode too) into the config
-        on every head-node."""
-        if not posixpath.isabs(source) or ".." in source.split("/"):
+        """Copy a regular file from an absolute path on a head-node (its mode too) into the
+        config on every head-node; a FIFO, a device or a file over the limit is refused."""
+        if not posixpath.isabs(source) or ".." in source.split("/") or source == "/":
             raise InvalidInput(f"invalid source {shown(source)}: must be an absolute path")
         transport = await self._reader(headnode)
-        info = await transport.stat(source)
+        parent, base = posixpath.split(posixpath.normpath(source))
+        request = {"base": parent, "parts": [base], "follow_last": True}
+        info = json.loads(await transport.confined({"op": "stat", **request}))
         if info is None:
             raise InvalidInput(f"{transport.name}: {source}: no such file")
-        data = await transport.read_bytes(source)
-        return await self.write_file(name, relpath, data, mode=info.mode)
+        data = await transport.confined({"op": "read", "limit": MAX_FILE_BYTES, **request})
+        return await self.write_file(name, relpath, data, mode=info["mode"])
 
     async def mkdir(self, name: str, relpath: str) -> Outcome:
         async def make(transport: Transport) -> None:
-            await transport.mkdir(await self.checked_path(transport, name, relpath))
+            await self._op(transport, "mkdir", name, relpath)
 
         return await self._everywhere(make)
 
     async def remove(self, name: str, relpath: str) -> Outcome:
         """Delete a file, a link (never what it points at) or a tree inside the config."""
+        normalize_relpath(relpath)
 
         async def remove(transport: Transport) -> None:
-            path = await self.checked_path(transport, name, relpath, link_ok=True)
-            info = await transport.stat(path)
-            if info is None:
-                return
-            if info.kind == "link":
-                await transport.run_checked(["rm", "-f", "--", transport.host_path(path)])
-            else:
-                await transport.remove_tree(path, self.config_dir(name))
+            await self._op(transport, "rm", name, relpath)
 
         return await self._everywhere(remove)
 
     async def rename(self, name: str, relpath: str, new_relpath: str) -> Outcome:
-        normalize_relpath(new_relpath)
+        dst = [name, *normalize_relpath(new_relpath).split("/")]
 
         async def rename(transport: Transport) -> None:
-            src = await self.checked_path(transport, name, relpath, link_ok=True)
-            dst = await self.checked_path(transport, name, new_relpath)
-            if await transport.stat(src) is None:
-                raise InvalidInput(f"{transport.name}: {name}/{relpath} does not exist")
-            await transport.mkdir(posixpath.dirname(dst))
-            await transport.rename(src, dst)
+            await self._op(transport, "rename", name, relpath, dst=dst)
 
         return await self._everywhere(rename)
 
@@ -498,10 +573,7 @@ class RootfsService:
             raise InvalidInput(f"invalid mode {mode:o}: must be octal 0..7777")
 
         async def change(transport: Transport) -> None:
-            path = await self.checked_path(transport, name, relpath)
-            if await transport.stat(path) is None:
-                raise InvalidInput(f"{transport.name}: {name}/{relpath} does not exist")
-            await transport.chmod(path, mode)
+            await self._op(transport, "chmod", name, relpath, mode=mode)
 
         return await self._everywhere(change)
 
@@ -538,32 +610,30 @@ class RootfsService:
             problems = [f"symbolic link to {entry.digest}: not followed, not checked"]
             return Script(entry.name, "link", entry.mode, entry.size, None, tuple(problems), "")
         kinds = {"file": stat.S_IFREG, "dir": stat.S_IFDIR}
-        head = b""
-        path = await self.checked_path(transport, config, entry.path)
+        data = b""
         if entry.kind == "file":
-            head = (await transport.read_bytes(path))[:HEAD_BYTES]
+            data = await self._read(transport, config, entry.path)
         problems = script_problems(
-            entry.name, kinds.get(entry.kind, stat.S_IFIFO) | entry.mode, head
+            entry.name, kinds.get(entry.kind, stat.S_IFIFO) | entry.mode, data[:HEAD_BYTES]
         )
         syntax = ""
         if entry.kind == "file":
-            syntax = await self._syntax(transport, path, head)
+            syntax = await self._syntax(transport, entry.name, data)
             if syntax not in ("ok",) and not syntax.startswith("not checked"):
                 problems.append(f"syntax error: {syntax}")
         return Script(entry.name, entry.kind, entry.mode, entry.size, None, tuple(problems), syntax)
 
-    async def _syntax(self, transport: Transport, path: str, head: bytes) -> str:
-        shell = shebang_shell(head)
+    async def _syntax(self, transport: Transport, name: str, data: bytes) -> str:
+        """The shell's verdict on the script's text, fed on stdin (never read by its path)."""
+        shell = shebang_shell(data[:HEAD_BYTES])
         if shell is None:
             return "not checked (no sh or bash '#!' line)"
-        result = await transport.run(
-            [shell, "-n", transport.host_path(path)], timeout=SYNTAX_TIMEOUT
-        )
+        result = await transport.run([shell, "-n", STDIN], input=data, timeout=SYNTAX_TIMEOUT)
         if result.returncode == 0:
             return "ok"
         lines = result.stderr.decode(errors="replace").strip().splitlines()
         return (
-            lines[0].replace(transport.host_path(path), posixpath.basename(path))
+            lines[0].replace(STDIN, name)
             if lines
             else (f"{shell} -n exited with status {result.returncode}")
         )
@@ -584,21 +654,24 @@ class RootfsService:
 
     # -- HA sync ------------------------------------------------------------------------------
 
-    async def sync(self, state: RootfsState, name: str, source: str) -> Job:
-        """A job making the config on every other head-node identical to `source`'s copy."""
+    def _sync_targets(self, state: RootfsState, name: str, source: str) -> list[str]:
+        """The head-nodes a sync from `source` changes (refusing a sync that cannot run)."""
         check_name(name, "config name")
         self.cluster.check_headnode(source)
         if source in state.down:
             raise TransportError(state.down[source])
         if name not in state.manifests.get(source, {}):
             raise InvalidInput(f"{source} has no root-fs config {name}")
-        targets = {
-            node: self._sync_work(name, source)
-            for node in self.cluster.headnode_names
-            if node != source
-        }
+        targets = [node for node in self.cluster.headnode_names if node != source]
         if not targets:
             raise Refused("only one head-node is configured: nothing to sync")
+        return targets
+
+    async def sync(self, state: RootfsState, name: str, source: str) -> Job:
+        """A job making the config on every other head-node identical to `source`'s copy."""
+        targets = {
+            node: self._sync_work(name, source) for node in self._sync_targets(state, name, source)
+        }
         return await self.cluster.jobs.start(
             "rootfs.sync",
             f"sync root-fs config {name} from {source}",
@@ -606,6 +679,51 @@ class RootfsService:
             subject=f"rootfs:{name}",
             meta={"config": name, "source": source},
         )
+
+    async def sync_preview(self, state: RootfsState, name: str, source: str) -> list[str]:
+        """What a sync from `source` would change on each other head-node, as a content diff
+        (unified diff lines for text files); nothing is changed."""
+        src = self.cluster.transport(source)
+        want = state.manifests[source][name] if name in state.manifests.get(source, {}) else {}
+        lines: list[str] = []
+        for node in self._sync_targets(state, name, source):
+            if node in state.down:
+                lines += [f"=== {node}: not reachable ({state.down[node]})", ""]
+                continue
+            have = state.manifests.get(node, {}).get(name)
+            steps = sync_steps(want, have or {})
+            head = f"=== {node} becomes like {source}"
+            lines.append(head + (": create the config directory" if have is None else ""))
+            if not steps:
+                lines.append("(already identical)")
+            for step in steps:
+                lines += await self._preview_step(src, self.cluster.transport(node), name, step)
+            lines.append("")
+        return lines
+
+    async def _preview_step(
+        self, src: Transport, dst: Transport, name: str, step: SyncStep
+    ) -> list[str]:
+        entry, now = step.entry, step.now
+        if step.action == "remove" and now is not None:
+            if now.kind != "file":
+                return [f"remove {now.kind} {step.path}"]
+            return text_diff(await self._read(dst, name, step.path), b"", dst.name, "", step.path)
+        assert entry is not None
+        if step.action == "dir":
+            return [f"directory {step.path} ({entry.mode:04o})"]
+        if step.action == "link":
+            return [f"link {step.path} -> {entry.digest}"]
+        if step.action == "mode":
+            return [f"mode {step.path} {now.mode if now else 0:04o} -> {entry.mode:04o}"]
+        if step.action == "special":
+            return [f"{step.path}: special file, not copied"]
+        old = await self._read(dst, name, step.path) if now is not None else b""
+        new = await self._read(src, name, step.path)
+        lines = text_diff(old, new, dst.name if now is not None else "", src.name, step.path)
+        if now is not None and now.mode != entry.mode:
+            lines.append(f"mode {step.path} {now.mode:04o} -> {entry.mode:04o}")
+        return lines
 
     def _sync_work(self, name: str, source: str) -> Callable[[JobContext], Awaitable[None]]:
         async def work(context: JobContext) -> None:
@@ -618,65 +736,41 @@ class RootfsService:
         want = (await self._scan(src)).get(name)
         if want is None:
             raise InvalidInput(f"{src.name} has no root-fs config {name}")
-        root = self.config_dir(name)
-        if await dst.stat(root) is None:
-            context.message(f"create {root}")
-            await dst.mkdir(root)
-        have = (await self._scan(dst)).get(name, {})
-        removed: list[str] = []
-        for path, entry in have.items():
-            if any(path.startswith(r + "/") for r in removed):
-                continue
-            wanted = want.get(path)
-            if (
-                wanted is None
-                or wanted.kind != entry.kind
-                or (entry.kind == "link" and wanted.digest != entry.digest)
-            ):
-                context.message(f"remove {path}")
-                await self._remove_on(dst, name, path)
-                removed.append(path)
-        for done, (path, entry) in enumerate(want.items(), 1):
-            now = None if path in removed else have.get(path)
-            if now is None or now.signature() != entry.signature():
-                await self._copy_entry(src, dst, name, entry, now, context)
-            context.progress(done / len(want))
+        have = (await self._scan(dst)).get(name)
+        if have is None:
+            context.message(f"create {self.config_dir(name)}")
+            await self._op(dst, "mkdir", name)
+        steps = sync_steps(want, have or {})
+        for done, step in enumerate(steps, 1):
+            await self._sync_step(src, dst, name, step, context)
+            context.progress(done / len(steps))
         context.message(f"{name} on {dst.name} is now identical to {src.name}")
 
-    async def _remove_on(self, transport: Transport, name: str, path: str) -> None:
-        target = await self.checked_path(transport, name, path, link_ok=True)
-        info = await transport.stat(target)
-        if info and info.kind == "link":
-            await transport.run_checked(["rm", "-f", "--", transport.host_path(target)])
-        elif info:
-            await transport.remove_tree(target, self.config_dir(name))
-
-    async def _copy_entry(
-        self,
-        src: Transport,
-        dst: Transport,
-        name: str,
-        entry: Entry,
-        now: Entry | None,
-        context: JobContext,
+    async def _sync_step(
+        self, src: Transport, dst: Transport, name: str, step: SyncStep, context: JobContext
     ) -> None:
-        target = await self.checked_path(dst, name, entry.path)
-        if entry.kind == "dir":
-            context.message(f"directory {entry.path} ({entry.mode:04o})")
-            await dst.mkdir(target, mode=entry.mode)
-            await dst.chmod(target, entry.mode)
-        elif entry.kind == "link":
-            context.message(f"link {entry.path} -> {entry.digest}")
-            await dst.run_checked(["ln", "-sfT", "--", entry.digest, dst.host_path(target)])
-        elif entry.kind == "file" and now is not None and now.digest == entry.digest:
-            context.message(f"mode {entry.path} {entry.mode:04o}")
-            await dst.chmod(target, entry.mode)
-        elif entry.kind == "file":
-            context.message(f"write {entry.path} ({entry.size} bytes, {entry.mode:04o})")
-            data = await src.read_bytes(await self.checked_path(src, name, entry.path))
-            await dst.write_atomic(target, data, mode=entry.mode)
+        """One step of `sync_steps`, through confined ops on both head-nodes."""
+        path, entry = step.path, step.entry
+        if step.action == "remove":
+            context.message(f"remove {path}")
+            await self._op(dst, "rm", name, path)
+            return
+        assert entry is not None
+        if step.action == "dir":
+            context.message(f"directory {path} ({entry.mode:04o})")
+            await self._op(dst, "mkdir", name, path, mode=entry.mode, chmod=True)
+        elif step.action == "link":
+            context.message(f"link {path} -> {entry.digest}")
+            await self._op(dst, "symlink", name, path, target=entry.digest)
+        elif step.action == "mode":
+            context.message(f"mode {path} {entry.mode:04o}")
+            await self._op(dst, "chmod", name, path, mode=entry.mode)
+        elif step.action == "write":
+            context.message(f"write {path} ({entry.size} bytes, {entry.mode:04o})")
+            data = await self._read(src, name, path)
+            await self._op(dst, "put", name, path, data, mode=entry.mode)
         else:
-            context.log("stderr", f"Error: {entry.path}: special file not copied")
+            context.log("stderr", f"Error: {path}: special file not copied")
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -718,5 +812,146 @@ class RootfsService:
         return outcome
 
 
-def _entry(path: str, info: FileInfo) -> Entry:
-    return Entry(path, info.kind, info.mode, info.size, info.target or "")
+def read_local(source: str | None) -> bytes:
+    """What `rootfs put --from` imports from this machine: a regular file (no FIFO, device
+    or directory), or stdin (None), of at most MAX_FILE_BYTES; else one-line InvalidInput."""
+    try:
+        if source is None:
+            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                raise InvalidInput(f"stdin: more than the limit of {MAX_FILE_BYTES} bytes")
+            return data
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            return confined_ops.read_regular(fd, source, MAX_FILE_BYTES)
+        finally:
+            os.close(fd)
+    except confined_ops.Failure as failure:
+        raise InvalidInput(str(failure)) from None
+    except OSError as error:
+        raise InvalidInput(f"{source}: {error.strerror or error}") from None
+
+
+def _entry(path: str, item: dict[str, Any]) -> Entry:
+    """An Entry from what the confined `ls` and `stat` ops answer."""
+    return Entry(path, item["kind"], item["mode"], item["size"], item["target"] or "")
+
+
+@dataclass(frozen=True)
+class SyncStep:
+    action: str  # remove | dir | link | mode | write | special
+    path: str
+    entry: Entry | None  # the source's entry (None: remove)
+    now: Entry | None  # the target's entry before the step (None: it has none)
+
+
+def sync_steps(want: Manifest, have: Manifest) -> list[SyncStep]:
+    """What makes a target's copy (`have`) identical to the source's (`want`): removals
+    first (what lies below a removed directory goes with it), then, in path order, what is
+    missing or different."""
+    steps: list[SyncStep] = []
+    removed: list[str] = []
+
+    def gone(path: str) -> bool:
+        return any(path == r or path.startswith(r + "/") for r in removed)
+
+    for path, entry in have.items():
+        if gone(path):
+            continue
+        wanted = want.get(path)
+        if (
+            wanted is None
+            or wanted.kind != entry.kind
+            or (entry.kind == "link" and wanted.digest != entry.digest)
+        ):
+            steps.append(SyncStep("remove", path, None, entry))
+            removed.append(path)
+    for path, entry in want.items():
+        now = None if gone(path) else have.get(path)
+        if now is not None and now.signature() == entry.signature():
+            continue
+        if entry.kind in ("dir", "link"):
+            action = entry.kind
+        elif entry.kind != "file":
+            action = "special"
+        elif now is not None and now.digest == entry.digest:
+            action = "mode"
+        else:
+            action = "write"
+        steps.append(SyncStep(action, path, entry, now))
+    return steps
+
+
+DIFF_LINES = 400  # per file in a preview
+
+
+def text_diff(old: bytes, new: bytes, old_node: str, new_node: str, path: str) -> list[str]:
+    """A unified diff of two copies of a file ("" node: the file is absent there)."""
+    try:
+        before, after = old.decode(), new.decode()
+    except UnicodeDecodeError:
+        return [f"binary {path}: {len(old)} -> {len(new)} bytes"]
+    lines = list(
+        difflib.unified_diff(
+            before.splitlines(),
+            after.splitlines(),
+            f"{old_node}:{path}" if old_node else "/dev/null",
+            f"{new_node}:{path}" if new_node else "/dev/null",
+            lineterm="",
+        )
+    )
+    if len(lines) > DIFF_LINES:
+        lines = [*lines[:DIFF_LINES], f"... {len(lines) - DIFF_LINES} more lines"]
+    return lines or [f"mode or metadata of {path}"]
+
+
+def check_copies(what: str, copies: dict[str, str | None], expect: str | None) -> None:
+    """Refuse (FileConflict) unless every copy is `expect` (a sha256, "" for absent), or,
+    with `expect` None, the present copies agree."""
+    if expect is None:
+        if len({digest for digest in copies.values() if digest}) > 1:
+            raise FileConflict(what, copies, None)
+    elif any((digest or "") != expect for digest in copies.values()):
+        raise FileConflict(what, copies, expect)
+
+
+class FileConflict(ConflictError):
+    """A head-node's copy of a file is not the one the change was made against."""
+
+    def __init__(self, what: str, copies: dict[str, str | None], expect: str | None) -> None:
+        def short(digest: str | None) -> str:
+            return digest[:12] if digest else "absent"
+
+        found = ", ".join(f"{node} {short(digest)}" for node, digest in copies.items())
+        if expect is None:
+            reason = f"the head-nodes' copies differ ({found})"
+        else:
+            reason = f"a copy is not the expected {short(expect)} ({found})"
+        super().__init__(f"{what}: {reason}; nothing written (--force overwrites)")
+        self.what, self.copies, self.expect = what, copies, expect
+
+
+@dataclass(frozen=True)
+class OpenedFile:
+    """A file as the editor opened it: its content (from `source`) and every head-node's
+    copy (sha256, None: absent) at that moment."""
+
+    name: str  # the config
+    path: str
+    data: bytes
+    source: str
+    copies: dict[str, str | None]
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def diverged(self) -> list[str]:
+        """Head-nodes whose copy was already another one when the file was opened."""
+        return [node for node, digest in self.copies.items() if digest != self.digest]
+
+    def saved(self, data: bytes, outcome: Outcome) -> OpenedFile:
+        """The file as it is after `data` was saved (on the head-nodes in `outcome.done`)."""
+        digest = hashlib.sha256(data).hexdigest()
+        copies = self.copies | dict.fromkeys(outcome.done, digest)
+        return dataclasses.replace(self, data=data, copies=copies)

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import posixpath
 import re
-import secrets
 import stat as stat_mod
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qlutui.errors import Refused, TransportError
+from qlutui.backend import confined as confined_ops
+from qlutui.errors import ConflictError, InvalidInput, QlutuiError, Refused, TransportError
 
 if TYPE_CHECKING:
     from qlutui.backend.config import HeadNode
@@ -45,10 +48,8 @@ __all__ = [
 ]
 
 BACKUPS_KEPT = 5
-# A write's temp file untouched this long (by the head-node's clock) was left by a write that
-# died with its connection or process; the next write to the same directory removes it.
-STALE_TEMP_AGE = 60.0
-_TEMP = re.compile(r"^\..+\.tmp-[0-9a-f]{8}$")  # what temp_name makes
+STALE_TEMP_AGE = confined_ops.STALE_TEMP_AGE  # temp names and their age: backend/confined.py
+CONFINED_TIMEOUT = 300.0
 _CHUNK = 1 << 16
 READ_LIMIT = 64 << 20  # what read_bytes reads at most unless told otherwise
 _SPECIAL = {
@@ -84,6 +85,34 @@ class RunFailed(TransportError):
     def __init__(self, returncode: int, message: str | None = None) -> None:
         super().__init__(message or f"command exited with status {returncode}")
         self.returncode = returncode
+
+
+@cache
+def _confined_source() -> str:
+    """The helper script sent to a head-node (read once, when first needed)."""
+    return Path(confined_ops.__file__).read_text()
+
+
+class NotFound(TransportError, FileNotFoundError):
+    """A confined operation found nothing at `path` (below its base); a FileNotFoundError."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+_FAILURES: dict[str, type[QlutuiError]] = {
+    "refused": Refused,
+    "invalid": InvalidInput,
+    "conflict": ConflictError,
+}
+
+
+def confined_failure(name: str, failure: confined_ops.Failure) -> QlutuiError:
+    """The exception for a `confined` request that failed on head-node `name`."""
+    if failure.kind == "missing":
+        return NotFound(f"{name}: {failure}", failure.path)
+    return _FAILURES.get(failure.kind, TransportError)(f"{name}: {failure}")
 
 
 class Transport(ABC):
@@ -165,6 +194,24 @@ class Transport(ABC):
         aside = aside_name(real)
         await self.run_checked(["mv", "-T", "--", real, aside])
         await self.run_checked(["rm", "-rf", "--one-file-system", "--", aside])
+
+    async def confined(self, request: dict[str, Any], data: bytes = b"") -> bytes:
+        """A file operation below `request["base"]` (a head-node path) that never follows a
+        symbolic link (`backend/confined.py`), run on the head-node by its helper script."""
+        request = {**request, "base": self.host_path(request["base"])}
+        argv = ["python3", "-c", _confined_source(), json.dumps(request)]
+        result = await self.run(argv, input=data, timeout=CONFINED_TIMEOUT)
+        if result.returncode == 0:
+            return result.stdout
+        try:
+            reply = json.loads(result.stderr.decode(errors="replace").strip().splitlines()[-1])
+            failure = confined_ops.Failure(reply["kind"], reply["path"], reply["reason"])
+        except (ValueError, IndexError, KeyError, TypeError):
+            detail = last_line(result.stderr)
+            raise RunFailed(
+                result.returncode, failure_message(self.name, argv[:2], result.returncode, detail)
+            ) from None
+        raise confined_failure(self.name, failure)
 
     async def exists(self, path: str) -> bool:
         return await self.stat(path) is not None
@@ -254,7 +301,7 @@ def missing(path: str) -> FileNotFoundError:
 def temp_name(path: str) -> str:
     """A fresh hidden name next to `path` for writing before the rename."""
     parent, base = posixpath.split(path)
-    return posixpath.join(parent, f".{base}.tmp-{secrets.token_hex(4)}")
+    return posixpath.join(parent, confined_ops.temp_name(base))
 
 
 def leftovers(path: str, mtimes: dict[str, float], backup: bool) -> list[str]:
@@ -263,11 +310,7 @@ def leftovers(path: str, mtimes: dict[str, float], backup: bool) -> list[str]:
     `backup`, the backups beyond the newest few."""
     parent = posixpath.dirname(path)
     now = mtimes.get(posixpath.basename(path), 0.0)
-    found = [
-        posixpath.join(parent, name)
-        for name, mtime in mtimes.items()
-        if _TEMP.match(name) and mtime < now - STALE_TEMP_AGE
-    ]
+    found = [posixpath.join(parent, n) for n in confined_ops.stale_temps(mtimes, now)]
     return found + (stale_backups(path, mtimes) if backup else [])
 
 
@@ -303,7 +346,7 @@ def check_removable(
 
 def aside_name(real: str) -> str:
     parent, base = posixpath.split(real)
-    return posixpath.join(parent, f".{base}.removing-{secrets.token_hex(4)}")
+    return posixpath.join(parent, confined_ops.aside_name(base))
 
 
 def parse_mountinfo(text: str) -> list[str]:

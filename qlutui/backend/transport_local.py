@@ -15,8 +15,9 @@ import stat
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from qlutui.backend import confined as confined_ops
 from qlutui.backend.transport import (
     READ_LIMIT,
     FileInfo,
@@ -25,6 +26,7 @@ from qlutui.backend.transport import (
     Transport,
     backup_name,
     check_readable,
+    confined_failure,
     failure_message,
     io_error,
     kind_of,
@@ -141,6 +143,14 @@ class LocalTransport(Transport):
 
     async def chmod(self, path: str, mode: int) -> None:
         await self._io(path, os.chmod, self.host_path(path), mode)
+
+    async def confined(self, request: dict[str, Any], data: bytes = b"") -> bytes:
+        """In-process: the same code the head-node helper runs, in a worker thread."""
+        request = {**request, "base": self.host_path(request["base"])}
+        try:
+            return await asyncio.to_thread(confined_ops.execute, request, data)
+        except confined_ops.Failure as failure:
+            raise confined_failure(self.name, failure) from None
 
     async def close(self) -> None:
         pass

@@ -65,6 +65,12 @@ def json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def dry_run_flag(
+    parser: argparse.ArgumentParser, text: str = "print what would be removed; change nothing"
+) -> None:
+    parser.add_argument("--dry-run", action="store_true", help=text)
+
+
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     """Print `data` as JSON with --json, else the human text."""
     if getattr(args, "json", False):

@@ -46,6 +46,7 @@ def register(verbs: Any) -> None:
     p.set_defaults(handler=edit_chroot)
     p = sub.add_parser("rm", help="remove a chroot (refused while images use it)")
     p.add_argument("name")
+    commands.dry_run_flag(p)
     p.set_defaults(handler=remove_chroot)
     p = sub.add_parser("rename", help="clone, repoint its images, remove the old one")
     p.add_argument("name")
@@ -138,6 +139,11 @@ async def edit_chroot(cluster: Any, args: argparse.Namespace) -> None:
 
 async def remove_chroot(cluster: Any, args: argparse.Namespace) -> int:
     service, state = await _state(cluster)
+    if args.dry_run:
+        await service.check_remove(state, args.name)
+        chroot = state.chroot(args.name)
+        print(f"would remove chroot {args.name}: the tree {chroot.server}:{chroot.path}")
+        return 0
     return await _stream(await service.remove(state, args.name))
 
 

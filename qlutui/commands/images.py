@@ -34,6 +34,7 @@ def register(verbs: Any) -> None:
     p.set_defaults(handler=rename_image)
     p = sub.add_parser("rm", help="delete an image (refused while hosts use it)")
     p.add_argument("name")
+    commands.dry_run_flag(p)
     p.set_defaults(handler=remove_image)
     for verb, handler, text in (
         ("add-module", add_module, "add a module offered for the image's release"),
@@ -161,6 +162,10 @@ async def rename_image(cluster: Any, args: argparse.Namespace) -> None:
 
 async def remove_image(cluster: Any, args: argparse.Namespace) -> None:
     service, state = await _state(cluster)
+    if args.dry_run:
+        service.check_delete(state, args.name)
+        print(f"would delete image {args.name} (its entry in images.toml)")
+        return
     service.delete(state, args.name)
     print(f"deleted image {args.name}")
 

@@ -30,6 +30,7 @@ def register(verbs: Any) -> None:
     p.set_defaults(handler=new_config)
     p = sub.add_parser("rm", help="delete a config on every head-node (and its assignments)")
     p.add_argument("name")
+    commands.dry_run_flag(p)
     p.set_defaults(handler=remove_config)
     p = sub.add_parser("ls", help="list a directory inside a config")
     p.add_argument("name")
@@ -45,7 +46,20 @@ def register(verbs: Any) -> None:
     p.add_argument("path")
     p.add_argument("--from", dest="source", default="-", metavar="FILE", help="'-' = stdin")
     p.add_argument("--mode", type=_mode, help="octal; default: keep, or 0644 for a new file")
+    p.add_argument(
+        "--expect",
+        type=_digest,
+        metavar="SHA256",
+        help="write only if every head-node's copy has this sha256 ('absent': none has it);"
+        " without it, refused when the head-nodes' copies differ",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite whatever the copies are")
     p.set_defaults(handler=put_file)
+    p = sub.add_parser("sum", help="the sha256 of a file's copy on every head-node")
+    p.add_argument("name")
+    p.add_argument("path")
+    commands.json_flag(p)
+    p.set_defaults(handler=sum_file)
     p = sub.add_parser("mkdir", help="create a directory inside a config")
     p.add_argument("name")
     p.add_argument("path")
@@ -62,6 +76,7 @@ def register(verbs: Any) -> None:
     p = sub.add_parser("sync", help="make every other head-node's copy identical")
     p.add_argument("name")
     p.add_argument("--from", dest="source", required=True, metavar="HEADNODE")
+    commands.dry_run_flag(p, "print the content diff the sync would apply; change nothing")
     p.set_defaults(handler=sync)
 
 
@@ -73,6 +88,14 @@ def _mode(text: str) -> int:
     if not 0 <= mode <= 0o7777:
         raise argparse.ArgumentTypeError(f"mode out of range: {text!r}")
     return mode
+
+
+def _digest(text: str) -> str:
+    if text == "absent":
+        return ""
+    if len(text) != 64 or not all(c in "0123456789abcdef" for c in text):
+        raise argparse.ArgumentTypeError(f"not a sha256 (64 hex digits) or 'absent': {text!r}")
+    return text
 
 
 def _service(cluster: Any) -> Any:
@@ -174,8 +197,15 @@ async def new_config(cluster: Any, args: argparse.Namespace) -> int:
 async def remove_config(cluster: Any, args: argparse.Namespace) -> int:
     service, state = await _state(cluster)
     view = state.config(args.name)
+    what = f"root-fs config {args.name} ({view.files} files, {size_text(view.size)})"
+    if args.dry_run:
+        where = ", ".join(view.present) or "no head-node"
+        print(f"would delete {what} on {where}")
+        if view.images:
+            print(f"would unassign it from {', '.join(view.images)}")
+        return 0
     outcome = await service.delete(state, args.name)
-    what = f"deleted root-fs config {args.name} ({view.files} files, {size_text(view.size)})"
+    what = f"deleted {what}"
     if view.images and not outcome.failed:
         what += f"; unassigned from {', '.join(view.images)}"
     return _report(outcome, what)
@@ -215,13 +245,19 @@ async def cat_file(cluster: Any, args: argparse.Namespace) -> None:
 
 
 async def put_file(cluster: Any, args: argparse.Namespace) -> int:
-    if args.source == "-":
-        data = sys.stdin.buffer.read()
-    else:
-        with open(args.source, "rb") as f:
-            data = f.read()
-    outcome = await _service(cluster).write_file(args.name, args.path, data, args.mode)
+    from qlutui.backend.rootfs import read_local
+
+    data = read_local(None if args.source == "-" else args.source)
+    outcome = await _service(cluster).write_file(
+        args.name, args.path, data, args.mode, expect=args.expect, force=args.force
+    )
     return _report(outcome, f"wrote {args.name}/{args.path} ({len(data)} bytes)")
+
+
+async def sum_file(cluster: Any, args: argparse.Namespace) -> None:
+    copies = await _service(cluster).copies(args.name, args.path)
+    lines = [f"{digest or 'absent':<64}  {node}" for node, digest in copies.items()]
+    commands.emit(args, copies, "\n".join(lines))
 
 
 async def make_dir(cluster: Any, args: argparse.Namespace) -> int:
@@ -259,6 +295,9 @@ async def sync(cluster: Any, args: argparse.Namespace) -> int:
     from qlutui.commands.jobs import format_line
 
     service, state = await _state(cluster)
+    if args.dry_run:
+        print("\n".join(await service.sync_preview(state, args.name, args.source)).rstrip())
+        return 0
     job = await service.sync(state, args.name, args.source)
     many = len(job.record.targets) > 1
     await job.follow(lambda batch: print(*(format_line(x, many) for x in batch), sep="\n"))

@@ -14,16 +14,24 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import DataTable, Static, TextArea, Tree
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Static, TextArea, Tree
 from textual.widgets.tree import TreeNode
 
-from qlutui.backend.rootfs import Entry, Outcome, RootfsService, RootfsState
+from qlutui.backend.rootfs import (
+    Entry,
+    FileConflict,
+    OpenedFile,
+    Outcome,
+    RootfsService,
+    RootfsState,
+)
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import name_problem
 from qlutui.model.rootfs import INITD, mode_text, normalize_relpath, size_text
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
@@ -259,8 +267,17 @@ class RootfsScreen(_Actions):
         values = await self.app.push_screen_wait(FormDialog(f"Sync {name}", [field], detail=detail))
         if values is None:
             return
+        source = values["source"]
         try:
-            job = await self.service.sync(state, name, values["source"])
+            lines = await self.service.sync_preview(state, name, source)
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
+            return
+        title = f"Sync {name} from {source}: what changes"
+        if not await self.app.push_screen_wait(DiffScreen(title, lines, confirm="Run the sync")):
+            return
+        try:
+            job = await self.service.sync(state, name, source)
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
             return
@@ -440,18 +457,20 @@ class ConfigScreen(_Actions):
             )
             return
         try:
-            data = await self.service.read_file(self.config_name, entry.path)
+            opened = await self.service.open_file(self.config_name, entry.path)
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(str(exc)))
             return
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = "\0"
-        if "\0" in text:
+        if _text(opened) is None:
             self.notify(f"{entry.path} is not a text file", severity="warning")
             return
-        if await self.app.push_screen_wait(EditScreen(self.service, self.config_name, entry, text)):
+        if diverged := opened.diverged():
+            self.notify(
+                f"{', '.join(diverged)} has another copy; shown: {opened.source}'s",
+                severity="warning",
+                timeout=10,
+            )
+        if await self.app.push_screen_wait(EditScreen(self.service, opened, entry.mode)):
             self.action_reload(entry.path)
 
     @work(group="config-action", exclusive=True)
@@ -459,7 +478,8 @@ class ConfigScreen(_Actions):
         directory = self._directory()
         path = await self._ask_path("New file", f"{directory}/" if directory else "")
         if path and await self._do(
-            lambda: self.service.write_file(self.config_name, path, b""), f"File {path} created"
+            lambda: self.service.write_file(self.config_name, path, b"", expect=""),
+            f"File {path} created",
         ):
             self.expanded.add(path.rpartition("/")[0])
             self.action_reload(path)
@@ -575,8 +595,20 @@ class ConfigScreen(_Actions):
         self.app.push_screen(ReportScreen(f"{self.config_name} on the node", lines))
 
 
+def _text(opened: OpenedFile) -> str | None:
+    """The file as text for the editor; None for binary content."""
+    try:
+        text = opened.data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if "\0" in text else text
+
+
 class EditScreen(Screen[bool]):
-    """A text file of a config in a TextArea; ctrl+s saves it atomically on every head-node."""
+    """A text file of a config in a TextArea; ctrl+s saves it atomically on every head-node,
+    unless a head-node's copy is not the one the editor showed (changed on disk since it was
+    opened, or different from the start): then the conflict dialog offers diff, overwrite,
+    reload."""
 
     DEFAULT_CSS = """
     #edit-area { height: 1fr; }
@@ -586,17 +618,17 @@ class EditScreen(Screen[bool]):
         Binding("escape", "close", "Close", id="rootfs.close", priority=True),
     ]
 
-    def __init__(self, service: RootfsService, config: str, entry: Entry, text: str) -> None:
+    def __init__(self, service: RootfsService, opened: OpenedFile, mode: int) -> None:
         super().__init__()
         self.service = service
-        self.config_name = config
-        self.entry = entry
-        self.saved_text = text
+        self.opened = opened
+        self.mode = mode
+        self.saved_text = _text(opened) or ""
         self.saved = False
 
     def compose(self) -> ComposeResult:
         yield Static(
-            f"qlutui - edit {self.config_name}/{self.entry.path} ({self.entry.mode:04o})",
+            f"qlutui - edit {self.opened.name}/{self.opened.path} ({self.mode:04o})",
             classes="title-bar",
             markup=False,
         )
@@ -614,25 +646,151 @@ class EditScreen(Screen[bool]):
 
     @work(group="rootfs-edit", exclusive=True)
     async def action_save(self) -> None:
-        text = self.area.text
         try:
-            outcome = await self.service.write_file(
-                self.config_name, self.entry.path, text.encode()
-            )
+            await self._save()
+        finally:
+            self.area.focus()  # back to typing after any dialog
+
+    async def _save(self) -> None:
+        text = self.area.text
+        data, force = text.encode(), False
+        while True:
+            try:
+                outcome = await self.service.save_file(self.opened, data, force=force)
+                break
+            except FileConflict as conflict:
+                choice = await self.app.push_screen_wait(ConflictDialog(conflict))
+                if choice == "diff":
+                    lines = await self._diff(data, conflict)
+                    await self.app.push_screen_wait(DiffScreen(f"{conflict.what}: copies", lines))
+                elif choice == "overwrite":
+                    force = True
+                elif choice == "reload":
+                    await self._reload()
+                    return
+                else:
+                    return
+            except QlutuiError as exc:
+                await self.app.push_screen_wait(ErrorDialog(str(exc)))
+                return
+        self.opened = self.opened.saved(data, outcome)
+        self.saved_text, self.saved = text, True
+        summary = outcome.summary(f"Saved {self.opened.path}")
+        self.notify(summary, severity="warning" if outcome.failed else "information")
+
+    async def _diff(self, data: bytes, conflict: FileConflict) -> list[str]:
+        try:
+            return await self.service.conflict_diff(self.opened, data, conflict)
+        except QlutuiError as exc:
+            return [f"cannot read a copy: {exc}"]
+
+    async def _reload(self) -> None:
+        """The head-nodes' copy replaces the editor's text (what was typed is dropped)."""
+        try:
+            opened = await self.service.open_file(self.opened.name, self.opened.path)
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(str(exc)))
             return
-        self.saved_text, self.saved = text, True
-        summary = outcome.summary(f"Saved {self.entry.path}")
-        self.notify(summary, severity="warning" if outcome.failed else "information")
+        text = _text(opened)
+        if text is None:
+            self.notify(f"{opened.path} is not a text file any more", severity="warning")
+            return
+        self.opened, self.saved_text = opened, text
+        self.area.load_text(text)
+        self.notify(f"Reloaded {opened.path} from {opened.source}")
 
     @work(group="rootfs-edit", exclusive=True)
     async def action_close(self) -> None:
         if self.area.text != self.saved_text and not await self.app.push_screen_wait(
-            Confirm("Discard the unsaved changes?", f"{self.config_name}/{self.entry.path}")
+            Confirm("Discard the unsaved changes?", f"{self.opened.name}/{self.opened.path}")
         ):
             return
         self.dismiss(self.saved)
+
+
+class ConflictDialog(ModalScreen[str]):
+    """A head-node's copy is not the one the editor showed: diff, overwrite, reload or
+    cancel (returns "diff", "overwrite", "reload" or "")."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("d", "choose('diff')", "Diff", id="conflict.diff"),
+        Binding("o", "choose('overwrite')", "Overwrite", id="conflict.overwrite"),
+        Binding("r", "choose('reload')", "Reload", id="conflict.reload"),
+        Binding("escape", "choose('')", "Cancel", id="conflict.cancel"),
+    ]
+
+    def __init__(self, conflict: FileConflict) -> None:
+        super().__init__()
+        self.conflict = conflict
+
+    def compose(self) -> ComposeResult:
+        found = ", ".join(
+            f"{node}: {digest[:12] if digest else 'absent'}"
+            for node, digest in self.conflict.copies.items()
+        )
+        with Vertical(id="dialog"):
+            yield Static(
+                f"{self.conflict.what} is not what the editor opened on every head-node.",
+                classes="question",
+                markup=False,
+            )
+            yield Static(
+                f"Copies now: {found}\nd: see the diff, o: overwrite them all with the"
+                " editor's text, r: reload (drops your changes), escape: back to editing",
+                classes="detail",
+                markup=False,
+            )
+            with Horizontal(classes="buttons"):
+                for key, label in (
+                    ("diff", "Diff"),
+                    ("overwrite", "Overwrite"),
+                    ("reload", "Reload"),
+                ):
+                    yield Button(label, id=key, compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#dialog").border_title = "Conflict"
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss("" if event.button.id == "cancel" else str(event.button.id))
+
+
+class DiffScreen(Screen[bool]):
+    """A content diff (scrollable); with `confirm`, y runs what it shows (True), escape
+    does not."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Run", id="diff.run"),
+        Binding("escape", "answer(False)", "Back", id="diff.back"),
+    ]
+
+    def __init__(self, title: str, lines: list[str], confirm: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.lines = lines
+        self.confirm = confirm
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return bool(self.confirm) or action != "answer" or parameters != (True,)
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"qlutui - {self.title_text}", classes="title-bar", markup=False)
+        yield FileView()
+        yield KeysFooter()
+
+    def on_mount(self) -> None:
+        view = self.query_one(FileView)
+        caption = "y: " + self.confirm + ", escape: cancel" if self.confirm else "escape: back"
+        view.show_text(caption, "\n".join(self.lines) + "\n")
+        view.query_one(TextArea).focus()
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
 
 
 class ReportScreen(Screen):

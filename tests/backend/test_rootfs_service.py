@@ -3,8 +3,10 @@ a real-sshd head-node (each with its own root-fs base), seeded with the demo's c
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import stat
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,8 +16,8 @@ from sshd import free_port
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo, seed_rootfs
-from qlutui.backend.rootfs import RootfsService
-from qlutui.errors import InvalidInput, QlutuiError, Refused
+from qlutui.backend.rootfs import FileConflict, RootfsService
+from qlutui.errors import ConflictError, InvalidInput, QlutuiError, Refused
 
 BASE = "/var/lib/qlustar/root-fs"
 
@@ -375,3 +377,115 @@ async def test_a_config_directory_that_is_a_symlink_is_refused(
         await service.delete(state, "linked")
     assert [tree_hash(real(cluster, n, "gpu-setup")) for n in cluster.headnode_names] == before
     assert all((real(cluster, n) / "linked").is_symlink() for n in cluster.headnode_names)
+
+
+# -- no edit lost (issue 15 item 12) ------------------------------------------------------
+
+
+async def test_a_write_never_overwrites_a_copy_it_did_not_see(
+    service: RootfsService, cluster: Cluster
+) -> None:
+    rel = "ntp-tweaks/etc/chrony/conf.d/qlustar.conf"
+    c, d = real(cluster, "beosrv-c", rel), real(cluster, "beosrv-d", rel)
+    shown = c.read_bytes()
+    d.write_bytes(shown + b"# only on d\n")
+    path = rel.partition("/")[2]
+    with pytest.raises(ConflictError, match="copies differ"):  # another copy on d
+        await service.write_file("ntp-tweaks", path, b"new\n")
+    assert (c.read_bytes(), d.read_bytes()) == (shown, shown + b"# only on d\n")
+
+    d.write_bytes(shown)
+    opened = await service.open_file("ntp-tweaks", path)
+    assert opened.data == shown and opened.diverged() == []
+    d.write_bytes(shown + b"# changed while the editor was open\n")
+    with pytest.raises(FileConflict, match="beosrv-d") as conflict:
+        await service.save_file(opened, b"edited\n")
+    assert d.read_bytes().endswith(b"open\n") and c.read_bytes() == shown
+    diff = await service.conflict_diff(opened, b"edited\n", conflict.value)
+    assert "=== beosrv-d: its copy changed since it was opened (- beosrv-d, + the editor)" in diff
+    assert "-# changed while the editor was open" in diff and "+edited" in diff
+    assert [line for line in diff if line.startswith("===")] == [diff[0]]  # c is as shown
+
+    outcome = await service.save_file(opened, b"edited\n", force=True)  # "overwrite"
+    assert outcome.done == ["beosrv-c", "beosrv-d"]
+    assert c.read_bytes() == d.read_bytes() == b"edited\n"
+    again = opened.saved(b"edited\n", outcome)
+    await service.save_file(again, b"edited twice\n")  # what it saved is what it expects
+    digest = hashlib.sha256(b"edited twice\n").hexdigest()
+    await service.write_file("ntp-tweaks", path, b"3\n", expect=digest)
+    with pytest.raises(FileConflict, match="not the expected"):
+        await service.write_file("ntp-tweaks", path, b"4\n", expect=digest)
+    assert d.read_bytes() == b"3\n"
+
+
+# -- leftovers and special files (issue 15 item 9) ------------------------------------------
+
+
+async def test_a_crashed_writes_temp_file_is_not_content_and_the_next_write_removes_it(
+    service: RootfsService, cluster: Cluster
+) -> None:
+    for node in cluster.headnode_names:
+        temp = real(cluster, node, "ntp-tweaks/etc/.motd.tmp-0123abcd")
+        temp.write_text("half a write\n")
+        os.utime(temp, (1, 1))  # long dead
+    real(cluster, "beosrv-d", "ntp-tweaks/etc/.issue.tmp-89abcdef").write_text("only on d\n")
+    state = await service.load()
+    assert state.config("ntp-tweaks").agree  # the temp only on d does not make it differ
+    node_gets = [f.destination for f in service.node_files(state, "ntp-tweaks")]
+    assert not [p for p in node_gets if ".tmp-" in p]
+    await service.write_file("ntp-tweaks", "etc/motd", b"hello\n")
+    for node in cluster.headnode_names:
+        assert not real(cluster, node, "ntp-tweaks/etc/.motd.tmp-0123abcd").exists()
+    assert real(cluster, "beosrv-d", "ntp-tweaks/etc/.issue.tmp-89abcdef").exists()  # fresh
+
+
+async def test_a_fifo_or_a_device_is_never_imported(
+    service: RootfsService, cluster: Cluster, tmp_path: Path
+) -> None:
+    parent = real(cluster, "beosrv-c").parent
+    os.mkfifo(parent / "fifo")
+    with pytest.raises(InvalidInput, match="fifo is a FIFO, not a regular file"):
+        await asyncio.wait_for(
+            service.import_file(
+                "ntp-tweaks", "etc/x", f"{os.path.dirname(cluster.config.rootfs_base)}/fifo"
+            ),
+            30,
+        )
+    os.mknod(parent / "zero", 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # like /dev/zero
+    with pytest.raises(InvalidInput, match="zero is a character device, not a regular file"):
+        await asyncio.wait_for(
+            service.import_file(
+                "ntp-tweaks", "etc/x", f"{os.path.dirname(cluster.config.rootfs_base)}/zero"
+            ),
+            30,
+        )
+    assert not real(cluster, "beosrv-c", "ntp-tweaks/etc/x").exists()
+
+
+# -- audit (issue 15 item 13) ---------------------------------------------------------------
+
+
+async def test_every_change_on_a_headnode_is_audited(
+    service: RootfsService, cluster: Cluster
+) -> None:
+    await service.mkdir("ntp-tweaks", "opt/site")
+    await service.write_file("ntp-tweaks", "opt/site/a", b"a\n")
+    await service.chmod("ntp-tweaks", "opt/site/a", 0o600)
+    await service.rename("ntp-tweaks", "opt/site/a", "opt/site/b")
+    await service.remove("ntp-tweaks", "opt/site/b")
+    await service.delete(await service.load(), "gpu-setup")
+    changes = [e for e in cluster.audit.read() if e.action.startswith("file.")]
+    events = [(e.action, e.target.split(":", 1)[1], e.summary) for e in changes]
+    base = cluster.config.rootfs_base
+    for node in cluster.headnode_names:
+        assert len([e for e in changes if e.target.startswith(node + ":")]) == 6, changes
+    expected = [
+        ("file.mkdir", f"{base}/ntp-tweaks/opt/site", "mode 0755"),
+        ("file.write", f"{base}/ntp-tweaks/opt/site/a", "2 bytes"),
+        ("file.chmod", f"{base}/ntp-tweaks/opt/site/a", "mode 0600"),
+        ("file.rename", f"{base}/ntp-tweaks/opt/site/a", f"to {base}/ntp-tweaks/opt/site/b"),
+        ("file.remove", f"{base}/ntp-tweaks/opt/site/b", "removed"),
+        ("file.remove", f"{base}/gpu-setup", "removed"),
+    ]
+    for event in expected:
+        assert event in events

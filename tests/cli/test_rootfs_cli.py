@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -30,8 +32,12 @@ def cli(config: Path, *args: str) -> int:
 
 
 def run(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return run_qlutui(config, "rootfs", *args, stdin=stdin)
+
+
+def run_qlutui(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "qlutui", "--config", str(config), "rootfs", *args],
+        [sys.executable, "-m", "qlutui", "--config", str(config), *args],
         capture_output=True,
         text=True,
         input=stdin,
@@ -123,7 +129,7 @@ def test_scripts_report_problems(config: Path) -> None:
         (("put", "ntp-tweaks", "/etc/passwd"), "must be relative to the config directory"),
         (("new", "../x"), "invalid config name '../x'"),
         (("sync", "gpu-setup", "--from", "beosrv-z"), "unknown head-node 'beosrv-z'"),
-        (("cat", "ntp-tweaks", "etc"), "is a dir, not a file"),
+        (("cat", "ntp-tweaks", "etc"), "is a directory, not a regular file"),
         (("new", "ntp-tweaks"), "exists already on beosrv-c, beosrv-d"),
     ],
 )
@@ -144,3 +150,87 @@ def test_symlink_inside_a_config_is_refused(config: Path) -> None:
     assert not on(config, "beosrv-c", "gpu-setup/new").exists()
     assert run(config, "chmod", "ntp-tweaks", "up", "777").returncode == 1
     assert on(config, "beosrv-c", "gpu-setup").stat().st_mode & 0o777 == 0o755
+
+
+def demo_hash(config: Path) -> str:
+    """The state directory and every head-node root of the demo (lock files aside)."""
+    digest = hashlib.sha256()
+    for path in sorted(config.parent.rglob("*")):
+        if path.name.endswith(".lock"):
+            continue
+        st = path.lstat()
+        digest.update(f"{path} {st.st_mode:o} {st.st_size}\n".encode())
+        if path.is_file() and not path.is_symlink():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("verb", "out"),
+    [
+        (
+            ["rootfs", "rm", "ntp-tweaks"],
+            "would delete root-fs config ntp-tweaks (2 files, 144 B) on beosrv-c, beosrv-d\n"
+            "would unassign it from Standard-bookworm, Standard-noble\n",
+        ),
+        (["images", "rm", "Legacy-jammy"], "would delete image Legacy-jammy"),
+        (["chroots", "rm", "bookworm-base"], "would remove chroot bookworm-base: the tree"),
+    ],
+)
+def test_rm_dry_run_prints_what_would_go_and_changes_nothing(
+    config: Path, verb: list[str], out: str
+) -> None:
+    images = config.parent / "state/images.toml"  # the chroot must be free to go
+    images.write_text(images.read_text().replace('chroot = "bookworm-base"', 'chroot = ""'))
+    before = demo_hash(config)
+    result = run_qlutui(config, *verb, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(out)
+    assert demo_hash(config) == before
+
+
+def test_rm_dry_run_still_refuses_what_rm_refuses(config: Path) -> None:
+    before = demo_hash(config)
+    result = run_qlutui(config, "images", "rm", "Standard-noble", "--dry-run")
+    assert result.returncode == 1 and "still used by" in result.stderr
+    assert demo_hash(config) == before
+
+
+def test_sync_dry_run_prints_the_content_diff_and_changes_nothing(config: Path) -> None:
+    before = demo_hash(config)
+    result = run(config, "sync", "gpu-setup", "--from", "beosrv-c", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "=== beosrv-d becomes like beosrv-c"
+    assert "+++ beosrv-c:etc/modprobe.d/nvidia.conf" in lines
+    assert any(line.startswith("+options nvidia") for line in lines)
+    assert demo_hash(config) == before
+
+
+def test_put_refuses_a_fifo_a_device_and_a_diverged_copy(config: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    before = demo_hash(config)
+    for source, what in ((fifo, "FIFO"), (Path("/dev/zero"), "character device")):
+        result = run(config, "put", "ntp-tweaks", "etc/x", "--from", str(source))
+        assert result.returncode == 1
+        assert result.stderr == f"qlutui: {source} is a {what}, not a regular file\n"
+    assert demo_hash(config) == before
+
+    rel = "ntp-tweaks/etc/chrony/conf.d/qlustar.conf"
+    on(config, "beosrv-d", rel).write_text("only on d\n")
+    result = run(config, "put", "ntp-tweaks", rel.partition("/")[2], stdin="new\n")
+    assert result.returncode == 1 and "the head-nodes' copies differ" in result.stderr
+    assert on(config, "beosrv-d", rel).read_text() == "only on d\n"
+    result = run(config, "sum", "ntp-tweaks", rel.partition("/")[2], "--json")
+    sums = json.loads(result.stdout)
+    assert sums["beosrv-d"] == hashlib.sha256(b"only on d\n").hexdigest()
+    path = rel.partition("/")[2]
+    expect = ["--expect", sums["beosrv-d"]]
+    result = run(config, "put", "ntp-tweaks", path, *expect, stdin="new\n")
+    assert result.returncode == 1 and "not the expected" in result.stderr  # c has another
+    result = run(config, "put", "ntp-tweaks", path, "--force", stdin="new\n")
+    assert result.returncode == 0, result.stderr
+    assert {on(config, n, rel).read_text() for n in HEADNODES} == {"new\n"}
+    new = hashlib.sha256(b"new\n").hexdigest()
+    assert run(config, "put", "ntp-tweaks", path, "--expect", new, stdin="3\n").returncode == 0

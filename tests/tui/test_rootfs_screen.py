@@ -14,8 +14,17 @@ from waiting import until
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import HEADNODES, init_demo
-from qlutui.screens.rootfs import ConfigScreen, EditScreen, FileTree, ReportScreen, RootfsScreen
+from qlutui.screens.rootfs import (
+    ConfigScreen,
+    ConflictDialog,
+    DiffScreen,
+    EditScreen,
+    FileTree,
+    ReportScreen,
+    RootfsScreen,
+)
 from qlutui.widgets.dialogs import Confirm, FormDialog
+from qlutui.widgets.diff_view import FileView
 
 SIZE = (80, 24)
 BASE = "var/lib/qlustar/root-fs"
@@ -139,14 +148,89 @@ async def test_files_edit_exec_bit_and_boot_order(cluster: Cluster) -> None:
         assert "will not run: not executable: run-parts skips it" in shown
 
 
-async def test_sync_by_keyboard(cluster: Cluster) -> None:
+async def test_sync_shows_the_content_diff_and_runs_only_when_confirmed(
+    cluster: Cluster,
+) -> None:
+    target = on(cluster, "beosrv-d", "gpu-setup/etc/modprobe.d/nvidia.conf")
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
         screen = await open_rootfs(pilot)
         await pilot.press("s")
         await on_screen(pilot, FormDialog)
         await pilot.press("ctrl+s")  # from beosrv-c, the first head-node
+        diff = await on_screen(pilot, DiffScreen)
+        shown = diff.query_one(FileView).text
+        assert "=== beosrv-d becomes like beosrv-c" in shown
+        assert "+++ beosrv-c:etc/modprobe.d/nvidia.conf" in shown and "+options nvidia" in shown
+        await pilot.press("escape")  # cancelled: nothing synced
+        await on_screen(pilot, RootfsScreen)
+        assert not target.exists()
+
+        await pilot.press("s")
+        await on_screen(pilot, FormDialog)
+        await pilot.press("ctrl+s")
+        await on_screen(pilot, DiffScreen)
+        await pilot.press("y")
         await until(pilot, lambda: screen.state.configs["gpu-setup"].agree, "the sync")
-        assert on(cluster, "beosrv-d", "gpu-setup/etc/modprobe.d/nvidia.conf").is_file()
+        assert target.is_file()
+
+
+async def open_script(pilot: Pilot) -> EditScreen:
+    """The editor on ntp-tweaks' lib/qlustar/init.d/10-chrony-wait, by keys."""
+    await open_rootfs(pilot)
+    await pilot.press("down", "o")
+    config = await on_screen(pilot, ConfigScreen)
+    for lines, keys in ((3, ()), (4, ("down", "down", "enter")), (5, ("down", "enter"))):
+        await pilot.press(*keys)
+        await until(pilot, lambda n=lines: len(labels(config)) == n, f"{lines} tree lines")
+    await pilot.press("down", "enter")
+    await until(pilot, lambda: len(labels(config)) == 6, "init.d/")
+    await pilot.press("down", "enter")
+    return await on_screen(pilot, EditScreen)
+
+
+async def test_a_copy_changed_on_disk_stops_the_save_with_diff_reload_overwrite(
+    cluster: Cluster,
+) -> None:
+    script = "ntp-tweaks/lib/qlustar/init.d/10-chrony-wait"
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        editor = await open_script(pilot)
+        opened = on(cluster, "beosrv-c", script).read_text()
+        on(cluster, "beosrv-d", script).write_text(opened + "echo changed on d\n")
+        await pilot.press(*"true", "ctrl+s")
+        await on_screen(pilot, ConflictDialog)
+        await pilot.press("d")  # the diff: d's line is not in the editor's text
+        diff = await on_screen(pilot, DiffScreen)
+        shown = diff.query_one(FileView).text
+        assert "beosrv-d: its copy changed since it was opened" in shown
+        assert "-echo changed on d" in shown and "+true" in shown
+        await pilot.press("escape")  # back: asked again
+        await on_screen(pilot, ConflictDialog)
+        await pilot.press("escape")  # cancelled: nothing written anywhere
+        await on_screen(pilot, EditScreen)
+        assert on(cluster, "beosrv-c", script).read_text() == opened
+        assert on(cluster, "beosrv-d", script).read_text().endswith("echo changed on d\n")
+
+        on(cluster, "beosrv-c", script).write_text(opened + "echo changed on c\n")
+        await pilot.press("ctrl+s")
+        await on_screen(pilot, ConflictDialog)
+        await pilot.press("r")  # reload: the first head-node's copy
+        await on_screen(pilot, EditScreen)
+        await until(pilot, lambda: editor.area.text.endswith("changed on c\n"), "the reload")
+        assert not editor.saved
+
+        await pilot.press("ctrl+s")  # d still has another copy: asked again
+        await on_screen(pilot, ConflictDialog)
+        await pilot.press("o")
+        await until(pilot, lambda: editor.saved, "the save")
+        for node in HEADNODES:
+            assert on(cluster, node, script).read_text() == opened + "echo changed on c\n"
+        await until(pilot, lambda: pilot.app.focused is editor.area, "the editor's focus")
+        await pilot.press(*"more", "ctrl+s")  # now in agreement: saved at once
+        await until(
+            pilot,
+            lambda: on(cluster, "beosrv-d", script).read_text().startswith("more#!"),
+            "2nd save",
+        )
 
 
 def test_snapshot(cluster: Cluster, snap_compare) -> None:
