@@ -48,6 +48,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static, TextArea
 
 from qlutui.errors import QlutuiError
+from qlutui.widgets.checklist import CheckList
 
 FieldKind = Literal["input", "select", "multi", "text"]
 Validator = Callable[[Any], str | None]
@@ -242,7 +243,7 @@ class FormDialog(_Dialog):
             )
         if field.kind == "multi":
             chosen = set(field.value)
-            return SelectionList(
+            return CheckList(
                 *((label, value, value in chosen) for label, value in field.options),
                 id=wid,
                 compact=True,
