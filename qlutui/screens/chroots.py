@@ -225,7 +225,13 @@ class ChrootsScreen(Screen):
             Field.input("description", "Description"),
             Field.select("server", "NFS server", self.service.cluster.headnode_names),
             Field.select("flavour", "Flavour", flavours, flavour),
-            Field.select("version", "Version (x.y)", versions, default_version),
+            Field.select(
+                "version",
+                "Version",
+                versions,
+                default_version,
+                help="The Qlustar release x.y the chroot is built from",
+            ),
             Field.multi("tasks", "Qlustar tasks", self.service.task_choices(state)),
         ]
 

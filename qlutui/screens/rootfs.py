@@ -232,7 +232,7 @@ class RootfsScreen(_Actions):
             return
         state = self.state
         before = set(state.configs[name].images)
-        field = Field.multi("images", "Assigned to images", state.images, sorted(before))
+        field = Field.multi("images", "Images", state.images, sorted(before))
         values = await self.app.push_screen_wait(FormDialog(f"Images using {name}", [field]))
         if values is None:
             return
@@ -424,7 +424,7 @@ class ConfigScreen(_Actions):
 
     # -- actions -------------------------------------------------------------------------
 
-    async def _ask_path(self, title: str, value: str, label: str = "Path in the config") -> str:
+    async def _ask_path(self, title: str, value: str, label: str = "Path") -> str:
         field = Field.input("path", label, value, validate=_path_problem)
         values = await self.app.push_screen_wait(FormDialog(title, [field]))
         return normalize_relpath(values["path"]) if values else ""
@@ -522,10 +522,12 @@ class ConfigScreen(_Actions):
     async def action_import_file(self) -> None:
         directory = self._directory()
         fields = [
-            Field.input("source", "File on the head-node (absolute path)", "/"),
+            Field.input(
+                "source", "Head-node file", "/", help="The file's absolute path on the head-node"
+            ),
             Field.input(
                 "path",
-                "Path in the config",
+                "Path",
                 f"{directory}/" if directory else "",
                 validate=_path_problem,
             ),

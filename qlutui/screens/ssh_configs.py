@@ -271,7 +271,7 @@ class SSHConfigsScreen(Screen):
             FormDialog(
                 "Scan host keys",
                 [
-                    Field.input("hosts", "Hosts (blank: every host)"),
+                    Field.input("hosts", "Hosts"),
                     Field.input("port", "SSH port", "22", validate=_port_problem),
                 ],
                 detail="Connects to each host's primary-network IP and reads the keys it offers.",
