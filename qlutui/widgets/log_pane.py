@@ -52,6 +52,15 @@ def progress_bar(fraction: float, width: int, ascii_only: bool) -> str:
     return f"[{full * done}{empty * (inner - done)}]"
 
 
+def fitted(title: str, width: int) -> str:
+    """A job title in `width` cells, cut in the middle: its end names the chroot or files."""
+    title = title.removesuffix(" ...")  # "still running": the state beside it says it
+    if len(title) <= width:
+        return title
+    head = width // 2
+    return title[:head] + "\u2026" + title[head - width + 1 :]
+
+
 def _elapsed(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -217,7 +226,9 @@ class LogPane(Widget):
             )
             return
         record = job.record
-        top = f"{record.title}  [{record.state}]  {_elapsed(job.elapsed)}"
+        # one line each: a long title (clone, rename) is cut, never the state or the bar line
+        status = f"  [{record.state}]  {_elapsed(job.elapsed)}"
+        top = fitted(record.title, max(self.size.width - len(status), 10)) + status
         counts = job.counts()
         counters = "  ".join(f"{state} {counts.get(state, 0)}" for state in STATES)
         width = max(self.size.width - len(counters) - 7, 10)

@@ -446,7 +446,7 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
     ],
 )
 def test_job_titles_are_cut_in_the_middle_keeping_the_name(title: str, shown: str) -> None:
-    assert fitted(title) == shown and len(shown) <= TITLE_WIDTH
+    assert fitted(title, TITLE_WIDTH) == shown and len(shown) <= TITLE_WIDTH
 
 
 async def test_jobs_long_history_lists_the_newest_and_the_filter_finds_older(demo: Path) -> None:
