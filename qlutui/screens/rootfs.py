@@ -25,6 +25,7 @@ from qlutui.model.names import name_problem
 from qlutui.model.rootfs import INITD, mode_text, normalize_relpath, size_text
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.hanging import Hanging
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -150,7 +151,7 @@ class RootfsScreen(_Actions):
         ]
         if not view.agree and (paths := self.service.differences(self.state, name)):
             lines.append(f"Differs: {', '.join(paths[:4])}" + (" ..." if len(paths) > 4 else ""))
-        self.query_one("#rootfs-info", Static).update("\n".join(lines))
+        self.query_one("#rootfs-info", Static).update(Hanging(lines))
 
     def _selected(self) -> str | None:
         if self.state is None or self.current is None:
@@ -655,5 +656,5 @@ class ReportScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(f"qlutui - {self.title_text}", classes="title-bar", markup=False)
         with VerticalScroll(id="report"):
-            yield Static("\n".join(self.lines), markup=False)
+            yield Static(Hanging(self.lines, hang=4), markup=False)
         yield KeysFooter()
