@@ -210,3 +210,23 @@ def serial_snapshot(demo: Path, snap_compare, *keys: str) -> bool:
 def test_snapshot_serial(demo: Path, snap_compare, dialog: str) -> None:
     keys = [d.key for d in DIALOGS if d.id == dialog]
     assert serial_snapshot(demo, snap_compare, *keys)
+
+
+# A form (its field help, [ ] boxes, the focused label) and the key help over a screen.
+DIALOG_KEYS = {"new_chroot": ["c", "n", "tab", "tab"], "help": ["i", "question_mark"]}
+
+
+@pytest.mark.parametrize("dialog", list(DIALOG_KEYS))
+def test_snapshot_serial_dialog(demo: Path, snap_compare, dialog: str) -> None:
+    assert serial_snapshot(demo, snap_compare, *DIALOG_KEYS[dialog])
+
+
+@pytest.mark.parametrize(
+    "dialog", ["menu", *(d.id for d in DIALOGS if d.id != "audit"), *DIALOG_KEYS]
+)
+def test_snapshot_serial_no_colour(
+    demo: Path, snap_compare, dialog: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    keys = DIALOG_KEYS.get(dialog) or [d.key for d in DIALOGS if d.id == dialog]
+    assert serial_snapshot(demo, snap_compare, *keys)
