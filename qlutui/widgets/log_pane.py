@@ -217,6 +217,9 @@ class LogPane(Widget):
 
     # -- header and footer -------------------------------------------------------------
 
+    def on_resize(self) -> None:
+        self._render_header()  # the title and the bar are fitted to the width
+
     def _render_header(self) -> None:
         self._last_header = time.monotonic()
         job = self.job

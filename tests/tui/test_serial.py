@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from textual.binding import Binding
 from textual.command import CommandPalette
+from textual.screen import ModalScreen
 
 from qlutui.app import DIALOGS, QlutuiApp, ascii_glyph
 from qlutui.backend.cluster import Cluster
@@ -200,8 +201,12 @@ def serial_snapshot(demo: Path, snap_compare, *keys: str) -> bool:
     app = QlutuiApp(cluster)
 
     async def run_before(pilot) -> None:
-        await pilot.press(*keys)
-        await settle(pilot, 0.3)
+        for key in keys:  # each screen loaded before the next key (a form's worker waits
+            await pilot.press(key)  # for the form: no waiting for every worker then)
+            await pilot.pause(0.1)
+            if not isinstance(app.screen, ModalScreen):
+                await settle(pilot, 0.2)
+        await pilot.pause(0.3)
 
     return snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
