@@ -20,7 +20,7 @@ class Hanging:
     leading spaces."""
 
     def __init__(self, lines: Iterable[str], hang: int = 2) -> None:
-        self.lines = list(lines)
+        self.lines = [part for line in lines for part in line.split("\n")]
         self.hang = hang
 
     def wrapped(self, width: int) -> list[str]:
@@ -43,8 +43,8 @@ class Hanging:
 
 def wrap(line: str, width: int, indent: int) -> list[str]:
     """`line` in lines of at most `width` cells, broken between words, the continuation
-    lines indented by `indent`. A word too long for a continuation line (a path) is cut
-    where the line ends instead of leaving a line short."""
+    lines indented by `indent`. A word too long for a continuation line (a path) fills the
+    line it starts on, cut after a '/' where it can."""
     lines: list[str] = []
     current = ""
     for token in re.findall(r" *\S+", line) or [""]:
@@ -53,19 +53,27 @@ def wrap(line: str, width: int, indent: int) -> list[str]:
                 current, token = current + token.lstrip(" ") if current else token, ""
                 if len(current) <= width:
                     break
-                token, current = current[width:], current[:width]
+                at = _cut(current, width)
+                token, current = current[at:], current[:at]
             elif len(current) + len(token) <= width:
                 current, token = current + token, ""
                 break
             elif len(token.lstrip(" ")) <= width - indent:
                 token = token.lstrip(" ")
             else:  # too long for any line: fill this one
-                room = width - len(current)
-                current, token = current + token[:room], token[room:].lstrip(" ")
+                at = _cut(token, width - len(current))
+                current, token = current + token[:at], token[at:].lstrip(" ")
             lines.append(current)
             current = " " * indent
     lines.append(current)
     return lines
+
+
+def _cut(word: str, room: int) -> int:
+    """Where to cut a word longer than a line: after its last '/' within `room` (a path
+    breaks between its parts), else where the line ends."""
+    at = word.rfind("/", 0, room) + 1
+    return at if at > room // 2 else room
 
 
 def label_rows(rows: Sequence[tuple[str, str]]) -> Hanging:

@@ -152,12 +152,13 @@ def test_wrap_keeps_a_hanging_indent_and_breaks_between_words() -> None:
         "             base chroot with",
         "             CUDA",
     ]
-    # a word too long for any line fills the first one instead of leaving it bare
+    # a word too long for any line (a path) starts on its line, cut after a '/'
     assert wrap("Path:        /srv/apps/chroots/bookworm-gpu-cuda", 30, 13) == [
-        "Path:        /srv/apps/chroots",
-        "             /bookworm-gpu-cud",
-        "             a",
+        "Path:        /srv/apps/",
+        "             chroots/",
+        "             bookworm-gpu-cuda",
     ]
+    assert wrap("x" * 25, 10, 2) == ["xxxxxxxxxx", "  xxxxxxxx", "  xxxxxxx"]  # no '/': cut
     assert wrap("   will not run: not executable: run-parts skips it", 30, 5) == [
         "   will not run: not",
         "     executable: run-parts",
