@@ -20,20 +20,23 @@ import sys
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
+from rich.style import Style
 from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.color import Color
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.filter import LineFilter
+from textual.filter import LineFilter, Monochrome, NoColor
 from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
+from textual.theme import BUILTIN_THEMES
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.job_records import JobRecord
@@ -128,8 +131,46 @@ class AsciiFilter(LineFilter):
 
 
 ASCII_FILTER = AsciiFilter()
+
+
+@lru_cache(maxsize=1024)
+def _no_colour(style: Style) -> Style:
+    bgcolor = style.bgcolor
+    marked = bool(style.reverse) or (bgcolor is not None and not bgcolor.is_default)
+    return style + Style(color="default", bgcolor="default", reverse=True if marked else None)
+
+
+class NoColourFilter(LineFilter):
+    """NO_COLOR on an ANSI theme: the terminal's own foreground and background only. What a
+    background colour marked (the cursor row, the title bar, the input cursor, a scrollbar)
+    is marked by reverse video instead; Textual bakes a `text-style: reverse` of some widgets
+    into swapped colours, so stripping the colours alone would lose it."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        return [
+            seg if seg.style is None else Segment(seg.text, _no_colour(seg.style), seg.control)
+            for seg in segments
+        ]
+
+
 TERMINAL_CHECK_S = 1.0
 IDLE_GC_S = 1.0  # no key or mouse event for this long: a full GC pass may run
+
+# NO_COLOR: the terminal's own two colours, every state drawn with text attributes instead
+# (cursor row reverse, a row of a list without the focus underlined, the input cursor
+# reverse); app.tcss adds the rest under `:nocolor`.
+_ANSI_DARK = BUILTIN_THEMES["ansi-dark"]
+NO_COLOUR_THEME = replace(
+    _ANSI_DARK,
+    name="qlutui-nocolor",
+    variables={
+        **_ANSI_DARK.variables,
+        "block-cursor-text-style": "reverse bold",
+        "block-cursor-blurred-text-style": "underline",
+        "input-cursor-text-style": "reverse",
+        "button-focus-text-style": "reverse bold",
+    },
+)
 
 
 class QlutuiCommands(Provider):
@@ -180,16 +221,31 @@ class QlutuiApp(App[None]):
         self.serial = serial_mode(setting, os.environ.get("TERM"), stdout_tty())
         self._theme_problem = ""
         self._scrollbar_render = ScrollBar.renderer
-        if self.serial:
+        self.register_theme(NO_COLOUR_THEME)
+        if self.no_color:
+            self.theme = NO_COLOUR_THEME.name
+        elif self.serial:
             self.theme = "ansi-dark"
-            self.animation_level = "none"
-            self.add_class("-serial")
         elif ui.theme in self.available_themes:
             self.theme = ui.theme
         else:  # config.py cannot know Textual's themes; say so instead of failing to start
             self._theme_problem = f"Unknown theme '{ui.theme}' in config.toml; using {self.theme}"
+        if self.serial:
+            self.animation_level = "none"
+            self.add_class("-serial")
         self.set_keymap(ui.keymap)
         self._last_input = 0.0  # monotonic time of the last key or mouse event
+
+    def watch_theme(self, theme: str) -> None:
+        """NO_COLOR: Textual picks its filter once, for the theme App.__init__ starts with, and
+        its Monochrome (for RGB themes) turns an ANSI theme's colours, 'default' included, into
+        black on black. Pick it for each theme: an ANSI theme gets NoColourFilter."""
+        if self.no_color:
+            mono = NoColourFilter if self.native_ansi_color else Monochrome
+            self._filters = [
+                mono() if isinstance(f, (NoColor, NoColourFilter, Monochrome)) else f
+                for f in self._filters
+            ]
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.hanging import label_rows
 
 if TYPE_CHECKING:
     from qlutui.backend.audit import Event
@@ -40,6 +41,7 @@ class AuditScreen(Screen):
         hint = "/ filter: user, action, file, job ..."
         yield Input(placeholder=hint, id="audit-filter", compact=True)
         yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="audit-detail", markup=False)
         yield Static(id="audit-status", markup=False)
         yield KeysFooter()
 
@@ -62,6 +64,14 @@ class AuditScreen(Screen):
     def _filter_changed(self) -> None:
         self.action_reload()
 
+    @on(DataTable.RowHighlighted, "#audit-table")
+    def _detail(self, event: DataTable.RowHighlighted) -> None:
+        """The cursor's event in full: at 80 columns the table cuts its target and summary."""
+        target, summary = self.table.get_row(event.row_key)[3:]
+        self.query_one("#audit-detail", Static).update(
+            label_rows([("Target", target), ("Summary", summary)])
+        )
+
     @on(Input.Submitted, "#audit-filter")
     def _filter_done(self) -> None:
         self.table.focus()
@@ -75,6 +85,8 @@ class AuditScreen(Screen):
         table = self.table
         table.clear()
         table.add_rows(event_row(e) for e in events)
+        if not events:
+            self.query_one("#audit-detail", Static).update("")
         more = " (the newest)" if len(events) == SHOW_MAX else ""
         where = f" matching '{match}'" if match else ""
         status = f"{len(events)} event(s){where}{more}; file: {self.cluster.audit.path}"

@@ -25,6 +25,7 @@ from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import name_problem
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.hanging import Hanging, label_rows
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -117,14 +118,15 @@ class ChrootsScreen(Screen):
         self._render_detail()
         self._check_presence(state)
 
-    def _label(self, name: str) -> str:
+    def _label(self, name: str) -> Hanging:
         """The list entry: the chroot's state, or (!) for a ready chroot whose tree is not
-        there (the detail says why: missing on the head-node, head-node unreachable)."""
+        there (the detail says why: missing on the head-node, head-node unreachable); a long
+        one continues indented."""
         assert self.state is not None
         state = self.state.chroot(name).state
         probe = self.probes.get(name)  # the fresher of the two
         problem = probe.problem if probe is not None else self.problems.get(name, "")
-        return f"{name} (!)" if state == "ready" and problem else f"{name} ({state})"
+        return Hanging([f"{name} (!)" if state == "ready" and problem else f"{name} ({state})"])
 
     @work(group="chroots-presence", exclusive=True)
     async def _check_presence(self, state: ChrootsState) -> None:
@@ -179,7 +181,7 @@ class ChrootsScreen(Screen):
             ("Images", ", ".join(self.state.users(name)) or "-"),
             ("Last job", chroot.job or "-"),
         ]
-        detail.update("\n".join(f"{label + ':':<13}{value}" for label, value in rows))
+        detail.update(label_rows(rows))
 
     # -- actions ------------------------------------------------------------------------
 
@@ -225,7 +227,13 @@ class ChrootsScreen(Screen):
             Field.input("description", "Description"),
             Field.select("server", "NFS server", self.service.cluster.headnode_names),
             Field.select("flavour", "Flavour", flavours, flavour),
-            Field.select("version", "Version (x.y)", versions, default_version),
+            Field.select(
+                "version",
+                "Version",
+                versions,
+                default_version,
+                help="The Qlustar release x.y the chroot is built from",
+            ),
             Field.multi("tasks", "Qlustar tasks", self.service.task_choices(state)),
         ]
 

@@ -485,9 +485,7 @@ class ImagesScreen(Screen):
     async def action_upgrade_preview(self) -> None:
         if self.state is None:
             return
-        field = Field.input(
-            "release", "Release that would be added (x.y.z)", validate=_release_problem
-        )
+        field = Field.input("release", "New release", validate=_release_problem)
         values = await self.app.push_screen_wait(FormDialog("Upgrade preview", [field]))
         if values is None:
             return

@@ -25,7 +25,7 @@ from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.footer import KeysFooter
-from qlutui.widgets.log_pane import LogPane
+from qlutui.widgets.log_pane import LogPane, fitted
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -51,15 +51,6 @@ def count_text(shown: int, matched: int, total: int, filtered: bool) -> str:
     if shown < total:
         return f"newest {shown} of {total:,} jobs"
     return counted(total, "job")
-
-
-def fitted(title: str, width: int = TITLE_WIDTH) -> str:
-    """A job title in `width` cells, cut in the middle: its end names the chroot or files."""
-    title = title.removesuffix(" ...")  # "still running": the State column says it
-    if len(title) <= width:
-        return title
-    head = width // 2
-    return title[:head] + "\u2026" + title[head - width + 1 :]
 
 
 def started_text(epoch: float) -> str:
@@ -142,7 +133,7 @@ class JobsScreen(Screen):
             current = self._cursor_job()
             table.clear()
             for r in shown:  # Text: no markup to parse (a job title may hold brackets)
-                cells = (r.state, fitted(r.title), started_text(r.created), r.id)
+                cells = (r.state, fitted(r.title, TITLE_WIDTH), started_text(r.created), r.id)
                 table.add_row(*map(Text, cells), key=r.id)
             if current is not None and current in table.rows:
                 table.move_cursor(row=table.get_row_index(current), animate=False)

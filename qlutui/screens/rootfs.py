@@ -33,6 +33,7 @@ from qlutui.model.rootfs import INITD, mode_text, normalize_relpath, size_text
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.hanging import Hanging
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -158,7 +159,7 @@ class RootfsScreen(_Actions):
         ]
         if not view.agree and (paths := self.service.differences(self.state, name)):
             lines.append(f"Differs: {', '.join(paths[:4])}" + (" ..." if len(paths) > 4 else ""))
-        self.query_one("#rootfs-info", Static).update("\n".join(lines))
+        self.query_one("#rootfs-info", Static).update(Hanging(lines))
 
     def _selected(self) -> str | None:
         if self.state is None or self.current is None:
@@ -240,7 +241,7 @@ class RootfsScreen(_Actions):
             return
         state = self.state
         before = set(state.configs[name].images)
-        field = Field.multi("images", "Assigned to images", state.images, sorted(before))
+        field = Field.multi("images", "Images", state.images, sorted(before))
         values = await self.app.push_screen_wait(FormDialog(f"Images using {name}", [field]))
         if values is None:
             return
@@ -441,7 +442,7 @@ class ConfigScreen(_Actions):
 
     # -- actions -------------------------------------------------------------------------
 
-    async def _ask_path(self, title: str, value: str, label: str = "Path in the config") -> str:
+    async def _ask_path(self, title: str, value: str, label: str = "Path") -> str:
         field = Field.input("path", label, value, validate=_path_problem)
         values = await self.app.push_screen_wait(FormDialog(title, [field]))
         return normalize_relpath(values["path"]) if values else ""
@@ -542,10 +543,12 @@ class ConfigScreen(_Actions):
     async def action_import_file(self) -> None:
         directory = self._directory()
         fields = [
-            Field.input("source", "File on the head-node (absolute path)", "/"),
+            Field.input(
+                "source", "Head-node file", "/", help="The file's absolute path on the head-node"
+            ),
             Field.input(
                 "path",
-                "Path in the config",
+                "Path",
                 f"{directory}/" if directory else "",
                 validate=_path_problem,
             ),
@@ -811,5 +814,5 @@ class ReportScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(f"qlutui - {self.title_text}", classes="title-bar", markup=False)
         with VerticalScroll(id="report"):
-            yield Static("\n".join(self.lines), markup=False)
+            yield Static(Hanging(self.lines, hang=4), markup=False)
         yield KeysFooter()

@@ -299,7 +299,7 @@ class SSHConfigsScreen(Screen):
             FormDialog(
                 "Scan host keys",
                 [
-                    Field.input("hosts", "Hosts (blank: every host)"),
+                    Field.input("hosts", "Hosts"),
                     Field.input("port", "SSH port", "22", validate=port_problem),
                 ],
                 detail="Connects to each host's primary-network IP and reads the keys it offers.",

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -48,6 +48,8 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static, TextArea
 
 from qlutui.errors import QlutuiError
+from qlutui.widgets.checklist import CheckList
+from qlutui.widgets.help import FIELD_HELP
 
 FieldKind = Literal["input", "select", "multi", "text"]
 Validator = Callable[[Any], str | None]
@@ -71,6 +73,11 @@ class Field:
     allow_none: bool = False
     validate: Validator | None = None
     placeholder: str = ""
+    help: str = ""  # one line shown under the form while the field has the focus
+
+    def __post_init__(self) -> None:
+        if not self.help:
+            object.__setattr__(self, "help", FIELD_HELP.get(self.name, ""))
 
     @classmethod
     def input(
@@ -81,8 +88,11 @@ class Field:
         *,
         validate: Validator | None = None,
         placeholder: str = "",
+        help: str = "",
     ) -> Field:
-        return cls(name, label, "input", value, validate=validate, placeholder=placeholder)
+        return cls(
+            name, label, "input", value, validate=validate, placeholder=placeholder, help=help
+        )
 
     @classmethod
     def select(
@@ -94,12 +104,13 @@ class Field:
         *,
         allow_none: bool = False,
         validate: Validator | None = None,
+        help: str = "",
     ) -> Field:
         """A drop-down; with `allow_none` it offers `<None>` (result None)."""
         opts = _options(options)
         if value is None and not allow_none and opts:
             value = opts[0][1]
-        return cls(name, label, "select", value, opts, allow_none, validate)
+        return cls(name, label, "select", value, opts, allow_none, validate, help=help)
 
     @classmethod
     def multi(
@@ -110,16 +121,24 @@ class Field:
         selected: Sequence[Any] = (),
         *,
         validate: Validator | None = None,
+        help: str = "",
     ) -> Field:
         """A multi-select list; the result is the list of chosen values."""
-        return cls(name, label, "multi", list(selected), _options(options), validate=validate)
+        opts = _options(options)
+        return cls(name, label, "multi", list(selected), opts, validate=validate, help=help)
 
     @classmethod
     def text(
-        cls, name: str, label: str, value: str = "", *, validate: Validator | None = None
+        cls,
+        name: str,
+        label: str,
+        value: str = "",
+        *,
+        validate: Validator | None = None,
+        help: str = "",
     ) -> Field:
         """A multi-line text area."""
-        return cls(name, label, "text", value, validate=validate)
+        return cls(name, label, "text", value, validate=validate, help=help)
 
 
 class _Dialog(ModalScreen):
@@ -223,6 +242,7 @@ class FormDialog(_Dialog):
                         yield self._widget(field)
                     yield Static("", id=f"error-{field.name}", classes="error")
             yield Static("", id="form-error", classes="error")
+            yield Static("", id="form-help", classes="help", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("OK", id="ok", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
@@ -242,7 +262,7 @@ class FormDialog(_Dialog):
             )
         if field.kind == "multi":
             chosen = set(field.value)
-            return SelectionList(
+            return CheckList(
                 *((label, value, value in chosen) for label, value in field.options),
                 id=wid,
                 compact=True,
@@ -276,6 +296,14 @@ class FormDialog(_Dialog):
     def _field_for(self, widget: Widget) -> Field | None:
         name = (widget.id or "").removeprefix("field-")
         return next((f for f in self.fields if f.name == name), None)
+
+    @on(events.DescendantFocus)
+    def _show_help(self, event: events.DescendantFocus) -> None:
+        """The focused field's help line (a drop-down's open list belongs to its field)."""
+        field = next(
+            (f for w in event.widget.ancestors_with_self if (f := self._field_for(w))), None
+        )
+        self.query_one("#form-help", Static).update(field.help if field else "")
 
     @on(Input.Changed)
     @on(TextArea.Changed)

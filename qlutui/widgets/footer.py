@@ -3,8 +3,8 @@
 Textual's Footer is a widget per key, mounted anew on every binding change: a screen's first
 paint is followed by a second mount, CSS pass and layout (70-100 ms while a log streams,
 during which keys wait). Here a change is a repaint of one line. When the keys do not fit,
-the spacing tightens, then the line is cut before the palette key kept on the right; `?`
-lists them all.
+the spacing tightens, then the least important keys are left out whole (the app-wide ones
+first); `?` and the palette key stay on the right, and `?` lists them all.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class FooterItem(NamedTuple):
 
 
 ItemCells = tuple[int, int, FooterItem]  # the cells [start, end) an item takes
+KEPT = {"app.help"}  # binding ids always shown, on the right beside the palette key
 
 
 class KeysFooter(Widget):
@@ -61,30 +62,41 @@ class KeysFooter(Widget):
     def bindings_changed(self, screen: Screen) -> None:
         self.refresh()
 
-    def items(self) -> tuple[list[FooterItem], FooterItem | None]:
-        """The shown bindings of the focused chain, one per action, and the palette key."""
+    def items(self) -> tuple[list[FooterItem], list[FooterItem]]:
+        """The shown bindings of the focused chain, one per action, most important first
+        (the screen's own actions, then the app-wide ones and escape), and the keys always
+        kept on the right: `?` (it lists every key) and the palette."""
         app = self.app
-        palette = None
-        seen: dict[str, FooterItem] = {}
-        for key, (_, binding, enabled, _tip) in self.screen.active_bindings.items():
+        right: list[FooterItem] = []
+        seen: dict[str, tuple[bool, FooterItem]] = {}
+        for key, (node, binding, enabled, _tip) in self.screen.active_bindings.items():
             item = FooterItem(key, app.get_key_display(binding), binding.description, enabled)
-            if key == app.COMMAND_PALETTE_BINDING and app.ENABLE_COMMAND_PALETTE:
-                palette = item
+            if binding.id in KEPT or (
+                key == app.COMMAND_PALETTE_BINDING and app.ENABLE_COMMAND_PALETTE
+            ):
+                right.append(item)
             elif binding.show and binding.action not in seen:
-                seen[binding.action] = item
-        return list(seen.values()), palette
+                generic = node is app or key == "escape"
+                seen[binding.action] = (generic, item)
+        ranked = sorted(seen.values(), key=lambda pair: pair[0])  # stable: declared order
+        return [item for _, item in ranked], right
 
     def render(self) -> Text:
-        items, palette = self.items()
-        right, right_spans = self._line([palette] if palette else [], 1)
+        items, kept = self.items()
+        right, right_spans = self._line(kept, 1)
         room = self.size.width - right.cell_len
-        # " key desc " per item, tighter "key desc" when that does not fit, then cut
-        pad = 1 if sum(len(i.label) + len(i.description) + 3 for i in items) <= room else 0
+        # " key desc " per item, tighter "key desc" when that does not fit, then the least
+        # important keys left out (never one cut mid-word)
+        pad = 1 if self._width(items, 1) <= room else 0
+        while items and self._width(items, pad) > room:
+            items = items[:-1]
         left, left_spans = self._line(items, pad)
-        left.truncate(room, overflow="ellipsis", pad=True)
-        self._spans = [(start, min(end, room), item) for start, end, item in left_spans]
-        self._spans += [(start + room, end + room, item) for start, end, item in right_spans]
+        left.pad_right(max(room - left.cell_len, 0))
+        self._spans = left_spans + [(s + room, e + room, i) for s, e, i in right_spans]
         return left + right
+
+    def _width(self, items: list[FooterItem], pad: int) -> int:
+        return self._line(items, pad)[0].cell_len
 
     def _line(self, items: list[FooterItem], pad: int) -> tuple[Text, list[ItemCells]]:
         """The items as one line of text, and the cells each one takes."""

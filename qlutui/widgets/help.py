@@ -14,8 +14,39 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-# Keys every screen has that are not bindings of ours.
-_ALWAYS = [("tab / shift+tab", "Next / previous field")]
+# How to move around: Textual's own keys, the same on every screen (not bindings of ours).
+NAVIGATION = [
+    ("up / down", "Move the cursor; pgup / pgdn a page"),
+    ("home / end", "First / last row of a list, table or tree"),
+    ("left / right", "Fold / unfold a tree node; move in a field"),
+    ("enter", "Open or choose the item under the cursor; next field"),
+    ("space", "Tick or untick [ ] / [x] the item under the cursor"),
+    ("tab / shift+tab", "Next / previous field or pane"),
+    ("escape", "Clear a filter, close a dialog, or go back"),
+    ("/", "Filter: type to narrow the list, enter to go back to it"),
+]
+
+# The one-line help a form shows under its fields for the focused one, by field name (a
+# Field's own `help` replaces it where the name means something else in that form).
+FIELD_HELP = {
+    "name": "Letters, digits, '.', '_' and '-' (at most 64), not first '-' or '.'",
+    "description": "Free text shown beside the name; may be empty",
+    "flavour": "The Debian or Ubuntu release the image or chroot is based on",
+    "version": "x follows feature releases, x.y its bug-fix releases, x.y.z stays put",
+    "chroot": "The UnionFS chroot the image's nodes get; <None> for none",
+    "postinst": "Name of the script run at the end of the image build; empty for none",
+    "module": "A Qlustar module of the image's release and flavour",
+    "rootfs": "Root FS configs whose files the image's nodes get (space ticks one)",
+    "server": "The head-node that keeps the chroot and exports it over NFS",
+    "tasks": "Package sets installed in the chroot (space ticks one)",
+    "hosts": "Host names separated by spaces; blank scans every host",
+    "port": "The port sshd listens on there (1-65535)",
+    "images": "The images whose nodes get this config (space ticks one)",
+    "initd": "Start the config with lib/qlustar/init.d/ for boot scripts, or empty",
+    "source": "The head-node whose copy the others are made like",
+    "path": "A path inside the config, relative: etc/ntp.conf",
+    "release": "A release x.y.z not in the catalog yet: which images would move to it",
+}
 
 
 def described_bindings(screen: Screen) -> list[tuple[list[str], ActiveBinding]]:
@@ -34,12 +65,12 @@ def described_bindings(screen: Screen) -> list[tuple[list[str], ActiveBinding]]:
 
 def key_rows(screen: Screen) -> list[tuple[str, str]]:
     """(keys, description) rows for the help screen of `screen`."""
-    rows = [(" / ".join(keys), a.binding.description) for keys, a in described_bindings(screen)]
-    return rows + _ALWAYS
+    return [(" / ".join(keys), a.binding.description) for keys, a in described_bindings(screen)]
 
 
 class HelpScreen(ModalScreen[None]):
-    """Lists the keys of one screen; any of escape, q, ? or enter closes it."""
+    """Lists the keys of one screen, then how to move around; any of escape, q, ? or enter
+    closes it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark,enter", "close", "Close", id="help.close")
@@ -51,10 +82,15 @@ class HelpScreen(ModalScreen[None]):
         self.rows = rows
 
     def compose(self) -> ComposeResult:
-        width = max(len(keys) for keys, _ in self.rows)
-        text = "\n".join(f"{keys:<{width}}  {what}" for keys, what in self.rows)
+        width = max(len(keys) for keys, _ in self.rows + NAVIGATION)
+        keys, moving = (
+            "\n".join(f"{key:<{width}}  {what}" for key, what in rows)
+            for rows in (self.rows, NAVIGATION)
+        )
         with Vertical(id="dialog"), VerticalScroll():
-            yield Static(text, id="keys", markup=False)
+            yield Static(keys, id="keys", markup=False)
+            yield Static("Moving around", classes="heading")
+            yield Static(moving, id="navigation", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#dialog").border_title = f"Keys: {self._title}"

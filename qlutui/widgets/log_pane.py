@@ -52,6 +52,15 @@ def progress_bar(fraction: float, width: int, ascii_only: bool) -> str:
     return f"[{full * done}{empty * (inner - done)}]"
 
 
+def fitted(title: str, width: int) -> str:
+    """A job title in `width` cells, cut in the middle: its end names the chroot or files."""
+    title = title.removesuffix(" ...")  # "still running": the state beside it says it
+    if len(title) <= width:
+        return title
+    head = width // 2
+    return title[:head] + "\u2026" + title[head - width + 1 :]
+
+
 def _elapsed(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -208,6 +217,9 @@ class LogPane(Widget):
 
     # -- header and footer -------------------------------------------------------------
 
+    def on_resize(self) -> None:
+        self._render_header()  # the title and the bar are fitted to the width
+
     def _render_header(self) -> None:
         self._last_header = time.monotonic()
         job = self.job
@@ -217,7 +229,9 @@ class LogPane(Widget):
             )
             return
         record = job.record
-        top = f"{record.title}  [{record.state}]  {_elapsed(job.elapsed)}"
+        # one line each: a long title (clone, rename) is cut, never the state or the bar line
+        status = f"  [{record.state}]  {_elapsed(job.elapsed)}"
+        top = fitted(record.title, max(self.size.width - len(status), 10)) + status
         counts = job.counts()
         # Interrupted is rare: once it happened, only the states that occur fit in 80 columns
         rare = counts[INTERRUPTED] > 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Static
 from waiting import until
 
 from qlutui.app import QlutuiApp
@@ -63,7 +64,7 @@ async def open_chroots(pilot: Pilot) -> ChrootsScreen:
 
 
 def detail(screen: ChrootsScreen) -> str:
-    return str(screen.query_one("#chroots-detail").render())
+    return str(screen.query_one("#chroots-detail", Static).content)
 
 
 def add_chroot(cluster: Cluster, name: str, state: str, *, tree: bool) -> None:

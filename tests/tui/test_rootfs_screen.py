@@ -63,7 +63,7 @@ async def on_screen(pilot: Pilot, kind: type) -> object:
 
 
 def text(screen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).render())
+    return str(screen.query_one(selector, Static).content)
 
 
 def labels(screen: ConfigScreen) -> list[str]:
@@ -143,7 +143,7 @@ async def test_files_edit_exec_bit_and_boot_order(cluster: Cluster) -> None:
 
         await pilot.press("b")
         report = await on_screen(pilot, ReportScreen)
-        shown = str(report.query_one("#report Static", Static).render())
+        shown = str(report.query_one("#report Static", Static).content)
         assert " - 0644 10-chrony-wait" in shown
         assert "will not run: not executable: run-parts skips it" in shown
 

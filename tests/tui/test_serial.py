@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from textual.binding import Binding
 from textual.command import CommandPalette
+from textual.screen import ModalScreen
 
 from qlutui.app import DIALOGS, QlutuiApp, ascii_glyph
 from qlutui.backend.cluster import Cluster
@@ -200,8 +201,12 @@ def serial_snapshot(demo: Path, snap_compare, *keys: str) -> bool:
     app = QlutuiApp(cluster)
 
     async def run_before(pilot) -> None:
-        await pilot.press(*keys)
-        await settle(pilot, 0.3)
+        for key in keys:  # each screen loaded before the next key (a form's worker waits
+            await pilot.press(key)  # for the form: no waiting for every worker then)
+            await pilot.pause(0.1)
+            if not isinstance(app.screen, ModalScreen):
+                await settle(pilot, 0.2)
+        await pilot.pause(0.3)
 
     return snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
@@ -209,4 +214,24 @@ def serial_snapshot(demo: Path, snap_compare, *keys: str) -> bool:
 @pytest.mark.parametrize("dialog", ["menu", *(d.id for d in DIALOGS if d.id != "audit")])
 def test_snapshot_serial(demo: Path, snap_compare, dialog: str) -> None:
     keys = [d.key for d in DIALOGS if d.id == dialog]
+    assert serial_snapshot(demo, snap_compare, *keys)
+
+
+# A form (its field help, [ ] boxes, the focused label) and the key help over a screen.
+DIALOG_KEYS = {"new_chroot": ["c", "n", "tab", "tab"], "help": ["i", "question_mark"]}
+
+
+@pytest.mark.parametrize("dialog", list(DIALOG_KEYS))
+def test_snapshot_serial_dialog(demo: Path, snap_compare, dialog: str) -> None:
+    assert serial_snapshot(demo, snap_compare, *DIALOG_KEYS[dialog])
+
+
+@pytest.mark.parametrize(
+    "dialog", ["menu", *(d.id for d in DIALOGS if d.id != "audit"), *DIALOG_KEYS]
+)
+def test_snapshot_serial_no_colour(
+    demo: Path, snap_compare, dialog: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    keys = DIALOG_KEYS.get(dialog) or [d.key for d in DIALOGS if d.id == dialog]
     assert serial_snapshot(demo, snap_compare, *keys)

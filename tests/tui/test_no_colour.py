@@ -1,0 +1,222 @@
+"""NO_COLOR on a serial console: every screen and dialog of a real demo cluster read by its text
+and text attributes alone (the cursor row reversed, [x] / [ ] boxes, the focused field's label
+reversed, an open drop-down in a box), and no colour reaching a real terminal (tmux)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from rich.segment import Segment
+from textual.widgets import Select
+from waiting import until
+
+from qlutui.app import DIALOGS, QlutuiApp
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.demo import init_demo
+from qlutui.screens.chroots import ChrootsScreen
+from qlutui.screens.menu import MenuScreen
+from qlutui.widgets.dialogs import FormDialog
+from qlutui.widgets.help import HelpScreen
+
+SIZE = (80, 24)
+# The cursor's row on each screen as it opens on the demo cluster.
+CURSOR = {
+    "menu": "i  Qlustar Images",
+    "images": "Legacy-jammy",
+    "chroots": "bookworm-base (!)",
+    "ssh": "Known Hosts",
+    "write_files": "beosrv-c",
+    "rootfs": "gpu-setup",
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_colour_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "linux")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    return init_demo(tmp_path / "demo")
+
+
+def lines(app: QlutuiApp) -> list[list[Segment]]:
+    """The screen as drawn, line filters (NO_COLOR, ASCII) applied."""
+    return [list(strip) for strip in app.screen._compositor.render_strips()]
+
+
+def text(app: QlutuiApp) -> str:
+    return "\n".join("".join(s.text for s in line) for line in lines(app))
+
+
+def reversed_text(app: QlutuiApp) -> list[str]:
+    """Per line, the text drawn in reverse video (the rest blanked)."""
+    return [
+        "".join(s.text if s.style and s.style.reverse else " " * len(s.text) for s in line)
+        for line in lines(app)
+    ]
+
+
+def coloured(app: QlutuiApp) -> set[str]:
+    """Every colour a segment still carries (none may: only the terminal's own two)."""
+    found = set()
+    for line in lines(app):
+        for segment in line:
+            style = segment.style
+            for colour in (style.color, style.bgcolor) if style else ():
+                if colour is not None and not colour.is_default:
+                    found.add(f"{segment.text!r}: {colour.name}")
+    return found
+
+
+async def settle(pilot, seconds: float = 0.3) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(seconds)
+
+
+async def test_every_screen_reads_without_colour(demo: Path) -> None:
+    """Each screen and its key help: no colour at all, the cursor row in reverse video, the
+    title bar reversed (it was black on black)."""
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.no_color and app.serial
+        for dialog in [None, *DIALOGS]:
+            name = dialog.id if dialog else "menu"
+            if dialog:
+                await pilot.press(dialog.key)
+            await settle(pilot)
+            assert not coloured(app), name
+            shown = reversed_text(app)
+            assert "qlutui - " in shown[0], f"{name}: title bar not reversed"
+            if name in CURSOR:
+                row = next(
+                    i for i, line in enumerate(text(app).splitlines()) if CURSOR[name] in line
+                )
+                assert CURSOR[name] in shown[row], f"{name}: cursor row not reversed"
+            await pilot.press("question_mark")
+            await settle(pilot)
+            assert isinstance(app.screen, HelpScreen) and not coloured(app), name
+            assert "Moving around" in text(app)
+            await pilot.press("escape")
+            if dialog:
+                await pilot.press("escape")
+            await settle(pilot)
+            assert isinstance(app.screen, MenuScreen)
+    await cluster.aclose()
+
+
+async def test_a_form_reads_without_colour(demo: Path) -> None:
+    """New chroot: boxes [ ] / [x], the focused field's label reversed with its one-line help
+    under the form, the open drop-down boxed over the rows beneath, its option reversed."""
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        await settle(pilot)
+        assert isinstance(app.screen, ChrootsScreen)
+        await pilot.press("n")  # the dialog's worker waits for it: pause, not settle
+        await until(pilot, lambda: isinstance(app.screen, FormDialog), "the form")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, FormDialog) and not coloured(app)
+        screen = text(app)
+        assert "[ ] admin-tools" in screen and "|X|" not in screen
+        assert "Name" in reversed_text(app)[screen.splitlines().index(_line(screen, "Name"))]
+        assert "Letters, digits, '.', '_' and '-'" in screen  # the name field's help
+
+        await pilot.press("tab", "tab")  # to the NFS server drop-down
+        await pilot.pause(0.2)
+        screen = text(app)
+        assert "The head-node that keeps the chroot" in screen
+        row = screen.splitlines().index(_line(screen, "NFS server"))
+        assert "NFS server" in reversed_text(app)[row]
+        assert "Name" not in reversed_text(app)[screen.splitlines().index(_line(screen, "Name"))]
+
+        await pilot.press("enter")  # open it
+        await pilot.pause(0.2)
+        assert app.screen.query_one("#field-server", Select).expanded
+        rows = text(app).splitlines()
+        assert re.search(r"Flavour +\+-{20,}\+", rows[row + 1]), rows[row + 1]  # its top border
+        assert (
+            re.search(r"\|beosrv-c +\|", rows[row + 2])
+            and "beosrv-c" in reversed_text(app)[row + 2]
+        )
+        assert re.search(r"\|beosrv-d +\|", rows[row + 3])
+        await pilot.press("escape")
+
+        await pilot.press("tab", "tab", "tab", "space")  # tick the first task
+        await pilot.pause(0.2)
+        screen = text(app)
+        assert "[x] admin-tools" in screen and "[ ] debmed-imaging" in screen
+        assert "Package sets installed in the chroot" in screen
+        assert not coloured(app)
+    await cluster.aclose()
+
+
+def _line(screen: str, label: str) -> str:
+    return next(line for line in screen.splitlines() if f"| {label} " in line)
+
+
+# -- in a real terminal ---------------------------------------------------------------------
+
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def colours_in(sgr_params: list[str]) -> set[str]:
+    """The colour parameters (30-49, 90-107, 38;..., 48;...) among SGR sequences; 39/49 (the
+    terminal's default) are no colour."""
+    found = set()
+    for params in sgr_params:
+        codes = [int(p) for p in params.split(";") if p]
+        for code in codes:
+            if (30 <= code <= 48 or 90 <= code <= 107) and code not in (39, 49):
+                found.add(str(code))
+    return found
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    if not shutil.which("tmux"):
+        pytest.skip("needs tmux")
+    socket = str(tmp_path / "tmux.sock")
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-S", socket, *args], capture_output=True, text=True, timeout=10
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    try:
+        yield run
+    finally:
+        subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_no_colour_reaches_a_linux_console(demo: Path, tmux: Callable[..., str]) -> None:
+    """`NO_COLOR=1 TERM=linux` in tmux: the escape sequences qlutui writes carry no colour
+    (they were black on black: 30 on 40), and the menu's cursor row is in reverse video."""
+    qlutui = shlex.join([sys.executable, "-m", "qlutui", "--config", str(demo)])
+    command = shlex.join(["env", "TERM=linux", "NO_COLOR=1", "sh", "-c", qlutui])
+    tmux("new-session", "-d", "-s", "nc", "-x", "80", "-y", "24", command)
+    deadline = time.monotonic() + 30
+    while "Qlustar Images" not in (screen := tmux("capture-pane", "-p", "-e", "-t", "nc")):
+        assert time.monotonic() < deadline, "timed out waiting for the menu"
+        time.sleep(0.2)
+    time.sleep(1)  # the summary line and any late repaint
+    screen = tmux("capture-pane", "-p", "-e", "-t", "nc")
+    assert not colours_in(SGR.findall(screen)), screen
+    cursor = next(line for line in screen.splitlines() if "Qlustar Images" in line)
+    assert any("7" in params.split(";") for params in SGR.findall(cursor)), cursor
+    tmux("send-keys", "-t", "nc", "q")
