@@ -26,6 +26,7 @@ from qlutui.model.names import counted
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.log_pane import LogPane
+from qlutui.widgets.words import middle_cut
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -55,11 +56,7 @@ def count_text(shown: int, matched: int, total: int, filtered: bool) -> str:
 
 def fitted(title: str, width: int = TITLE_WIDTH) -> str:
     """A job title in `width` cells, cut in the middle: its end names the chroot or files."""
-    title = title.removesuffix(" ...")  # "still running": the State column says it
-    if len(title) <= width:
-        return title
-    head = width // 2
-    return title[:head] + "\u2026" + title[head - width + 1 :]
+    return middle_cut(title.removesuffix(" ..."), width)  # " ...": the State column says it
 
 
 def started_text(epoch: float) -> str:

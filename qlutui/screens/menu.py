@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.words import Words
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster, Summary
@@ -90,7 +91,7 @@ class MenuScreen(Screen):
             text = summary_text(await asyncio.to_thread(summary))
         except (QlutuiError, OSError) as exc:  # the menu stays usable whatever the state
             text = str(exc)
-        self.query_one("#menu-summary", Static).update(text)
+        self.query_one("#menu-summary", Static).update(Words(text))  # a path never folded
 
     def action_open(self, dialog_id: str) -> None:
         self.post_message(self.Open(dialog_id))
