@@ -15,7 +15,7 @@ import pytest
 import tomlkit
 from textual.command import CommandPalette
 from textual.scrollbar import ScrollBar, ScrollBarRender
-from waiting import until
+from waiting import opened, settled, until
 
 from qlutui.app import QlutuiApp, serial_mode
 from qlutui.backend.cluster import Cluster
@@ -575,8 +575,10 @@ def snapshot_app(demo: Path) -> QlutuiApp:
 
 def keys_then_settle(*keys: str):
     async def run_before(pilot) -> None:
-        await pilot.press(*keys)
-        await settle(pilot, 0.3)
+        if keys:  # the first opens a dialog
+            await opened(pilot, keys[0])
+            await pilot.press(*keys[1:])
+        await settled(pilot)
 
     return run_before
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from textual.binding import Binding
 from textual.command import CommandPalette
+from waiting import opened, settled
 
 from qlutui.app import DIALOGS, QlutuiApp, ascii_glyph
 from qlutui.backend.cluster import Cluster
@@ -200,8 +201,9 @@ def serial_snapshot(demo: Path, snap_compare, *keys: str) -> bool:
     app = QlutuiApp(cluster)
 
     async def run_before(pilot) -> None:
-        await pilot.press(*keys)
-        await settle(pilot, 0.3)
+        if keys:
+            await opened(pilot, *keys)
+        await settled(pilot)
 
     return snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
