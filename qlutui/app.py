@@ -41,6 +41,7 @@ from qlutui.cli import serial_mode, stdout_tty
 from qlutui.errors import QlutuiError
 from qlutui.idle_gc import collect_if_due, interactive_gc
 from qlutui.screens.menu import Dialog, MenuScreen, menu_screen
+from qlutui.typeahead import KeysInOrder
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.help import HelpScreen, described_bindings, key_rows
 
@@ -154,10 +155,11 @@ class QlutuiCommands(Provider):
                 yield Hit(score, matcher.highlight(name), command, help=help_text)
 
 
-class QlutuiApp(App[None]):
+class QlutuiApp(KeysInOrder):
     CSS_PATH = "app.tcss"
     TITLE = "qlutui"
     COMMANDS = App.COMMANDS | {QlutuiCommands}
+    BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"jobs-resume"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit_app", "Quit", id="app.quit"),
         Binding("ctrl+q", "quit_app", "Quit", id="app.quit_now", show=False, priority=True),

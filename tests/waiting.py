@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from textual.pilot import Pilot
@@ -38,3 +39,13 @@ async def opened(pilot: Pilot, *keys: str) -> None:
     await pilot.press(*keys)
     await until(pilot, lambda: pilot.app.screen is not before, f"the screen {keys} open")
     await settled(pilot)
+
+
+def wait_for(what: str, check: Callable[[], object], seconds: float = 20) -> object:
+    """Outside an event loop (a process, a terminal): until `check()` is true, bounded."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")

@@ -50,6 +50,7 @@ class ChrootsScreen(Screen):
     #chroots-detail { width: 1fr; height: 1fr; padding: 0 1; overflow-y: auto; }
     #chroots-status { padding: 0 1; color: $text-muted; height: 1; }
     """
+    BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"chroots-presence", "chroots-probe"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", id="chroots.new"),
         Binding("c", "clone", "Clone", id="chroots.clone"),

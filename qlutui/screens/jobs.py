@@ -75,6 +75,7 @@ class JobsTable(DataTable):
 class JobsScreen(Screen):
     TITLE = "Jobs"
     AUTO_FOCUS = "#jobs-table"
+    BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"jobs-kill"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("k", "kill", "Kill", id="jobs.kill"),
         Binding("slash", "filter", "Filter", show=False, id="jobs.filter"),

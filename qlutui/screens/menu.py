@@ -10,7 +10,7 @@ import asyncio
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -48,6 +48,8 @@ class Dialog:
 
 class MenuScreen(Screen):
     """Lists the dialogs; build it with `menu_screen(dialogs)` so each gets its key."""
+
+    BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"summary"})  # see typeahead.py
 
     class Open(Message):
         """The user chose a dialog."""
@@ -91,7 +93,8 @@ class MenuScreen(Screen):
             text = summary_text(await asyncio.to_thread(summary))
         except (QlutuiError, OSError) as exc:  # the menu stays usable whatever the state
             text = str(exc)
-        self.query_one("#menu-summary", Static).update(Words(text))  # a path never folded
+        for shown in self.query("#menu-summary").results(Static):  # none once the app quits
+            shown.update(Words(text))  # a path never folded mid-word
 
     def action_open(self, dialog_id: str) -> None:
         self.post_message(self.Open(dialog_id))

@@ -33,6 +33,7 @@ class WriteFilesScreen(Screen):
     #write-table { height: auto; max-height: 9; }
     #write-status { height: 1; padding: 0 1; color: $text-muted; }
     """
+    BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"write-run"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "write(True)", "Write Changed", id="write.changed"),
         Binding("s", "write(False)", "Write Selected", id="write.selected"),
