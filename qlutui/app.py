@@ -208,6 +208,14 @@ class QlutuiApp(KeysInOrder):
     def on_mount(self) -> None:
         if self._theme_problem:
             self.notify(self._theme_problem, severity="warning")
+        loop = asyncio.get_running_loop()
+        store = self.cluster.store
+
+        def waiting(name: str) -> None:  # in the thread that waits (widgets/blocking.py)
+            text = f"Waiting for the {name} lock (another qlutui or the CLI is saving it) ..."
+            loop.call_soon_threadsafe(partial(self.notify, text, timeout=store.lock_timeout))
+
+        store.on_wait = waiting
         self._resume_jobs()
         self.set_interval(IDLE_GC_S, self._collect_garbage)
         if self.serial:
@@ -223,6 +231,7 @@ class QlutuiApp(KeysInOrder):
             self.exit()
 
     def on_unmount(self) -> None:
+        self.cluster.store.on_wait = None
         if self.serial:
             ScrollBar.renderer = self._scrollbar_render
 

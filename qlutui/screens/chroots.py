@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 from qlutui.backend.chroots import ChrootsService, ChrootsState, Probe
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import name_problem
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
 
@@ -294,7 +295,9 @@ class ChrootsScreen(Screen):
         if values is None:
             return
         try:
-            self._show(self.service.edit_description(state, name, values["description"]))
+            self._show(
+                await off_loop(self.service.edit_description, state, name, values["description"])
+            )
         except QlutuiError as exc:
             await self._refused(exc)
 

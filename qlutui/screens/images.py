@@ -9,7 +9,6 @@ is rebuilt from the state they return, keeping expansions and the cursor.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -28,6 +27,7 @@ from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.images import CORE
 from qlutui.model.names import name_problem
 from qlutui.model.versions import describe, parse_version
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
 
@@ -278,7 +278,7 @@ class ImagesScreen(Screen):
         """Run a change off the event loop, then show the state it returns."""
         assert self.state is not None
         try:
-            state = await asyncio.to_thread(change, self.state)
+            state = await off_loop(change, self.state)
         except ConflictError as exc:
             self.notify(f"{exc}; reloaded", severity="error", timeout=8)
             self.action_reload()

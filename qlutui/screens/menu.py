@@ -6,7 +6,6 @@ arrow keys and Enter. Choosing posts `MenuScreen.Open`; the app opens the dialog
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from textual.widgets.option_list import Option
 
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.words import Words
 
@@ -90,7 +90,7 @@ class MenuScreen(Screen):
 
     async def _show_summary(self, summary: Callable[[], Summary]) -> None:
         try:
-            text = summary_text(await asyncio.to_thread(summary))
+            text = summary_text(await off_loop(summary))
         except (QlutuiError, OSError) as exc:  # the menu stays usable whatever the state
             text = str(exc)
         for shown in self.query("#menu-summary").results(Static):  # none once the app quits

@@ -23,6 +23,7 @@ from qlutui.backend.rootfs import Entry, Outcome, RootfsService, RootfsState
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import name_problem
 from qlutui.model.rootfs import INITD, mode_text, normalize_relpath, size_text
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
 
@@ -221,7 +222,7 @@ class RootfsScreen(_Actions):
         if values is not None:
 
             async def save() -> None:
-                self.service.describe(state, name, values["description"])
+                await off_loop(self.service.describe, state, name, values["description"])
 
             await self._do(save, f"Description of {name} saved")
             self.action_reload()
@@ -239,7 +240,7 @@ class RootfsScreen(_Actions):
         after = set(values["images"])
 
         async def save() -> None:
-            self.service.set_images(state, name, after)
+            await off_loop(self.service.set_images, state, name, after)
 
         await self._do(save, f"Images of {name} saved")
         self.action_reload()

@@ -9,7 +9,6 @@ Every decision is an `SSHFilesService` call.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -21,6 +20,7 @@ from textual.widgets import Input, Label, Select, Static, TextArea
 
 from qlutui.backend.sshfiles import FILES, TITLES, SSHFilesService, SSHFilesState
 from qlutui.errors import ConflictError, QlutuiError
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
@@ -115,7 +115,7 @@ class SSHConfigsScreen(Screen):
     @work(group="ssh-load", exclusive=True)
     async def _load(self, message: str = "") -> None:
         try:
-            self.state = await asyncio.to_thread(self.service.load)
+            self.state = await off_loop(self.service.load)
         except QlutuiError as exc:
             self._status(f"Cannot load sshfiles.toml: {exc}")
             return
@@ -167,9 +167,7 @@ class SSHConfigsScreen(Screen):
 
     @work(group="ssh-check", exclusive=True)
     async def _check_header(self) -> None:
-        problems = await asyncio.to_thread(
-            self.service.header_problems, self.kind, self.editor.text
-        )
+        problems = await off_loop(self.service.header_problems, self.kind, self.editor.text)
         box = self.query_one("#ssh-problems", Static)
         lines = [f"line {p.line}: {p.reason}" for p in problems[:PROBLEMS_LISTED]]
         if len(problems) > PROBLEMS_LISTED:
@@ -200,11 +198,14 @@ class SSHConfigsScreen(Screen):
         self.query_one("#ssh-file", Select).focus()
         self._status("Back to the saved header")
 
-    def action_save(self) -> None:
+    @work(group="ssh-save", exclusive=True)
+    async def action_save(self) -> None:
         if self.state is None:
             return
         try:
-            self.state = self.service.save_header(self.state, self.kind, self.editor.text)
+            self.state = await off_loop(
+                self.service.save_header, self.state, self.kind, self.editor.text
+            )
         except ConflictError as exc:
             self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
             self._load()
@@ -217,11 +218,14 @@ class SSHConfigsScreen(Screen):
         self._status(f"{TITLES[self.kind]} header saved; w writes the files to the head-nodes")
 
     @on(Input.Submitted, "#ssh-description")
-    def _save_description(self, event: Input.Submitted) -> None:
+    @work(group="ssh-save", exclusive=True)
+    async def _save_description(self, event: Input.Submitted) -> None:
         if self.state is None:
             return
         try:
-            self.state = self.service.save_description(self.state, self.kind, event.value)
+            self.state = await off_loop(
+                self.service.save_description, self.state, self.kind, event.value
+            )
         except ConflictError as exc:
             self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
             self._load()
@@ -294,7 +298,7 @@ class SSHConfigsScreen(Screen):
             Confirm(f"Store the keys of {len(pending)} host(s)?", scan_detail(results))
         ):
             try:
-                stored = await asyncio.to_thread(self.service.store_keys, results)
+                stored = await off_loop(self.service.store_keys, results)
             except QlutuiError as exc:
                 await self.app.push_screen_wait(ErrorDialog(str(exc)))
                 return

@@ -8,7 +8,6 @@ job (its log window opens); the job skips a file another admin changed since the
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -19,6 +18,7 @@ from textual.widgets import DataTable, Static
 
 from qlutui.backend.sshfiles import TITLES, UNCHANGED, FileStatus, SSHFilesService, split_generated
 from qlutui.errors import QlutuiError
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
@@ -136,7 +136,7 @@ class WriteFilesScreen(Screen):
         elif self.mode == "preview":
             view.show_preview(f"Preview {where}", split_generated(row.dest.kind, row.wanted))
         else:
-            diff = await asyncio.to_thread(row.diff)
+            diff = await off_loop(row.diff)
             view.show_text(f"Diff {where} ({row.state})", diff or "(no differences)\n")
 
     # -- actions -----------------------------------------------------------------------------
