@@ -34,6 +34,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.filter import LineFilter
 from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
+from textual.widgets import Input
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.job_records import JobRecord
@@ -273,7 +274,18 @@ class QlutuiApp(KeysInOrder):
         return True
 
     def action_back(self) -> None:
-        self.pop_screen()
+        """Escape, the same on every screen: first it clears the screen's filter (an Input
+        whose id ends in `-filter`), only then does it leave the screen. (A screen with an
+        editor binds escape itself to close the editor first: SSH Configs, Root FS.)"""
+        screen = self.screen
+        filters = [i for i in screen.query(Input) if (i.id or "").endswith("-filter") and i.value]
+        if not filters:
+            self.pop_screen()
+            return
+        for box in filters:
+            box.value = ""  # Input.Changed: the screen shows everything again
+        if self.focused in filters:
+            screen.focus_next()  # to the list below the filter
 
     def action_help(self) -> None:
         screen = self.screen

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.lists import RowTable
 
 if TYPE_CHECKING:
     from qlutui.backend.audit import Event
@@ -39,7 +40,7 @@ class AuditScreen(Screen):
         yield Static("qlutui - Audit trail (times in UTC)", classes="title-bar")
         hint = "/ filter: user, action, file, job ..."
         yield Input(placeholder=hint, id="audit-filter", compact=True)
-        yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="audit-status", markup=False)
         yield KeysFooter()
 

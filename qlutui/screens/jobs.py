@@ -25,6 +25,7 @@ from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.lists import RowTable
 from qlutui.widgets.log_pane import LogPane
 from qlutui.widgets.words import middle_cut
 
@@ -63,15 +64,6 @@ def started_text(epoch: float) -> str:
     return time.strftime("%m-%d %H:%M", time.localtime(epoch)) if epoch else ""
 
 
-class JobsTable(DataTable):
-    """The job list: it fits 80 columns, so home and end go to the first and last job."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("home", "scroll_top", "First", show=False),
-        Binding("end", "scroll_bottom", "Last", show=False),
-    ]
-
-
 class JobsScreen(Screen):
     TITLE = "Jobs"
     AUTO_FOCUS = "#jobs-table"
@@ -97,7 +89,7 @@ class JobsScreen(Screen):
                 compact=True,
             )
             yield Static(id="jobs-count", markup=False)
-        yield JobsTable(id="jobs-table", cursor_type="row")
+        yield RowTable(id="jobs-table", cursor_type="row")
         yield LogPane(batch_ms=self.cluster.config.ui.log_batch_ms, id="job-log")
         yield KeysFooter()
 

@@ -26,6 +26,7 @@ from qlutui.model.rootfs import INITD, mode_text, normalize_relpath, size_text
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.lists import RowTable
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -86,7 +87,7 @@ class RootfsScreen(_Actions):
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Root FS Customization", classes="title-bar")
-        yield DataTable(id="rootfs-table", cursor_type="row", zebra_stripes=False)
+        yield RowTable(id="rootfs-table", cursor_type="row", zebra_stripes=False)
         yield Static(id="rootfs-info", markup=False)
         yield Static("Reading the configs on the head-nodes ...", id="rootfs-status", markup=False)
         yield KeysFooter()

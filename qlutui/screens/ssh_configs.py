@@ -238,12 +238,16 @@ class SSHConfigsScreen(Screen):
 
     @work(group="ssh-leave", exclusive=True)
     async def action_leave(self) -> None:
-        """Back to the menu; unsaved header changes are dropped only when the admin says so."""
-        if self.editing and self._dirty():
+        """Escape: closes the header editor back to this screen (unsaved changes dropped only
+        when the admin says so); when not editing, back to the menu."""
+        if not self.editing:
+            self.app.pop_screen()
+            return
+        if self._dirty():
             question = f"Drop the unsaved changes of the {TITLES[self.kind]} header?"
             if not await self.app.push_screen_wait(Confirm(question)):
                 return
-        self.app.pop_screen()
+        self.action_undo()
 
     def action_focus_file(self) -> None:
         self.query_one("#ssh-file", Select).focus()

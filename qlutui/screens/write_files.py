@@ -22,6 +22,7 @@ from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.lists import RowTable
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -56,7 +57,7 @@ class WriteFilesScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Write Files", classes="title-bar")
-        yield DataTable(id="write-table", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="write-table", cursor_type="row", zebra_stripes=True)
         yield FileView()
         yield Static("Comparing with the head-nodes ...", id="write-status", markup=False)
         yield KeysFooter()

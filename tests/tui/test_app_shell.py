@@ -15,6 +15,7 @@ import pytest
 import tomlkit
 from textual.command import CommandPalette
 from textual.scrollbar import ScrollBar, ScrollBarRender
+from textual.widgets import Input
 from waiting import opened, settled, until
 
 from qlutui.app import QlutuiApp, serial_mode
@@ -31,6 +32,7 @@ from qlutui.screens.menu import MenuScreen
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.footer import FooterItem, KeysFooter
 from qlutui.widgets.help import HelpScreen
+from qlutui.widgets.lists import RowTable
 from qlutui.widgets.log_pane import LogPane
 
 SIZE = (80, 24)
@@ -597,3 +599,43 @@ def test_snapshot_jobs(demo: Path, snap_compare) -> None:
     app = snapshot_app(demo)
     run_before = keys_then_settle("j", "down", "enter")
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+# -- keys that behave the same everywhere -------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["r", "w", "a"])  # Root FS, Write Files, Audit Trail
+async def test_home_and_end_go_to_the_first_and_last_row_of_every_table(
+    demo: Path, key: str
+) -> None:
+    cluster = Cluster.open(demo)
+    cluster.audit.record("job.start", "20260922-120000-ab12", "chroots.create: one")
+    cluster.audit.record("job.end", "20260922-120000-ab12", "chroots.create: two")
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, key)
+        table = app.focused
+        assert isinstance(table, RowTable)
+        await until(pilot, lambda: table.row_count > 1, "the rows")
+        await pilot.press("end")
+        await until(pilot, lambda: table.cursor_row == table.row_count - 1, "the last row")
+        await pilot.press("home")
+        await until(pilot, lambda: table.cursor_row == 0, "the first row")
+    await closed(cluster)
+
+
+async def test_escape_clears_the_filter_before_it_leaves(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, "i")
+        screen = app.screen
+        await pilot.press("slash", *"noble")
+        await until(pilot, lambda: "Legacy-jammy" not in screen_text(app), "the filter")
+        await pilot.press("escape")
+        await until(pilot, lambda: "Legacy-jammy" in screen_text(app), "everything again")
+        assert app.screen is screen and screen.query_one("#images-filter", Input).value == ""
+        assert app.focused is not None and app.focused.id == "images-tree"
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MenuScreen), "the menu")
+    await closed(cluster)
