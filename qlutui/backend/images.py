@@ -139,6 +139,9 @@ class ImagesService:
         """Modules not chosen yet and offered for the image's flavour and resolved release."""
         return rules.available_modules(state.image(name), state.catalog)
 
+    def removable_modules(self, state: ImagesState, name: str) -> list[str]:
+        return rules.removable_modules(state.image(name))
+
     def unknown_modules(self, state: ImagesState, name: str) -> list[str]:
         return rules.unknown_modules(state.image(name), state.catalog)
 

@@ -411,7 +411,11 @@ class ImagesScreen(Screen):
             return
         module = ref.item if ref.kind == "module" else None
         if module is None:
-            field = Field.select("module", "Module", self.state.image(ref.image).modules)
+            removable = self.service.removable_modules(self.state, ref.image)
+            if not removable:
+                self.notify(f"{ref.image} has only core, which stays", severity="warning")
+                return
+            field = Field.select("module", "Module", removable)
             values = await self.app.push_screen_wait(
                 FormDialog(f"Remove module from {ref.image}", [field])
             )

@@ -179,3 +179,13 @@ def test_snapshot(cluster: Cluster, snap_compare) -> None:
         await pilot.pause()
 
     assert snap_compare(QlutuiApp(cluster), terminal_size=SIZE, run_before=expand)
+
+
+async def test_remove_module_offers_every_module_but_core(cluster: Cluster) -> None:
+    async with QlutuiApp(cluster).run_test(size=(80, 24)) as pilot:
+        await open_images(pilot)  # the cursor on Legacy-jammy: core, lustre-client
+        await pilot.press("x")
+        form = await dialog(pilot, FormDialog)
+        assert [value for _, value in form.fields[0].options] == ["lustre-client"]
+        await pilot.press("escape")
+    await cluster.aclose()
