@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
+from qlutui.model.names import counted
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.lists import RowTable
 
@@ -78,5 +79,5 @@ class AuditScreen(Screen):
         table.add_rows(event_row(e) for e in events)
         more = " (the newest)" if len(events) == SHOW_MAX else ""
         where = f" matching '{match}'" if match else ""
-        status = f"{len(events)} event(s){where}{more}; file: {self.cluster.audit.path}"
+        status = f"{counted(len(events), 'event')}{where}{more}; file: {self.cluster.audit.path}"
         self.query_one("#audit-status", Static).update(status)

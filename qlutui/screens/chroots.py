@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 
 from qlutui.backend.chroots import ChrootsService, ChrootsState, Probe
 from qlutui.errors import ConflictError, QlutuiError
-from qlutui.model.names import name_problem
+from qlutui.model.names import counted, name_problem
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
@@ -115,7 +115,7 @@ class ChrootsScreen(Screen):
         names = list(state.chroots)
         if names:
             selector.highlighted = names.index(keep) if keep in names else 0
-        self._status(f"{len(names)} chroot(s) below {self.service.base}")
+        self._status(f"{counted(len(names), 'chroot')} below {self.service.base}")
         self._render_detail()
         self._check_presence(state)
 

@@ -25,7 +25,7 @@ from textual.widgets.tree import TreeNode
 from qlutui.backend.images import ImagesService, ImagesState
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.images import CORE
-from qlutui.model.names import name_problem
+from qlutui.model.names import counted, name_problem
 from qlutui.model.versions import describe, parse_version
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
@@ -361,7 +361,9 @@ class ImagesScreen(Screen):
         field = Field.input(
             "name", "New name", old, validate=lambda v: self.service.name_problem(state, v, old)
         )
-        detail = f"Its {hosts} host(s) follow the new name." if hosts else ""
+        detail = (
+            f"The hosts using it ({counted(hosts, 'host')}) follow the new name." if hosts else ""
+        )
         values = await self.app.push_screen_wait(
             FormDialog(f"Rename image {old}", [field], detail=detail)
         )

@@ -20,6 +20,7 @@ from textual.widgets import Input, Label, Select, Static, TextArea
 
 from qlutui.backend.sshfiles import FILES, TITLES, SSHFilesService, SSHFilesState
 from qlutui.errors import ConflictError, QlutuiError
+from qlutui.model.names import counted
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
@@ -132,7 +133,7 @@ class SSHConfigsScreen(Screen):
         self.editor.load_text(options.header)
         self._check_header()
         self._status(
-            f"{TITLES[self.kind]}: header of {len(options.header.splitlines())} line(s); "
+            f"{TITLES[self.kind]}: header of {counted(len(options.header.splitlines()), 'line')}; "
             "e edits it, p previews the whole file"
         )
 
@@ -292,21 +293,21 @@ class SSHConfigsScreen(Screen):
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(str(exc)))
             return
-        self._status(f"Scanning {len(targets)} host(s) ...")
+        self._status(f"Scanning {counted(len(targets), 'host')} ...")
         results = await self.service.scan_keys(targets)
         self._status(scan_summary(results))
         pending = [r for r in results if r.state in ("new", "changed")]
         if not pending:
             return
         if await self.app.push_screen_wait(
-            Confirm(f"Store the keys of {len(pending)} host(s)?", scan_detail(results))
+            Confirm(f"Store the keys of {counted(len(pending), 'host')}?", scan_detail(results))
         ):
             try:
                 stored = await off_loop(self.service.store_keys, results)
             except QlutuiError as exc:
                 await self.app.push_screen_wait(ErrorDialog(str(exc)))
                 return
-            self._status(f"Stored the keys of {len(stored)} host(s) in inventory.toml")
+            self._status(f"Stored the keys of {counted(len(stored), 'host')} in inventory.toml")
 
 
 def _port_problem(value: str) -> str | None:

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Static
 
 from qlutui.backend.sshfiles import TITLES, UNCHANGED, FileStatus, SSHFilesService, split_generated
 from qlutui.errors import QlutuiError
+from qlutui.model.names import counted
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog
 from qlutui.widgets.diff_view import FileView
@@ -181,7 +182,7 @@ class WriteFilesScreen(Screen):
         nodes = sorted({r.dest.headnode for r in todo})
         listed = "\n".join(f"{r.dest.headnode}:{r.dest.path} ({r.state})" for r in todo[:8])
         more = f"\n... and {len(todo) - 8} more" if len(todo) > 8 else ""
-        question = f"Write {len(todo)} file(s) to {', '.join(nodes)}?"
+        question = f"Write {counted(len(todo), 'file')} to {', '.join(nodes)}?"
         if not await self.app.push_screen_wait(Confirm(question, listed + more)):
             return
         try:

@@ -314,3 +314,16 @@ def test_invalid_utf8_is_escaped_and_the_log_stays_utf8(tmp_path: Path) -> None:
     start(jobdir, {"steps": [sh(r"printf 'caf\303\251 \377 x\fy\n'")]})
     assert wait_rc(jobdir) == 0
     assert ("o", "café \\xff x y") in entries(jobdir)
+
+
+def test_a_failing_op_is_logged_in_words_never_as_a_python_repr(tmp_path: Path) -> None:
+    jobdir, src, dst = tmp_path / "j", tmp_path / "gone", tmp_path / "new"
+    step = {"op": "rename", "src": str(src), "dst": str(dst)}
+    start(jobdir, {"steps": [step], "on_failure": [step, {"op": "rename"}]})
+    assert wait_rc(jobdir) == 1
+    missing = f"{src} -> {dst}: No such file or directory"
+    log = messages(jobdir)
+    assert f"failed: step 1/1: {missing}" in log
+    assert f"cleanup failed: {missing}" in log
+    assert "cleanup failed: the plan step has no dst" in log
+    assert not [line for line in log if "Error(" in line]

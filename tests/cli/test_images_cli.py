@@ -87,7 +87,7 @@ def test_changes(config: Path, capsys: pytest.CaptureFixture) -> None:
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        (["rm", "Standard-noble"], "image 'Standard-noble' is still used by 32 host(s): beo-01"),
+        (["rm", "Standard-noble"], "image 'Standard-noble' is still used by 32 hosts: beo-01"),
         (["rm-module", "Standard-noble", "core"], "module 'core' is part of every image"),
         (["add-module", "Standard-noble", "lustre-client"], "'lustre-client' is not available"),
         (["set", "Standard-noble", "--chroot", "bookworm-base"], "the image is noble"),

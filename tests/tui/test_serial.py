@@ -169,7 +169,7 @@ async def test_audit_screen_newest_first_with_filter(demo: Path) -> None:
         ]
         await pilot.press("slash", *"images")
         await settle(pilot)
-        assert table.row_count == 1 and "1 event(s) matching 'images'" in screen_text(app)
+        assert table.row_count == 1 and "1 event matching 'images'" in screen_text(app)
         await pilot.press("enter", "r")
         await settle(pilot)
         assert table.row_count == 1 and app.focused is table

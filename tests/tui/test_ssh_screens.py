@@ -163,7 +163,7 @@ async def test_write_files_diff_and_write_both_headnodes(cluster: Cluster, tmp_p
         assert "\n-old-node\n" in view.text and "\n+beo-01-ib\n" in view.text
         await pilot.press("w")
         await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the confirmation")
-        assert pilot.app.screen.question == "Write 10 file(s) to beosrv-c, beosrv-d?"
+        assert pilot.app.screen.question == "Write 10 files to beosrv-c, beosrv-d?"
         await pilot.press("y")
         await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
         job = cluster.jobs.list()[0]
