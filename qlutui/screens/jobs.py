@@ -136,6 +136,8 @@ class JobsScreen(Screen):
                 table.add_row(*map(Text, cells), key=r.id)
             if current is not None and current in table.rows:
                 table.move_cursor(row=table.get_row_index(current), animate=False)
+            if self.job_id is not None and self.job_id not in table.rows:
+                self._follow_cursor()  # the filter hid the job shown: never show a hidden one
         self._states = states
         self.refresh_bindings()  # Kill is dimmed once the job has ended
 
@@ -158,6 +160,17 @@ class JobsScreen(Screen):
         except QlutuiError as exc:
             self.notify(str(exc), severity="error")
         self.refresh_bindings()
+
+    @on(DataTable.RowHighlighted, "#jobs-table")
+    def _follow_cursor(self) -> None:
+        """The log pane shows the job under the cursor (none when the list is empty)."""
+        job_id = self._cursor_job()
+        if job_id is None:
+            self.job_id = None
+            self.pane.attach(None)
+            self.refresh_bindings()
+        elif job_id != self.job_id:
+            self.select_job(job_id)
 
     @on(DataTable.RowSelected, "#jobs-table")
     def _opened(self, event: DataTable.RowSelected) -> None:

@@ -495,14 +495,18 @@ async def test_jobs_long_history_lists_the_newest_and_the_filter_finds_older(dem
         titles = [table.get_row_at(row)[1].plain for row in range(table.row_count)]
         assert titles == [f"Creating chroot beosrv-c:/c{n}" for n in (*range(179, 169, -1), 17)]
         assert f"11 of {total} jobs match" in screen_text(app)
-        await pilot.press("enter", "end", "enter")  # back in the list, the last row, open
+        pane = screen.query_one(LogPane)  # it follows the cursor: never a job the filter hid
+        await until(pilot, lambda: pane.job.record.title.endswith("/c179"), "the first match")
+        await pilot.press("enter", "end")  # back in the list, the last row
+        await until(pilot, lambda: pane.job.record.title.endswith("/c17"), "the cursor's job")
+        await pilot.press("enter")  # open
         await pilot.pause()
-        pane = screen.query_one(LogPane)
         assert pane.job is not None and pane.job.record.title.endswith("/c17")
 
         await pilot.press("slash", "ctrl+u", *"no such job")
         await pilot.pause()
         assert table.row_count == 0 and f"0 of {total} jobs match" in screen_text(app)
+        await until(pilot, lambda: pane.job is None, "no log of a hidden job")
     await closed(cluster)
 
 
