@@ -131,7 +131,7 @@ class ChrootsScreen(Screen):
     @work(group="chroots-presence", exclusive=True)
     async def _check_presence(self, state: ChrootsState) -> None:
         problems = await self.service.tree_problems(state)
-        if self.state is not state:  # reloaded meanwhile: that load checks its own
+        if self.state is not state or not self.children:  # reloaded, or closed, meanwhile
             return
         self.problems = problems
         for name in state.chroots:
@@ -151,6 +151,8 @@ class ChrootsScreen(Screen):
         if self.state is None or name not in self.state.chroots:
             return
         self.probes[name] = await self.service.probe(self.state.chroot(name))
+        if not self.children:  # the screen closed meanwhile (the app quits)
+            return
         if name in self.state.chroots:  # a reload may have dropped it meanwhile
             self.selector.replace_option_prompt(name, self._label(name))
         self._render_detail()
