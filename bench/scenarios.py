@@ -25,6 +25,8 @@ CLI_S = 0.2
 RENDER_MS = 150.0
 LOAD_MS = 250.0
 SAVE_MS = 50.0
+CHECK_MS = 100.0
+CLASH_RATIO = 10.0  # a cluster full of clashes vs. none: the check stays linear
 JOB_LIST_MS = 20.0
 
 
@@ -120,7 +122,8 @@ def render(ctx: Context) -> list[Result]:
 
 
 def state_files(ctx: Context) -> list[Result]:
-    """P4: load the inventory (parse + model); save one image change through the service."""
+    """P4: load the inventory (parse + model), check it for clashes; save one image change
+    through the service."""
     from qlutui.backend.cluster import Cluster
     from qlutui.backend.images import ImagesService
 
@@ -146,6 +149,7 @@ def state_files(ctx: Context) -> list[Result]:
     load_ms, save_ms = [s * 1000 for s in loads], [s * 1000 for s in saves]
     hosts = len(cluster.inventory().hosts)
     return [
+        *_inventory_check(ctx),
         Result(
             "P4",
             f"load the inventory ({hosts} hosts)",
@@ -167,6 +171,33 @@ def state_files(ctx: Context) -> list[Result]:
             + ("" if untouched else "; other state files rewritten!"),
             save_ms,
         ),
+    ]
+
+
+def _inventory_check(ctx: Context) -> list[Result]:
+    """The inventory's uniqueness check (names, IPs, aliases), clean and full of clashes."""
+    from qlutui.backend.cluster import Cluster
+    from qlutui.model.inventory import check_unique
+
+    inventory = Cluster.open(ctx.config).inventory()
+    clean = [timed(lambda: check_unique(inventory)) for _ in range(ctx.scale.reps)]
+    for host in inventory.hosts:  # every host shares one alias and one IP
+        host.aliases = {inventory.networks[0].name: ["www"]}
+        host.ips[inventory.networks[-1].name] = "127.60.255.254"
+    clashing = [timed(lambda: check_unique(inventory)) for _ in range(ctx.scale.reps)]
+    ms = [s * 1000 for s in clean]
+    ratio = median(clashing) / median(clean)
+    return [
+        Result(
+            "P4",
+            f"check the inventory for clashes ({len(inventory.hosts)} hosts)",
+            f"<= {CHECK_MS:.0f} ms, <= {CLASH_RATIO:.0f}x with every host clashing",
+            median(ms),
+            "ms",
+            median(ms) <= CHECK_MS and ratio <= CLASH_RATIO,
+            f"every host clashing {median(clashing) * 1000:.0f} ms ({ratio:.1f}x)",
+            ms,
+        )
     ]
 
 

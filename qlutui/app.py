@@ -37,6 +37,7 @@ from textual.filter import LineFilter, Monochrome, NoColor
 from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.theme import BUILTIN_THEMES
+from textual.widgets import Input
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.job_records import JobRecord
@@ -44,6 +45,7 @@ from qlutui.cli import serial_mode, stdout_tty
 from qlutui.errors import QlutuiError
 from qlutui.idle_gc import collect_if_due, interactive_gc
 from qlutui.screens.menu import Dialog, MenuScreen, menu_screen
+from qlutui.typeahead import KeysInOrder
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.help import HelpScreen, described_bindings, key_rows
 
@@ -198,10 +200,11 @@ class QlutuiCommands(Provider):
                 yield Hit(score, matcher.highlight(name), command, help=help_text)
 
 
-class QlutuiApp(App[None]):
+class QlutuiApp(KeysInOrder):
     CSS_PATH = "app.tcss"
     TITLE = "qlutui"
     COMMANDS = App.COMMANDS | {QlutuiCommands}
+    BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"jobs-resume"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit_app", "Quit", id="app.quit"),
         Binding("ctrl+q", "quit_app", "Quit", id="app.quit_now", show=False, priority=True),
@@ -265,6 +268,14 @@ class QlutuiApp(App[None]):
     def on_mount(self) -> None:
         if self._theme_problem:
             self.notify(self._theme_problem, severity="warning")
+        loop = asyncio.get_running_loop()
+        store = self.cluster.store
+
+        def waiting(name: str) -> None:  # in the thread that waits (widgets/blocking.py)
+            text = f"Waiting for the {name} lock (another qlutui or the CLI is saving it) ..."
+            loop.call_soon_threadsafe(partial(self.notify, text, timeout=store.lock_timeout))
+
+        store.on_wait = waiting
         self._resume_jobs()
         self.set_interval(IDLE_GC_S, self._collect_garbage)
         if self.serial:
@@ -280,6 +291,7 @@ class QlutuiApp(App[None]):
             self.exit()
 
     def on_unmount(self) -> None:
+        self.cluster.store.on_wait = None
         if self.serial:
             ScrollBar.renderer = self._scrollbar_render
 
@@ -321,7 +333,18 @@ class QlutuiApp(App[None]):
         return True
 
     def action_back(self) -> None:
-        self.pop_screen()
+        """Escape, the same on every screen: first it clears the screen's filter (an Input
+        whose id ends in `-filter`), only then does it leave the screen. (A screen with an
+        editor binds escape itself to close the editor first: SSH Configs, Root FS.)"""
+        screen = self.screen
+        filters = [i for i in screen.query(Input) if (i.id or "").endswith("-filter") and i.value]
+        if not filters:
+            self.pop_screen()
+            return
+        for box in filters:
+            box.value = ""  # Input.Changed: the screen shows everything again
+        if self.focused in filters:
+            screen.focus_next()  # to the list below the filter
 
     def action_help(self) -> None:
         screen = self.screen

@@ -37,7 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("dir", help="a new or empty directory")
     for area in AREAS:
         area.register(verbs)
+    _own_usage(parser)
     return parser
+
+
+def _own_usage(parser: argparse.ArgumentParser) -> None:
+    """Every (sub)parser names itself in `args.usage_parser`, the deepest one winning, so an
+    unrecognized argument is reported with the usage of the verb it was given to."""
+    parser.set_defaults(usage_parser=parser)
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        for sub in getattr(action, "choices", {}).values():
+            _own_usage(sub)
 
 
 SERIAL_TERMS = ("linux", "vt100", "vt102", "vt220")
@@ -76,7 +86,9 @@ def _open_tui(config: str | None, serial: bool | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        args.usage_parser.error(f"unrecognized arguments: {' '.join(extra)}")  # exits 2
     try:
         if args.verb is None:
             return _open_tui(args.config, args.serial)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from textual.pilot import Pilot
@@ -17,3 +18,34 @@ async def until(
         if condition():
             return
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def settled(pilot: Pilot, seconds: float = 8.0) -> None:
+    """Until the screen on top is mounted and no worker is left (one that a finishing worker
+    started is waited for too): the screen as it shows once it has loaded."""
+    app = pilot.app
+    for _ in range(int(seconds / STEP_S)):
+        await pilot.pause()
+        if app.screen.is_mounted and all(worker.is_finished for worker in app.workers):
+            await pilot.pause()  # what the last worker changed is laid out (DataTable widths)
+            return
+        await app.workers.wait_for_complete()
+    raise AssertionError("timed out waiting for the screen's workers")
+
+
+async def opened(pilot: Pilot, *keys: str) -> None:
+    """Press `keys` that open a screen, then wait until it has loaded."""
+    before = pilot.app.screen
+    await pilot.press(*keys)
+    await until(pilot, lambda: pilot.app.screen is not before, f"the screen {keys} open")
+    await settled(pilot)
+
+
+def wait_for(what: str, check: Callable[[], object], seconds: float = 20) -> object:
+    """Outside an event loop (a process, a terminal): until `check()` is true, bounded."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")

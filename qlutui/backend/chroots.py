@@ -449,7 +449,7 @@ class ChrootsService:
             subject=f"chroot {name}",
             meta={"chroots": [name], "chroot": name},
         )
-        self._set(name, job=job.id)
+        await _set(self.cluster, name, job=job.id)
         return job
 
     # -- internals ---------------------------------------------------------------------
@@ -503,7 +503,7 @@ class ChrootsService:
             doc.setdefault("chroots", tomlkit.table(is_super_table=True))
             doc["chroots"][chroot.name] = chroot.to_dict()
 
-        self.store.edit("chroots", token, add)
+        await self.store.edit_async("chroots", token, add)
         try:
             job = await self.cluster.jobs.start(
                 kind,
@@ -513,13 +513,10 @@ class ChrootsService:
                 meta={**meta, "chroot": chroot.name},
             )
         except BaseException:
-            _drop(self.cluster, chroot.name)  # nothing was started: free the name again
+            await _drop(self.cluster, chroot.name)  # nothing was started: free the name again
             raise
-        self._set(chroot.name, job=job.id)
+        await _set(self.cluster, chroot.name, job=job.id)
         return job
-
-    def _set(self, name: str, **values: str) -> None:
-        _set(self.cluster, name, **values)
 
     async def _mirror(self, transport: Transport) -> str:
         """The archive URI of the head-node's own apt sources (read where the builder runs:
@@ -533,7 +530,7 @@ class ChrootsService:
         return ""
 
 
-def _set(cluster: Cluster, name: str, **values: str) -> None:
+async def _set(cluster: Cluster, name: str, **values: str) -> None:
     """Set fields of one chroot record in chroots.toml (no-op when it is gone)."""
 
     def mutate(doc: tomlkit.TOMLDocument) -> None:
@@ -542,15 +539,15 @@ def _set(cluster: Cluster, name: str, **values: str) -> None:
             for key, value in values.items():
                 entry[key] = value
 
-    cluster.store.update("chroots", mutate)
+    await cluster.store.update_async("chroots", mutate)
 
 
-def _drop(cluster: Cluster, name: str) -> None:
+async def _drop(cluster: Cluster, name: str) -> None:
     def mutate(doc: tomlkit.TOMLDocument) -> None:
         if name in doc.get("chroots", {}):
             del doc["chroots"][name]
 
-    cluster.store.update("chroots", mutate)
+    await cluster.store.update_async("chroots", mutate)
 
 
 async def complete(cluster: Cluster, job: Job) -> None:
@@ -561,22 +558,22 @@ async def complete(cluster: Cluster, job: Job) -> None:
     ok = record.state in (SUCCESS, ERRORS)
     if record.kind == REMOVE:
         if ok:
-            _drop(cluster, name)
+            await _drop(cluster, name)
         else:
             await _mark_by_tree(cluster, name)
         return
     if record.kind == RENAME:
         old = record.meta.get("source", "")
         if ok:
-            _repoint(cluster, old, name)
-            _drop(cluster, old)
-            _set(cluster, name, state="ready")
+            await _repoint(cluster, old, name)
+            await _drop(cluster, old)
+            await _set(cluster, name, state="ready")
         else:
-            _drop(cluster, name)
-            _set(cluster, old, job=record.id)
+            await _drop(cluster, name)
+            await _set(cluster, old, job=record.id)
             await _mark_by_tree(cluster, old)
         return
-    _set(cluster, name, state="ready" if ok else "failed", job=record.id)
+    await _set(cluster, name, state="ready" if ok else "failed", job=record.id)
 
 
 async def _mark_by_tree(cluster: Cluster, name: str) -> None:
@@ -588,13 +585,13 @@ async def _mark_by_tree(cluster: Cluster, name: str) -> None:
         present = await cluster.transport(chroot.server).exists(chroot.path)
     except QlutuiError:
         return  # cannot tell: leave the record as it is
-    _set(cluster, name, state="ready" if present else "failed")
+    await _set(cluster, name, state="ready" if present else "failed")
 
 
-def _repoint(cluster: Cluster, old: str, new: str) -> None:
+async def _repoint(cluster: Cluster, old: str, new: str) -> None:
     def mutate(doc: tomlkit.TOMLDocument) -> None:
         for entry in doc.get("images", {}).values():
             if entry.get("chroot") == old:
                 entry["chroot"] = new
 
-    cluster.store.update("images", mutate)
+    await cluster.store.update_async("images", mutate)

@@ -21,7 +21,7 @@ from qlutui.model import images as rules
 from qlutui.model.catalog import Catalog, parse_module_package
 from qlutui.model.chroots import Chroot, chroots_from_dict
 from qlutui.model.images import Image, images_from_dict
-from qlutui.model.names import check_name, name_problem, shown
+from qlutui.model.names import check_name, counted, name_problem, shown
 from qlutui.model.noderange import folded
 from qlutui.model.versions import (
     Move,
@@ -137,6 +137,9 @@ class ImagesService:
     def addable_modules(self, state: ImagesState, name: str) -> list[str]:
         """Modules not chosen yet and offered for the image's flavour and resolved release."""
         return rules.available_modules(state.image(name), state.catalog)
+
+    def removable_modules(self, state: ImagesState, name: str) -> list[str]:
+        return rules.removable_modules(state.image(name))
 
     def unknown_modules(self, state: ImagesState, name: str) -> list[str]:
         return rules.unknown_modules(state.image(name), state.catalog)
@@ -281,7 +284,8 @@ class ImagesService:
         state.image(name)
         if hosts := self.hosts_using(state, name):
             raise Refused(
-                f"image {shown(name)} is still used by {len(hosts)} host(s): {hosts_text(hosts)}"
+                f"image {shown(name)} is still used by {counted(len(hosts), 'host')}: "
+                + hosts_text(hosts)
             )
 
     def delete(self, state: ImagesState, name: str) -> ImagesState:

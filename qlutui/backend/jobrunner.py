@@ -104,7 +104,7 @@ class Runner:
         try:
             rc = self.execute()
         except Exception as error:  # a runner bug must still end in an rc file
-            self.log.message(f"failed: runner error: {error!r}")
+            self.log.message(f"failed: runner error: {reason_of(error)}")
             rc = 1
         self.log.message(f"finished: exit {rc}")
         write_atomic(os.path.join(self.jobdir, "rc"), f"{rc}\n")
@@ -170,7 +170,7 @@ class Runner:
             else:
                 raise StepError(f"unknown op {op!r}")
         except (StepError, OSError, KeyError, TypeError) as error:
-            return 1, str(error) if isinstance(error, StepError) else repr(error)
+            return 1, reason_of(error)
         return 0, ""
 
     def child(self, argv, cwd, cleanup):
@@ -497,6 +497,18 @@ def finish_off(members):
     for pid in members():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def reason_of(error):
+    """A failure as a log line says it, never a Python repr: 'path: No such file or directory'."""
+    if isinstance(error, OSError) and error.strerror:
+        where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f is not None)
+        return f"{where}: {error.strerror}" if where else error.strerror
+    if isinstance(error, KeyError):
+        return f"the plan step has no {error.args[0]}"
+    if isinstance(error, StepError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def main(argv):

@@ -330,7 +330,7 @@ class RootfsService:
             entry.update(RootfsConfig(name, description).to_dict())
             doc["configs"][name] = entry
 
-        self.store.edit("rootfs", state.token, mutate)
+        await self.store.edit_async("rootfs", state.token, mutate)
         return outcome
 
     def describe(self, state: RootfsState, name: str, description: str) -> None:
@@ -360,13 +360,13 @@ class RootfsService:
         if outcome.failed:  # keep the description while a copy is left somewhere
             return outcome
         if view.images:
-            self.set_images(state, name, [])
+            await asyncio.to_thread(self.set_images, state, name, [])
 
         def mutate(doc) -> None:
             if name in doc.get("configs", {}):
                 del doc["configs"][name]
 
-        self.store.edit("rootfs", state.token, mutate)
+        await self.store.edit_async("rootfs", state.token, mutate)
         return outcome
 
     def assign(self, state: RootfsState, name: str, image: str, assigned: bool = True) -> None:

@@ -10,6 +10,7 @@ column and is never overwritten.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import json
@@ -126,6 +127,9 @@ class Store:
         self.state_dir = Path(state_dir)
         self.lock_timeout = lock_timeout
         self.audit = audit  # told of every saved change: ("state.edit", file name, summary)
+        # told (from the thread that waits) when an edit has to wait for another process's
+        # lock on a file; the TUI shows "waiting for <file> lock ..."
+        self.on_wait: Callable[[str], None] | None = None
         # area -> (token, tomlkit document, data) as last saved by this Store: the next edit
         # of an unchanged file skips tomlkit's parse (0.17 s for 500 images).
         self._docs: dict[str, tuple[str, Any, dict[str, Any]]] = {}
@@ -197,7 +201,7 @@ class Store:
 
         path = self.path(area)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        with _Lock(path.with_name(path.name + ".lock"), self.lock_timeout):
+        with _Lock(path.with_name(path.name + ".lock"), self.lock_timeout, self.on_wait):
             self._clean_stale_temps(path.name)
             raw = _read(path)
             _check_token(path, token, raw)
@@ -251,6 +255,14 @@ class Store:
         """Load and edit under one lock (no conflict check): for one-shot CLI verbs."""
         return self.edit(area, None, mutate)
 
+    # An edit may wait LOCK_TIMEOUT seconds for another process's lock: async code (a job's
+    # completion hook, a service method the TUI awaits) edits through these, in a thread.
+    async def edit_async(self, area: str, token: str | None, mutate: Mutation) -> Snapshot:
+        return await asyncio.to_thread(self.edit, area, token, mutate)
+
+    async def update_async(self, area: str, mutate: Mutation) -> Snapshot:
+        return await asyncio.to_thread(self.edit, area, None, mutate)
+
     def history(self, area: str) -> list[Path]:
         """Saved previous versions of an area, newest first."""
         name = self.path(area).name
@@ -291,9 +303,12 @@ class Store:
 class _Lock:
     """An exclusive flock on a lock file, waiting at most `timeout` seconds."""
 
-    def __init__(self, path: Path, timeout: float) -> None:
+    def __init__(
+        self, path: Path, timeout: float, on_wait: Callable[[str], None] | None = None
+    ) -> None:
         self.path = path
         self.timeout = timeout
+        self.on_wait = on_wait
 
     def __enter__(self) -> None:
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -303,10 +318,13 @@ class _Lock:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
+                name = self.path.name.removesuffix(".lock")
                 if time.monotonic() >= deadline:
                     os.close(self.fd)
-                    name = self.path.name.removesuffix(".lock")
                     raise ConflictError(f"{name} is locked by another process") from None
+                if self.on_wait is not None:
+                    self.on_wait(name)
+                    self.on_wait = None  # told once per wait
                 time.sleep(_LOCK_POLL)
 
     def __exit__(self, *exc_info: object) -> None:

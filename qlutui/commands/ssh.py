@@ -14,6 +14,7 @@ from typing import Any
 
 from qlutui import commands
 from qlutui.commands import files
+from qlutui.model.names import counted
 
 FILES = ("known_hosts", "shosts_equiv", "authorized_keys")
 
@@ -160,10 +161,10 @@ async def scan_keys(cluster: Any, args: argparse.Namespace) -> int:
             lines.append("  WARNING: the host key changed: a reinstall, or an attack; check it")
     pending = [r.host for r in results if r.state in ("new", "changed")]
     if args.yes:
-        lines.append(f"stored the keys of {len(stored)} host(s) in inventory.toml")
+        lines.append(f"stored the keys of {counted(len(stored), 'host')} in inventory.toml")
     elif pending:
         lines.append(
-            f"not stored: run again with --yes to store the keys of {len(pending)} host(s)"
+            f"not stored: run again with --yes to store the keys of {counted(len(pending), 'host')}"
         )
     commands.emit(args, {"results": data, "stored": stored}, "\n".join(lines))
     return 1 if any(r.state == "unreachable" for r in results) else 0

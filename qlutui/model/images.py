@@ -111,6 +111,11 @@ def remove_module(image: Image, module: str) -> Image:
     return dataclasses.replace(image, modules=[m for m in image.modules if m != module])
 
 
+def removable_modules(image: Image) -> list[str]:
+    """The modules that can be removed: every chosen one but `core`."""
+    return [m for m in image.modules if m != CORE]
+
+
 def available_modules(image: Image, catalog: Catalog) -> list[str]:
     """The modules that can be added: offered for the image's flavour and release, not chosen."""
     return sorted(m for m in _offered(image, catalog) if m not in image.modules)

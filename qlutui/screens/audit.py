@@ -10,8 +10,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
+from qlutui.model.names import counted
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import label_rows
+from qlutui.widgets.lists import RowTable
 
 if TYPE_CHECKING:
     from qlutui.backend.audit import Event
@@ -40,7 +42,7 @@ class AuditScreen(Screen):
         yield Static("qlutui - Audit trail (times in UTC)", classes="title-bar")
         hint = "/ filter: user, action, file, job ..."
         yield Input(placeholder=hint, id="audit-filter", compact=True)
-        yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="audit-detail", markup=False)
         yield Static(id="audit-status", markup=False)
         yield KeysFooter()
@@ -89,5 +91,5 @@ class AuditScreen(Screen):
             self.query_one("#audit-detail", Static).update("")
         more = " (the newest)" if len(events) == SHOW_MAX else ""
         where = f" matching '{match}'" if match else ""
-        status = f"{len(events)} event(s){where}{more}; file: {self.cluster.audit.path}"
+        status = f"{counted(len(events), 'event')}{where}{more}; file: {self.cluster.audit.path}"
         self.query_one("#audit-status", Static).update(status)

@@ -22,7 +22,8 @@ from textual.widgets.option_list import Option
 
 from qlutui.backend.chroots import ChrootsService, ChrootsState, Probe
 from qlutui.errors import ConflictError, QlutuiError
-from qlutui.model.names import name_problem
+from qlutui.model.names import counted, name_problem
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import Hanging, label_rows
@@ -51,6 +52,7 @@ class ChrootsScreen(Screen):
     #chroots-detail { width: 1fr; height: 1fr; padding: 0 1; overflow-y: auto; }
     #chroots-status { padding: 0 1; color: $text-muted; height: 1; }
     """
+    BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"chroots-presence", "chroots-probe"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", id="chroots.new"),
         Binding("c", "clone", "Clone", id="chroots.clone"),
@@ -114,7 +116,7 @@ class ChrootsScreen(Screen):
         names = list(state.chroots)
         if names:
             selector.highlighted = names.index(keep) if keep in names else 0
-        self._status(f"{len(names)} chroot(s) below {self.service.base}")
+        self._status(f"{counted(len(names), 'chroot')} below {self.service.base}")
         self._render_detail()
         self._check_presence(state)
 
@@ -131,7 +133,7 @@ class ChrootsScreen(Screen):
     @work(group="chroots-presence", exclusive=True)
     async def _check_presence(self, state: ChrootsState) -> None:
         problems = await self.service.tree_problems(state)
-        if self.state is not state:  # reloaded meanwhile: that load checks its own
+        if self.state is not state or not self.children:  # reloaded, or closed, meanwhile
             return
         self.problems = problems
         for name in state.chroots:
@@ -151,6 +153,8 @@ class ChrootsScreen(Screen):
         if self.state is None or name not in self.state.chroots:
             return
         self.probes[name] = await self.service.probe(self.state.chroot(name))
+        if not self.children:  # the screen closed meanwhile (the app quits)
+            return
         if name in self.state.chroots:  # a reload may have dropped it meanwhile
             self.selector.replace_option_prompt(name, self._label(name))
         self._render_detail()
@@ -301,7 +305,9 @@ class ChrootsScreen(Screen):
         if values is None:
             return
         try:
-            self._show(self.service.edit_description(state, name, values["description"]))
+            self._show(
+                await off_loop(self.service.edit_description, state, name, values["description"])
+            )
         except QlutuiError as exc:
             await self._refused(exc)
 

@@ -3,7 +3,6 @@ against the current file, and restore (`qlutui history ...` does the same from s
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -16,6 +15,7 @@ from qlutui.backend.history import HistoryService, Version
 from qlutui.backend.store import AREAS
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
@@ -113,7 +113,7 @@ class HistoryScreen(Screen):
         if not await self.app.push_screen_wait(Confirm(question, detail, title="Restore")):
             return
         try:
-            await asyncio.to_thread(self.service.restore, version, token)
+            await off_loop(self.service.restore, version, token)
         except QlutuiError as exc:
             self.notify(str(exc), severity="error")
             return

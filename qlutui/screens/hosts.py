@@ -12,7 +12,6 @@ hosts load and filter in milliseconds; rows of hosts named in a problem are high
 
 from __future__ import annotations
 
-import asyncio
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from qlutui.model.inventory import (
     mac_key,
 )
 from qlutui.model.noderange import expand, folded
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
 
@@ -449,7 +449,7 @@ class HostsScreen(Screen):
             return new, self.service.apply(state, new, summary=summary, dry_run=True)
 
         try:
-            new, change = await asyncio.to_thread(dry_run)
+            new, change = await off_loop(dry_run)
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
             return
@@ -461,9 +461,7 @@ class HostsScreen(Screen):
         ):
             return
         try:
-            done = await asyncio.to_thread(
-                self.service.apply, state, new, summary=summary, dry_run=False
-            )
+            done = await off_loop(self.service.apply, state, new, summary=summary, dry_run=False)
         except ConflictError as exc:
             self.notify(f"{exc}; reloaded", severity="error", timeout=8)
             self.action_reload()

@@ -9,7 +9,6 @@ is rebuilt from the state they return, keeping expansions and the cursor.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -26,9 +25,10 @@ from textual.widgets.tree import TreeNode
 from qlutui.backend.images import ImagesService, ImagesState
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.images import CORE
-from qlutui.model.names import name_problem
+from qlutui.model.names import counted, name_problem
 from qlutui.model.noderange import folded
 from qlutui.model.versions import describe, parse_version
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
 
@@ -281,7 +281,7 @@ class ImagesScreen(Screen):
         """Run a change off the event loop, then show the state it returns."""
         assert self.state is not None
         try:
-            state = await asyncio.to_thread(change, self.state)
+            state = await off_loop(change, self.state)
         except ConflictError as exc:
             self.notify(f"{exc}; reloaded", severity="error", timeout=8)
             self.action_reload()
@@ -364,7 +364,9 @@ class ImagesScreen(Screen):
         field = Field.input(
             "name", "New name", old, validate=lambda v: self.service.name_problem(state, v, old)
         )
-        detail = f"Its {hosts} host(s) follow the new name." if hosts else ""
+        detail = (
+            f"The hosts using it ({counted(hosts, 'host')}) follow the new name." if hosts else ""
+        )
         values = await self.app.push_screen_wait(
             FormDialog(f"Rename image {old}", [field], detail=detail)
         )
@@ -414,7 +416,11 @@ class ImagesScreen(Screen):
             return
         module = ref.item if ref.kind == "module" else None
         if module is None:
-            field = Field.select("module", "Module", self.state.image(ref.image).modules)
+            removable = self.service.removable_modules(self.state, ref.image)
+            if not removable:
+                self.notify(f"{ref.image} has only core, which stays", severity="warning")
+                return
+            field = Field.select("module", "Module", removable)
             values = await self.app.push_screen_wait(
                 FormDialog(f"Remove module from {ref.image}", [field])
             )

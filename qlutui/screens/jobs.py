@@ -25,6 +25,7 @@ from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.lists import RowTable
 from qlutui.widgets.log_pane import LogPane, fitted
 
 if TYPE_CHECKING:
@@ -57,18 +58,10 @@ def started_text(epoch: float) -> str:
     return time.strftime("%m-%d %H:%M", time.localtime(epoch)) if epoch else ""
 
 
-class JobsTable(DataTable):
-    """The job list: it fits 80 columns, so home and end go to the first and last job."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("home", "scroll_top", "First", show=False),
-        Binding("end", "scroll_bottom", "Last", show=False),
-    ]
-
-
 class JobsScreen(Screen):
     TITLE = "Jobs"
     AUTO_FOCUS = "#jobs-table"
+    BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"jobs-kill"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("k", "kill", "Kill", id="jobs.kill"),
         Binding("slash", "filter", "Filter", show=False, id="jobs.filter"),
@@ -90,7 +83,7 @@ class JobsScreen(Screen):
                 compact=True,
             )
             yield Static(id="jobs-count", markup=False)
-        yield JobsTable(id="jobs-table", cursor_type="row")
+        yield RowTable(id="jobs-table", cursor_type="row")
         yield LogPane(batch_ms=self.cluster.config.ui.log_batch_ms, id="job-log")
         yield KeysFooter()
 
@@ -137,6 +130,8 @@ class JobsScreen(Screen):
                 table.add_row(*map(Text, cells), key=r.id)
             if current is not None and current in table.rows:
                 table.move_cursor(row=table.get_row_index(current), animate=False)
+            if self.job_id is not None and self.job_id not in table.rows:
+                self._follow_cursor()  # the filter hid the job shown: never show a hidden one
         self._states = states
         self.refresh_bindings()  # Kill is dimmed once the job has ended
 
@@ -159,6 +154,17 @@ class JobsScreen(Screen):
         except QlutuiError as exc:
             self.notify(str(exc), severity="error")
         self.refresh_bindings()
+
+    @on(DataTable.RowHighlighted, "#jobs-table")
+    def _follow_cursor(self) -> None:
+        """The log pane shows the job under the cursor (none when the list is empty)."""
+        job_id = self._cursor_job()
+        if job_id is None:
+            self.job_id = None
+            self.pane.attach(None)
+            self.refresh_bindings()
+        elif job_id != self.job_id:
+            self.select_job(job_id)
 
     @on(DataTable.RowSelected, "#jobs-table")
     def _opened(self, event: DataTable.RowSelected) -> None:

@@ -6,11 +6,10 @@ arrow keys and Enter. Choosing posts `MenuScreen.Open`; the app opens the dialog
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -22,8 +21,9 @@ from textual.widgets.option_list import Option
 
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.footer import KeysFooter
-from qlutui.widgets.hanging import Hanging
+from qlutui.widgets.words import Words
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster, Summary
@@ -48,6 +48,8 @@ class Dialog:
 
 class MenuScreen(Screen):
     """Lists the dialogs; build it with `menu_screen(dialogs)` so each gets its key."""
+
+    BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"summary"})  # see typeahead.py
 
     class Open(Message):
         """The user chose a dialog."""
@@ -88,11 +90,11 @@ class MenuScreen(Screen):
 
     async def _show_summary(self, summary: Callable[[], Summary]) -> None:
         try:
-            text = summary_text(await asyncio.to_thread(summary))
+            text = summary_text(await off_loop(summary))
         except (QlutuiError, OSError) as exc:  # the menu stays usable whatever the state
             text = str(exc)
-        # a long path (a broken state file) moves to its own line rather than fold mid-word
-        self.query_one("#menu-summary", Static).update(Hanging([text]))
+        for shown in self.query("#menu-summary").results(Static):  # none once the app quits
+            shown.update(Words(text))  # a path never folded mid-word
 
     def action_open(self, dialog_id: str) -> None:
         self.post_message(self.Open(dialog_id))

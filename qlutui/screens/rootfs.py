@@ -30,10 +30,12 @@ from qlutui.backend.rootfs import (
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import name_problem
 from qlutui.model.rootfs import INITD, mode_text, normalize_relpath, size_text
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import Hanging
+from qlutui.widgets.lists import RowTable
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -94,7 +96,7 @@ class RootfsScreen(_Actions):
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Root FS Customization", classes="title-bar")
-        yield DataTable(id="rootfs-table", cursor_type="row", zebra_stripes=False)
+        yield RowTable(id="rootfs-table", cursor_type="row", zebra_stripes=False)
         yield Static(id="rootfs-info", markup=False)
         yield Static("Reading the configs on the head-nodes ...", id="rootfs-status", markup=False)
         yield KeysFooter()
@@ -230,7 +232,7 @@ class RootfsScreen(_Actions):
         if values is not None:
 
             async def save() -> None:
-                self.service.describe(state, name, values["description"])
+                await off_loop(self.service.describe, state, name, values["description"])
 
             await self._do(save, f"Description of {name} saved")
             self.action_reload()
@@ -248,7 +250,7 @@ class RootfsScreen(_Actions):
         after = set(values["images"])
 
         async def save() -> None:
-            self.service.set_images(state, name, after)
+            await off_loop(self.service.set_images, state, name, after)
 
         await self._do(save, f"Images of {name} saved")
         self.action_reload()

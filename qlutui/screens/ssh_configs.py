@@ -9,7 +9,6 @@ Every decision is an `SSHFilesService` call.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -22,6 +21,8 @@ from textual.widgets import Input, Label, Select, Static, TextArea
 
 from qlutui.backend.sshfiles import FILES, TITLES, SSHFilesService, SSHFilesState
 from qlutui.errors import ConflictError, QlutuiError
+from qlutui.model.names import counted
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
@@ -116,7 +117,7 @@ class SSHConfigsScreen(Screen):
     @work(group="ssh-load", exclusive=True)
     async def _load(self, message: str = "") -> None:
         try:
-            self.state = await asyncio.to_thread(self.service.load)
+            self.state = await off_loop(self.service.load)
         except QlutuiError as exc:
             self._status(f"Cannot load sshfiles.toml: {exc}")
             return
@@ -133,7 +134,7 @@ class SSHConfigsScreen(Screen):
         self.editor.load_text(options.header)
         self._check_header()
         self._status(
-            f"{TITLES[self.kind]}: header of {len(options.header.splitlines())} line(s); "
+            f"{TITLES[self.kind]}: header of {counted(len(options.header.splitlines()), 'line')}; "
             "e edits it, p previews the whole file"
         )
 
@@ -169,7 +170,7 @@ class SSHConfigsScreen(Screen):
     @work(group="ssh-check", exclusive=True)
     async def _check_header(self) -> None:
         allowed = self.state is not None and self.state.options[self.kind].allow_patterns
-        problems = await asyncio.to_thread(
+        problems = await off_loop(
             self.service.header_problems, self.kind, self.editor.text, allowed
         )
         box = self.query_one("#ssh-problems", Static)
@@ -202,7 +203,8 @@ class SSHConfigsScreen(Screen):
         self.query_one("#ssh-file", Select).focus()
         self._status("Back to the saved header")
 
-    def action_save(self) -> None:
+    @work(group="ssh-save", exclusive=True)
+    async def action_save(self) -> None:
         if self.state is None:
             return
         text = self.editor.text
@@ -230,8 +232,8 @@ class SSHConfigsScreen(Screen):
     def _save(self, text: str, allow_patterns: bool | None = None) -> None:
         assert self.state is not None
         try:
-            self.state = self.service.save_header(
-                self.state, self.kind, text, allow_patterns=allow_patterns
+            self.state = await off_loop(
+                self.service.save_header, self.state, self.kind, text, allow_patterns=allow_patterns
             )
         except ConflictError as exc:
             self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
@@ -245,11 +247,14 @@ class SSHConfigsScreen(Screen):
         self._status(f"{TITLES[self.kind]} header saved; w writes the files to the head-nodes")
 
     @on(Input.Submitted, "#ssh-description")
-    def _save_description(self, event: Input.Submitted) -> None:
+    @work(group="ssh-save", exclusive=True)
+    async def _save_description(self, event: Input.Submitted) -> None:
         if self.state is None:
             return
         try:
-            self.state = self.service.save_description(self.state, self.kind, event.value)
+            self.state = await off_loop(
+                self.service.save_description, self.state, self.kind, event.value
+            )
         except ConflictError as exc:
             self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
             self._load()
@@ -262,12 +267,16 @@ class SSHConfigsScreen(Screen):
 
     @work(group="ssh-leave", exclusive=True)
     async def action_leave(self) -> None:
-        """Back to the menu; unsaved header changes are dropped only when the admin says so."""
-        if self.editing and self._dirty():
+        """Escape: closes the header editor back to this screen (unsaved changes dropped only
+        when the admin says so); when not editing, back to the menu."""
+        if not self.editing:
+            self.app.pop_screen()
+            return
+        if self._dirty():
             question = f"Drop the unsaved changes of the {TITLES[self.kind]} header?"
             if not await self.app.push_screen_wait(Confirm(question)):
                 return
-        self.app.pop_screen()
+        self.action_undo()
 
     def action_focus_file(self) -> None:
         self.query_one("#ssh-file", Select).focus()
@@ -341,7 +350,7 @@ async def scan_and_store(
     ):
         return []
     try:
-        stored = await asyncio.to_thread(service.store_keys, results)
+        stored = await off_loop(service.store_keys, results)
     except QlutuiError as exc:
         await app.push_screen_wait(ErrorDialog(str(exc)))
         return []

@@ -12,7 +12,6 @@ admin changed since the diff, and starts what a class runs after writing (image 
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -25,9 +24,11 @@ from qlutui.backend.files import files_service
 from qlutui.backend.files.base import UNCHANGED, FileStatus, class_state
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
+from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.lists import RowTable
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -41,6 +42,7 @@ class WriteFilesScreen(Screen):
     #write-table { height: auto; max-height: 9; }
     #write-status { height: 1; padding: 0 1; color: $text-muted; }
     """
+    BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"write-run"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "write(True)", "Write Changed", id="write.changed"),
         Binding("s", "write(False)", "Write Selected", id="write.selected"),
@@ -65,7 +67,7 @@ class WriteFilesScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Write Files", classes="title-bar")
-        yield DataTable(id="write-table", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="write-table", cursor_type="row", zebra_stripes=True)
         yield FileView()
         yield Static("Comparing with the head-nodes ...", id="write-status", markup=False)
         yield KeysFooter()
@@ -170,7 +172,7 @@ class WriteFilesScreen(Screen):
         elif self.mode == "preview":
             view.show_preview(f"Preview {where}", self.service.preview(row.dest.spec, row.wanted))
         else:
-            diff = await asyncio.to_thread(row.diff)
+            diff = await off_loop(row.diff)
             view.show_text(f"Diff {where} ({row.state})", diff or "(no differences)\n")
 
     # -- actions -----------------------------------------------------------------------------
@@ -215,7 +217,7 @@ class WriteFilesScreen(Screen):
             return
         spec = self._files(row)[0].dest.spec if isinstance(row, str) else row.dest.spec
         cls = self.service.classes[spec.cls]
-        header = await asyncio.to_thread(cls.header, spec)
+        header = await off_loop(cls.header, spec)
         if header is None:
             self.notify(f"{spec.title}: no header edited here", severity="warning")
             return
@@ -228,7 +230,7 @@ class WriteFilesScreen(Screen):
         if result is None or result["header"] == header:
             return
         try:
-            await asyncio.to_thread(cls.save_header, spec, result["header"])
+            await off_loop(cls.save_header, spec, result["header"])
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(str(exc), title="Not saved"))
             return

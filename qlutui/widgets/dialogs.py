@@ -21,7 +21,8 @@ if values is None:   # cancelled
     return
 ```
 
-- `Confirm(question, detail="")` -> `bool`: `y` / `enter` on Yes -> True, `n` / `escape` -> False.
+- `Confirm(question, detail="")` -> `bool`: `y` (or `enter` once Yes has the focus) -> True,
+  `n` / `escape` / `enter` -> False: No has the focus first, so Enter never deletes.
 - `ErrorDialog(message, title="Error")` -> `None`: `enter` / `escape` closes it.
 - `FormDialog(title, fields, detail="", validate=None)` -> `dict | None`: one entry per field
   name (`input`/`text` -> str, `select` -> the option value or None for `<None>`, `multi` ->
@@ -153,7 +154,9 @@ class _Dialog(ModalScreen):
 
 
 class Confirm(_Dialog):
-    """A yes/no question; returns True for yes."""
+    """A yes/no question; returns True for yes. No has the focus: many are destructive."""
+
+    AUTO_FOCUS = "#no"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),

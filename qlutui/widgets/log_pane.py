@@ -29,6 +29,7 @@ from textual.widgets import Log, Static
 
 from qlutui.backend.job_records import INTERRUPTED, MESSAGE, STATES, STDERR, STDOUT, LogLine
 from qlutui.backend.jobs import Job
+from qlutui.widgets.words import middle_cut
 
 STREAMS = {STDOUT: "stdout", STDERR: "stderr", MESSAGE: "messages"}  # footer labels
 HEADER_LIVE_S = 0.25  # the header is re-rendered at most this often while lines flow
@@ -54,11 +55,7 @@ def progress_bar(fraction: float, width: int, ascii_only: bool) -> str:
 
 def fitted(title: str, width: int) -> str:
     """A job title in `width` cells, cut in the middle: its end names the chroot or files."""
-    title = title.removesuffix(" ...")  # "still running": the state beside it says it
-    if len(title) <= width:
-        return title
-    head = width // 2
-    return title[:head] + "\u2026" + title[head - width + 1 :]
+    return middle_cut(title.removesuffix(" ..."), width)  # " ...": the state beside it says it
 
 
 def _elapsed(seconds: float) -> str:

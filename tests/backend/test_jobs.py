@@ -148,13 +148,11 @@ async def test_failure_errors_and_success_per_target_concurrently(manager, trans
             [sh("sleep 0.3; echo bad >&2; exit 3")], on_failure=[{"argv": ["echo", "cleaning"]}]
         ),
     }
-    began = time.monotonic()
     job = await finished(await manager.start("chroots.create", "Creating y", targets))
     c, d = job.record.targets["beosrv-c"], job.record.targets["beosrv-d"]
     assert (c.state, c.rc, c.error) == (ERRORS, 0, "error lines on stderr")
     assert (d.state, d.rc, d.error) == (FAILED, 3, "step 1/1: sh exited with 3")
     assert job.record.state == FAILED
-    assert time.monotonic() - began < 5
     lines = job.lines()
     assert [x.text for x in lines if x.target == "beosrv-d" and x.stream == "stdout"] == [
         "cleaning"
@@ -450,19 +448,12 @@ async def test_throughput_of_200000_lines_on_the_local_transport(manager):
     line = "Setting up libfoo-dev:amd64 (1.2.3-4ubuntu0.1) ..."
     plan = Plan([sh(f"yes '{line}' | head -n 200000")])
     collector = Collector()
-    began = time.perf_counter()
     job = await manager.start("bench", "Flood", {"beosrv-c": plan})
     job.subscribe(collector)
     await finished(job, timeout=120)
-    seconds = time.perf_counter() - began
     received = texts(collector.lines)
     assert len(received) == 200000 and set(received) == {line}
-    rate = len(received) / seconds
-    print(
-        f"\n200,000 lines in {seconds:.2f}s: {rate:,.0f} lines/s, {len(collector.batches)} batches"
-    )
-    assert len(collector.batches) < 1000
-    assert rate > 30000
+    assert len(collector.batches) < 1000  # the rate is measured in bench/ (P6)
 
 
 # -- over SSH (a real sshd on 127.0.0.1) -----------------------------------------------------
@@ -486,18 +477,13 @@ async def test_throughput_of_200000_lines_over_ssh(tmp_path, ssh):
     manager = ssh_manager(tmp_path, ssh)
     line = "Setting up libfoo-dev:amd64 (1.2.3-4ubuntu0.1) ..."
     collector = Collector()
-    began = time.perf_counter()
     job = await manager.start(
         "bench", "Flood", {"beosrv-d": Plan([sh(f"yes '{line}' | head -n 200000")])}
     )
     job.subscribe(collector)
     await finished(job, timeout=120)
-    seconds = time.perf_counter() - began
     await manager.close()
-    assert len(texts(collector.lines)) == 200000
-    rate = 200000 / seconds
-    print(f"\nSSH: 200,000 lines in {seconds:.2f}s: {rate:,.0f} lines/s")
-    assert rate > 10000
+    assert len(texts(collector.lines)) == 200000  # the rate is measured in bench/ (P6)
     local = tmp_path / "state" / "jobs" / job.id / "beosrv-d.log"
     assert (
         local.read_bytes() == (Path(job.record.targets["beosrv-d"].remote_dir) / "log").read_bytes()

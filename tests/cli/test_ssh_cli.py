@@ -94,7 +94,7 @@ def test_scan_keys_stores_only_with_yes(config: Path, sshd: SSHD) -> None:
     assert looked.returncode == 0, looked.stderr
     assert f"beo-01 127.0.0.1:{sshd.port}: changed" in looked.stdout
     assert "WARNING: the host key changed" in looked.stdout
-    assert "not stored: run again with --yes to store the keys of 1 host(s)" in looked.stdout
+    assert "not stored: run again with --yes to store the keys of 1 host" in looked.stdout
     inventory = config.parent / "state" / "inventory.toml"
     before = inventory.read_text()
     stored = qlutui(config, "scan-keys", "beo-01", "--address", where, "--yes", "--json")

@@ -10,13 +10,13 @@ import re
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
@@ -26,33 +26,6 @@ pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
 
 TICKS = 90  # the job prints tick-1 .. tick-90, one a second (killed at the end of the test)
 TICK = re.compile(r"tick-(\d+)")
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """`tmux(*args)` on a private server (its own socket), killed at the end."""
-    socket = str(tmp_path / "tmux.sock")
-
-    def run(*args: str) -> str:
-        done = subprocess.run(
-            ["tmux", "-S", socket, *args], capture_output=True, text=True, timeout=10
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    try:
-        yield run
-    finally:
-        subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True, timeout=10)
-
-
-def wait_for(what: str, check: Callable[[], object], seconds: float = 20) -> object:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
 def ticks(text: str) -> int:

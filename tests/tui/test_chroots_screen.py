@@ -3,6 +3,8 @@ builder is a quick shell script (a real job on the head-node, without a 16 s mmd
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -18,6 +20,7 @@ from qlutui.backend.demo import init_demo
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.jobs import JobsScreen
 from qlutui.widgets.dialogs import ErrorDialog, FormDialog
+from qlutui.widgets.help import HelpScreen
 from qlutui.widgets.log_pane import LogPane
 
 SIZE = (80, 24)
@@ -151,3 +154,42 @@ def test_snapshot(snap_compare, tmp_path: Path) -> None:
         await open_chroots(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+async def test_an_edit_waiting_for_the_lock_leaves_the_screen_answering(cluster: Cluster) -> None:
+    """Another process holds chroots.toml's lock: the edit waits off the event loop, the
+    screen says so and answers keys, and the edit lands once the lock is free."""
+    lock = cluster.config.state_dir / "chroots.toml.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys\n"
+            f"f = open({str(lock)!r}, 'w'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True); sys.stdin.read()",  # held until stdin closes
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        app = QlutuiApp(cluster)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            screen = await open_chroots(pilot)
+            await pilot.press("e", "ctrl+u", *"while locked", "ctrl+s")
+
+            def toasts() -> str:
+                return " ".join(str(n.message) for n in app._notifications)
+
+            await until(pilot, lambda: "Waiting for the chroots.toml lock" in toasts(), "wait")
+            await pilot.press("question_mark")  # the loop is free: a key is answered
+            await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+            assert chroots(cluster)["bookworm-base"]["description"] != "while locked"
+            await pilot.press("escape")
+            holder.stdin.close()  # the other process lets go
+            await until(pilot, lambda: "while locked" in detail(screen), "the saved edit")
+        assert chroots(cluster)["bookworm-base"]["description"] == "while locked"
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

@@ -44,8 +44,8 @@ async def test_confirm_keys() -> None:
     assert await answer(Confirm("Remove?"), "y") is True
     assert await answer(Confirm("Remove?"), "n") is False
     assert await answer(Confirm("Remove?"), "escape") is False
-    assert await answer(Confirm("Remove?"), "enter") is True  # Yes has the focus
-    assert await answer(Confirm("Remove?"), "tab", "enter") is False
+    assert await answer(Confirm("Remove?"), "enter") is False  # No has the focus: Enter
+    assert await answer(Confirm("Remove?"), "shift+tab", "enter") is True  # never deletes
 
 
 async def test_confirm_shows_question_and_detail() -> None:

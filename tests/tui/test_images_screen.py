@@ -91,14 +91,12 @@ async def test_keyboard_walkthrough(cluster: Cluster) -> None:
         await until(pilot, lambda: len(images(cluster)["Test-img"]["modules"]) == 2, "a module")
         assert images(cluster)["Test-img"]["modules"] == ["core", "beegfs-7-server"]
 
-        # remove core: refused with a message, nothing changes
+        # remove module: core is not offered (it stays in every image)
         await until(pilot, lambda: app.screen is screen, "the form to close")
         await pilot.press("x")
         form = await dialog(pilot, FormDialog)
-        await pilot.press("ctrl+s")  # the first module offered is core
-        error = await dialog(pilot, ErrorDialog)
-        assert "module 'core' is part of every image and cannot be removed" in error.message
-        await pilot.press("enter")
+        assert [value for _, value in form.fields[0].options] == ["beegfs-7-server"]
+        await pilot.press("escape")
         assert images(cluster)["Test-img"]["modules"] == ["core", "beegfs-7-server"]
 
         # chroot of another flavour: confirmation, then marked in the tree; then <None>
@@ -145,7 +143,7 @@ async def test_keyboard_walkthrough(cluster: Cluster) -> None:
         assert tree.cursor_node.data.image == "Standard-noble"
         await pilot.press("d")
         error = await dialog(pilot, ErrorDialog)
-        assert error.message == "image 'Standard-noble' is still used by 32 host(s): beo-[01-32]"
+        assert error.message == "image 'Standard-noble' is still used by 32 hosts: beo-[01-32]"
         await pilot.press("enter")
         assert "Standard-noble" in images(cluster)
 
@@ -177,3 +175,13 @@ def test_snapshot(cluster: Cluster, snap_compare) -> None:
         await pilot.pause()
 
     assert snap_compare(QlutuiApp(cluster), terminal_size=SIZE, run_before=expand)
+
+
+async def test_remove_module_offers_every_module_but_core(cluster: Cluster) -> None:
+    async with QlutuiApp(cluster).run_test(size=(80, 24)) as pilot:
+        await open_images(pilot)  # the cursor on Legacy-jammy: core, lustre-client
+        await pilot.press("x")
+        form = await dialog(pilot, FormDialog)
+        assert [value for _, value in form.fields[0].options] == ["lustre-client"]
+        await pilot.press("escape")
+    await cluster.aclose()

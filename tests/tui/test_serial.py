@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from textual.binding import Binding
 from textual.command import CommandPalette
-from textual.screen import ModalScreen
+from waiting import opened, settled
 
 from qlutui.app import DIALOGS, QlutuiApp, ascii_glyph
 from qlutui.backend.cluster import Cluster
@@ -169,7 +169,7 @@ async def test_audit_screen_newest_first_with_filter(demo: Path) -> None:
         ]
         await pilot.press("slash", *"images")
         await settle(pilot)
-        assert table.row_count == 1 and "1 event(s) matching 'images'" in screen_text(app)
+        assert table.row_count == 1 and "1 event matching 'images'" in screen_text(app)
         await pilot.press("enter", "r")
         await settle(pilot)
         assert table.row_count == 1 and app.focused is table
@@ -201,12 +201,9 @@ def serial_snapshot(demo: Path, snap_compare, *keys: str) -> bool:
     app = QlutuiApp(cluster)
 
     async def run_before(pilot) -> None:
-        for key in keys:  # each screen loaded before the next key (a form's worker waits
-            await pilot.press(key)  # for the form: no waiting for every worker then)
-            await pilot.pause(0.1)
-            if not isinstance(app.screen, ModalScreen):
-                await settle(pilot, 0.2)
-        await pilot.pause(0.3)
+        if keys:
+            await opened(pilot, *keys)
+        await settled(pilot)
 
     return snap_compare(app, terminal_size=SIZE, run_before=run_before)
 

@@ -101,7 +101,11 @@ async def test_bad_line_is_marked_and_refused(cluster: Cluster) -> None:
         await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the question")
         await pilot.press("n")
         await until(pilot, lambda: pilot.app.screen is screen, "still editing")
-        await pilot.press("escape", "y")
+        await pilot.press("escape", "y")  # the editor closes back to this screen ...
+        await until(pilot, lambda: pilot.app.screen is screen and not screen.editing, "closed")
+        assert saved(cluster)["known_hosts"]["header"] == before
+        assert screen.editor.text == before  # the saved header shown again
+        await pilot.press("escape")  # ... and only then does escape leave it
         await until(
             pilot, lambda: not isinstance(pilot.app.screen, (SSHConfigsScreen, Confirm)), "menu"
         )

@@ -1,4 +1,3 @@
-import time
 from collections import Counter
 
 import pytest
@@ -406,24 +405,21 @@ def big_inventory(hosts: int) -> Inventory:
     return inv
 
 
-def best_of(runs: int, work) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def test_check_unique_on_10000_hosts_is_fast():
+# How fast these run is measured in bench/ (P4), not asserted here.
+def test_check_unique_on_10000_hosts_finds_no_clash():
     inv = big_inventory(10_000)
     assert check_unique(inv) == []
-    assert best_of(3, lambda: check_unique(inv)) < 0.1
+    last = inv.hosts[-1]
+    last.ips["ipmi"] = inv.hosts[0].ips["ipmi"]  # one clash among 40,000 IPs is found
+    assert [(p.value, p.owners) for p in check_unique(inv)] == [
+        (last.ips["ipmi"], (f"{inv.hosts[0].name} (ipmi)", f"{last.name} (ipmi)"))
+    ]
 
 
-def test_from_dict_on_10000_hosts_is_cheap():
+def test_from_dict_on_10000_hosts():
     data = build_inventory(10_000, key_source=cheap_key)
-    assert best_of(3, lambda: Inventory.from_dict(data)) < 0.25
+    inv = Inventory.from_dict(data)
+    assert [h.name for h in inv.hosts] == [h["name"] for h in data["hosts"]]
 
 
 def test_a_cluster_full_of_clashes_stays_linear():
@@ -431,9 +427,7 @@ def test_a_cluster_full_of_clashes_stays_linear():
     for h in inv.hosts:
         h.ips["extern"] = "127.60.255.254"
         h.aliases = {"boot": ["www"]}
-    start = time.perf_counter()
     problems = check_unique(inv)
-    assert time.perf_counter() - start < 1.0
     by_value = {p.value: p for p in problems}
     assert len(by_value["www"].owners) == 10_003
     assert len(by_value["127.60.255.254"].owners) == 10_003

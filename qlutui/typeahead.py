@@ -1,0 +1,113 @@
+"""Type-ahead: keys that arrive in one read (a burst over a slow link, a paste, `tmux send-keys
+-l`) are handled one after the other, each by the screen and widget the keys before it left.
+
+Textual hands every key to the widget focused when the app takes the key from its queue, and
+a key is handled later, in that widget's own queue and then in each of its parents (the Tab
+that moves the focus runs when it comes back to the app). A burst was therefore handed out
+before its first key had any effect: `name<Tab>desc` all went into the name field, and a Down
+after an Enter that expands a tree node moved over the node's children still being read.
+
+`KeysInOrder` (a mixin of the App) hands out the next key only once the previous one is done:
+every widget of the screen and the app have handled what it queued, a screen it opened is
+mounted, and the workers it started have finished or wait for the user (a dialog it opened).
+Work that goes on long without changing what the next key acts on (probing head-nodes,
+writing files) does not hold keys: its screen names the worker groups in BACKGROUND_WORK.
+A key never waits longer than KEY_HOLD_S, so nothing can freeze the keyboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from textual import events
+from textual.app import App
+from textual.message_pump import MessagePump
+from textual.screen import ModalScreen
+from textual.worker import Worker
+
+KEY_HOLD_S = 10.0  # a loaded 2-core machine takes ~3 s to read a screen's content
+POLL_S = 0.02
+
+
+class KeysInOrder(App):
+    """Holds each key (and paste) until the one before it has been handled."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self._held: deque[events.Event] = deque()
+        self._key_busy = False
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            if self._key_busy:
+                self._held.append(event)
+                return
+            self._key_busy = True
+            workers, screens = set(self.workers), list(self.screen_stack)
+            await super().on_event(event)
+            asyncio.get_running_loop().create_task(self._settle(workers, screens))
+            return
+        await super().on_event(event)
+
+    async def _settle(self, workers: set[Worker], screens: list) -> None:
+        """Until the key's effects are done (bounded), then the next key. Done: a pass over
+        every queue changed nothing (a binding's action or a pushed screen takes a pass or
+        two more) and no worker the key started still runs."""
+        deadline = time.monotonic() + KEY_HOLD_S
+        seen = None
+        try:
+            while time.monotonic() < deadline:
+                await self._drained(deadline)
+                now = (
+                    tuple(self.screen_stack),
+                    self.focused,
+                    frozenset(w for w in self.workers if not w.is_finished),
+                )
+                if now == seen:
+                    if self.screen.is_mounted and not self._working(workers, screens):
+                        break
+                    await asyncio.sleep(POLL_S)  # a worker still reads: look again soon
+                seen = now
+        finally:
+            self.call_later(self._next_key)
+
+    def _working(self, before: set[Worker], screens: list) -> bool:
+        """Whether a worker started since the key still runs and does not wait for the user."""
+        top = self.screen
+        if isinstance(top, ModalScreen) and top not in screens:
+            return False  # it asks: the next keys are the answer
+        return any(
+            w not in before
+            and not w.is_finished
+            and w.group not in getattr(w.node, "BACKGROUND_WORK", ())
+            for w in self.workers
+        )
+
+    async def _drained(self, deadline: float) -> None:
+        """Until the app and every widget of the screen handled what is queued now."""
+        pumps: list[MessagePump] = [self, *self.screen.walk_children(with_self=True)]
+        left = 0
+        done = asyncio.Event()
+
+        def one_done() -> None:
+            nonlocal left
+            left -= 1
+            if left == 0:
+                done.set()
+
+        for pump in pumps:
+            if pump.call_later(one_done):
+                left += 1
+        while left and time.monotonic() < deadline:
+            try:
+                await asyncio.wait_for(done.wait(), POLL_S)
+            except TimeoutError:
+                if any(p._closing or p._closed for p in pumps):
+                    return  # a widget went away under the key: its callback never comes
+
+    async def _next_key(self) -> None:
+        self._key_busy = False
+        if self._held:
+            await self.on_event(self._held.popleft())
