@@ -163,17 +163,20 @@ async def test_failure_errors_and_success_per_target_concurrently(manager, trans
     assert job.counts()["Errors"] == 1 and job.counts()["Failed"] == 1
 
 
-async def test_progress_follows_the_plan_phases(manager):
+async def test_progress_follows_the_plan_phases(manager, tmp_path: Path):
     progress: list[float] = []
+    go = tmp_path / "go"  # the step waits (bounded) until the test saw two phases
     plan = Plan(
-        [sh("echo Retrieving; echo Unpacking; sleep 0.5; echo Configuring")],
+        [sh(f"echo Retrieving; echo Unpacking; i=0; while [ ! -e {go} ] && [ $i -lt 600 ];"
+            " do sleep 0.05; i=$((i+1)); done; echo Configuring")],
         phases=["^Retrieving", "^Unpacking", "^Configuring"],
-    )
+    )  # fmt: skip
     job = await manager.start("chroots.create", "Phases", {"beosrv-c": plan})
     job.subscribe(lambda batch: progress.append(job.progress))
+    await until(lambda: 0.5 in progress)  # two of three phases matched, the step still running
+    go.touch()
     await finished(job)
     assert progress == sorted(progress)
-    assert 0.5 in progress  # two of three phases matched, the step still running
     assert job.progress == 1.0
 
 
