@@ -208,29 +208,18 @@ class SSHConfigsScreen(Screen):
         if self.state is None:
             return
         text = self.editor.text
-        if not self.state.options[self.kind].allow_patterns and self._only_patterns(text):
-            self._confirm_patterns(text)
-            return
-        self._save(text)
-
-    def _only_patterns(self, text: str) -> bool:
-        """Whether the header's only problems are wildcards and negations (to confirm)."""
-        header_problems = self.service.header_problems
-        return bool(header_problems(self.kind, text)) and not header_problems(self.kind, text, True)
-
-    @work(group="ssh-save", exclusive=True)
-    async def _confirm_patterns(self, text: str) -> None:
-        question = (
-            f"The {TITLES[self.kind]} header has wildcards or negations: they trust hosts"
-            " it does not name. Allow patterns in this header and save it?"
-        )
-        lines = self.service.header_problems(self.kind, text)
-        detail = "\n".join(str(p) for p in lines[:PROBLEMS_LISTED])
-        if await self.app.push_screen_wait(Confirm(question, detail, title="Patterns")):
-            self._save(text, allow_patterns=True)
-
-    def _save(self, text: str, allow_patterns: bool | None = None) -> None:
-        assert self.state is not None
+        allow_patterns: bool | None = None
+        if not self.state.options[self.kind].allow_patterns:
+            patterns = await off_loop(self._patterns_only, text)
+            if patterns:  # its only problems are wildcards and negations: ask
+                question = (
+                    f"The {TITLES[self.kind]} header has wildcards or negations: they trust"
+                    " hosts it does not name. Allow patterns in this header and save it?"
+                )
+                detail = "\n".join(str(p) for p in patterns[:PROBLEMS_LISTED])
+                if not await self.app.push_screen_wait(Confirm(question, detail, title="Patterns")):
+                    return
+                allow_patterns = True
         try:
             self.state = await off_loop(
                 self.service.save_header, self.state, self.kind, text, allow_patterns=allow_patterns
@@ -245,6 +234,14 @@ class SSHConfigsScreen(Screen):
         self._show_file()
         self.query_one("#ssh-file", Select).focus()
         self._status(f"{TITLES[self.kind]} header saved; w writes the files to the head-nodes")
+
+    def _patterns_only(self, text: str) -> list:
+        """The header's problems when they are all wildcards and negations (to confirm),
+        else [] (blocking: the key checks)."""
+        problems = self.service.header_problems(self.kind, text)
+        return (
+            problems if problems and not self.service.header_problems(self.kind, text, True) else []
+        )
 
     @on(Input.Submitted, "#ssh-description")
     @work(group="ssh-save", exclusive=True)
