@@ -1,12 +1,15 @@
-"""`qlutui chroots list|show|new|clone|edit|rm|rename`: the Manage Chroots dialog for scripts.
+"""`qlutui chroots list|show|new|clone|edit|rm|rename|run|upgrade|clean`: the Manage Chroots
+dialog for scripts.
 
-`new`, `clone`, `rename` and `rm` start a job on the chroot's head-node and stream its log to
-stdout until it ends; the exit status is 1 when the job failed (or was refused).
+`new`, `clone`, `rename`, `rm`, `run`, `upgrade` and `clean` start a job on the chroot's
+head-node and stream its log to stdout until it ends; the exit status is 1 when the job failed
+(or was refused).
 """
 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
 from qlutui import commands
@@ -51,6 +54,21 @@ def register(verbs: Any) -> None:
     p.add_argument("name")
     p.add_argument("new_name")
     p.set_defaults(handler=rename_chroot)
+    p = sub.add_parser(
+        "run",
+        help="run a command inside a chroot (a job; streams its log)",
+        usage="%(prog)s NAME -- ARGV...",
+    )
+    p.add_argument("name")
+    p.add_argument("argv", nargs=argparse.REMAINDER, help="the command and its arguments")
+    p.set_defaults(handler=run_in_chroot)
+    for action, text in (
+        ("upgrade", "apt-get update + apt-get -y full-upgrade inside a chroot"),
+        ("clean", "apt-get clean inside a chroot"),
+    ):
+        p = sub.add_parser(action, help=f"{text} (streams the log)")
+        p.add_argument("name")
+        p.set_defaults(handler=partial(run_action, action))
 
 
 async def _state(cluster: Any) -> tuple[Any, Any]:
@@ -147,3 +165,14 @@ async def rename_chroot(cluster: Any, args: argparse.Namespace) -> int:
     if images:
         print(f"images repointed to {args.new_name} on success: {', '.join(images)}")
     return await _stream(await service.rename(state, args.name, args.new_name))
+
+
+async def run_in_chroot(cluster: Any, args: argparse.Namespace) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    service, state = await _state(cluster)
+    return await _stream(await service.run(state, args.name, argv))
+
+
+async def run_action(action: str, cluster: Any, args: argparse.Namespace) -> int:
+    service, state = await _state(cluster)
+    return await _stream(await service.run_action(state, args.name, action))
