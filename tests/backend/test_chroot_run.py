@@ -6,42 +6,20 @@ tests/integration/test_chroot_build.py."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below
 
 from qlutui.backend.chroots import POLICY_MARK, ChrootsService
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
 from qlutui.errors import InvalidInput, Refused
 
-BUSYBOX = shutil.which("busybox")
 pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
-NAME = "bookworm-base"  # the demo's ready chroot on beosrv-c (it has no tree of its own)
-
-
-def mounts_below(path: Path) -> list[str]:
-    """Mount points at or below `path` in this process's (the head-node's) mount table."""
-    real = str(path.resolve())
-    with open("/proc/self/mountinfo") as file:
-        points = [line.split(" ")[4] for line in file]
-    return [p for p in points if p == real or p.startswith(real + "/")]
-
-
-def busybox_tree(config: Path) -> Path:
-    """The demo chroot's tree: busybox, its applets, the mount points, a marker file."""
-    root = config.parent / "headnodes/beosrv-c/srv/apps/chroots" / NAME
-    for sub in ("bin", "proc", "sys", "dev", "usr/sbin", "etc"):
-        (root / sub).mkdir(parents=True)
-    shutil.copy(BUSYBOX, root / "bin/busybox")
-    for applet in ("sh", "cat", "ls", "sleep", "false", "echo", "grep", "env"):
-        (root / "bin" / applet).symlink_to("busybox")
-    (root / "etc/debian_version").write_text("tiny-chroot-1.0\n")
-    return root
 
 
 @pytest.fixture
