@@ -35,6 +35,7 @@ from qlutui.backend.cluster import Cluster
 from qlutui.backend.job_records import ERRORS, SUCCESS, JobRecord, Plan
 from qlutui.backend.jobs import Job, JobManager
 from qlutui.backend.transport import Transport, parse_mountinfo
+from qlutui.backend.transport_local import LocalTransport
 from qlutui.errors import InvalidInput, QlutuiError, Refused
 from qlutui.model.catalog import Catalog
 from qlutui.model.chroots import (
@@ -123,6 +124,8 @@ chroot "$root" "$@"
 rc=$?
 exit $rc
 """
+# The interactive shell inside a chroot: bash when the chroot has it, else sh.
+SHELL = ["/bin/sh", "-c", "[ -x /bin/bash ] && exec /bin/bash -i; exec /bin/sh -i"]
 # After a Kill (the script's own trap may not have run): remove the policy-rc.d the run wrote
 # when it is still ours.
 DROP_POLICY = f"""p=$1
@@ -522,14 +525,32 @@ class ChrootsService:
         title = f"{action.capitalize()} chroot {chroot.server}:{chroot.path} ({steps})"
         return await self._run_job(chroot, ACTIONS[action], title)
 
+    async def shell_command(
+        self, state: ChrootsState, name: str
+    ) -> tuple[list[str], dict[str, str]]:
+        """The argv and extra environment of an interactive root shell inside the chroot (the
+        caller runs it on the terminal): the same private namespace as a run, under the
+        chroot's lock (refused with LOCK_EXIT while a job holds it), the prompt naming the
+        chroot as Qlustar's `chroot-<name>` does (Debian's bashrc reads `debian_chroot`)."""
+        chroot = self.check_runnable(state, name)
+        transport = self.cluster.transport(chroot.server)
+        if not isinstance(transport, LocalTransport):
+            raise Refused(f"a chroot shell on {chroot.server} needs a local head-node (SSH: later)")
+        await transport.mkdir(posixpath.dirname(self.lock(name)))
+        lock = ["flock", "--nonblock", "--conflict-exit-code", LOCK_EXIT]
+        argv = [*lock, transport.host_path(self.lock(name)), *_inside(transport, chroot), *SHELL]
+        label = f"chroot-{name}"
+        return argv, {"debian_chroot": label, "PS1": f"({label}) \\w # "}
+
     async def _run_job(self, chroot: Chroot, commands: list[list[str]], title: str) -> Job:
-        root = self.cluster.transport(chroot.server).host_path(chroot.path)
-        inside = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", INSIDE]
+        transport = self.cluster.transport(chroot.server)
+        root = transport.host_path(chroot.path)
+        inside = _inside(transport, chroot)
         policy = ["sh", "-c", DROP_POLICY, "qlutui-chroot", root + POLICY_RC]
         plan = Plan(
             steps=[
                 {
-                    "argv": [*inside, "qlutui-chroot", root, *argv],
+                    "argv": [*inside, *argv],
                     "title": f"in a private mount namespace: chroot {root} {shlex.join(argv)}",
                 }
                 for argv in commands
@@ -645,6 +666,12 @@ class ChrootsService:
             ):
                 return uri
         return ""
+
+
+def _inside(transport: Transport, chroot: Chroot) -> list[str]:
+    """The argv prefix that runs what follows it inside the chroot (see INSIDE)."""
+    unshare = ["unshare", "--mount", "--propagation", "private", "--"]
+    return [*unshare, "sh", "-c", INSIDE, "qlutui-chroot", transport.host_path(chroot.path)]
 
 
 def _set(cluster: Cluster, name: str, **values: str) -> None:
