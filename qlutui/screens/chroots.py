@@ -1,6 +1,6 @@
 """Manage Chroots: a chroot selector, the selected chroot's details, and keys for New, Clone,
-Edit (description), Remove, Rename, Run (a command inside the chroot), Upgrade and the last
-job's log.
+Edit (description), Remove, Rename, Run (a command inside the chroot), Upgrade, Shell (the
+TUI is suspended for an interactive root shell inside the chroot) and the last job's log.
 
 Every decision is a `ChrootsService` call. Builds, clones, renames and removals are jobs: the
 screen starts one and opens its live log window at once (`app.show_job`). After each load a
@@ -11,18 +11,20 @@ changes.
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from qlutui.backend.chroots import ChrootsService, ChrootsState, Probe
+from qlutui.backend.chroots import LOCK_EXIT, ChrootsService, ChrootsState, Probe
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import name_problem
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
@@ -69,6 +71,7 @@ class ChrootsScreen(Screen):
         Binding("r", "rename", "Rename", id="chroots.rename"),
         Binding("x", "run", "Run", id="chroots.run"),
         Binding("u", "upgrade", "Upgrade", id="chroots.upgrade"),
+        Binding("s", "shell", "Shell", id="chroots.shell"),
         Binding("l", "log", "Log", id="chroots.log"),
         Binding("ctrl+r", "reload", "Reload", id="chroots.reload"),
     ]
@@ -197,7 +200,7 @@ class ChrootsScreen(Screen):
     # -- actions ------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("clone", "edit", "remove", "rename", "run", "upgrade", "log"):
+        if action in ("clone", "edit", "remove", "rename", "run", "upgrade", "shell", "log"):
             return True if self.selected is not None else None
         return True
 
@@ -416,6 +419,23 @@ class ChrootsScreen(Screen):
             await self._refused(exc)
             return
         self._open_log(job, name)
+
+    @work(group="chroots-action", exclusive=True)
+    async def action_shell(self) -> None:
+        name, state = self.selected, self.state
+        if name is None or state is None:
+            return
+        try:
+            argv, env = await self.service.shell_command(state, name)
+            with self.app.suspend():
+                print(f"entering chroot {name}; exit returns to qlutui", flush=True)
+                rc = subprocess.run(argv, env={**os.environ, **env}).returncode
+        except (QlutuiError, SuspendNotSupported) as exc:
+            await self._refused(QlutuiError(str(exc) or "this terminal cannot be suspended"))
+            return
+        if rc == int(LOCK_EXIT):
+            self.notify(f"chroot '{name}' is busy: a job holds its lock", severity="warning")
+        self.action_reload(name)  # what the shell changed: size and state
 
     def action_log(self) -> None:
         name, state = self.selected, self.state

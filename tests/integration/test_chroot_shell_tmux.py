@@ -72,3 +72,27 @@ def test_shell_inside_the_chroot(tmux: Callable[..., str], tmp_path: Path) -> No
     assert not (
         config.parent / "headnodes/beosrv-c/srv/apps/chroots" / NAME / "usr/sbin/policy-rc.d"
     ).exists()
+
+
+def test_shell_key_suspends_the_tui_and_exit_returns(
+    tmux: Callable[..., str], tmp_path: Path
+) -> None:
+    config = init_demo(tmp_path / "demo")
+    root = busybox_tree(config)
+    command = shlex.join([sys.executable, "-m", "qlutui", "--config", str(config)])
+    tmux("new-session", "-d", "-s", "tui", "-x", "80", "-y", "24", f"TERM=linux {command}")
+
+    def screen() -> str:
+        return tmux("capture-pane", "-p", "-t", "tui")
+
+    wait_for("the main menu", lambda: "Manage Chroots" in screen())
+    tmux("send-keys", "-t", "tui", "c")
+    wait_for("the chroots screen", lambda: "Last job:" in screen())
+    tmux("send-keys", "-t", "tui", "s")
+    wait_for("the chroot's prompt", lambda: f"(chroot-{NAME}) / #" in screen())
+    tmux("send-keys", "-t", "tui", "cat /etc/debian_version > /from-the-shell", "Enter")
+    wait_for("the command", lambda: (root / "from-the-shell").exists())
+    assert (root / "from-the-shell").read_text() == "tiny-chroot-1.0\n"
+    tmux("send-keys", "-t", "tui", "exit", "Enter")
+    wait_for("the TUI again", lambda: "Last job:" in screen() and "(chroot-" not in screen())
+    assert mounts_below(config.parent) == []
