@@ -19,9 +19,10 @@ def mounts_below(path: Path) -> list[str]:
     return [p for p in points if p == real or p.startswith(real + "/")]
 
 
-def busybox_tree(config: Path) -> Path:
-    """The demo chroot's tree: busybox, its applets, the mount points, a marker file."""
-    root = config.parent / "headnodes/beosrv-c/srv/apps/chroots" / NAME
+def busybox_tree(config: Path, root: Path | None = None) -> Path:
+    """A chroot tree (by default the demo chroot's): busybox, its applets, the mount points,
+    a marker file."""
+    root = root or config.parent / "headnodes/beosrv-c/srv/apps/chroots" / NAME
     for sub in ("bin", "proc", "sys", "dev", "usr/sbin", "etc"):
         (root / sub).mkdir(parents=True)
     shutil.copy(BUSYBOX, root / "bin/busybox")

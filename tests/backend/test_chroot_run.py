@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from sshd import SSHD
 from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below
 
 from qlutui.backend.chroots import POLICY_MARK, ChrootsService
@@ -175,3 +176,34 @@ def test_cli_run_streams_the_log_and_exits_with_the_job(config: Path) -> None:
     empty = qlutui(config, "run", NAME)
     assert empty.returncode != 0 and "the command is empty" in empty.stderr
     assert mounts_below(base(config)) == []
+
+
+@pytest.mark.ssh
+async def test_run_over_ssh(sshd: SSHD, tmp_path: Path) -> None:
+    config = init_demo(tmp_path / "demo")
+    remote = tmp_path / "remote/chroots"
+    busybox_tree(config, remote / "small")
+    hn = sshd.headnode("beosrv-s")
+    config.write_text(
+        f'state_dir = "state"\nchroots_base = "{remote}"\njobs_dir = "{tmp_path}/remote/jobs"\n'
+        f'[[headnodes]]\nname = "beosrv-s"\ntransport = "ssh"\nhost = "{hn.host}"\n'
+        f'port = {hn.port}\nuser = "{hn.user}"\nknown_hosts = "{hn.known_hosts}"\n'
+        f'identity = "{hn.identity}"\n'
+    )
+    (config.parent / "state/chroots.toml").write_text(
+        f'[chroots.small]\nserver = "beosrv-s"\npath = "{remote}/small"\n'
+        'flavour = "bookworm"\nversion = "13.1"\nstate = "ready"\n'
+    )
+    cluster = Cluster.open(config)
+    try:
+        service = ChrootsService(cluster)
+        job = await service.run(await service.load(), "small", ["cat", "/etc/debian_version"])
+        assert await finish(job) == "Success"
+        assert "tiny-chroot-1.0" in texts(job)
+        assert mounts_below(remote) == []
+        assert not (remote / "small/usr/sbin/policy-rc.d").exists()
+        with pytest.raises(Refused, match="needs a local head-node"):
+            await service.shell_command(await service.load(), "small")
+    finally:
+        await cluster.jobs.close()
+        await cluster.aclose()
