@@ -4,9 +4,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # demo: real chroot builds; tests: also a real sshd, tmux, a headless browser, and dnsmasq
-# with dig (the generated hosts table served and queried for real)
+# with dig (the generated hosts table served and queried for real), a static busybox (a tiny
+# chroot to run commands in)
 DEMO_DEBS := mmdebstrap rsync
-TEST_DEBS := $(DEMO_DEBS) openssh-server openssh-client tmux chromium dnsmasq-base bind9-dnsutils
+TEST_DEBS := $(DEMO_DEBS) busybox-static openssh-server openssh-client tmux chromium dnsmasq-base bind9-dnsutils
 # bench: a real sshd (P6 over SSH, P8) and a real chroot build (P7)
 BENCH_DEBS := $(DEMO_DEBS) openssh-server openssh-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import re
+import shlex
 import weakref
 from dataclasses import dataclass
 from functools import partial
@@ -34,6 +35,7 @@ from qlutui.backend.cluster import Cluster
 from qlutui.backend.job_records import ERRORS, SUCCESS, JobRecord, Plan
 from qlutui.backend.jobs import Job, JobManager
 from qlutui.backend.transport import Transport, parse_mountinfo
+from qlutui.backend.transport_local import LocalTransport
 from qlutui.errors import InvalidInput, QlutuiError, Refused
 from qlutui.model.catalog import Catalog
 from qlutui.model.chroots import (
@@ -47,13 +49,14 @@ from qlutui.model.chroots import (
 from qlutui.model.images import Image, images_from_dict
 from qlutui.model.names import check_line, check_name, shown
 
-CREATE, CLONE, RENAME, REMOVE = (
+CREATE, CLONE, RENAME, REMOVE, RUN = (
     "chroots.create",
     "chroots.clone",
     "chroots.rename",
     "chroots.remove",
+    "chroots.run",
 )
-KINDS = (CREATE, CLONE, RENAME, REMOVE)
+KINDS = (CREATE, CLONE, RENAME, REMOVE, RUN)
 LOCKS = ".qlutui-locks"
 PARTIAL = ".partial"
 # The head-node's apt sources: the builder's {mirror} is the first archive URI found there.
@@ -61,6 +64,73 @@ APT_SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"
 _URI = re.compile(r"^\s*(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+://\S+)", re.M)
 PROBE_TIMEOUT = 60.0
 LOCK_EXIT = "75"  # flock's exit status when the source chroot is locked by another job
+# The ready-made actions of `run_action`: their argv steps, run one after the other.
+ACTIONS: dict[str, list[list[str]]] = {
+    "upgrade": [["apt-get", "update"], ["apt-get", "-y", "full-upgrade"]],
+    "clean": [["apt-get", "clean"]],
+}
+POLICY_RC = "/usr/sbin/policy-rc.d"
+POLICY_MARK = "# qlutui: no service starts while a command runs in this chroot"
+# Runs a command inside a chroot, as `sh -c INSIDE qlutui-chroot <root> <argv>...` under
+# `unshare --mount --propagation private`: every mount is made in that private namespace, so
+# the head-node's own mount table never sees it and it is gone when the last process of the
+# run ends, however the run ends. /dev is a fresh tmpfs with a few nodes (never the host's
+# /dev, which a removal could follow). The script is a constant: the root and argv reach it
+# only as positional parameters, never as shell text.
+INSIDE = f"""set -eu
+root=$1; shift
+for dir in "$root" "$root/proc" "$root/sys" "$root/dev" "$root/usr/sbin"; do
+  if [ -L "$dir" ] || [ ! -d "$dir" ]; then
+    echo "qlutui: refusing to run: $dir is not a directory (or is a symbolic link)" >&2
+    exit 2
+  fi
+done
+policy=$root{POLICY_RC}
+mark='{POLICY_MARK}'
+if [ -L "$policy" ]; then
+  echo "qlutui: refusing to run: $policy is a symbolic link" >&2
+  exit 2
+fi
+mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
+mount -t tmpfs -o nosuid,mode=0755,size=1m qlutui-dev "$root/dev"
+mknod -m 0666 "$root/dev/null" c 1 3
+mknod -m 0666 "$root/dev/zero" c 1 5
+mknod -m 0666 "$root/dev/full" c 1 7
+mknod -m 0666 "$root/dev/random" c 1 8
+mknod -m 0666 "$root/dev/urandom" c 1 9
+mknod -m 0666 "$root/dev/tty" c 5 0
+ln -s /proc/self/fd "$root/dev/fd"
+ln -s /proc/self/fd/0 "$root/dev/stdin"
+ln -s /proc/self/fd/1 "$root/dev/stdout"
+ln -s /proc/self/fd/2 "$root/dev/stderr"
+mkdir "$root/dev/pts" "$root/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$root/dev/pts"
+ln -s pts/ptmx "$root/dev/ptmx"
+mount -t tmpfs -o nosuid,nodev shm "$root/dev/shm"
+printf '#!/bin/sh\\n%s\\nexit 101\\n' "$mark" > "$root/dev/policy-rc.d"
+chmod 0755 "$root/dev/policy-rc.d"
+if [ -e "$policy" ]; then
+  mount --bind "$root/dev/policy-rc.d" "$policy"
+else
+  cp "$root/dev/policy-rc.d" "$policy"
+  trap 'grep -qxF "$mark" "$policy" 2>/dev/null && rm -f "$policy"' EXIT
+  trap 'exit 143' TERM INT HUP
+fi
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C HOME=/root
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+set +e
+chroot "$root" "$@"
+rc=$?
+exit $rc
+"""
+# The interactive shell inside a chroot: bash when the chroot has it, else sh.
+SHELL = ["/bin/sh", "-c", "[ -x /bin/bash ] && exec /bin/bash -i; exec /bin/sh -i"]
+# After a Kill (the script's own trap may not have run): remove the policy-rc.d the run wrote
+# when it is still ours.
+DROP_POLICY = f"""p=$1
+if [ ! -L "$p" ] && [ -f "$p" ] && grep -qxF '{POLICY_MARK}' "$p"; then rm -f "$p"; fi
+"""
 
 
 @dataclass(frozen=True)
@@ -433,6 +503,74 @@ class ChrootsService:
         meta = {"chroots": [new, old], "source": old}
         return await self._start(state.token, chroot, RENAME, title, plan, meta)
 
+    def check_runnable(self, state: ChrootsState, name: str) -> Chroot:
+        """A chroot a command may run in: placed at `<chroots_base>/<name>`, ready, idle."""
+        self.check_idle(state, name)
+        chroot = self.chroot(state, name)
+        if chroot.state != "ready":
+            raise Refused(f"chroot {shown(name)} is not ready (it is {chroot.state})")
+        return chroot
+
+    async def run(self, state: ChrootsState, name: str, argv: list[str]) -> Job:
+        """Run `argv` inside the chroot as a job (see INSIDE for the mounts)."""
+        if not argv or not argv[0] or any("\0" in word for word in argv):
+            raise InvalidInput("the command is empty or contains a NUL character")
+        chroot = self.check_runnable(state, name)
+        title = f"Running {shlex.join(argv)} in chroot {chroot.server}:{chroot.path}"
+        return await self._run_job(chroot, [argv], title)
+
+    async def run_action(self, state: ChrootsState, name: str, action: str) -> Job:
+        """A ready-made action of ACTIONS ("upgrade", "clean") inside the chroot, as a job."""
+        if action not in ACTIONS:
+            raise InvalidInput(f"unknown action {shown(action)} (known: {', '.join(ACTIONS)})")
+        chroot = self.check_runnable(state, name)
+        steps = " + ".join(shlex.join(argv) for argv in ACTIONS[action])
+        title = f"{action.capitalize()} chroot {chroot.server}:{chroot.path} ({steps})"
+        return await self._run_job(chroot, ACTIONS[action], title)
+
+    async def shell_command(
+        self, state: ChrootsState, name: str
+    ) -> tuple[list[str], dict[str, str]]:
+        """The argv and extra environment of an interactive root shell inside the chroot (the
+        caller runs it on the terminal): the same private namespace as a run, under the
+        chroot's lock (refused with LOCK_EXIT while a job holds it), the prompt naming the
+        chroot as Qlustar's `chroot-<name>` does (Debian's bashrc reads `debian_chroot`)."""
+        chroot = self.check_runnable(state, name)
+        transport = self.cluster.transport(chroot.server)
+        if not isinstance(transport, LocalTransport):
+            raise Refused(f"a chroot shell on {chroot.server} needs a local head-node (SSH: later)")
+        await transport.mkdir(posixpath.dirname(self.lock(name)))
+        lock = ["flock", "--nonblock", "--conflict-exit-code", LOCK_EXIT]
+        argv = [*lock, transport.host_path(self.lock(name)), *_inside(transport, chroot), *SHELL]
+        label = f"chroot-{name}"
+        return argv, {"debian_chroot": label, "PS1": f"({label}) \\w # "}
+
+    async def _run_job(self, chroot: Chroot, commands: list[list[str]], title: str) -> Job:
+        transport = self.cluster.transport(chroot.server)
+        root = transport.host_path(chroot.path)
+        inside = _inside(transport, chroot)
+        policy = ["sh", "-c", DROP_POLICY, "qlutui-chroot", root + POLICY_RC]
+        plan = Plan(
+            steps=[
+                {
+                    "argv": [*inside, *argv],
+                    "title": f"in a private mount namespace: chroot {root} {shlex.join(argv)}",
+                }
+                for argv in commands
+            ],
+            on_failure=[{"argv": policy, "title": f"remove {root}{POLICY_RC} if it is ours"}],
+            lock=self.lock(chroot.name),
+        )
+        job = await self.cluster.jobs.start(
+            RUN,
+            title,
+            {chroot.server: plan},
+            subject=f"chroot {chroot.name}",
+            meta={"chroots": [chroot.name], "chroot": chroot.name},
+        )
+        await _set(self.cluster, chroot.name, job=job.id)
+        return job
+
     async def remove(self, state: ChrootsState, name: str) -> Job:
         """Delete the chroot's tree (a job, confined to chroots_base); the hook drops its
         record when the tree is gone."""
@@ -530,6 +668,12 @@ class ChrootsService:
         return ""
 
 
+def _inside(transport: Transport, chroot: Chroot) -> list[str]:
+    """The argv prefix that runs what follows it inside the chroot (see INSIDE)."""
+    unshare = ["unshare", "--mount", "--propagation", "private", "--"]
+    return [*unshare, "sh", "-c", INSIDE, "qlutui-chroot", transport.host_path(chroot.path)]
+
+
 async def _set(cluster: Cluster, name: str, **values: str) -> None:
     """Set fields of one chroot record in chroots.toml (no-op when it is gone)."""
 
@@ -561,6 +705,9 @@ async def complete(cluster: Cluster, job: Job) -> None:
             await _drop(cluster, name)
         else:
             await _mark_by_tree(cluster, name)
+        return
+    if record.kind == RUN:
+        await _set(cluster, name, job=record.id)  # a run changes what is inside, not the state
         return
     if record.kind == RENAME:
         old = record.meta.get("source", "")

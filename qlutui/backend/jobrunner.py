@@ -237,8 +237,8 @@ class Runner:
 
 def describe(step):
     op = step.get("op")
-    if op is None:
-        return shlex.join(step.get("argv", []))
+    if op is None:  # a step may name itself when its argv is too long to read (a script)
+        return step.get("title") or shlex.join(step.get("argv", []))
     if op == "rename":
         return f"rename {step.get('src')} -> {step.get('dst')}"
     if op == "rmtree":

@@ -1,12 +1,18 @@
-"""`qlutui chroots list|show|new|clone|edit|rm|rename`: the Manage Chroots dialog for scripts.
+"""`qlutui chroots list|show|new|clone|edit|rm|rename|run|upgrade|clean|shell`: the Manage
+Chroots dialog for scripts (`shell`: an interactive root shell inside a chroot).
 
-`new`, `clone`, `rename` and `rm` start a job on the chroot's head-node and stream its log to
-stdout until it ends; the exit status is 1 when the job failed (or was refused).
+`new`, `clone`, `rename`, `rm`, `run`, `upgrade` and `clean` start a job on the chroot's
+head-node and stream its log to stdout until it ends; the exit status is 1 when the job failed
+(or was refused).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
+from functools import partial
 from typing import Any
 
 from qlutui import commands
@@ -52,6 +58,24 @@ def register(verbs: Any) -> None:
     p.add_argument("name")
     p.add_argument("new_name")
     p.set_defaults(handler=rename_chroot)
+    p = sub.add_parser(
+        "run",
+        help="run a command inside a chroot (a job; streams its log)",
+        usage="%(prog)s NAME -- ARGV...",
+    )
+    p.add_argument("name")
+    p.add_argument("argv", nargs=argparse.REMAINDER, help="the command and its arguments")
+    p.set_defaults(handler=run_in_chroot)
+    p = sub.add_parser("shell", help="an interactive root shell inside a chroot (local head-node)")
+    p.add_argument("name")
+    p.set_defaults(handler=chroot_shell)
+    for action, text in (
+        ("upgrade", "apt-get update + apt-get -y full-upgrade inside a chroot"),
+        ("clean", "apt-get clean inside a chroot"),
+    ):
+        p = sub.add_parser(action, help=f"{text} (streams the log)")
+        p.add_argument("name")
+        p.set_defaults(handler=partial(run_action, action))
 
 
 async def _state(cluster: Any) -> tuple[Any, Any]:
@@ -153,3 +177,29 @@ async def rename_chroot(cluster: Any, args: argparse.Namespace) -> int:
     if images:
         print(f"images repointed to {args.new_name} on success: {', '.join(images)}")
     return await _stream(await service.rename(state, args.name, args.new_name))
+
+
+async def run_in_chroot(cluster: Any, args: argparse.Namespace) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    service, state = await _state(cluster)
+    return await _stream(await service.run(state, args.name, argv))
+
+
+async def run_action(action: str, cluster: Any, args: argparse.Namespace) -> int:
+    service, state = await _state(cluster)
+    return await _stream(await service.run_action(state, args.name, action))
+
+
+async def chroot_shell(cluster: Any, args: argparse.Namespace) -> int:
+    from qlutui.backend.chroots import LOCK_EXIT
+
+    service, state = await _state(cluster)
+    argv, env = await service.shell_command(state, args.name)
+    print(f"entering chroot {args.name}; exit leaves it", file=sys.stderr, flush=True)
+    proc = await asyncio.create_subprocess_exec(*argv, env={**os.environ, **env})
+    rc = await proc.wait()
+    if rc == int(LOCK_EXIT):
+        print(f"qlutui: chroot {args.name} is busy: a job holds its lock", file=sys.stderr)
+        return 1
+    print(f"left chroot {args.name}", file=sys.stderr)
+    return rc  # the shell's, as `chroot` itself does

@@ -1,5 +1,6 @@
 """Manage Chroots: a chroot selector, the selected chroot's details, and keys for New, Clone,
-Edit (description), Remove, Rename and the last job's log.
+Edit (description), Remove, Rename, Run (a command inside the chroot), Upgrade, Shell (the
+TUI is suspended for an interactive root shell inside the chroot) and the last job's log.
 
 Every decision is a `ChrootsService` call. Builds, clones, renames and removals are jobs: the
 screen starts one and opens its live log window at once (`app.show_job`). After each load a
@@ -10,17 +11,20 @@ changes.
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from qlutui.backend.chroots import ChrootsService, ChrootsState, Probe
+from qlutui.backend.chroots import LOCK_EXIT, ChrootsService, ChrootsState, Probe
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted, name_problem
 from qlutui.widgets.blocking import off_loop
@@ -44,6 +48,15 @@ def size_text(size: int | None) -> str:
     return f"{size} B"
 
 
+def command_problem(text: str) -> str | None:
+    """Why the Run form's command line cannot be split into an argv (None when it can)."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:  # e.g. "No closing quotation"
+        return f"cannot split the command: {exc}"
+    return None if words else "enter a command"
+
+
 class ChrootsScreen(Screen):
     TITLE = "Manage Chroots"
     DEFAULT_CSS = """
@@ -59,6 +72,9 @@ class ChrootsScreen(Screen):
         Binding("e", "edit", "Edit", id="chroots.edit"),
         Binding("d", "remove", "Remove", id="chroots.remove"),
         Binding("r", "rename", "Rename", id="chroots.rename"),
+        Binding("x", "run", "Run", id="chroots.run"),
+        Binding("u", "upgrade", "Upgrade", id="chroots.upgrade"),
+        Binding("s", "shell", "Shell", id="chroots.shell"),
         Binding("l", "log", "Log", id="chroots.log"),
         Binding("ctrl+r", "reload", "Reload", id="chroots.reload"),
     ]
@@ -190,7 +206,7 @@ class ChrootsScreen(Screen):
     # -- actions ------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("clone", "edit", "remove", "rename", "log"):
+        if action in ("clone", "edit", "remove", "rename", "run", "upgrade", "shell", "log"):
             return True if self.selected is not None else None
         return True
 
@@ -363,6 +379,77 @@ class ChrootsScreen(Screen):
             await self._refused(exc)
             return
         self._open_log(job, new)
+
+    @work(group="chroots-action", exclusive=True)
+    async def action_run(self) -> None:
+        name, state = self.selected, self.state
+        if name is None or state is None:
+            return
+        try:
+            chroot = self.service.check_runnable(state, name)
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        field = Field.input(
+            "command", "Command", validate=command_problem, placeholder="apt-get -y install htop"
+        )
+        detail = (
+            f"Runs as root inside {chroot.server}:{chroot.path} (split like a shell would, no "
+            "shell itself); /proc, /sys and /dev are mounted for the run only."
+        )
+        values = await self.app.push_screen_wait(
+            FormDialog(f"Run in chroot {name}", [field], detail=detail)
+        )
+        if values is None:
+            return
+        try:
+            job = await self.service.run(state, name, shlex.split(values["command"]))
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        self._open_log(job, name)
+
+    @work(group="chroots-action", exclusive=True)
+    async def action_upgrade(self) -> None:
+        name, state = self.selected, self.state
+        if name is None or state is None:
+            return
+        try:
+            chroot = self.service.check_runnable(state, name)
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        detail = (
+            f"apt-get update, then apt-get -y full-upgrade inside {chroot.server}:{chroot.path}; "
+            "no service is started inside the chroot."
+        )
+        if not await self.app.push_screen_wait(
+            Confirm(f"Upgrade chroot '{name}'?", detail, title="Upgrade chroot")
+        ):
+            return
+        try:
+            job = await self.service.run_action(state, name, "upgrade")
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        self._open_log(job, name)
+
+    @work(group="chroots-action", exclusive=True)
+    async def action_shell(self) -> None:
+        name, state = self.selected, self.state
+        if name is None or state is None:
+            return
+        try:
+            argv, env = await self.service.shell_command(state, name)
+            with self.app.suspend():
+                print(f"entering chroot {name}; exit returns to qlutui", flush=True)
+                rc = subprocess.run(argv, env={**os.environ, **env}).returncode
+        except (QlutuiError, SuspendNotSupported) as exc:
+            await self._refused(QlutuiError(str(exc) or "this terminal cannot be suspended"))
+            return
+        if rc == int(LOCK_EXIT):
+            self.notify(f"chroot '{name}' is busy: a job holds its lock", severity="warning")
+        self.action_reload(name)  # what the shell changed: size and state
 
     def action_log(self) -> None:
         name, state = self.selected, self.state

@@ -1,15 +1,18 @@
 """A real chroot: built once with mmdebstrap (bookworm, minbase, this machine's apt sources),
-run, cloned, renamed, refused and removed; and a build killed midway."""
+run, cloned, renamed, refused and removed; a build killed midway; commands, an upgrade and a
+package installed inside it as jobs, with no mount left on the head-node."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 import tomlkit
+from tiny_chroot import mounts_below
 
 from qlutui.backend.chroots import ChrootsService
 from qlutui.backend.cluster import Cluster
@@ -143,3 +146,68 @@ async def test_kill_a_build_midway(built: Path, service: ChrootsService) -> None
     assert " m killed" in log and "I: " in log
     state = await service.load()
     assert (await service.probe(state.chroot("bw-killed"))).problem == "missing on beosrv-c"
+
+
+def mounts_below_base(config: Path) -> list[str]:
+    return mounts_below(tree(config, ""))
+
+
+def qlutui(config: Path, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "qlutui", "--config", str(config), "chroots", *argv],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+    )
+
+
+async def test_commands_run_inside_the_real_chroot(built: Path, service: ChrootsService) -> None:
+    """Through the service: the chroot's own file is read, a failure fails the job, Kill ends
+    it; a package is installed and its binary runs; nothing stays mounted after any of it."""
+    own = (tree(built, NAME) / "etc/debian_version").read_text().strip()
+    assert own.startswith("12.")  # bookworm's
+    (tree(built, NAME) / "etc/qlutui-marker").write_text("only in the chroot\n")
+    argv = ["cat", "/etc/debian_version", "/etc/qlutui-marker"]
+    job = await service.run(await service.load(), NAME, argv)
+    assert await finish(job, 120) == "Success"
+    assert {own, "only in the chroot"} <= {line.text for line in job.lines()}
+    assert mounts_below_base(built) == []
+
+    job = await service.run(await service.load(), NAME, ["ls", "/no/such/file"])
+    assert await finish(job, 120) == "Failed"
+    assert mounts_below_base(built) == []
+
+    job = await service.run(await service.load(), NAME, ["sh", "-c", "echo started; sleep 300"])
+    for _ in range(600):
+        if "started" in [line.text for line in job.lines()]:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the command did not start")
+    await service.cluster.jobs.kill(job.id)
+    assert await finish(job, 60) == "Failed"
+    assert mounts_below_base(built) == []
+
+    job = await service.run_action(await service.load(), NAME, "upgrade")
+    assert await finish(job) == "Success", [line.text for line in job.lines()][-20:]
+    argv = ["apt-get", "install", "-y", "--no-install-recommends", "hello"]
+    job = await service.run(await service.load(), NAME, argv)
+    assert await finish(job) == "Success", [line.text for line in job.lines()][-20:]
+    assert runs_inside(tree(built, NAME), "/usr/bin/hello").stdout == b"Hello, world!\n"
+    job = await service.run_action(await service.load(), NAME, "clean")
+    assert await finish(job, 120) == "Success"
+    assert not list((tree(built, NAME) / "var/cache/apt/archives").glob("*.deb"))
+    assert not (tree(built, NAME) / "usr/sbin/policy-rc.d").exists()
+    assert chroots(built)[NAME]["state"] == "ready" and chroots(built)[NAME]["job"] == job.id
+    assert mounts_below_base(built) == []
+
+
+def test_cli_run_in_the_real_chroot(built: Path) -> None:
+    own = (tree(built, NAME) / "etc/debian_version").read_text().strip()
+    done = qlutui(built, "run", NAME, "--", "cat", "/etc/debian_version")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert any(line.endswith(f" {own}") for line in done.stdout.splitlines())
+    failed = qlutui(built, "run", NAME, "--", "false")
+    assert failed.returncode == 1
+    assert "Failed on beosrv-c" in failed.stdout
+    assert mounts_below_base(built) == []

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
+from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below
 from waiting import until
 
 from qlutui.app import QlutuiApp
@@ -19,7 +20,7 @@ from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.jobs import JobsScreen
-from qlutui.widgets.dialogs import ErrorDialog, FormDialog
+from qlutui.widgets.dialogs import Confirm, ErrorDialog, FormDialog
 from qlutui.widgets.help import HelpScreen
 from qlutui.widgets.log_pane import LogPane
 
@@ -144,6 +145,39 @@ async def test_remove_refusal_lists_the_images(cluster: Cluster) -> None:
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(pilot.app.screen, ChrootsScreen), "closing it")
     assert (cluster.config.state_dir / "chroots.toml").read_bytes() == before
+
+
+@pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
+async def test_run_and_upgrade_open_the_log_window(cluster: Cluster) -> None:
+    busybox_tree(cluster.config.path)
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await open_chroots(pilot)
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(pilot.app.screen, FormDialog), "the Run form")
+        await pilot.press(*"cat '/etc/debian_version", "ctrl+s")
+        form = pilot.app.screen
+        assert isinstance(form, FormDialog)  # an unclosed quote: the form stays, says why
+        await pilot.press("end", "'", "ctrl+s")
+        await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
+        pane = pilot.app.screen.query_one(LogPane)
+        title = f"Running cat /etc/debian_version in chroot beosrv-c:/srv/apps/chroots/{NAME}"
+        await until(pilot, lambda: pane.title == title, "the job in the log window")
+        await until(pilot, lambda: pane.job is not None and pane.job.done, "the run")
+        await until(
+            pilot, lambda: "tiny-chroot-1.0" in "\n".join(pane.log_widget.lines), "the output"
+        )
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ChrootsScreen), "going back")
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
+        pane = pilot.app.screen.query_one(LogPane)
+        await until(pilot, lambda: pane.job is not None and pane.job.done, "the upgrade")
+        assert pane.title.startswith("Upgrade chroot beosrv-c:/srv/apps/chroots/")
+        assert pane.job.record.state == "Failed"  # busybox has no apt-get
+        assert "apt-get" in "\n".join(pane.log_widget.lines)
+    assert mounts_below(cluster.config.path.parent / "headnodes") == []
 
 
 def test_snapshot(snap_compare, tmp_path: Path) -> None:

@@ -1,0 +1,209 @@
+"""Commands run inside a chroot (ChrootsService.run and `qlutui chroots run`) on a tiny real
+chroot: a static busybox. The mounts a run makes must never show in this process's mount
+table (the head-node's), whatever way the run ends; the real mmdebstrap chroot is in
+tests/integration/test_chroot_build.py."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from sshd import SSHD
+from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below
+
+from qlutui.backend.chroots import POLICY_MARK, ChrootsService
+from qlutui.backend.cluster import Cluster
+from qlutui.backend.demo import init_demo
+from qlutui.errors import InvalidInput, Refused
+
+pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    config = init_demo(tmp_path / "demo")
+    busybox_tree(config)
+    return config
+
+
+@pytest.fixture
+async def service(config: Path):
+    cluster = Cluster.open(config)
+    yield ChrootsService(cluster)
+    await cluster.jobs.close()
+    await cluster.aclose()
+
+
+def base(config: Path) -> Path:
+    return config.parent / "headnodes/beosrv-c/srv/apps/chroots"
+
+
+def chroot_record(config: Path) -> dict:
+    return tomllib.loads((config.parent / "state/chroots.toml").read_text())["chroots"][NAME]
+
+
+def texts(job) -> list[str]:
+    return [line.text for line in job.lines()]
+
+
+async def finish(job, timeout: float = 60.0) -> str:
+    await asyncio.wait_for(job.wait(), timeout)
+    return job.record.state
+
+
+async def test_a_command_runs_inside_with_proc_sys_dev_and_no_mount_left(
+    config: Path, service: ChrootsService
+) -> None:
+    script = (
+        "cat /etc/debian_version; echo FRONTEND=$DEBIAN_FRONTEND; cat /usr/sbin/policy-rc.d;"
+        " ls /proc/self/fd >/dev/null && echo PROC-OK; ls /sys/kernel >/dev/null && echo SYS-OK;"
+        " echo hello >/dev/null && echo DEV-OK; grep -c . /proc/self/mountinfo"
+    )
+    job = await service.run(await service.load(), NAME, ["sh", "-c", script])
+    assert job.record.title.startswith("Running sh -c ") and job.record.title.endswith(
+        f"in chroot beosrv-c:/srv/apps/chroots/{NAME}"
+    )
+    assert await finish(job) == "Success"
+    out = texts(job)
+    for expected in ("tiny-chroot-1.0", "FRONTEND=noninteractive", POLICY_MARK, "exit 101"):
+        assert expected in out
+    assert {"PROC-OK", "SYS-OK", "DEV-OK"} <= set(out)
+    assert mounts_below(base(config)) == []
+    root = base(config) / NAME
+    assert not (root / "usr/sbin/policy-rc.d").exists()  # the run's own, removed
+    assert list((root / "dev").iterdir()) == []  # the nodes lived on the namespace's tmpfs
+    record = chroot_record(config)
+    assert (record["state"], record["job"]) == ("ready", job.id)
+
+
+async def test_a_failing_command_fails_the_job(config: Path, service: ChrootsService) -> None:
+    job = await service.run(await service.load(), NAME, ["sh", "-c", "echo before; exit 7"])
+    assert await finish(job) == "Failed"
+    assert "before" in texts(job)
+    assert job.record.targets["beosrv-c"].rc == 7
+    assert mounts_below(base(config)) == []
+    assert not (base(config) / NAME / "usr/sbin/policy-rc.d").exists()
+    assert chroot_record(config)["state"] == "ready"
+
+
+async def test_kill_ends_the_run_and_leaves_nothing(config: Path, service: ChrootsService) -> None:
+    job = await service.run(await service.load(), NAME, ["sh", "-c", "echo started; sleep 300"])
+    for _ in range(400):
+        if "started" in texts(job):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"the command did not start: {texts(job)}")
+    # while it runs: its mounts are in its own namespace only, its policy-rc.d is on disk
+    assert mounts_below(base(config)) == []
+    assert (base(config) / NAME / "usr/sbin/policy-rc.d").exists()
+    with pytest.raises(Refused, match="is busy"):
+        await service.run(await service.load(), NAME, ["true"])
+    await service.cluster.jobs.kill(job.id)
+    assert await finish(job) == "Failed"
+    assert mounts_below(base(config)) == []
+    assert not (base(config) / NAME / "usr/sbin/policy-rc.d").exists()
+
+
+async def test_the_chroots_own_policy_rc_d_is_hidden_for_the_run_and_kept(
+    config: Path, service: ChrootsService
+) -> None:
+    own = base(config) / NAME / "usr/sbin/policy-rc.d"
+    own.write_text("#!/bin/sh\n# the admin's\nexit 0\n")
+    job = await service.run(await service.load(), NAME, ["cat", "/usr/sbin/policy-rc.d"])
+    assert await finish(job) == "Success"
+    assert POLICY_MARK in texts(job) and "# the admin's" not in texts(job)
+    assert own.read_text() == "#!/bin/sh\n# the admin's\nexit 0\n"
+    assert mounts_below(base(config)) == []
+
+
+async def test_a_symlinked_mount_point_is_refused_and_nothing_mounted(
+    config: Path, service: ChrootsService, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    proc = base(config) / NAME / "proc"
+    proc.rmdir()
+    proc.symlink_to(outside)
+    job = await service.run(await service.load(), NAME, ["true"])
+    assert await finish(job) == "Failed"
+    assert any("refusing to run" in t and t.endswith("symbolic link)") for t in texts(job))
+    assert list(outside.iterdir()) == [] and mounts_below(tmp_path) == []
+
+
+async def test_refused_up_front(config: Path, service: ChrootsService) -> None:
+    state = await service.load()
+    with pytest.raises(InvalidInput, match="the command is empty"):
+        await service.run(state, NAME, [])
+    with pytest.raises(InvalidInput, match="unknown action 'nope'"):
+        await service.run_action(state, NAME, "nope")
+    with pytest.raises(InvalidInput, match="no chroot named 'missing'"):
+        await service.run(state, "missing", ["true"])
+    chroots = config.parent / "state/chroots.toml"
+    text = chroots.read_text()
+    chroots.write_text(text.replace('state = "ready"', 'state = "failed"'))
+    with pytest.raises(Refused, match=f"chroot '{NAME}' is not ready \\(it is failed\\)"):
+        await service.run(await service.load(), NAME, ["true"])
+    chroots.write_text(text.replace(f"/srv/apps/chroots/{NAME}", "/etc"))
+    with pytest.raises(Refused, match=r"path '/etc' is not .*\(<chroots_base>/<name>\)"):
+        await service.run_action(await service.load(), NAME, "clean")
+    assert service.cluster.jobs.list() == []
+
+
+def qlutui(config: Path, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "qlutui", "--config", str(config), "chroots", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_run_streams_the_log_and_exits_with_the_job(config: Path) -> None:
+    done = qlutui(config, "run", NAME, "--", "cat", "/etc/debian_version")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    where = f"beosrv-c:/srv/apps/chroots/{NAME}"
+    assert lines[0] == f"Running cat /etc/debian_version in chroot {where}"
+    assert any(line.endswith(" tiny-chroot-1.0") for line in lines)
+    failed = qlutui(config, "run", NAME, "--", "sh", "-c", "echo oops >&2; exit 3")
+    assert failed.returncode == 1
+    assert any(line.endswith(" oops") for line in failed.stdout.splitlines())
+    empty = qlutui(config, "run", NAME)
+    assert empty.returncode != 0 and "the command is empty" in empty.stderr
+    assert mounts_below(base(config)) == []
+
+
+@pytest.mark.ssh
+async def test_run_over_ssh(sshd: SSHD, tmp_path: Path) -> None:
+    config = init_demo(tmp_path / "demo")
+    remote = tmp_path / "remote/chroots"
+    busybox_tree(config, remote / "small")
+    hn = sshd.headnode("beosrv-s")
+    config.write_text(
+        f'state_dir = "state"\nchroots_base = "{remote}"\njobs_dir = "{tmp_path}/remote/jobs"\n'
+        f'[[headnodes]]\nname = "beosrv-s"\ntransport = "ssh"\nhost = "{hn.host}"\n'
+        f'port = {hn.port}\nuser = "{hn.user}"\nknown_hosts = "{hn.known_hosts}"\n'
+        f'identity = "{hn.identity}"\n'
+    )
+    (config.parent / "state/chroots.toml").write_text(
+        f'[chroots.small]\nserver = "beosrv-s"\npath = "{remote}/small"\n'
+        'flavour = "bookworm"\nversion = "13.1"\nstate = "ready"\n'
+    )
+    cluster = Cluster.open(config)
+    try:
+        service = ChrootsService(cluster)
+        job = await service.run(await service.load(), "small", ["cat", "/etc/debian_version"])
+        assert await finish(job) == "Success"
+        assert "tiny-chroot-1.0" in texts(job)
+        assert mounts_below(remote) == []
+        assert not (remote / "small/usr/sbin/policy-rc.d").exists()
+        with pytest.raises(Refused, match="needs a local head-node"):
+            await service.shell_command(await service.load(), "small")
+    finally:
+        await cluster.jobs.close()
+        await cluster.aclose()

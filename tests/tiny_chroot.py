@@ -1,0 +1,32 @@
+"""A tiny real chroot for tests that run commands inside one: a static busybox as the demo's
+`bookworm-base` tree (seconds, where the mmdebstrap chroot takes minutes)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from qlutui.backend.transport import parse_mountinfo
+
+BUSYBOX = shutil.which("busybox")
+NAME = "bookworm-base"  # the demo's ready chroot on beosrv-c (it has no tree of its own)
+
+
+def mounts_below(path: Path) -> list[str]:
+    """Mount points at or below `path` in this process's (the head-node's) mount table."""
+    real = str(path.resolve())
+    points = parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+    return [p for p in points if p == real or p.startswith(real + "/")]
+
+
+def busybox_tree(config: Path, root: Path | None = None) -> Path:
+    """A chroot tree (by default the demo chroot's): busybox, its applets, the mount points,
+    a marker file."""
+    root = root or config.parent / "headnodes/beosrv-c/srv/apps/chroots" / NAME
+    for sub in ("bin", "proc", "sys", "dev", "usr/sbin", "etc"):
+        (root / sub).mkdir(parents=True)
+    shutil.copy(BUSYBOX, root / "bin/busybox")
+    for applet in ("sh", "cat", "ls", "sleep", "false", "echo", "grep", "env"):
+        (root / "bin" / applet).symlink_to("busybox")
+    (root / "etc/debian_version").write_text("tiny-chroot-1.0\n")
+    return root
