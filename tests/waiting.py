@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from textual.pilot import Pilot
+from textual.screen import ModalScreen
 
 STEP_S = 0.02
 
@@ -22,14 +23,19 @@ async def until(
 
 async def settled(pilot: Pilot, seconds: float = 8.0) -> None:
     """Until the screen on top is mounted and no worker is left (one that a finishing worker
-    started is waited for too): the screen as it shows once it has loaded."""
+    started is waited for too): the screen as it shows once it has loaded. With a dialog on
+    top, the worker that opened it waits for its answer: only the dialog's own count."""
     app = pilot.app
+
+    def busy() -> list:
+        modal = isinstance(app.screen, ModalScreen)
+        return [w for w in app.workers if not w.is_finished and (not modal or w.node is app.screen)]
+
     for _ in range(int(seconds / STEP_S)):
-        await pilot.pause()
-        if app.screen.is_mounted and all(worker.is_finished for worker in app.workers):
+        await pilot.pause(STEP_S)
+        if app.screen.is_mounted and not busy():
             await pilot.pause()  # what the last worker changed is laid out (DataTable widths)
             return
-        await app.workers.wait_for_complete()
     raise AssertionError("timed out waiting for the screen's workers")
 
 
