@@ -53,3 +53,6 @@ class Words:
         longest = max((len(word) for word in self.text.split()), default=0)
         widest = max((len(line) for line in self.text.split("\n")), default=0)
         return Measurement(min(longest, options.max_width), min(widest, options.max_width))
+
+    def __str__(self) -> str:  # what a test or the bench reads, as for a plain string
+        return self.text

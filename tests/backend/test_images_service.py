@@ -188,7 +188,7 @@ async def test_create_rename_delete(cluster: Cluster) -> None:
     assert len(service.hosts_using(state, "Compute-noble")) == 32
     # delete: refused while hosts use it, listing them; nothing changes
     before = (cluster.config.state_dir / "images.toml").read_bytes()
-    with pytest.raises(Refused, match=r"still used by 32 host\(s\): beo-\[01-32\]$"):
+    with pytest.raises(Refused, match=r"still used by 32 hosts: beo-\[01-32\]$"):
         service.delete(state, "Compute-noble")
     assert (cluster.config.state_dir / "images.toml").read_bytes() == before
     state = service.delete(state, "New")

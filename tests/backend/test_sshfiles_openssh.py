@@ -174,7 +174,7 @@ async def test_a_scoped_ipv6_address_never_reaches_known_hosts(tmp_path: Path, i
 
         cluster.store.update("inventory", mutate)
         with pytest.raises(InvalidInput, match=r"hosts\[0\] \(beosrv-c\): ips\.v6: not an IP"):
-            await service.statuses(["known_hosts", "shosts_equiv"])
+            await files_service(cluster, ["ssh"]).statuses(["known_hosts", "shosts_equiv"])
         assert any("ips.v6: not an IP address" in p for p in cluster.problems())
     finally:
         await cluster.aclose()

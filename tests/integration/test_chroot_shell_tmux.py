@@ -91,8 +91,9 @@ def test_shell_key_suspends_the_tui_and_exit_returns(
     tmux("send-keys", "-t", "tui", "s")
     wait_for("the chroot's prompt", lambda: f"(chroot-{NAME}) / #" in screen())
     tmux("send-keys", "-t", "tui", "cat /etc/debian_version > /from-the-shell", "Enter")
-    wait_for("the command", lambda: (root / "from-the-shell").exists())
-    assert (root / "from-the-shell").read_text() == "tiny-chroot-1.0\n"
+    written = root / "from-the-shell"  # the redirection creates it before cat writes
+    wait_for("the command", lambda: written.exists() and written.read_text().endswith("\n"))
+    assert written.read_text() == "tiny-chroot-1.0\n"
     tmux("send-keys", "-t", "tui", "exit", "Enter")
     wait_for("the TUI again", lambda: "Last job:" in screen() and "(chroot-" not in screen())
     assert mounts_below(config.parent) == []

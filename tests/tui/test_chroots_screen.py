@@ -162,7 +162,7 @@ async def test_run_and_upgrade_open_the_log_window(cluster: Cluster) -> None:
         pane = pilot.app.screen.query_one(LogPane)
         title = f"Running cat /etc/debian_version in chroot beosrv-c:/srv/apps/chroots/{NAME}"
         await until(pilot, lambda: pane.title == title, "the job in the log window")
-        await until(pilot, lambda: pane.job is not None and pane.job.done, "the run")
+        await until(pilot, lambda: pane.job is not None and pane.job.done, "the run", 30)
         await until(
             pilot, lambda: "tiny-chroot-1.0" in "\n".join(pane.log_widget.lines), "the output"
         )
@@ -173,10 +173,10 @@ async def test_run_and_upgrade_open_the_log_window(cluster: Cluster) -> None:
         await pilot.press("y")
         await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
         pane = pilot.app.screen.query_one(LogPane)
-        await until(pilot, lambda: pane.job is not None and pane.job.done, "the upgrade")
+        await until(pilot, lambda: pane.job is not None and pane.job.done, "the upgrade", 30)
         assert pane.title.startswith("Upgrade chroot beosrv-c:/srv/apps/chroots/")
         assert pane.job.record.state == "Failed"  # busybox has no apt-get
-        assert "apt-get" in "\n".join(pane.log_widget.lines)
+        await until(pilot, lambda: "apt-get" in "\n".join(pane.log_widget.lines), "the log")
     assert mounts_below(cluster.config.path.parent / "headnodes") == []
 
 

@@ -33,7 +33,7 @@ CURSOR = {
     "images": "Legacy-jammy",
     "chroots": "bookworm-base (!)",
     "ssh": "Known Hosts",
-    "write_files": "beosrv-c",
+    "write_files": "SSH Configs",
     "rootfs": "gpu-setup",
 }
 
@@ -108,7 +108,7 @@ async def test_every_screen_reads_without_colour(demo: Path) -> None:
             await pilot.press("question_mark")
             await settle(pilot)
             assert isinstance(app.screen, HelpScreen) and not coloured(app), name
-            assert "Moving around" in text(app)
+            assert app.screen.query("#navigation"), name  # below the keys (it may scroll)
             await pilot.press("escape")
             if dialog:
                 await pilot.press("escape")
