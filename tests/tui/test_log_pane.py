@@ -35,10 +35,11 @@ async def key_latency(app: App, typing: Input) -> float:
     before = len(typing.value)
     t0 = time.perf_counter()
     app.post_message(events.Key("x", "x"))
-    while len(typing.value) == before:
-        assert time.perf_counter() - t0 < 5, "key press not handled within 5 s"
+    for _ in range(5000):  # bounded: a few seconds of polling
+        if len(typing.value) != before:
+            return time.perf_counter() - t0
         await asyncio.sleep(0.001)
-    return time.perf_counter() - t0
+    raise AssertionError("the key press was never handled")
 
 
 async def test_fast_stream_is_batched_and_keys_stay_responsive() -> None:
