@@ -21,6 +21,18 @@ async def until(
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def on_screen(pilot: Pilot, kind: type | tuple[type, ...], what: str, seconds: float = 8.0):
+    """Until the screen on top is a `kind` and mounted (its widgets composed): a screen is on
+    top as soon as it is pushed, before its widgets can be queried."""
+    await until(
+        pilot,
+        lambda: isinstance(pilot.app.screen, kind) and pilot.app.screen.is_mounted,
+        what,
+        seconds,
+    )
+    return pilot.app.screen
+
+
 async def settled(pilot: Pilot, seconds: float = 8.0) -> None:
     """Until the screen on top is mounted and no worker is left (one that a finishing worker
     started is waited for too): the screen as it shows once it has loaded. With a dialog on

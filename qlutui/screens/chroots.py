@@ -149,7 +149,7 @@ class ChrootsScreen(Screen):
     @work(group="chroots-presence", exclusive=True)
     async def _check_presence(self, state: ChrootsState) -> None:
         problems = await self.service.tree_problems(state)
-        if self.state is not state or not self.children:  # reloaded, or closed, meanwhile
+        if self.state is not state or self.gone:  # reloaded, or closed, meanwhile
             return
         self.problems = problems
         for name in state.chroots:
@@ -169,11 +169,17 @@ class ChrootsScreen(Screen):
         if self.state is None or name not in self.state.chroots:
             return
         self.probes[name] = await self.service.probe(self.state.chroot(name))
-        if not self.children:  # the screen closed meanwhile (the app quits)
+        if self.gone:
             return
         if name in self.state.chroots:  # a reload may have dropped it meanwhile
             self.selector.replace_option_prompt(name, self._label(name))
         self._render_detail()
+
+    @property
+    def gone(self) -> bool:
+        """Whether the screen was closed while a worker waited: left, or the app quits (its
+        widgets go one by one, before the screen's workers are cancelled)."""
+        return not self.app.is_running or self not in self.app.screen_stack
 
     def _render_detail(self) -> None:
         detail = self.query_one("#chroots-detail", Static)

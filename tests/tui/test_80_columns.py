@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual.app import App
-from waiting import until
+from waiting import on_screen, until
 
 from qlutui.app import DIALOGS, QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -207,7 +207,7 @@ async def test_a_long_job_title_keeps_the_progress_line_and_the_log_the_height(
     async with app.run_test(size=SIZE) as pilot:
         job = await cluster.jobs.start("test.clone", LONG_TITLE, {"beosrv-c": long_clone})
         app.show_job(job.id)
-        await until(pilot, lambda: isinstance(app.screen, JobsScreen), "the Jobs screen")
+        await on_screen(pilot, JobsScreen, "the Jobs screen")
         await until(pilot, lambda: "copying" in "\n".join(screen_lines(app)), "the log")
         lines = screen_lines(app)
         top = next(i for i, line in enumerate(lines) if "[Running]" in line)

@@ -16,7 +16,7 @@ import tomlkit
 from textual.command import CommandPalette
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.widgets import Input
-from waiting import opened, settled, until
+from waiting import on_screen, opened, settled, until
 
 from qlutui.app import QlutuiApp, serial_mode
 from qlutui.backend.cluster import Cluster
@@ -193,7 +193,7 @@ async def test_check_screen_lists_the_problems_and_checks_again(demo: Path) -> N
     app = QlutuiApp(cluster)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("k")
-        await until(pilot, lambda: isinstance(app.screen, CheckScreen), "the check screen")
+        await on_screen(pilot, CheckScreen, "the check screen")
         screen = app.screen
         await until(pilot, lambda: screen.problems is not None, "the check")
         problem = f"{images}: unknown key images.Standard-noble.chrot (not used)"
@@ -642,5 +642,5 @@ async def test_escape_clears_the_filter_before_it_leaves(demo: Path) -> None:
         assert app.screen is screen and screen.query_one("#images-filter", Input).value == ""
         assert app.focused is not None and app.focused.id == "images-tree"
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, MenuScreen), "the menu")
+        await on_screen(pilot, MenuScreen, "the menu")
     await closed(cluster)

@@ -13,7 +13,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below
-from waiting import until
+from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -61,7 +61,7 @@ def chroots(cluster: Cluster) -> dict:
 
 async def open_chroots(pilot: Pilot) -> ChrootsScreen:
     await pilot.press("c")
-    await until(pilot, lambda: isinstance(pilot.app.screen, ChrootsScreen), "the screen")
+    await on_screen(pilot, ChrootsScreen, "the screen")
     screen = pilot.app.screen
     await until(pilot, lambda: "bookworm-base" in screen.probes, "the probe")
     return screen
@@ -98,18 +98,14 @@ async def test_details_show_the_missing_tree_and_the_list_marks_every_one(
         assert screen.problems["gone"] == "missing on beosrv-c"
 
 
-@pytest.mark.xfail(
-    reason="races a widget query on a screen not mounted yet under load (open issue 16)",
-    strict=False,
-)
 async def test_new_with_keyboard_opens_the_following_log_window(cluster: Cluster) -> None:
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
         await open_chroots(pilot)
         await pilot.press("n")
-        await until(pilot, lambda: isinstance(pilot.app.screen, FormDialog), "the form")
+        await on_screen(pilot, FormDialog, "the form")
         await pilot.press(*"fast", "enter", *"quick one", "enter")
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
+        await on_screen(pilot, JobsScreen, "the log window")
         pane = pilot.app.screen.query_one(LogPane)
         title = "Creating chroot beosrv-c:/srv/apps/chroots/fast ..."
         await until(pilot, lambda: pane.title == title, "the job in the log window")
@@ -127,7 +123,7 @@ async def test_new_with_keyboard_opens_the_following_log_window(cluster: Cluster
         assert (record["state"], record["description"]) == ("ready", "quick one")
         assert (cluster.config.path.parent / "headnodes/beosrv-c/srv/apps/chroots/fast").is_dir()
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ChrootsScreen), "going back")
+        await on_screen(pilot, ChrootsScreen, "going back")
         screen = pilot.app.screen
         await until(
             pilot,
@@ -141,13 +137,13 @@ async def test_remove_refusal_lists_the_images(cluster: Cluster) -> None:
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
         await open_chroots(pilot)
         await pilot.press("d")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ErrorDialog), "the refusal")
+        await on_screen(pilot, ErrorDialog, "the refusal")
         assert pilot.app.screen.message == (
             "chroot 'bookworm-base' is still being used by the following Qlustar Images: "
             "Standard-bookworm"
         )
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ChrootsScreen), "closing it")
+        await on_screen(pilot, ChrootsScreen, "closing it")
     assert (cluster.config.state_dir / "chroots.toml").read_bytes() == before
 
 
@@ -157,12 +153,12 @@ async def test_run_and_upgrade_open_the_log_window(cluster: Cluster) -> None:
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
         await open_chroots(pilot)
         await pilot.press("x")
-        await until(pilot, lambda: isinstance(pilot.app.screen, FormDialog), "the Run form")
+        await on_screen(pilot, FormDialog, "the Run form")
         await pilot.press(*"cat '/etc/debian_version", "ctrl+s")
         form = pilot.app.screen
         assert isinstance(form, FormDialog)  # an unclosed quote: the form stays, says why
         await pilot.press("end", "'", "ctrl+s")
-        await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
+        await on_screen(pilot, JobsScreen, "the log window")
         pane = pilot.app.screen.query_one(LogPane)
         title = f"Running cat /etc/debian_version in chroot beosrv-c:/srv/apps/chroots/{NAME}"
         await until(pilot, lambda: pane.title == title, "the job in the log window")
@@ -171,11 +167,11 @@ async def test_run_and_upgrade_open_the_log_window(cluster: Cluster) -> None:
             pilot, lambda: "tiny-chroot-1.0" in "\n".join(pane.log_widget.lines), "the output"
         )
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ChrootsScreen), "going back")
+        await on_screen(pilot, ChrootsScreen, "going back")
         await pilot.press("u")
-        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the confirmation")
+        await on_screen(pilot, Confirm, "the confirmation")
         await pilot.press("y")
-        await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
+        await on_screen(pilot, JobsScreen, "the log window")
         pane = pilot.app.screen.query_one(LogPane)
         await until(pilot, lambda: pane.job is not None and pane.job.done, "the upgrade", 30)
         assert pane.title.startswith("Upgrade chroot beosrv-c:/srv/apps/chroots/")
@@ -194,10 +190,6 @@ def test_snapshot(snap_compare, tmp_path: Path) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
 
-@pytest.mark.xfail(
-    reason="races a widget query on a screen not mounted yet under load (open issue 16)",
-    strict=False,
-)
 async def test_an_edit_waiting_for_the_lock_leaves_the_screen_answering(cluster: Cluster) -> None:
     """Another process holds chroots.toml's lock: the edit waits off the event loop, the
     screen says so and answers keys, and the edit lands once the lock is free."""
@@ -226,7 +218,7 @@ async def test_an_edit_waiting_for_the_lock_leaves_the_screen_answering(cluster:
 
             await until(pilot, lambda: "Waiting for the chroots.toml lock" in toasts(), "wait")
             await pilot.press("question_mark")  # the loop is free: a key is answered
-            await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+            await on_screen(pilot, HelpScreen, "the help")
             assert chroots(cluster)["bookworm-base"]["description"] != "while locked"
             await pilot.press("escape")
             holder.stdin.close()  # the other process lets go

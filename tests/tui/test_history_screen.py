@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from waiting import until
+from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -34,7 +34,7 @@ def image_names(config: Path) -> list[str]:
 
 async def open_history(app: QlutuiApp, pilot) -> HistoryScreen:
     await pilot.press("y")
-    await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history screen")
+    await on_screen(pilot, HistoryScreen, "the history screen")
     screen = app.screen
     await until(pilot, lambda: screen.shown is not None, "the first diff")
     return screen

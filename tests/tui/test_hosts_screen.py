@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sshd import SSHD
 from textual.pilot import Pilot
-from waiting import until
+from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -51,14 +51,14 @@ def networks(cluster: Cluster) -> list[dict]:
 
 async def open_hosts(pilot: Pilot) -> HostsScreen:
     await pilot.press("h")
-    await until(pilot, lambda: isinstance(pilot.app.screen, HostsScreen), "the Hosts screen")
+    await on_screen(pilot, HostsScreen, "the Hosts screen")
     screen = pilot.app.screen
     await until(pilot, lambda: screen.state is not None, "the inventory to load")
     return screen
 
 
 async def dialog(pilot: Pilot, kind: type) -> object:
-    await until(pilot, lambda: isinstance(pilot.app.screen, kind), kind.__name__)
+    await on_screen(pilot, kind, kind.__name__)
     return pilot.app.screen
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from waiting import until
+from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -39,7 +39,7 @@ def images(cluster: Cluster) -> dict:
 
 async def open_images(pilot: Pilot) -> ImagesScreen:
     await pilot.press("i")
-    await until(pilot, lambda: isinstance(pilot.app.screen, ImagesScreen), "the Images screen")
+    await on_screen(pilot, ImagesScreen, "the Images screen")
     screen = pilot.app.screen
     await until(pilot, lambda: screen.state is not None, "the images to load")
     return screen
@@ -51,7 +51,7 @@ def labels(screen: ImagesScreen, image: str) -> list[str]:
 
 
 async def dialog(pilot: Pilot, kind: type) -> object:
-    await until(pilot, lambda: isinstance(pilot.app.screen, kind), kind.__name__)
+    await on_screen(pilot, kind, kind.__name__)
     return pilot.app.screen
 
 

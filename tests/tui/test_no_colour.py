@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from rich.segment import Segment
 from textual.widgets import Select
-from waiting import until
+from waiting import on_screen
 
 from qlutui.app import DIALOGS, QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -127,7 +127,7 @@ async def test_a_form_reads_without_colour(demo: Path) -> None:
         await settle(pilot)
         assert isinstance(app.screen, ChrootsScreen)
         await pilot.press("n")  # the dialog's worker waits for it: pause, not settle
-        await until(pilot, lambda: isinstance(app.screen, FormDialog), "the form")
+        await on_screen(pilot, FormDialog, "the form")
         await pilot.pause(0.2)
         assert isinstance(app.screen, FormDialog) and not coloured(app)
         screen = text(app)

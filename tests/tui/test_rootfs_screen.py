@@ -51,14 +51,14 @@ def on(cluster: Cluster, node: str, rel: str) -> Path:
 
 async def open_rootfs(pilot: Pilot) -> RootfsScreen:
     await pilot.press("r")
-    await until(pilot, lambda: isinstance(pilot.app.screen, RootfsScreen), "the Root FS screen")
+    await on_screen(pilot, RootfsScreen, "the Root FS screen")
     screen = pilot.app.screen
     await until(pilot, lambda: screen.state is not None, "the configs to load")
     return screen
 
 
 async def on_screen(pilot: Pilot, kind: type) -> object:
-    await until(pilot, lambda: isinstance(pilot.app.screen, kind), kind.__name__)
+    await on_screen(pilot, kind, kind.__name__)
     return pilot.app.screen
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static, TextArea
-from waiting import until
+from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -45,7 +45,7 @@ def saved(cluster: Cluster) -> dict:
 
 async def open_ssh(pilot: Pilot) -> SSHConfigsScreen:
     await pilot.press("s")
-    await until(pilot, lambda: isinstance(pilot.app.screen, SSHConfigsScreen), "SSH Configs")
+    await on_screen(pilot, SSHConfigsScreen, "SSH Configs")
     screen = pilot.app.screen
     await until(pilot, lambda: screen.state is not None, "sshfiles.toml loaded")
     return screen
@@ -84,7 +84,7 @@ async def test_bad_line_is_marked_and_refused(cluster: Cluster) -> None:
         screen = await open_ssh(pilot)
         before = saved(cluster)["known_hosts"]["header"]
         await pilot.press("e", "#", "enter", *"bad ssh-ed25519 AAAA!", "ctrl+s")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ErrorDialog), "the refusal")
+        await on_screen(pilot, ErrorDialog, "the refusal")
         message = pilot.app.screen.message
         assert message == (
             "known_hosts header not saved: line 2: the ssh-ed25519 key data is not valid base64"
@@ -98,7 +98,7 @@ async def test_bad_line_is_marked_and_refused(cluster: Cluster) -> None:
         assert screen.editing
         assert saved(cluster)["known_hosts"]["header"] == before
         await pilot.press("escape")  # unsaved changes: asks first
-        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the question")
+        await on_screen(pilot, Confirm, "the question")
         await pilot.press("n")
         await until(pilot, lambda: pilot.app.screen is screen, "still editing")
         await pilot.press("escape", "y")  # the editor closes back to this screen ...
@@ -115,7 +115,7 @@ async def test_preview_shows_generated_part_apart(cluster: Cluster) -> None:
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
         await open_ssh(pilot)
         await pilot.press("p")
-        await until(pilot, lambda: isinstance(pilot.app.screen, PreviewScreen), "the preview")
+        await on_screen(pilot, PreviewScreen, "the preview")
         view = pilot.app.screen.query_one(FileView)
         assert view.text.startswith("Preview Known Hosts - header: 0 lines\n(empty header)\n")
         assert "generated from the inventory (do not edit) - 52 lines\n" + BANNER in view.text
@@ -130,12 +130,12 @@ async def test_bad_key_line_blocks_write(cluster: Cluster, tmp_path: Path) -> No
     )
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
         await pilot.press("w")
-        await until(pilot, lambda: isinstance(pilot.app.screen, WriteFilesScreen), "Write Files")
+        await on_screen(pilot, WriteFilesScreen, "Write Files")
         screen = pilot.app.screen
         await until(pilot, lambda: bool(screen.rows), "the comparison")
         assert "2 invalid, 16 missing" in text_of(screen, "#write-status")
         await pilot.press("w")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ErrorDialog), "the refusal")
+        await on_screen(pilot, ErrorDialog, "the refusal")
         assert pilot.app.screen.message == (
             "authorized_keys cannot be written: "
             "header line 1: the ssh-ed25519 key data is not valid base64"
@@ -149,7 +149,7 @@ async def test_write_files_diff_and_write_both_headnodes(cluster: Cluster, tmp_p
     old.write_text("old-node\n")
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
         await pilot.press("w")
-        await until(pilot, lambda: isinstance(pilot.app.screen, WriteFilesScreen), "Write Files")
+        await on_screen(pilot, WriteFilesScreen, "Write Files")
         screen = pilot.app.screen
         await until(pilot, lambda: bool(screen.rows), "the comparison")
         assert "1 changed, 17 missing" in text_of(screen, "#write-status")
@@ -162,10 +162,10 @@ async def test_write_files_diff_and_write_both_headnodes(cluster: Cluster, tmp_p
         assert "(changed)\n--- beosrv-d:/etc/ssh/shosts.equiv (on disk)\n" in view.text
         assert "\n-old-node\n" in view.text and "\n+beo-01-ib\n" in view.text
         await pilot.press("w")
-        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the confirmation")
+        await on_screen(pilot, Confirm, "the confirmation")
         assert pilot.app.screen.question == "Write 18 files to beosrv-c, beosrv-d?"
         await pilot.press("y")
-        await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
+        await on_screen(pilot, JobsScreen, "the log window")
         job = next(r for r in cluster.jobs.list() if r.kind == "files.write")
         await until(pilot, lambda: cluster.jobs.get(job.id).done, "the job", seconds=20)
         assert cluster.jobs.get(job.id).record.state == "Success"
@@ -197,7 +197,7 @@ def test_snapshot_ssh_configs(snap_compare, tmp_path: Path) -> None:
 
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("s")
-        await until(pilot, lambda: isinstance(pilot.app.screen, SSHConfigsScreen), "screen")
+        await on_screen(pilot, SSHConfigsScreen, "screen")
         screen = pilot.app.screen
         await until(pilot, lambda: screen.state is not None, "loaded")
         await pilot.press("enter", "down", "enter")  # the file selector: SHosts Equiv
@@ -214,7 +214,7 @@ def test_snapshot_write_files(snap_compare, tmp_path: Path) -> None:
 
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("w")
-        await until(pilot, lambda: isinstance(pilot.app.screen, WriteFilesScreen), "screen")
+        await on_screen(pilot, WriteFilesScreen, "screen")
         screen = pilot.app.screen
         await until(pilot, lambda: bool(screen.rows), "compared")
         await pilot.press(*"nnnnnn")  # beosrv-c /etc/ssh/shosts.equiv: names only, no keys
@@ -230,13 +230,13 @@ async def test_header_patterns_are_saved_only_once_confirmed(cluster: Cluster) -
         screen = await open_ssh(pilot)
         before = saved(cluster)["known_hosts"]
         await pilot.press("e", *line, "ctrl+s")
-        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the question")
+        await on_screen(pilot, Confirm, "the question")
         assert "'*.example.org' is a wildcard" in pilot.app.screen.detail
         await pilot.press("n")
         await until(pilot, lambda: pilot.app.screen is screen, "back, not saved")
         assert saved(cluster)["known_hosts"] == before and screen.editing
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "asked again")
+        await on_screen(pilot, Confirm, "asked again")
         await pilot.press("y")
         await until(pilot, lambda: not screen.editing, "saved")
         assert saved(cluster)["known_hosts"]["header"] == line + "\n"

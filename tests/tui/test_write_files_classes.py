@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from waiting import until
+from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -34,7 +34,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
 
 async def open_write_files(pilot) -> WriteFilesScreen:
     await pilot.press("w")
-    await until(pilot, lambda: isinstance(pilot.app.screen, WriteFilesScreen), "Write Files")
+    await on_screen(pilot, WriteFilesScreen, "Write Files")
     screen = pilot.app.screen
     await until(pilot, lambda: bool(screen.rows), "the comparison")
     return screen
@@ -49,7 +49,7 @@ async def test_header_edit_and_a_class_written_whole(cluster: Cluster, tmp_path:
         await until(pilot, lambda: screen.table.row_count == 11, "SSH Configs collapsed")
         await pilot.press("down")  # the Hosts class row
         await pilot.press("e")
-        await until(pilot, lambda: isinstance(pilot.app.screen, FormDialog), "the editor")
+        await on_screen(pilot, FormDialog, "the editor")
         await pilot.press(*"127.55.0.42 bad_name")
         dialog = pilot.app.screen
         await until(
@@ -62,10 +62,10 @@ async def test_header_edit_and_a_class_written_whole(cluster: Cluster, tmp_path:
         header = (tmp_path / "demo/state/files.toml").read_text()
         assert "127.55.0.42 license-server" in header
         await pilot.press("s")  # Write Selected on a class row: its files
-        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the confirmation")
+        await on_screen(pilot, Confirm, "the confirmation")
         assert pilot.app.screen.question == "Write 2 files to beosrv-c, beosrv-d?"
         await pilot.press("y")
-        await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen), "the log window")
+        await on_screen(pilot, JobsScreen, "the log window")
         job = next(r for r in cluster.jobs.list() if r.kind == "files.write")
         await until(pilot, lambda: cluster.jobs.get(job.id).done, "the job", seconds=20)
     for node in ("beosrv-c", "beosrv-d"):
