@@ -124,16 +124,25 @@ class Runner:
                 return 1
         steps = self.plan.get("steps", [])
         rc = 0
+        failed, succeeded = [], []  # the names of the keep_going steps, by outcome
         for number, step in enumerate(steps, 1):
             if self.killed:
                 break
             where = f"step {number}/{len(steps)}"
             self.log.message(f"{where}: {describe(step)}")
-            rc, reason = self.step(step, cleanup=False)
-            if rc and not self.killed:
+            code, reason = self.step(step, cleanup=False)
+            if code and not self.killed:
                 self.log.message(f"failed: {where}: {reason}")
-            if rc or self.killed:
+            rc = rc or code
+            if step.get("keep_going"):  # its failure does not stop the steps after it
+                (failed if code else succeeded).append(step.get("name") or where)
+            elif code:
                 break
+        if failed or succeeded:
+            self.log.message(
+                f"summary: {len(succeeded)} of {len(failed) + len(succeeded)} succeeded"
+                + (f"; failed: {', '.join(failed)}" if failed else "")
+            )
         if self.killed:
             self.log.message("killed")
             rc = EXIT_KILLED

@@ -135,18 +135,23 @@ async def test_image_files_and_the_rebuild_of_changed_ones(
         assert parsed["hosts"] == "beo-[01-32]" and parsed["resolved"] == "13.1.1"
         calls = sorted((tmp_path / "rebuilds").read_text().splitlines())
         roots = {node: str(config.parent / "headnodes" / node) for node in ("beosrv-c", "beosrv-d")}
-        assert calls == sorted(
-            f"{root} {image}"
-            for root in roots.values()
-            for image in ("Legacy-jammy",)  # the first step fails: the job stops there
-        )
+        images = ("Legacy-jammy", "Standard-bookworm", "Standard-noble")
+        # the first image's rebuild fails: the others are rebuilt all the same
+        assert calls == sorted(f"{root} {image}" for root in roots.values() for image in images)
         assert sorted(r.record.title for r in rebuilds) == [
             "Rebuilding 3 images on beosrv-c: Legacy-jammy, Standard-bookworm, Standard-noble",
             "Rebuilding 3 images on beosrv-d: Legacy-jammy, Standard-bookworm, Standard-noble",
         ]
         assert {r.record.state for r in rebuilds} == {"Failed"}
         log = [line.text for line in rebuilds[0].lines()]
-        assert "reconfiguring Legacy-jammy" in log and "no chroot for Legacy-jammy" in log
+        assert log.index("no chroot for Legacy-jammy") < log.index("reconfiguring Standard-noble")
+        assert [line for line in log if line.startswith(("step ", "failed:", "summary:"))] == [
+            "step 1/3: qlustar-image-reconfigure Legacy-jammy",
+            "failed: step 1/3: qlustar-image-reconfigure exited with 3",
+            "step 2/3: qlustar-image-reconfigure Standard-bookworm",
+            "step 3/3: qlustar-image-reconfigure Standard-noble",
+            "summary: 2 of 3 succeeded; failed: Legacy-jammy",
+        ]
 
         # only changed images are rebuilt: one image changes
         (tmp_path / "rebuilds").unlink()

@@ -119,6 +119,28 @@ def test_failed_step_stops_the_plan_and_runs_on_failure(tmp_path: Path) -> None:
     assert list(work.iterdir()) == []  # partial removed (not even its aside copy is left)
 
 
+def test_a_keep_going_step_failing_does_not_stop_the_next_ones(tmp_path: Path) -> None:
+    jobdir = tmp_path / "j"
+    plan = {
+        "steps": [
+            sh("echo one; exit 3") | {"keep_going": True, "name": "one"},
+            sh("echo two") | {"keep_going": True, "name": "two"},
+            sh("exit 5") | {"keep_going": True},
+        ],
+        "on_failure": [sh("echo cleaning")],
+    }
+    start(jobdir, plan)
+    assert wait_rc(jobdir) == 3  # the first failure's exit code
+    assert [t for tag, t in entries(jobdir) if tag == "o"] == ["one", "two", "cleaning"]
+    assert [m for m in messages(jobdir) if not m.startswith("step ")] == [
+        "failed: step 1/3: sh exited with 3",
+        "failed: step 3/3: sh exited with 5",
+        "summary: 1 of 3 succeeded; failed: one, step 3/3",
+        "cleanup 1/1: sh -c 'echo cleaning'",
+        "finished: exit 3",
+    ]
+
+
 def test_a_missing_program_fails_with_127(tmp_path: Path) -> None:
     start(tmp_path / "j", {"steps": [{"argv": ["/nonexistent/tool"]}]})
     assert wait_rc(tmp_path / "j") == 127

@@ -1,7 +1,8 @@
 """Qlustar Images: one config file per image on the head-nodes (model/imagefile.py, the
 `qlutui-image/1` format; `[images] destination` in config.toml), and after an image's file
 changed on a head-node, the configured rebuild command there (`[images] rebuild`, an argv
-template with {image}; empty: no rebuild), as a job with its live log."""
+template with {image}; empty: no rebuild), as a job with its live log: one step per image,
+each run whether the ones before it failed or not, and a summary line naming the failed ones."""
 
 from __future__ import annotations
 
@@ -87,7 +88,8 @@ class ImageFiles(FileClass):
             values = {IMAGE: spec.id.removeprefix(PREFIX), "{file}": spec.paths[0]}
             values["{headnode}"] = headnode
             words = [_PLACEHOLDER.sub(lambda m, v=values: v[m.group()], arg) for arg in argv]
-            # cwd "/": a local head-node's root prefix, so a command may read its files
-            steps.append({"argv": words, "cwd": "/"})
+            # cwd "/": a local head-node's root prefix, so a command may read its files;
+            # keep_going: one image failing to rebuild does not stop the next ones
+            steps.append({"argv": words, "cwd": "/", "keep_going": True, "name": values[IMAGE]})
         names = ", ".join(spec.id.removeprefix(PREFIX) for spec in changed)
         return f"Rebuilding {counted(len(changed), 'image')} on {headnode}: {names}", Plan(steps)
