@@ -24,10 +24,14 @@ from qlutui.model.inventory import Inventory, ip_key
 from qlutui.model.names import check_line, shown
 from qlutui.model.sshfiles import (
     FILES,
+    MODES,
     Checked,
     FileOptions,
     LineProblem,
+    ca_key_problem,
     check_files,
+    fingerprint,
+    modes_text,
     options_from_toml,
     problems_text,
     render_all,
@@ -117,12 +121,59 @@ class SSHFilesService:
         check_kind(kind)
         return self._set(state, kind, {"description": check_line(text.strip(), "description")})
 
+    def set_modes(
+        self,
+        state: SSHFilesState | None,
+        kind: str,
+        *,
+        hashed: bool | None = None,
+        include_ips: bool | None = None,
+        ca_key: str | None = None,
+        networks: list[str] | None = None,
+    ) -> SSHFilesState:
+        """Set the modes of one file (None keeps a mode): hashed names and a host CA
+        (`@cert-authority`) for known_hosts, IPs and the networks taking part for both
+        generated files ([] = every network with ssh = true; ca_key "" = host keys again).
+
+        InvalidInput, and nothing saved, for a mode the file does not have, a CA key that is
+        not one plain public key, or a network the inventory lacks. `state` as in save_header.
+        """
+        check_kind(kind)
+        wanted = {"hashed": hashed, "include_ips": include_ips, "ca_key": ca_key}
+        wanted["networks"] = networks
+        values: dict[str, object] = {k: v for k, v in wanted.items() if v is not None}
+        if not MODES[kind]:
+            raise InvalidInput(f"{kind} has no modes: it is the header alone")
+        if other := [k for k in values if k not in MODES[kind]]:
+            raise InvalidInput(
+                f"{kind} has no mode {other[0]} (its modes: {', '.join(MODES[kind])})"
+            )
+        if ca_key is not None:
+            values["ca_key"] = ca_key = ca_key.strip()
+            if ca_key and (problem := ca_key_problem(ca_key)):
+                raise InvalidInput(f"{kind}.ca_key not saved: {problem}")
+        if networks is not None:
+            values["networks"] = networks = list(dict.fromkeys(networks))
+            known = [
+                n.name for n in Inventory.from_dict(self.store.load("inventory").data).networks
+            ]
+            if unknown := [n for n in networks if n not in known]:
+                raise InvalidInput(
+                    f"{kind}.networks not saved: no network {shown(unknown[0])}"
+                    f" (networks: {', '.join(known)})"
+                )
+        if not values:
+            raise InvalidInput(f"no mode of {kind} given")
+        return self._set(state, kind, values, summary=f"{kind} modes: {_said(values)}")
+
     def _set(
         self,
         state: SSHFilesState | None,
         kind: str,
         values: dict[str, object],
         check: Callable[[dict[str, FileOptions]], None] | None = None,
+        *,
+        summary: str | None = None,
     ) -> SSHFilesState:
         def mutate(doc: tomlkit.TOMLDocument) -> None:
             options = self._options(
@@ -137,8 +188,13 @@ class SSHFilesService:
                     value = tomlkit.string(value, multiline="\n" in value) if value else ""
                 doc[kind][key] = value  # type: ignore[index]
 
-        snap = self.store.edit("sshfiles", None if state is None else state.token, mutate)
+        token = None if state is None else state.token
+        snap = self.store.edit("sshfiles", token, mutate, summary=summary)
         return SSHFilesState(self._options(snap.data), snap.token)
+
+    @staticmethod
+    def modes_text(kind: str, options: FileOptions) -> str:
+        return modes_text(check_kind(kind), options)
 
     # -- rendering ---------------------------------------------------------------------------
 
@@ -239,6 +295,20 @@ class SSHFilesService:
         new = with_host_keys(state.inventory, keys)
         change = service.apply(state, new, summary="host keys from a key scan")
         return [name for name in keys if name in change.changed]
+
+
+def _said(values: dict[str, object]) -> str:
+    """The modes set, for the audit trail (a CA key by its fingerprint)."""
+    words = []
+    for key, value in values.items():
+        if key == "ca_key":
+            value = fingerprint(str(value)) if value else "none"
+        elif key == "networks":
+            value = ",".join(value) or "every SSH network"  # type: ignore[arg-type]
+        else:
+            value = "on" if value else "off"
+        words.append(f"{key} {value}")
+    return ", ".join(words)
 
 
 # -- host key scan -----------------------------------------------------------------------------

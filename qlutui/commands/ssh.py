@@ -1,4 +1,4 @@
-"""`qlutui ssh ...`: the generated SSH host files (render, diff, write, headers, host keys).
+"""`qlutui ssh ...`: the generated SSH host files (render, diff, write, headers, modes, keys).
 
 FILE is known_hosts, shosts_equiv or authorized_keys. `render`, `diff` and `write` are
 `qlutui files render|diff|write` for these files (commands/files.py); `scan-keys` stores keys
@@ -56,6 +56,41 @@ def register(verbs: Any) -> None:
         " `+`, `-`); --no-allow-patterns withdraws that",
     )
     p.set_defaults(handler=header)
+    p = sub.add_parser(
+        "modes",
+        help="print a file's modes, or set them (hashed names, host CA, IPs, networks)",
+        description="Without an option, print the modes of FILE; with options, set them"
+        " (known_hosts: all four; shosts_equiv: --ips and --networks).",
+    )
+    p.add_argument("file", choices=FILES, metavar="FILE")
+    p.add_argument(
+        "--hashed",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="known_hosts: one hashed name (|1|salt|hmac) per line",
+    )
+    p.add_argument(
+        "--ips",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        dest="include_ips",
+        help="the hosts' IPs beside their names",
+    )
+    ca = p.add_mutually_exclusive_group()
+    ca.add_argument(
+        "--ca-key",
+        metavar="PATH|-",
+        help="known_hosts: one @cert-authority line for every name with this CA public key"
+        " (its .pub file, or - for stdin) instead of the host keys",
+    )
+    ca.add_argument("--no-ca-key", action="store_true", help="known_hosts: host keys again")
+    nets = p.add_mutually_exclusive_group()
+    nets.add_argument("--networks", metavar="NET[,NET...]", help="only these networks")
+    nets.add_argument(
+        "--all-networks", action="store_true", help="every network with ssh = true (default)"
+    )
+    commands.json_flag(p)
+    p.set_defaults(handler=modes)
     p = sub.add_parser("describe", help="set a file's description")
     p.add_argument("file", choices=FILES, metavar="FILE")
     p.add_argument("text")
@@ -92,6 +127,7 @@ def list_files(cluster: Any, args: argparse.Namespace) -> None:
             "header_lines": len(options[kind].header.splitlines()),
             "destinations": list(cluster.config.ssh_destinations[kind]),
             "mode": f"{cluster.config.ssh_modes[kind]:04o}",
+            "modes": _modes_of(kind, options[kind]),
         }
         for kind in FILES
     ]
@@ -130,6 +166,48 @@ def header(cluster: Any, args: argparse.Namespace) -> None:
     print(
         f"{args.file}: header saved ({len(text.splitlines())} lines{allowed[args.allow_patterns]})"
     )
+
+
+def _ca_key(args: argparse.Namespace) -> str | None:
+    """The CA key line given (None: unchanged, "": none); comment lines are skipped."""
+    from qlutui.errors import InvalidInput
+
+    if args.no_ca_key:
+        return ""
+    if args.ca_key is None:
+        return None
+    text = sys.stdin.read() if args.ca_key == "-" else Path(args.ca_key).read_text()
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if lines and lines[0].startswith("-----BEGIN"):
+        return lines[0]  # a private key: refused with its own reason
+    if len(lines) != 1:
+        raise InvalidInput(
+            f"--ca-key {args.ca_key}: expected one public key line, found {len(lines)}"
+        )
+    return lines[0]
+
+
+def modes(cluster: Any, args: argparse.Namespace) -> None:
+    service = _service(cluster)
+    networks = None
+    if args.all_networks:
+        networks = []
+    elif args.networks is not None:
+        networks = [n.strip() for n in args.networks.split(",") if n.strip()]
+    given = {"hashed": args.hashed, "include_ips": args.include_ips, "ca_key": _ca_key(args)}
+    given["networks"] = networks
+    changing = {k: v for k, v in given.items() if v is not None}
+    state = service.set_modes(None, args.file, **changing) if changing else service.load()
+    options = state.options[args.file]
+    data = {"file": args.file, **_modes_of(args.file, options), "changed": sorted(changing)}
+    said = "modes saved" if changing else "modes"
+    commands.emit(args, data, f"{args.file}: {said}: {service.modes_text(args.file, options)}")
+
+
+def _modes_of(kind: str, options: Any) -> dict[str, Any]:
+    from qlutui.model.sshfiles import MODES
+
+    return {mode: getattr(options, mode) for mode in MODES[kind]}
 
 
 def describe(cluster: Any, args: argparse.Namespace) -> None:

@@ -161,6 +161,50 @@ def options_from_toml(data: Mapping[str, object]) -> dict[str, FileOptions]:
     return options
 
 
+# The modes of each file (FileOptions fields set with `ssh modes` or the Modes form).
+MODES: dict[str, tuple[str, ...]] = {
+    "known_hosts": ("hashed", "include_ips", "ca_key", "networks"),
+    "shosts_equiv": ("include_ips", "networks"),
+    "authorized_keys": (),
+}
+
+
+def ca_key_problem(line: str) -> str | None:
+    """Why `line` cannot be the host CA key of known_hosts' `@cert-authority` line, or None:
+    one plain public key line ("keytype base64 [comment]"), as in the CA's .pub file."""
+    if line.lstrip().startswith("-----BEGIN"):
+        return "that is a private key: give the CA's public key (its .pub file)"
+    if problem := line_problem(line):
+        return f"the CA key {problem}"
+    fields = line.split()
+    if not fields:
+        return "the CA key is empty"
+    if fields[0] in CERT_KEY_TYPES:
+        return "that is a certificate: give the CA's own public key"
+    if fields[0] not in PLAIN_KEY_TYPES:
+        return f"not a public key line ('keytype base64 [comment]'): {shown(fields[0])}"
+    return _key_problem(line)
+
+
+def modes_text(kind: str, opts: FileOptions) -> str:
+    """The modes of one file in words, for a status line and `ssh modes`."""
+    modes = MODES[kind]
+    if not modes:
+        return "no modes: the file is the header alone"
+    parts = []
+    if "hashed" in modes:
+        parts.append("hashed names" if opts.hashed else "plain names")
+    parts.append("with IPs" if opts.include_ips else "no IPs")
+    parts.append(f"networks {','.join(opts.networks)}" if opts.networks else "every SSH network")
+    if "ca_key" in modes and opts.ca_key:
+        ca = opts.ca_key.split()
+        shape = host_key_problem(ca[0], ca[1]) if len(ca) > 1 else "not a key"
+        parts.append(f"@cert-authority {ca[0]} {fingerprint(opts.ca_key) if not shape else '?'}")
+    elif "ca_key" in modes:
+        parts.append("host keys (no CA)")
+    return ", ".join(parts)
+
+
 @dataclass(frozen=True)
 class LineProblem:
     """What is wrong with one line of a header or file (line numbers start at 1)."""

@@ -21,6 +21,7 @@ from qlutui.backend.demo import init_demo
 from qlutui.backend.files import files_service
 from qlutui.backend.sshfiles import SSHFilesService
 from qlutui.errors import InvalidInput
+from qlutui.model.generated import BANNER
 from qlutui.model.inventory import Inventory, host_names
 from qlutui.model.sshfiles import validate_header
 
@@ -215,3 +216,76 @@ def test_authorized_keys_options_are_judged_as_sshd_judges_them(tmp_path: Path) 
             assert "Permission denied (publickey)" in result.stderr, options
     finally:
         server.stop()
+
+
+# --- the modes: a host CA (@cert-authority), set as the SSH Configs screen and CLI set it ---
+
+
+@pytest.mark.parametrize("hashed", [False, True], ids=["plain", "hashed"])
+async def test_a_cert_authority_line_is_accepted_by_ssh(tmp_path: Path, hashed: bool) -> None:
+    """The CA signs the server's host key for beo-01's names: ssh accepts that certificate
+    under every name of beo-01, and no other host's name (nor a name outside the file)."""
+    server = SSHD(tmp_path / "sshd")
+    cluster, out = _cluster(tmp_path)
+    ca = tmp_path / "host_ca"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ca)], check=True)
+    names = _names(cluster, "beo-01")
+    host_key = server.host_keys[0].with_suffix(".pub")
+    sign = ["ssh-keygen", "-q", "-s", str(ca), "-I", "beo-01", "-h", "-n", ",".join(names)]
+    subprocess.run([*sign, str(host_key)], check=True, capture_output=True)
+    cert = server.host_keys[0].with_name(server.host_keys[0].name + "-cert.pub")
+    server.config.write_text(server.config.read_text() + f"HostCertificate {cert}\n")
+    service = SSHFilesService(cluster)
+    service.set_modes(service.load(), "known_hosts", ca_key=_pub(ca), hashed=hashed)
+    try:
+        await _write(service, "known_hosts")
+    finally:
+        await cluster.aclose()
+    known_hosts = out / "ssh_known_hosts"
+    generated = known_hosts.read_text().split(BANNER + "\n", 1)[1].splitlines()
+    assert generated and all(line.startswith("@cert-authority ") for line in generated)
+    assert all(line.endswith(_pub(ca).split()[1]) for line in generated)
+    assert ("|1|" in generated[0]) is hashed
+    server.start()
+    try:
+        for name in names:
+            result = _ssh(server, known_hosts, name, server.identity)
+            assert result.returncode == 0, (name, result.stderr)
+        for name in [*_names(cluster, "beo-02")[:2], "not-in-the-inventory"]:
+            result = _ssh(server, known_hosts, name, server.identity)
+            assert result.returncode == 255, name
+            assert "Host key verification failed" in result.stderr, result.stderr
+    finally:
+        server.stop()
+
+
+def test_a_ca_key_that_is_no_public_key_is_refused_and_nothing_saved(tmp_path: Path) -> None:
+    cluster, _ = _cluster(tmp_path)
+    ca = tmp_path / "host_ca"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ca)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-s", str(ca), "-I", "x", "-h", str(ca.with_suffix(".pub"))],
+        check=True,
+        capture_output=True,
+    )
+    service = SSHFilesService(cluster)
+    path = cluster.store.path("sshfiles")
+    before = path.read_bytes()
+    bad = {
+        ca.read_text(): "that is a private key",
+        ca.with_name("host_ca-cert.pub").read_text(): "that is a certificate",
+        " ".join(_pub(ca).split()[:2])[:-4]: "the ssh-ed25519 key data is broken",
+        "ssh-ed25519": "missing the base64 key data",
+        f"{_pub(ca)}\x1b[2J": "the CA key ",
+    }
+    for line, reason in bad.items():
+        with pytest.raises(InvalidInput, match=f"known_hosts.ca_key not saved: {reason}"):
+            service.set_modes(None, "known_hosts", ca_key=line)
+    with pytest.raises(InvalidInput, match="shosts_equiv has no mode ca_key"):
+        service.set_modes(None, "shosts_equiv", ca_key=_pub(ca))
+    with pytest.raises(InvalidInput, match="authorized_keys has no modes"):
+        service.set_modes(None, "authorized_keys", include_ips=False)
+    with pytest.raises(InvalidInput, match="no network 'nope'"):
+        service.set_modes(None, "known_hosts", networks=["boot", "nope"])
+    assert path.read_bytes() == before
+    assert not cluster.store.history("sshfiles")

@@ -120,3 +120,66 @@ def test_header_patterns_need_allow_patterns(config: Path) -> None:
     withdrawn = qlutui(config, "header", "shosts_equiv", "--no-allow-patterns")
     assert withdrawn.returncode == 1 and "is a negation" in withdrawn.stderr
     assert sshfiles(config)["shosts_equiv"]["allow_patterns"] is True
+
+
+def keygen_find(name: str, path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["ssh-keygen", "-F", name, "-f", str(path)], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_modes_set_by_cli_and_found_by_ssh_keygen(config: Path, tmp_path: Path) -> None:
+    state = config.parent / "state"
+    assert qlutui(config, "modes", "known_hosts").stdout == (
+        "known_hosts: modes: plain names, with IPs, every SSH network, host keys (no CA)\n"
+    )
+    done = qlutui(config, "modes", "known_hosts", "--hashed", "--no-ips")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("known_hosts: modes saved: hashed names, no IPs,")
+    assert (sshfiles(config)["known_hosts"]["hashed"], sshfiles(config)["known_hosts"]
+            ["include_ips"]) == (True, False)  # fmt: skip
+    audit = (state / "audit.log").read_text().splitlines()[-1]
+    assert audit.endswith("sshfiles.toml\tknown_hosts modes: hashed on, include_ips off")
+    assert len(list((state / ".history").glob("sshfiles.toml.*"))) == 1
+    written = qlutui(config, "write", "known_hosts")
+    assert written.returncode == 0, written.stderr
+    on_disk = config.parent / "headnodes/beosrv-c/etc/ssh/ssh_known_hosts"
+    for name in ("beo-01", "beo-01-ib"):
+        found = keygen_find(name, on_disk)
+        assert found.returncode == 0 and f"# Host {name} found: line " in found.stdout
+        assert found.stdout.splitlines()[1].startswith("|1|")
+    for name in ("127.52.1.11", "beo-99"):  # no IPs; no such host
+        assert keygen_find(name, on_disk).returncode == 1, name
+
+    # shosts.equiv: only the boot network's names, no IPs
+    done = qlutui(config, "modes", "shosts_equiv", "--no-ips", "--networks", "boot")
+    assert done.returncode == 0, done.stderr
+    rendered = qlutui(config, "render", "shosts_equiv").stdout.split(BANNER + "\n")[1]
+    assert "beo-01\n" in rendered and "beo-01-ib" not in rendered and "127.52" not in rendered
+    listed = json.loads(qlutui(config, "list", "--json").stdout)
+    assert listed[1]["modes"] == {"include_ips": False, "networks": ["boot"]}
+
+    # refused: one line on stderr, exit 1, nothing saved
+    private = tmp_path / "ca"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(private)], check=True)
+    before = (state / "sshfiles.toml").read_bytes()
+    for args, reason in (
+        (("known_hosts", "--ca-key", str(private)), "that is a private key"),
+        (("shosts_equiv", "--hashed"), "shosts_equiv has no mode hashed"),
+        (("authorized_keys", "--ips"), "authorized_keys has no modes"),
+        (("known_hosts", "--networks", "boot,nope"), "no network 'nope'"),
+    ):
+        bad = qlutui(config, "modes", *args)
+        assert bad.returncode == 1 and reason in bad.stderr, bad.stderr
+        assert bad.stderr.count("\n") == 1
+    assert (state / "sshfiles.toml").read_bytes() == before
+
+    # the CA key from its .pub file (or stdin): one @cert-authority line per hashed name
+    done = qlutui(config, "modes", "known_hosts", "--ca-key", "-",
+                  stdin=private.with_suffix(".pub").read_text())  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "@cert-authority ssh-ed25519 SHA256:" in done.stdout
+    rendered = qlutui(config, "render", "known_hosts").stdout.split(BANNER + "\n")[1]
+    assert all(line.startswith("@cert-authority |1|") for line in rendered.splitlines())
+    assert qlutui(config, "modes", "known_hosts", "--no-ca-key", "--json").returncode == 0
+    assert sshfiles(config)["known_hosts"]["ca_key"] == ""
