@@ -154,9 +154,7 @@ class SSHFilesService:
                 raise InvalidInput(f"{kind}.ca_key not saved: {problem}")
         if networks is not None:
             values["networks"] = networks = list(dict.fromkeys(networks))
-            known = [
-                n.name for n in Inventory.from_dict(self.store.load("inventory").data).networks
-            ]
+            known = self.network_names()
             if unknown := [n for n in networks if n not in known]:
                 raise InvalidInput(
                     f"{kind}.networks not saved: no network {shown(unknown[0])}"
@@ -164,6 +162,10 @@ class SSHFilesService:
                 )
         if not values:
             raise InvalidInput(f"no mode of {kind} given")
+        current = (state or self.load()).options[kind]
+        values = {k: v for k, v in values.items() if getattr(current, k) != v}
+        if not values:  # nothing to change: nothing written, nothing audited
+            return state or self.load()
         return self._set(state, kind, values, summary=f"{kind} modes: {_said(values)}")
 
     def _set(
@@ -195,6 +197,10 @@ class SSHFilesService:
     @staticmethod
     def modes_text(kind: str, options: FileOptions) -> str:
         return modes_text(check_kind(kind), options)
+
+    def network_names(self) -> list[str]:
+        """The inventory's networks, in its order (the choices of a file's networks)."""
+        return [n.name for n in Inventory.from_dict(self.store.load("inventory").data).networks]
 
     # -- rendering ---------------------------------------------------------------------------
 

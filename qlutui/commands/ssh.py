@@ -197,10 +197,13 @@ def modes(cluster: Any, args: argparse.Namespace) -> None:
     given = {"hashed": args.hashed, "include_ips": args.include_ips, "ca_key": _ca_key(args)}
     given["networks"] = networks
     changing = {k: v for k, v in given.items() if v is not None}
+    before = _modes_of(args.file, service.load().options[args.file])
     state = service.set_modes(None, args.file, **changing) if changing else service.load()
     options = state.options[args.file]
-    data = {"file": args.file, **_modes_of(args.file, options), "changed": sorted(changing)}
-    said = "modes saved" if changing else "modes"
+    now = _modes_of(args.file, options)
+    changed = [mode for mode in now if now[mode] != before[mode]]
+    data = {"file": args.file, **now, "changed": changed}
+    said = ("modes saved" if changed else "modes unchanged") if changing else "modes"
     commands.emit(args, data, f"{args.file}: {said}: {service.modes_text(args.file, options)}")
 
 

@@ -199,7 +199,7 @@ def modes_text(kind: str, opts: FileOptions) -> str:
     if "ca_key" in modes and opts.ca_key:
         ca = opts.ca_key.split()
         shape = host_key_problem(ca[0], ca[1]) if len(ca) > 1 else "not a key"
-        parts.append(f"@cert-authority {ca[0]} {fingerprint(opts.ca_key) if not shape else '?'}")
+        parts.append(f"@cert-authority {fingerprint(opts.ca_key) if not shape else ca[0]}")
     elif "ca_key" in modes:
         parts.append("host keys (no CA)")
     return ", ".join(parts)

@@ -1,9 +1,11 @@
-"""SSH Configs: pick a file, edit its header and description, preview the whole file.
+"""SSH Configs: pick a file, edit its header and description, set its modes, preview it.
 
 The header is read-only until Edit (`e`); `ctrl+s` saves it, `ctrl+u` goes back to the saved
 header. Bad lines are listed under the editor as you type (line number and reason) and a
 header with bad lines is not saved. Preview renders the whole file in a worker (a big
 inventory takes tens of milliseconds) and shows the header and the generated part apart.
+Modes (`m`): hashed names and a host CA (`@cert-authority`) for known_hosts, IPs and the
+networks taking part for both generated files; the line under the file names them.
 Every decision is an `SSHFilesService` call.
 """
 
@@ -22,6 +24,7 @@ from textual.widgets import Input, Label, Select, Static, TextArea
 from qlutui.backend.sshfiles import FILES, TITLES, SSHFilesService, SSHFilesState
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted
+from qlutui.model.sshfiles import MODES, ca_key_problem
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
@@ -63,6 +66,7 @@ class SSHConfigsScreen(Screen):
     #ssh-top { height: 3; }
     #ssh-file { width: 24; }
     #ssh-description { width: 1fr; }
+    #ssh-modes { height: auto; max-height: 2; padding: 0 1; }
     #ssh-header-caption { height: 1; padding: 0 1; color: $text-muted; }
     #ssh-header { height: 1fr; }
     #ssh-header.-editing { border: tall $accent; }
@@ -76,6 +80,7 @@ class SSHConfigsScreen(Screen):
         Binding("ctrl+s", "save", "Save", id="ssh.save", priority=True),
         Binding("ctrl+u", "undo", "Undo", id="ssh.undo", priority=True),
         Binding("p", "preview", "Preview", id="ssh.preview"),
+        Binding("m", "modes", "Modes", id="ssh.modes"),
         Binding("f", "focus_file", "File", id="ssh.file"),
         Binding("d", "focus_description", "Description", id="ssh.description"),
         Binding("w", "write_files", "Write Files", id="ssh.write"),
@@ -98,6 +103,7 @@ class SSHConfigsScreen(Screen):
                 [(TITLES[k], k) for k in FILES], value=self.kind, allow_blank=False, id="ssh-file"
             )
             yield Input(placeholder="Description (enter saves)", id="ssh-description")
+        yield Static("", id="ssh-modes", markup=False)
         yield Label("", id="ssh-header-caption")
         yield TextArea("", id="ssh-header", read_only=True, soft_wrap=False, show_line_numbers=True)
         yield Static("", id="ssh-problems", markup=False)
@@ -130,6 +136,8 @@ class SSHConfigsScreen(Screen):
             return
         options = self.state.options[self.kind]
         self.query_one("#ssh-description", Input).value = options.description
+        modes = self.service.modes_text(self.kind, options)
+        self.query_one("#ssh-modes", Static).update(f"Modes: {modes}")
         self._set_editing(False)
         self.editor.load_text(options.header)
         self._check_header()
@@ -190,6 +198,8 @@ class SSHConfigsScreen(Screen):
             return self.editing
         if action == "edit":
             return not self.editing
+        if action == "modes":  # dimmed for authorized_keys, which has none
+            return None if self.editing or not MODES[self.kind] else True
         return True
 
     def action_edit(self) -> None:
@@ -242,6 +252,69 @@ class SSHConfigsScreen(Screen):
         return (
             problems if problems and not self.service.header_problems(self.kind, text, True) else []
         )
+
+    @work(group="ssh-save", exclusive=True)
+    async def action_modes(self) -> None:
+        """The modes form of the file; OK saves them (refused values are named in the form)."""
+        if self.state is None or not MODES[self.kind]:
+            return
+        kind, options = self.kind, self.state.options[self.kind]
+        switches = [("Hashed names", "hashed"), ("IP addresses", "include_ips")]
+        switches = [(label, mode) for label, mode in switches if mode in MODES[kind]]
+        fields = [
+            Field.multi(
+                "switches",
+                "Lines",
+                switches,
+                [mode for _, mode in switches if getattr(options, mode)],
+                help="Space ticks: one hashed name (|1|salt|hmac) per line; IPs beside names",
+            )
+        ]
+        if "ca_key" in MODES[kind]:
+            fields.append(
+                Field.input(
+                    "ca_key",
+                    "Host CA key",
+                    options.ca_key,
+                    validate=lambda text: ca_key_problem(text) if text.strip() else None,
+                    placeholder="empty: the hosts' own keys",
+                    help="The CA's public key (ssh-ed25519 AAAA...): one @cert-authority line",
+                )
+            )
+        networks = await off_loop(self.service.network_names)
+        fields.append(
+            Field.multi(
+                "networks",
+                "Networks",
+                networks,
+                [n for n in options.networks if n in networks],
+                help="Space ticks one; none ticked: every network with ssh = true",
+            )
+        )
+        values = await self.app.push_screen_wait(
+            FormDialog(f"{TITLES[kind]} modes", fields, detail="ctrl+s saves, escape cancels")
+        )
+        if values is None:
+            return
+        chosen = {mode: mode in values["switches"] for _, mode in switches}
+        try:
+            self.state = await off_loop(
+                self.service.set_modes,
+                self.state,
+                kind,
+                **chosen,
+                ca_key=values.get("ca_key"),
+                networks=values["networks"],
+            )
+        except ConflictError as exc:
+            self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
+            self._load()
+            return
+        except QlutuiError as exc:
+            self.app.push_screen(ErrorDialog(str(exc), title="Modes not saved"))
+            return
+        self._show_file()
+        self._status(f"{TITLES[kind]} modes saved; p previews the file, w writes it")
 
     @on(Input.Submitted, "#ssh-description")
     @work(group="ssh-save", exclusive=True)

@@ -19,7 +19,7 @@ from qlutui.model.generated import BANNER
 from qlutui.screens.jobs import JobsScreen
 from qlutui.screens.ssh_configs import PreviewScreen, SSHConfigsScreen
 from qlutui.screens.write_files import WriteFilesScreen
-from qlutui.widgets.dialogs import Confirm, ErrorDialog
+from qlutui.widgets.dialogs import Confirm, ErrorDialog, FormDialog
 from qlutui.widgets.diff_view import FileView
 
 SIZE = (80, 24)
@@ -241,3 +241,47 @@ async def test_header_patterns_are_saved_only_once_confirmed(cluster: Cluster) -
         await until(pilot, lambda: not screen.editing, "saved")
         assert saved(cluster)["known_hosts"]["header"] == line + "\n"
         assert saved(cluster)["known_hosts"]["allow_patterns"] is True
+
+
+async def test_modes_set_in_the_screen_show_in_the_preview(cluster: Cluster) -> None:
+    """m opens the file's modes: a bad CA key is named in the form and nothing is saved; a
+    good one with hashed names is saved (audited), named on the modes line and previewed."""
+    ca = public_key("host-ca")
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_ssh(pilot)
+        assert text_of(screen, "#ssh-modes").startswith("Modes: plain names, with IPs,")
+        before = (cluster.config.state_dir / "sshfiles.toml").read_bytes()
+        await pilot.press("m")
+        await on_screen(pilot, FormDialog, "the modes form")
+        form = pilot.app.screen
+        await pilot.press("space", "tab", *"ssh-ed25519 AAAA!", "ctrl+s")
+        await until(
+            pilot,
+            lambda: "not valid base64" in str(form.query_one("#error-ca_key", Static).render()),
+            "the refused key",
+        )
+        assert pilot.app.screen is form
+        assert (cluster.config.state_dir / "sshfiles.toml").read_bytes() == before
+        await pilot.press(*["backspace"] * 17, *ca, "tab", "space", "ctrl+s")  # + boot only
+        await until(pilot, lambda: pilot.app.screen is screen, "saved")
+        await until(pilot, lambda: "modes saved" in text_of(screen, "#ssh-status"), "status")
+        known = saved(cluster)["known_hosts"]
+        assert (known["hashed"], known["ca_key"], known["networks"]) == (True, ca, ["boot"])
+        assert "hashed names, with IPs, networks boot, @cert-authority SHA256:" in text_of(
+            screen, "#ssh-modes"
+        )
+        audit = (cluster.config.state_dir / "audit.log").read_text().splitlines()[-1]
+        assert "known_hosts modes: hashed on, ca_key SHA256:" in audit
+        await pilot.press("p")
+        await on_screen(pilot, PreviewScreen, "the preview")
+        generated = pilot.app.screen.query_one(FileView).text.split(BANNER + "\n")[1]
+        lines = generated.strip().splitlines()
+        assert lines and all(line.startswith("@cert-authority |1|") for line in lines)
+        assert all(line.endswith(ca.split()[1]) for line in lines)
+        await pilot.press("escape")
+        await until(pilot, lambda: pilot.app.screen is screen, "back")
+        # authorized_keys has no modes: the key is dimmed and does nothing
+        await pilot.press("enter", "down", "down", "enter")
+        await until(pilot, lambda: screen.kind == "authorized_keys", "Authorized Keys")
+        assert text_of(screen, "#ssh-modes") == "Modes: no modes: the file is the header alone"
+        assert screen.check_action("modes", ()) is None
