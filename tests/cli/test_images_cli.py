@@ -66,6 +66,12 @@ def test_versions_and_upgrade_preview(config: Path, capsys: pytest.CaptureFixtur
             "rebuild": True,
         }
     ]
+    assert main(args[:-1]) == 0  # the text names the images Write Files would rebuild
+    assert "\nWrite Files would rebuild: Standard-bookworm (with " in capsys.readouterr().out
+    text = config.read_text()
+    config.write_text(text[: text.index("[images]")] + "[images]\nrebuild = []\n")
+    assert main(args) == 0 and json.loads(capsys.readouterr().out)[0]["rebuild"] is False
+    assert main(args[:-1]) == 0 and "rebuild" not in capsys.readouterr().out
 
 
 def test_changes(config: Path, capsys: pytest.CaptureFixture) -> None:
