@@ -22,14 +22,21 @@ def register(verbs: Any) -> None:
     p.add_argument("names", nargs="*", metavar="CLASS|FILE")
     commands.json_flag(p)
     p.set_defaults(handler=list_files)
-    p = sub.add_parser("render", help="print a file as it would be written")
-    p.add_argument("name", metavar="FILE")
-    p.set_defaults(handler=render)
+    add_render(sub, "FILE")
     add_diff_write(sub, "CLASS|FILE")
     p = sub.add_parser("header", help="print the hosts table's header, or set it (--set PATH|-)")
     p.add_argument("name", choices=["hosts"], metavar="hosts")
     p.add_argument("--set", metavar="PATH|-", dest="source")
+    commands.json_flag(p)
     p.set_defaults(handler=header)
+
+
+def add_render(sub: Any, metavar: str, only: str | None = None, **names: Any) -> None:
+    """The render verb, for `files` or (with `only`) its alias; `names` e.g. `choices=`."""
+    p = sub.add_parser("render", help="print a file as it would be written")
+    p.add_argument("name", metavar=metavar, **names)
+    commands.json_flag(p)
+    p.set_defaults(handler=render, only=only)
 
 
 def add_diff_write(sub: Any, metavar: str, only: str | None = None) -> None:
@@ -70,7 +77,11 @@ def list_files(cluster: Any, args: argparse.Namespace) -> None:
 
 
 async def render(cluster: Any, args: argparse.Namespace) -> None:
-    sys.stdout.write(await _service(cluster, args).rendered(args.name))
+    text = await _service(cluster, args).rendered(args.name)
+    if args.json:
+        commands.emit(args, {"file": args.name, "text": text}, "")
+    else:
+        sys.stdout.write(text)
 
 
 async def diff(cluster: Any, args: argparse.Namespace) -> int:
@@ -96,7 +107,7 @@ async def write(cluster: Any, args: argparse.Namespace) -> int:
         print(f"qlutui: {row.dest.label}: not written: {row.error}", file=sys.stderr)
     todo = service.to_write(rows, only_changed=not args.all)  # refuses invalid files
     if not todo:
-        data = {"written": [], "job": None, "skipped": [r.to_dict() for r in skipped]}
+        data = {"jobs": [], "files": [], "skipped": [r.to_dict() for r in skipped]}
         commands.emit(args, data, "nothing to write: the files are up to date")
         return 1 if skipped else 0
     job = await service.write(todo, only_changed=not args.all)
@@ -125,8 +136,14 @@ def header(cluster: Any, args: argparse.Namespace) -> None:
 
     hosts = HostsFile(cluster)
     if args.source is None:
-        sys.stdout.write(hosts.header(None))
+        text = hosts.header(None)
+        if args.json:
+            commands.emit(args, {"file": "hosts", "header": text}, "")
+        else:
+            sys.stdout.write(text)
         return
     text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
     hosts.save_header(None, text)
-    print(f"hosts: header saved ({len(text.splitlines())} lines)")
+    lines = len(text.splitlines())
+    data = {"file": "hosts", "saved": True, "lines": lines}
+    commands.emit(args, data, f"hosts: header saved ({lines} lines)")

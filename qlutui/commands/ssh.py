@@ -41,9 +41,7 @@ def register(verbs: Any) -> None:
     commands.json_flag(p)
     p.set_defaults(handler=list_files)
     # render, diff and write are `qlutui files ...` for the SSH Configs class
-    p = sub.add_parser("render", help="print a file as it would be written")
-    p.add_argument("name", choices=FILES, metavar="FILE")
-    p.set_defaults(handler=files.render, only="ssh")
+    files.add_render(sub, "FILE", only="ssh", choices=FILES)
     files.add_diff_write(sub, "FILE", only="ssh")
     p = sub.add_parser("header", help="print a file's header, or set it (--set PATH or -)")
     p.add_argument("file", choices=FILES, metavar="FILE")
@@ -55,6 +53,7 @@ def register(verbs: Any) -> None:
         help="confirm the wildcards and negations of the header (`*`, `?`, `!`; shosts.equiv"
         " `+`, `-`); --no-allow-patterns withdraws that",
     )
+    commands.json_flag(p)
     p.set_defaults(handler=header)
     p = sub.add_parser(
         "modes",
@@ -94,6 +93,7 @@ def register(verbs: Any) -> None:
     p = sub.add_parser("describe", help="set a file's description")
     p.add_argument("file", choices=FILES, metavar="FILE")
     p.add_argument("text")
+    commands.json_flag(p)
     p.set_defaults(handler=describe)
     p = sub.add_parser("scan-keys", help="fetch host keys over the network, store with --yes")
     p.add_argument("hosts", nargs="*", metavar="RANGE", help="node ranges (default: every host)")
@@ -155,17 +155,24 @@ def _parse_address(text: str) -> tuple[str, tuple[str, int | None]]:
 def header(cluster: Any, args: argparse.Namespace) -> None:
     service = _service(cluster)
     if args.source is None and args.allow_patterns is None:
-        sys.stdout.write(service.load().options[args.file].header)
+        options = service.load().options[args.file]
+        if args.json:
+            data = {"file": args.file, "header": options.header}
+            commands.emit(args, data | {"allow_patterns": options.allow_patterns}, "")
+        else:
+            sys.stdout.write(options.header)
         return
     if args.source is None:  # only the setting changes: the saved header is checked with it
         text = service.load().options[args.file].header
     else:
         text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
-    service.save_header(None, args.file, text, allow_patterns=args.allow_patterns)
+    state = service.save_header(None, args.file, text, allow_patterns=args.allow_patterns)
     allowed = {None: "", True: ", patterns allowed", False: ", patterns refused"}
-    print(
-        f"{args.file}: header saved ({len(text.splitlines())} lines{allowed[args.allow_patterns]})"
-    )
+    lines = len(text.splitlines())
+    data = {"file": args.file, "saved": True, "lines": lines}
+    data["allow_patterns"] = state.options[args.file].allow_patterns
+    said = f"{args.file}: header saved ({lines} lines{allowed[args.allow_patterns]})"
+    commands.emit(args, data, said)
 
 
 def _ca_key(args: argparse.Namespace) -> str | None:
@@ -214,8 +221,9 @@ def _modes_of(kind: str, options: Any) -> dict[str, Any]:
 
 
 def describe(cluster: Any, args: argparse.Namespace) -> None:
-    _service(cluster).save_description(None, args.file, args.text)
-    print(f"{args.file}: description saved")
+    state = _service(cluster).save_description(None, args.file, args.text)
+    data = {"file": args.file, "description": state.options[args.file].description}
+    commands.emit(args, data, f"{args.file}: description saved")
 
 
 async def scan_keys(cluster: Any, args: argparse.Namespace) -> int:

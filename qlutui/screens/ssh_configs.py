@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from qlutui.backend.sshfiles import ScanResult
 
 PROBLEMS_LISTED = 4
+SWITCHES = (("Hashed names", "hashed"), ("IP addresses", "include_ips"))
+SWITCH_HELP = {"hashed": "one hashed name (|1|salt|hmac) per line", "include_ips": "IPs too"}
 
 
 class PreviewScreen(Screen):
@@ -259,15 +261,14 @@ class SSHConfigsScreen(Screen):
         if self.state is None or not MODES[self.kind]:
             return
         kind, options = self.kind, self.state.options[self.kind]
-        switches = [("Hashed names", "hashed"), ("IP addresses", "include_ips")]
-        switches = [(label, mode) for label, mode in switches if mode in MODES[kind]]
+        switches = [(label, mode) for label, mode in SWITCHES if mode in MODES[kind]]
         fields = [
             Field.multi(
                 "switches",
                 "Lines",
                 switches,
                 [mode for _, mode in switches if getattr(options, mode)],
-                help="Space ticks: one hashed name (|1|salt|hmac) per line; IPs beside names",
+                help="Space ticks: " + "; ".join(SWITCH_HELP[mode] for _, mode in switches),
             )
         ]
         if "ca_key" in MODES[kind]:

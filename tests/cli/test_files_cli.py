@@ -98,3 +98,35 @@ def test_hosts_header_set_validated_and_rendered(config: Path, tmp_path: Path) -
             continue
         assert result.returncode == 1 and "hosts header not saved: line 1" in result.stderr
         assert (config.parent / "state/files.toml").read_bytes() == state
+
+
+def test_json_on_every_verb(config: Path) -> None:
+    """Each verb of `files` and `ssh` prints one JSON document with --json (the write of
+    nothing has the shape of any other write)."""
+    header = config.parent / "header"
+    header.write_text("gw.example.org\n")
+    verbs = {
+        ("files", "list"): list,
+        ("files", "render", "hosts"): {"file": "hosts"},
+        ("files", "header", "hosts"): {"file": "hosts", "header": ""},
+        ("files", "diff", "hosts"): list,
+        ("files", "write", "hosts"): {"jobs", "files", "skipped"},
+        ("ssh", "list"): list,
+        ("ssh", "render", "shosts_equiv"): {"file": "shosts_equiv"},
+        ("ssh", "header", "shosts_equiv", "--set", str(header)): {"saved": True, "lines": 1},
+        ("ssh", "header", "shosts_equiv"): {"header": "gw.example.org\n"},
+        ("ssh", "describe", "known_hosts", "Keys"): {"description": "Keys"},
+        ("ssh", "modes", "known_hosts"): {"hashed": False},
+    }
+    for args, expected in verbs.items():
+        done = qlutui(config, *args, "--json")
+        assert done.returncode in (0, 1) and not done.stderr, (args, done.stderr)
+        data = json.loads(done.stdout)
+        if expected is list:
+            assert isinstance(data, list) and data, args
+        elif isinstance(expected, set):
+            assert set(data) == expected, args
+        else:
+            assert data.items() >= expected.items(), (args, data)
+    nothing = json.loads(qlutui(config, "files", "write", "hosts", "--json").stdout)
+    assert nothing == {"jobs": [], "files": [], "skipped": []}
