@@ -25,6 +25,7 @@ from textual import events
 from textual.app import App
 from textual.message_pump import MessagePump
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.worker import Worker
 
 KEY_HOLD_S = 10.0  # a loaded 2-core machine takes ~3 s to read a screen's content
@@ -76,12 +77,16 @@ class KeysInOrder(App):
     def _working(self, before: set[Worker], screens: list) -> bool:
         """Whether a worker started since the key still runs and does not wait for the user."""
         top = self.screen
-        if isinstance(top, ModalScreen) and top not in screens:
+        pushed = top not in screens
+        if pushed and isinstance(top, ModalScreen):
             return False  # it asks: the next keys are the answer
         return any(
             w not in before
             and not w.is_finished
             and w.group not in getattr(w.node, "BACKGROUND_WORK", ())
+            # a screen the key opened: its own loading counts; a worker below it waits for
+            # its result (push_screen_wait), which the next keys make
+            and (not pushed or (isinstance(w.node, Widget) and w.node.screen is top))
             for w in self.workers
         )
 

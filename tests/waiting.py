@@ -18,16 +18,21 @@ async def until(
         await pilot.pause(STEP_S)
         if condition():
             return
-    raise AssertionError(f"timed out waiting for {what}")
+    app = pilot.app
+    raise AssertionError(
+        f"timed out waiting for {what} (screens {app.screen_stack}, focus {app.focused})"
+    )
 
 
-async def on_screen(pilot: Pilot, kind: type | tuple[type, ...], what: str, seconds: float = 8.0):
+async def on_screen(
+    pilot: Pilot, kind: type | tuple[type, ...], what: str = "", seconds: float = 8.0
+):
     """Until the screen on top is a `kind` and mounted (its widgets composed): a screen is on
     top as soon as it is pushed, before its widgets can be queried."""
     await until(
         pilot,
         lambda: isinstance(pilot.app.screen, kind) and pilot.app.screen.is_mounted,
-        what,
+        what or str(kind),
         seconds,
     )
     return pilot.app.screen

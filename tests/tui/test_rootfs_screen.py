@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
-from waiting import until
+from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -55,11 +55,6 @@ async def open_rootfs(pilot: Pilot) -> RootfsScreen:
     screen = pilot.app.screen
     await until(pilot, lambda: screen.state is not None, "the configs to load")
     return screen
-
-
-async def on_screen(pilot: Pilot, kind: type) -> object:
-    await on_screen(pilot, kind, kind.__name__)
-    return pilot.app.screen
 
 
 def text(screen, selector: str) -> str:
