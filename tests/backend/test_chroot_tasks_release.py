@@ -27,6 +27,7 @@ LINE = "deb http://repo.example/qlustar/{}-bookworm main\n"
 APT_GET = """#!/bin/sh
 echo "apt-get $*" >> /var/log/apt-calls
 echo "apt-get $*"
+[ -e /etc/apt-sleeps ] && sleep 300
 for word in "$@"; do
   if grep -qx -- "$word" /etc/apt-fails 2>/dev/null; then echo "E: $word failed" >&2; exit 100; fi
 done
@@ -152,6 +153,27 @@ async def test_a_failing_upgrade_leaves_the_old_version_and_a_rerun_finishes(
     assert any("names 'qlustar/13.1-bookworm' already" in line.text for line in job.lines())
     assert records(config)["next"]["version"] == "13.1"
     assert mounts_below(base(config)) == []
+
+
+async def test_a_killed_upgrade_leaves_the_old_version_and_no_mount(
+    config: Path, service: ChrootsService
+) -> None:
+    (base(config) / NAME / "etc/apt-sleeps").touch()
+    job = await service.release_upgrade(await service.load(), NAME, "13.1", "next")
+    for _ in range(600):
+        if calls(base(config) / "next"):  # apt-get update is at work inside the clone
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError([line.text for line in job.lines()])
+    assert mounts_below(base(config)) == []
+    await service.cluster.jobs.kill(job.id)
+    assert await finish(job) == "Failed"
+    record = records(config)["next"]
+    assert (record["state"], record["version"]) == ("ready", "13.0")
+    assert records(config)[NAME]["version"] == "13.0"
+    assert mounts_below(base(config)) == []
+    assert not (base(config) / "next/usr/sbin/policy-rc.d").exists()
 
 
 async def test_sources_without_the_release_fail_the_job(
