@@ -74,6 +74,10 @@ ACTIONS: dict[str, list[list[str]]] = {
     "upgrade": [["apt-get", "update"], ["apt-get", "-y", "full-upgrade"]],
     "clean": [["apt-get", "clean"]],
 }
+# A private mount namespace for what follows: the builder's mounts (mmdebstrap mounts /proc,
+# /sys and /dev below the tree it builds) and a run's never show on the head-node and vanish
+# with the namespace's last process, however it ends.
+PRIVATE = ["unshare", "--mount", "--propagation", "private", "--"]
 POLICY_RC = "/usr/sbin/policy-rc.d"
 POLICY_MARK = "# qlutui: no service starts while a command runs in this chroot"
 # Runs a command inside a chroot, as `sh -c INSIDE qlutui-chroot <root> <argv>...` under
@@ -435,7 +439,7 @@ class ChrootsService:
         plan = Plan(
             steps=[
                 {"op": "rmtree", "path": partial_tree, "base": self.base},
-                {"argv": argv},
+                {"argv": [*PRIVATE, *argv], "title": f"{shlex.join(argv)} (own mount namespace)"},
                 {"op": "rename", "src": partial_tree, "dst": chroot.path},
             ],
             on_failure=[]
@@ -802,8 +806,7 @@ def _release_source() -> str:
 
 def _inside(transport: Transport, chroot: Chroot) -> list[str]:
     """The argv prefix that runs what follows it inside the chroot (see INSIDE)."""
-    unshare = ["unshare", "--mount", "--propagation", "private", "--"]
-    return [*unshare, "sh", "-c", INSIDE, "qlutui-chroot", transport.host_path(chroot.path)]
+    return [*PRIVATE, "sh", "-c", INSIDE, "qlutui-chroot", transport.host_path(chroot.path)]
 
 
 async def _set(cluster: Cluster, name: str, **values: str) -> None:

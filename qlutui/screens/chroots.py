@@ -513,7 +513,13 @@ class ChrootsScreen(Screen):
             self.notify(f"no release newer than {chroot.version} is offered", severity="warning")
             return
         fields = [
-            Field.select("version", "New version", newer, newer[-1]),
+            Field.select(
+                "version",
+                "New version",
+                newer,
+                newer[-1],
+                help=f"A Qlustar release x.y of {chroot.flavour} newer than {chroot.version}",
+            ),
             Field.input(
                 "clone",
                 "Clone name",

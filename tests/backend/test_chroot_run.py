@@ -154,6 +154,42 @@ async def test_refused_up_front(config: Path, service: ChrootsService) -> None:
     assert service.cluster.jobs.list() == []
 
 
+MOUNTING_BUILDER = """
+[builders.debian]
+argv = ["sh", "-c", "mkdir -p $0/proc && mount -t tmpfs t $0/proc && echo MOUNTED && sleep 300",
+        "{target}"]
+"""
+
+
+async def test_a_builders_mounts_stay_in_its_own_namespace(tmp_path: Path) -> None:
+    """A build runs in a private mount namespace too: what the builder mounts below the tree
+    (mmdebstrap mounts /proc, /sys, /dev) never shows on the head-node, and a Kill leaves
+    nothing mounted (without the namespace the tmpfs stays)."""
+    config = init_demo(tmp_path / "demo")
+    config.write_text(config.read_text() + MOUNTING_BUILDER)
+    cluster = Cluster.open(config)
+    try:
+        service = ChrootsService(cluster)
+        state = await service.load()
+        job = await service.new(state, "mounting", "", "beosrv-c", "bookworm", "13.1", [])
+        try:
+            for _ in range(400):
+                if "MOUNTED" in texts(job) or job.done:
+                    break
+                await asyncio.sleep(0.05)
+            assert "MOUNTED" in texts(job), texts(job)
+            assert mounts_below(base(config)) == []
+        finally:
+            if not job.done:
+                await cluster.jobs.kill(job.id)
+        assert await finish(job) == "Failed"
+        assert mounts_below(base(config)) == []
+        assert not (base(config) / "mounting.partial").exists()
+    finally:
+        await cluster.jobs.close()
+        await cluster.aclose()
+
+
 def qlutui(config: Path, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "qlutui", "--config", str(config), "chroots", *argv],
