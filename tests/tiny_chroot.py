@@ -1,11 +1,15 @@
 """A tiny real chroot for tests that run commands inside one: a static busybox as the demo's
-`bookworm-base` tree (seconds, where the mmdebstrap chroot takes minutes)."""
+`bookworm-base` tree (seconds, where the mmdebstrap chroot takes minutes), or as the chroot of
+an SSH head-node (the test sshd)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+from sshd import SSHD
+
+from qlutui.backend.demo import init_demo
 from qlutui.backend.transport import parse_mountinfo
 
 BUSYBOX = shutil.which("busybox")
@@ -30,3 +34,23 @@ def busybox_tree(config: Path, root: Path | None = None) -> Path:
         (root / "bin" / applet).symlink_to("busybox")
     (root / "etc/debian_version").write_text("tiny-chroot-1.0\n")
     return root
+
+
+def ssh_cluster(directory: Path, sshd: SSHD) -> tuple[Path, Path]:
+    """A demo state with one SSH head-node `beosrv-s` (the test sshd on 127.0.0.1) and its
+    ready busybox chroot `small` below `<directory>/remote/chroots`: (config, chroots base)."""
+    config = init_demo(directory / "demo")
+    remote = directory / "remote/chroots"
+    busybox_tree(config, remote / "small")
+    hn = sshd.headnode("beosrv-s")
+    config.write_text(
+        f'state_dir = "state"\nchroots_base = "{remote}"\njobs_dir = "{directory}/remote/jobs"\n'
+        f'[[headnodes]]\nname = "beosrv-s"\ntransport = "ssh"\nhost = "{hn.host}"\n'
+        f'port = {hn.port}\nuser = "{hn.user}"\nknown_hosts = "{hn.known_hosts}"\n'
+        f'identity = "{hn.identity}"\n'
+    )
+    (config.parent / "state/chroots.toml").write_text(
+        f'[chroots.small]\nserver = "beosrv-s"\npath = "{remote}/small"\n'
+        'flavour = "bookworm"\nversion = "13.1"\nstate = "ready"\n'
+    )
+    return config, remote

@@ -26,16 +26,18 @@ import re
 import shlex
 import weakref
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
+from pathlib import Path
 from typing import Any
 
 import tomlkit
 
+from qlutui.backend import release_sources
 from qlutui.backend.cluster import Cluster
+from qlutui.backend.config import ReleaseSources
 from qlutui.backend.job_records import ERRORS, SUCCESS, JobRecord, Plan
 from qlutui.backend.jobs import Job, JobManager
 from qlutui.backend.transport import Transport, parse_mountinfo
-from qlutui.backend.transport_local import LocalTransport
 from qlutui.errors import InvalidInput, QlutuiError, Refused
 from qlutui.model.catalog import Catalog
 from qlutui.model.chroots import (
@@ -48,15 +50,18 @@ from qlutui.model.chroots import (
 )
 from qlutui.model.images import Image, images_from_dict
 from qlutui.model.names import check_line, check_name, shown
+from qlutui.model.versions import parse_version
 
-CREATE, CLONE, RENAME, REMOVE, RUN = (
+CREATE, CLONE, RENAME, REMOVE, RUN, ADD_TASKS, RELEASE = (
     "chroots.create",
     "chroots.clone",
     "chroots.rename",
     "chroots.remove",
     "chroots.run",
+    "chroots.add-tasks",
+    "chroots.release-upgrade",
 )
-KINDS = (CREATE, CLONE, RENAME, REMOVE, RUN)
+KINDS = (CREATE, CLONE, RENAME, REMOVE, RUN, ADD_TASKS, RELEASE)
 LOCKS = ".qlutui-locks"
 PARTIAL = ".partial"
 # The head-node's apt sources: the builder's {mirror} is the first archive URI found there.
@@ -69,6 +74,10 @@ ACTIONS: dict[str, list[list[str]]] = {
     "upgrade": [["apt-get", "update"], ["apt-get", "-y", "full-upgrade"]],
     "clean": [["apt-get", "clean"]],
 }
+# A private mount namespace for what follows: the builder's mounts (mmdebstrap mounts /proc,
+# /sys and /dev below the tree it builds) and a run's never show on the head-node and vanish
+# with the namespace's last process, however it ends.
+PRIVATE = ["unshare", "--mount", "--propagation", "private", "--"]
 POLICY_RC = "/usr/sbin/policy-rc.d"
 POLICY_MARK = "# qlutui: no service starts while a command runs in this chroot"
 # Runs a command inside a chroot, as `sh -c INSIDE qlutui-chroot <root> <argv>...` under
@@ -430,7 +439,7 @@ class ChrootsService:
         plan = Plan(
             steps=[
                 {"op": "rmtree", "path": partial_tree, "base": self.base},
-                {"argv": argv},
+                {"argv": [*PRIVATE, *argv], "title": f"{shlex.join(argv)} (own mount namespace)"},
                 {"op": "rename", "src": partial_tree, "dst": chroot.path},
             ],
             on_failure=[]
@@ -528,45 +537,166 @@ class ChrootsService:
         title = f"{action.capitalize()} chroot {chroot.server}:{chroot.path} ({steps})"
         return await self._run_job(chroot, ACTIONS[action], title)
 
-    async def shell_command(
-        self, state: ChrootsState, name: str
-    ) -> tuple[list[str], dict[str, str]]:
-        """The argv and extra environment of an interactive root shell inside the chroot (the
-        caller runs it on the terminal): the same private namespace as a run, under the
-        chroot's lock (refused with LOCK_EXIT while a job holds it), the prompt naming the
-        chroot as Qlustar's `chroot-<name>` does (Debian's bashrc reads `debian_chroot`)."""
+    async def shell_command(self, state: ChrootsState, name: str) -> list[str]:
+        """The argv (run by the caller on this terminal) of an interactive root shell inside
+        the chroot: the same private namespace as a run, under the chroot's lock (refused with
+        LOCK_EXIT while a job holds it), the prompt naming the chroot as Qlustar's
+        `chroot-<name>` does (Debian's bashrc reads `debian_chroot`). On an SSH head-node it
+        is `ssh -t` with the head-node's own settings (`Transport.terminal`)."""
         chroot = self.check_runnable(state, name)
         transport = self.cluster.transport(chroot.server)
-        if not isinstance(transport, LocalTransport):
-            raise Refused(f"a chroot shell on {chroot.server} needs a local head-node (SSH: later)")
         await transport.mkdir(posixpath.dirname(self.lock(name)))
-        lock = ["flock", "--nonblock", "--conflict-exit-code", LOCK_EXIT]
-        argv = [*lock, transport.host_path(self.lock(name)), *_inside(transport, chroot), *SHELL]
         label = f"chroot-{name}"
-        return argv, {"debian_chroot": label, "PS1": f"({label}) \\w # "}
+        prompt = ["env", f"debian_chroot={label}", f"PS1=({label}) \\w # "]
+        lock = ["flock", "--nonblock", "--conflict-exit-code", LOCK_EXIT]
+        lock.append(transport.host_path(self.lock(name)))
+        return transport.terminal([*prompt, *lock, *_inside(transport, chroot), *SHELL])
 
-    async def _run_job(self, chroot: Chroot, commands: list[list[str]], title: str) -> Job:
+    async def add_tasks(self, state: ChrootsState, name: str, tasks: list[str]) -> Job:
+        """Install the packages of catalog tasks the chroot does not have yet, as a job
+        (apt-get update, apt-get -y install); the hook adds the tasks to its record only
+        when the job succeeded."""
+        chroot = self.check_runnable(state, name)
+        tasks = list(dict.fromkeys(tasks))
+        if not tasks:
+            raise InvalidInput("choose at least one task")
+        for task in tasks:
+            state.catalog.task(task)
+        if had := [t for t in tasks if t in chroot.tasks]:
+            raise Refused(f"chroot {shown(name)} has these tasks already: {', '.join(had)}")
+        packages = list(dict.fromkeys(p for t in tasks for p in state.catalog.task(t).packages))
+        commands = [["apt-get", "update"], ["apt-get", "-y", "install", *packages]]
+        title = f"Adding tasks {', '.join(tasks)} to chroot {chroot.server}:{chroot.path}"
+        return await self._run_job(chroot, commands, title, ADD_TASKS, {"tasks": tasks})
+
+    def release_rule(self, chroot: Chroot) -> ReleaseSources:
+        rule = self.cluster.config.release_sources.get(chroot.flavour)
+        if rule is None:
+            raise Refused(
+                f"no release sources rule for flavour {chroot.flavour}; "
+                f"add [release_sources.{chroot.flavour}] to config.toml"
+            )
+        return rule
+
+    def release_target(self, state: ChrootsState, name: str, version: str, clone: str) -> Chroot:
+        """The chroot a release upgrade of `name` to `version` works on (refuses what cannot
+        be): the existing chroot `clone` (one made before, same flavour), else a new clone of
+        `name` under that name (returned with state "building"). Never `name` itself."""
+        source = self.check_runnable(state, name)
+        self.release_rule(source)
+        offered = state.catalog.xy_versions(source.flavour)
+        if version not in offered:
+            raise InvalidInput(
+                f"version {shown(version)} is not offered for {source.flavour} "
+                f"(offered: {', '.join(offered) or 'none'})"
+            )
+        if clone == name:
+            raise Refused("a release upgrade works on a clone; the original is never touched")
+        if clone in state.chroots:
+            target = self.check_runnable(state, clone)
+            if target.flavour != source.flavour:
+                raise Refused(
+                    f"chroot {shown(clone)} is {target.flavour}, not {source.flavour} "
+                    f"like {shown(name)}"
+                )
+        else:
+            path = self.check_new_name(state, clone)
+            target = Chroot(
+                clone,
+                f"{name} upgraded to {version}",
+                source.server,
+                path,
+                source.flavour,
+                source.version,
+                list(source.tasks),
+                "building",
+            )
+        if parse_version(version) <= parse_version(target.version):
+            raise Refused(
+                f"chroot {shown(clone)} is at {target.version}: choose a newer version "
+                f"than that (offered: {', '.join(offered)})"
+            )
+        return target
+
+    async def release_upgrade(
+        self, state: ChrootsState, name: str, version: str, clone: str
+    ) -> Job:
+        """One job: clone `name` (unless `clone` exists already), switch the clone's release
+        sources by the flavour's rule, apt-get update + full-upgrade inside it. The hook
+        records `version` on the clone only when the job succeeded."""
+        target = self.release_target(state, name, version, clone)
+        rule = self.release_rule(target)
+        transport = self.cluster.transport(target.server)
+        root = transport.host_path(target.path)
+        old, new = rule.replaced(target.version), rule.replaced(version)
+        switch = {
+            "argv": ["python3", "-c", _release_source(), root, rule.file, old, new],
+            "title": f"switch the release sources {root}{rule.file}: {old!r} -> {new!r}",
+        }
+        upgrade = self._inside_steps(transport, target, ACTIONS["upgrade"])
+        title = f"Release upgrade of chroot {target.server}:{target.path} to {version}"
+        meta: dict[str, Any] = {"source": name, "version": version}
+        if target.state != "building":  # the clone exists: the source is not read
+            plan = self._inside_plan(transport, target, [switch, *upgrade])
+            return await self._start_inside(target, RELEASE, title, plan, meta)
+        await self._check_unmounted(state.chroot(name), "cloned")
+        await self._check_target_free(target.server, target.path)
+        rename = {"op": "rename", "src": target.path + PARTIAL, "dst": target.path}
+        plan = self._copy_plan(
+            state.chroot(name), target.path, [rename, switch, *upgrade], self.lock(clone)
+        )
+        plan.on_failure += self._inside_plan(transport, target, []).on_failure
+        meta |= {"chroots": [clone, name], "cloned": True}
+        return await self._start(state.token, target, RELEASE, title, plan, meta)
+
+    async def _run_job(
+        self,
+        chroot: Chroot,
+        commands: list[list[str]],
+        title: str,
+        kind: str = RUN,
+        meta: dict[str, Any] | None = None,
+    ) -> Job:
         transport = self.cluster.transport(chroot.server)
+        plan = self._inside_plan(transport, chroot, self._inside_steps(transport, chroot, commands))
+        return await self._start_inside(chroot, kind, title, plan, meta or {})
+
+    def _inside_steps(
+        self, transport: Transport, chroot: Chroot, commands: list[list[str]]
+    ) -> list[dict[str, Any]]:
+        """One plan step per argv, each run inside the chroot (see INSIDE)."""
         root = transport.host_path(chroot.path)
         inside = _inside(transport, chroot)
+        return [
+            {
+                "argv": [*inside, *argv],
+                "title": f"in a private mount namespace: chroot {root} {shlex.join(argv)}",
+            }
+            for argv in commands
+        ]
+
+    def _inside_plan(
+        self, transport: Transport, chroot: Chroot, steps: list[dict[str, Any]]
+    ) -> Plan:
+        """`steps` under the chroot's lock; a failure or Kill removes the run's policy-rc.d."""
+        root = transport.host_path(chroot.path)
         policy = ["sh", "-c", DROP_POLICY, "qlutui-chroot", root + POLICY_RC]
-        plan = Plan(
-            steps=[
-                {
-                    "argv": [*inside, *argv],
-                    "title": f"in a private mount namespace: chroot {root} {shlex.join(argv)}",
-                }
-                for argv in commands
-            ],
+        return Plan(
+            steps=steps,
             on_failure=[{"argv": policy, "title": f"remove {root}{POLICY_RC} if it is ours"}],
             lock=self.lock(chroot.name),
         )
+
+    async def _start_inside(
+        self, chroot: Chroot, kind: str, title: str, plan: Plan, meta: dict[str, Any]
+    ) -> Job:
+        """Start a job on an existing chroot; its record keeps its state and gets the job."""
         job = await self.cluster.jobs.start(
-            RUN,
+            kind,
             title,
             {chroot.server: plan},
             subject=f"chroot {chroot.name}",
-            meta={"chroots": [chroot.name], "chroot": chroot.name},
+            meta={"chroots": [chroot.name], **meta, "chroot": chroot.name},
         )
         await _set(self.cluster, chroot.name, job=job.id)
         return job
@@ -668,10 +798,15 @@ class ChrootsService:
         return ""
 
 
+@cache
+def _release_source() -> str:
+    """The script of a release upgrade's sources step (backend/release_sources.py)."""
+    return Path(release_sources.__file__).read_text()
+
+
 def _inside(transport: Transport, chroot: Chroot) -> list[str]:
     """The argv prefix that runs what follows it inside the chroot (see INSIDE)."""
-    unshare = ["unshare", "--mount", "--propagation", "private", "--"]
-    return [*unshare, "sh", "-c", INSIDE, "qlutui-chroot", transport.host_path(chroot.path)]
+    return [*PRIVATE, "sh", "-c", INSIDE, "qlutui-chroot", transport.host_path(chroot.path)]
 
 
 async def _set(cluster: Cluster, name: str, **values: str) -> None:
@@ -709,6 +844,18 @@ async def complete(cluster: Cluster, job: Job) -> None:
     if record.kind == RUN:
         await _set(cluster, name, job=record.id)  # a run changes what is inside, not the state
         return
+    if record.kind == ADD_TASKS:
+        if ok:
+            await _add_tasks(cluster, name, record.meta.get("tasks", []))
+        await _set(cluster, name, job=record.id)
+        return
+    if record.kind == RELEASE:
+        if ok:
+            await _set(cluster, name, state="ready", version=record.meta.get("version", ""))
+        elif record.meta.get("cloned"):
+            await _mark_by_tree(cluster, name)  # the clone stays (old version) if it was made
+        await _set(cluster, name, job=record.id)
+        return
     if record.kind == RENAME:
         old = record.meta.get("source", "")
         if ok:
@@ -721,6 +868,15 @@ async def complete(cluster: Cluster, job: Job) -> None:
             await _mark_by_tree(cluster, old)
         return
     await _set(cluster, name, state="ready" if ok else "failed", job=record.id)
+
+
+async def _add_tasks(cluster: Cluster, name: str, tasks: list[str]) -> None:
+    def mutate(doc: tomlkit.TOMLDocument) -> None:
+        entry = doc.get("chroots", {}).get(name)
+        if entry is not None:
+            entry["tasks"] = list(dict.fromkeys([*entry.get("tasks", []), *tasks]))
+
+    await cluster.store.update_async("chroots", mutate)
 
 
 async def _mark_by_tree(cluster: Cluster, name: str) -> None:

@@ -236,6 +236,12 @@ _TAIL = """
 # argv = ["mmdebstrap", "--variant=minbase", "{packages...}", "{suite}", "{target}",
 #         "{mirror}"]
 
+# Release upgrade of a chroot clone: per flavour, the apt sources file inside the chroot
+# and how it names the release ({version}: x.y); see the project's config.toml.
+# [release_sources.bookworm]
+# file = "/etc/apt/sources.list.d/qlustar.list"
+# text = "/qlustar/{version}-bookworm"
+
 [ui]
 # A Textual theme; "ansi-dark" uses the terminal's own 16 colours.
 theme = "textual-dark"

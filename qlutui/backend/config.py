@@ -1,4 +1,5 @@
-"""config.toml: head-nodes, paths, SSH file destinations, chroot builders and UI options.
+"""config.toml: head-nodes, paths, SSH file destinations, chroot builders, release sources and
+UI options.
 
 Strict on purpose: an unknown key (a typo) or a value of the wrong type is a ConfigError
 naming the file and the key, never silently ignored. Relative local paths (state_dir, a
@@ -68,6 +69,7 @@ _TOP_KEYS = (
     "hosts_file",
     "images",
     "builders",
+    "release_sources",
     "ui",
 )
 _SSH_ONLY = ("host", "port", "user", "known_hosts", "identity", "connect_timeout", "keepalive")
@@ -123,6 +125,22 @@ DEFAULT_BUILDERS = {
 }
 
 
+VERSION = "{version}"
+
+
+@dataclass(frozen=True)
+class ReleaseSources:
+    """How a chroot of one flavour names its Qlustar release in its apt sources: `file` (a path
+    inside the chroot) holds `text` with {version} as the release's x.y. A release upgrade of
+    a clone replaces every occurrence of the old release's text by the new one's."""
+
+    file: str
+    text: str
+
+    def replaced(self, version: str) -> str:
+        return self.text.replace(VERSION, version)
+
+
 @dataclass(frozen=True)
 class UIOptions:
     theme: str = "textual-dark"
@@ -151,6 +169,7 @@ class Config:
     image_mode: int = DEFAULT_SSH_MODE
     image_rebuild: tuple[str, ...] = DEFAULT_IMAGE_REBUILD  # argv after writing; () = none
     builders: dict[str, Builder] = field(default_factory=lambda: dict(DEFAULT_BUILDERS))
+    release_sources: dict[str, ReleaseSources] = field(default_factory=dict)  # by flavour
     ui: UIOptions = field(default_factory=UIOptions)
 
     def headnode(self, name: str) -> HeadNode:
@@ -225,6 +244,10 @@ class _Parser:
             image_mode=self.mode(images),
             image_rebuild=self.image_rebuild(images),
             builders=builders,
+            release_sources={
+                flavour: self.release_sources(entry, flavour)
+                for flavour, entry in top.table("release_sources").items()
+            },
             ui=self.ui(top.table("ui")),
         )
 
@@ -362,6 +385,17 @@ class _Parser:
                     f"{s.key('phases')}[{i}]", f"bad regular expression: {exc}"
                 ) from None
         return Builder(argv, phases, s.get("keep_failed", bool, "true or false", False))
+
+    def release_sources(self, entry: Any, flavour: str) -> ReleaseSources:
+        s = self.section(entry, f"release_sources.{flavour}", ("file", "text"))
+        path = s.string("file")
+        self.check_headnode_path(s.key("file"), path)
+        if posixpath.normpath(path) != path or path == "/" or "/../" in f"{path}/":
+            raise self.error(s.key("file"), f'expected a plain path of a file, got "{path}"')
+        text = s.string("text")
+        if _PLACEHOLDER.findall(text) != [VERSION] or "\n" in text:
+            raise self.error(s.key("text"), "expected one line with {version} once in it")
+        return ReleaseSources(path, text)
 
     def ui(self, table: dict[str, Any]) -> UIOptions:
         s = self.section(table, "ui", ("theme", "serial", "keymap", "log_batch_ms"))

@@ -127,6 +127,11 @@ class Transport(ABC):
         self, argv: list[str], *, input: bytes | None = None, timeout: float | None = None
     ) -> RunResult: ...
 
+    def terminal(self, argv: list[str]) -> list[str]:
+        """The argv to run on this machine, attached to its terminal, that runs `argv` on the
+        head-node (an interactive shell): here the command itself."""
+        return argv
+
     @abstractmethod
     def stream(self, argv: list[str]) -> AsyncIterator[tuple[str, str]]:
         """Yield ("stdout"|"stderr", line) in arrival order; RunFailed at the end if != 0."""

@@ -9,6 +9,7 @@ next call.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import posixpath
 import shlex
@@ -194,6 +195,30 @@ class SSHTransport(Transport):
             await conn.wait_closed()
 
     # -- commands ------------------------------------------------------------------------------
+
+    def terminal(self, argv: list[str]) -> list[str]:
+        """OpenSSH's `ssh -t` with this head-node's settings and nothing else (`-F none`: no
+        ~/.ssh/config): the same host, port and user, its known_hosts as the only one, strict
+        host key checking (an unknown or changed key fails, nothing is ever added), its
+        identity only, no password prompt. OpenSSH gives the interactive shell its pty,
+        window size changes and terminal modes; `argv` is quoted for the remote shell."""
+        hn = self.headnode
+        if hn.known_hosts is None:
+            raise TransportError(f"{self.name}: no known_hosts file configured")
+        options = {
+            "BatchMode": "yes",
+            "StrictHostKeyChecking": "yes",
+            "UpdateHostKeys": "no",
+            "UserKnownHostsFile": _ssh_path(hn.known_hosts),
+            "GlobalKnownHostsFile": "none",
+            "ConnectTimeout": str(max(1, math.ceil(hn.connect_timeout))),
+            "ServerAliveInterval": str(math.ceil(hn.keepalive)),
+        }
+        if hn.identity is not None:
+            options |= {"IdentityFile": _ssh_path(hn.identity), "IdentitiesOnly": "yes"}
+        flags = [f"-o{key}={value}" for key, value in options.items()]
+        return ["ssh", "-F", "none", "-t", "-p", str(hn.port), "-l", hn.user, *flags, "--",
+                hn.host, shlex.join(argv)]  # fmt: skip
 
     async def run(
         self, argv: list[str], *, input: bytes | None = None, timeout: float | None = None
@@ -422,6 +447,15 @@ async def _read_all(f: asyncssh.SFTPClientFile, size: int, limit: int) -> bytes 
         parts.append(chunk)
         total += len(chunk)
     return b"".join(parts) if total <= limit else None
+
+
+def _ssh_path(path: os.PathLike[str]) -> str:
+    """A path as an ssh_config value: quoted (whitespace separates values), `%` escaped
+    (OpenSSH expands %-tokens in these file names)."""
+    text = os.fspath(path)
+    if '"' in text:
+        raise TransportError(f"{text}: a path with a double quote cannot be given to ssh")
+    return '"' + text.replace("%", "%%") + '"'
 
 
 def _reason(exc: OSError) -> str:

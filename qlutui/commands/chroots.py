@@ -1,16 +1,16 @@
-"""`qlutui chroots list|show|new|clone|edit|rm|rename|run|upgrade|clean|shell`: the Manage
-Chroots dialog for scripts (`shell`: an interactive root shell inside a chroot).
+"""`qlutui chroots list|show|new|clone|edit|rm|rename|run|upgrade|clean|add-tasks|
+release-upgrade|shell`: the Manage Chroots dialog for scripts (`shell`: an interactive root
+shell inside a chroot, also on an SSH head-node).
 
-`new`, `clone`, `rename`, `rm`, `run`, `upgrade` and `clean` start a job on the chroot's
-head-node and stream its log to stdout until it ends; the exit status is 1 when the job failed
-(or was refused).
+`new`, `clone`, `rename`, `rm`, `run`, `upgrade`, `clean`, `add-tasks` and `release-upgrade`
+start a job on the chroot's head-node and stream its log to stdout until it ends; the exit
+status is 1 when the job failed (or was refused).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from functools import partial
 from typing import Any
@@ -66,9 +66,29 @@ def register(verbs: Any) -> None:
     p.add_argument("name")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="the command and its arguments")
     p.set_defaults(handler=run_in_chroot)
-    p = sub.add_parser("shell", help="an interactive root shell inside a chroot (local head-node)")
+    p = sub.add_parser("shell", help="an interactive root shell inside a chroot")
     p.add_argument("name")
     p.set_defaults(handler=chroot_shell)
+    p = sub.add_parser(
+        "add-tasks", help="install the packages of catalog tasks in a chroot (streams the log)"
+    )
+    p.add_argument("name")
+    p.add_argument("tasks", nargs="+", metavar="TASK")
+    p.set_defaults(handler=add_tasks)
+    p = sub.add_parser(
+        "release-upgrade",
+        help="clone a chroot, switch the clone to a newer release x.y, upgrade it (streams the "
+        "log; the original is never touched)",
+    )
+    p.add_argument("name")
+    p.add_argument("version", help="the new release x.y")
+    p.add_argument(
+        "--clone",
+        metavar="NEWNAME",
+        help="the clone to upgrade: made from NAME unless a chroot of that name exists "
+        "(default: NAME-VERSION)",
+    )
+    p.set_defaults(handler=release_upgrade)
     for action, text in (
         ("upgrade", "apt-get update + apt-get -y full-upgrade inside a chroot"),
         ("clean", "apt-get clean inside a chroot"),
@@ -190,13 +210,27 @@ async def run_action(action: str, cluster: Any, args: argparse.Namespace) -> int
     return await _stream(await service.run_action(state, args.name, action))
 
 
+async def add_tasks(cluster: Any, args: argparse.Namespace) -> int:
+    service, state = await _state(cluster)
+    return await _stream(await service.add_tasks(state, args.name, args.tasks))
+
+
+async def release_upgrade(cluster: Any, args: argparse.Namespace) -> int:
+    service, state = await _state(cluster)
+    clone = args.clone or f"{args.name}-{args.version}"
+    job = await service.release_upgrade(state, args.name, args.version, clone)
+    if job.record.meta.get("cloned"):
+        print(f"{args.name} is cloned to {clone} first; {args.name} itself is not touched")
+    return await _stream(job)
+
+
 async def chroot_shell(cluster: Any, args: argparse.Namespace) -> int:
     from qlutui.backend.chroots import LOCK_EXIT
 
     service, state = await _state(cluster)
-    argv, env = await service.shell_command(state, args.name)
+    argv = await service.shell_command(state, args.name)
     print(f"entering chroot {args.name}; exit leaves it", file=sys.stderr, flush=True)
-    proc = await asyncio.create_subprocess_exec(*argv, env={**os.environ, **env})
+    proc = await asyncio.create_subprocess_exec(*argv)
     rc = await proc.wait()
     if rc == int(LOCK_EXIT):
         print(f"qlutui: chroot {args.name} is busy: a job holds its lock", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Manage Chroots: a chroot selector, the selected chroot's details, and keys for New, Clone,
-Edit (description), Remove, Rename, Run (a command inside the chroot), Upgrade, Shell (the
-TUI is suspended for an interactive root shell inside the chroot) and the last job's log.
+Edit (description), Remove, Rename, Run (a command inside the chroot), Upgrade, Tasks (add
+catalog tasks), Release (upgrade a clone to a newer x.y), Shell (the TUI is suspended for an
+interactive root shell inside the chroot, also on an SSH head-node) and the last job's log.
 
 Every decision is a `ChrootsService` call. Builds, clones, renames and removals are jobs: the
 screen starts one and opens its live log window at once (`app.show_job`). After each load a
@@ -11,7 +12,6 @@ changes.
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,6 +27,7 @@ from textual.widgets.option_list import Option
 from qlutui.backend.chroots import LOCK_EXIT, ChrootsService, ChrootsState, Probe
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted, name_problem
+from qlutui.model.versions import parse_version
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
@@ -35,6 +36,9 @@ from qlutui.widgets.hanging import Hanging, label_rows
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
     from qlutui.backend.jobs import Job
+
+
+SSH_FAILED = 255  # ssh's exit status when it could not connect (or the connection dropped)
 
 
 def size_text(size: int | None) -> str:
@@ -74,6 +78,8 @@ class ChrootsScreen(Screen):
         Binding("r", "rename", "Rename", id="chroots.rename"),
         Binding("x", "run", "Run", id="chroots.run"),
         Binding("u", "upgrade", "Upgrade", id="chroots.upgrade"),
+        Binding("t", "add_tasks", "Tasks", id="chroots.add_tasks"),
+        Binding("v", "release", "Release", id="chroots.release"),
         Binding("s", "shell", "Shell", id="chroots.shell"),
         Binding("l", "log", "Log", id="chroots.log"),
         Binding("ctrl+r", "reload", "Reload", id="chroots.reload"),
@@ -212,7 +218,18 @@ class ChrootsScreen(Screen):
     # -- actions ------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("clone", "edit", "remove", "rename", "run", "upgrade", "shell", "log"):
+        if action in (
+            "clone",
+            "edit",
+            "remove",
+            "rename",
+            "run",
+            "upgrade",
+            "add_tasks",
+            "release",
+            "shell",
+            "log",
+        ):
             return True if self.selected is not None else None
         return True
 
@@ -441,15 +458,111 @@ class ChrootsScreen(Screen):
         self._open_log(job, name)
 
     @work(group="chroots-action", exclusive=True)
+    async def action_add_tasks(self) -> None:
+        name, state = self.selected, self.state
+        if name is None or state is None:
+            return
+        try:
+            chroot = self.service.check_runnable(state, name)
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        choices = [c for c in self.service.task_choices(state) if c[1] not in chroot.tasks]
+        if not choices:
+            self.notify(f"chroot '{name}' has every task of the catalog", severity="warning")
+            return
+        field = Field.multi("tasks", "Qlustar tasks", choices)
+        detail = (
+            f"Installs the tasks' packages inside {chroot.server}:{chroot.path} (apt-get update, "
+            f"apt-get install); it has: {', '.join(chroot.tasks) or 'none'}."
+        )
+
+        def check(values: dict[str, Any]) -> str | None:
+            return None if values["tasks"] else "choose at least one task"
+
+        values = await self.app.push_screen_wait(
+            FormDialog(f"Add tasks to chroot {name}", [field], detail=detail, validate=check)
+        )
+        if values is None:
+            return
+        try:
+            job = await self.service.add_tasks(state, name, values["tasks"])
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        self._open_log(job, name)
+
+    @work(group="chroots-action", exclusive=True)
+    async def action_release(self) -> None:
+        name, state = self.selected, self.state
+        if name is None or state is None:
+            return
+        try:
+            chroot = self.service.check_runnable(state, name)
+            rule = self.service.release_rule(chroot)
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        current = parse_version(chroot.version)
+        newer = [
+            v
+            for v in self.service.version_choices(state, chroot.flavour)
+            if parse_version(v) > current
+        ]
+        if not newer:
+            self.notify(f"no release newer than {chroot.version} is offered", severity="warning")
+            return
+        fields = [
+            Field.select(
+                "version",
+                "New version",
+                newer,
+                newer[-1],
+                help=f"A Qlustar release x.y of {chroot.flavour} newer than {chroot.version}",
+            ),
+            Field.input(
+                "clone",
+                "Clone name",
+                help="Empty: <name>-<version>; an existing chroot of that name is upgraded",
+            ),
+        ]
+        detail = (
+            f"Upgrades a clone of {name} ({chroot.version}): its {rule.file} is switched to the "
+            "new release, then apt-get update and full-upgrade. The original stays as it is."
+        )
+
+        def clone_of(values: dict[str, Any]) -> str:
+            return values["clone"] or f"{name}-{values['version']}"
+
+        def check(values: dict[str, Any]) -> str | None:
+            self.service.release_target(state, name, values["version"] or "", clone_of(values))
+            return None
+
+        values = await self.app.push_screen_wait(
+            FormDialog(f"Release upgrade of {name}", fields, detail=detail, validate=check)
+        )
+        if values is None:
+            return
+        clone = clone_of(values)
+        try:
+            job = await self.service.release_upgrade(state, name, values["version"], clone)
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
+        self._open_log(job, clone)
+
+    @work(group="chroots-action", exclusive=True)
     async def action_shell(self) -> None:
         name, state = self.selected, self.state
         if name is None or state is None:
             return
         try:
-            argv, env = await self.service.shell_command(state, name)
+            argv = await self.service.shell_command(state, name)
             with self.app.suspend():
                 print(f"entering chroot {name}; exit returns to qlutui", flush=True)
-                rc = subprocess.run(argv, env={**os.environ, **env}).returncode
+                rc = subprocess.run(argv).returncode
+                if rc == SSH_FAILED:  # ssh's own error is on the screen: let it be read
+                    input(f"ssh to {state.chroot(name).server} failed; press Enter to return")
         except (QlutuiError, SuspendNotSupported) as exc:
             await self._refused(QlutuiError(str(exc) or "this terminal cannot be suspended"))
             return

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from sshd import SSHD
-from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below
+from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below, ssh_cluster
 
 from qlutui.backend.chroots import POLICY_MARK, ChrootsService
 from qlutui.backend.cluster import Cluster
@@ -154,6 +154,42 @@ async def test_refused_up_front(config: Path, service: ChrootsService) -> None:
     assert service.cluster.jobs.list() == []
 
 
+MOUNTING_BUILDER = """
+[builders.debian]
+argv = ["sh", "-c", "mkdir -p $0/proc && mount -t tmpfs t $0/proc && echo MOUNTED && sleep 300",
+        "{target}"]
+"""
+
+
+async def test_a_builders_mounts_stay_in_its_own_namespace(tmp_path: Path) -> None:
+    """A build runs in a private mount namespace too: what the builder mounts below the tree
+    (mmdebstrap mounts /proc, /sys, /dev) never shows on the head-node, and a Kill leaves
+    nothing mounted (without the namespace the tmpfs stays)."""
+    config = init_demo(tmp_path / "demo")
+    config.write_text(config.read_text() + MOUNTING_BUILDER)
+    cluster = Cluster.open(config)
+    try:
+        service = ChrootsService(cluster)
+        state = await service.load()
+        job = await service.new(state, "mounting", "", "beosrv-c", "bookworm", "13.1", [])
+        try:
+            for _ in range(400):
+                if "MOUNTED" in texts(job) or job.done:
+                    break
+                await asyncio.sleep(0.05)
+            assert "MOUNTED" in texts(job), texts(job)
+            assert mounts_below(base(config)) == []
+        finally:
+            if not job.done:
+                await cluster.jobs.kill(job.id)
+        assert await finish(job) == "Failed"
+        assert mounts_below(base(config)) == []
+        assert not (base(config) / "mounting.partial").exists()
+    finally:
+        await cluster.jobs.close()
+        await cluster.aclose()
+
+
 def qlutui(config: Path, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "qlutui", "--config", str(config), "chroots", *argv],
@@ -180,20 +216,7 @@ def test_cli_run_streams_the_log_and_exits_with_the_job(config: Path) -> None:
 
 @pytest.mark.ssh
 async def test_run_over_ssh(sshd: SSHD, tmp_path: Path) -> None:
-    config = init_demo(tmp_path / "demo")
-    remote = tmp_path / "remote/chroots"
-    busybox_tree(config, remote / "small")
-    hn = sshd.headnode("beosrv-s")
-    config.write_text(
-        f'state_dir = "state"\nchroots_base = "{remote}"\njobs_dir = "{tmp_path}/remote/jobs"\n'
-        f'[[headnodes]]\nname = "beosrv-s"\ntransport = "ssh"\nhost = "{hn.host}"\n'
-        f'port = {hn.port}\nuser = "{hn.user}"\nknown_hosts = "{hn.known_hosts}"\n'
-        f'identity = "{hn.identity}"\n'
-    )
-    (config.parent / "state/chroots.toml").write_text(
-        f'[chroots.small]\nserver = "beosrv-s"\npath = "{remote}/small"\n'
-        'flavour = "bookworm"\nversion = "13.1"\nstate = "ready"\n'
-    )
+    config, remote = ssh_cluster(tmp_path, sshd)
     cluster = Cluster.open(config)
     try:
         service = ChrootsService(cluster)
@@ -202,8 +225,37 @@ async def test_run_over_ssh(sshd: SSHD, tmp_path: Path) -> None:
         assert "tiny-chroot-1.0" in texts(job)
         assert mounts_below(remote) == []
         assert not (remote / "small/usr/sbin/policy-rc.d").exists()
-        with pytest.raises(Refused, match="needs a local head-node"):
-            await service.shell_command(await service.load(), "small")
     finally:
         await cluster.jobs.close()
         await cluster.aclose()
+
+
+@pytest.mark.ssh
+async def test_the_shell_over_ssh_checks_the_host_key(sshd: SSHD, tmp_path: Path) -> None:
+    """The shell's argv is `ssh -t` with the head-node's own settings: it reaches the chroot
+    (here with commands on stdin, no terminal: the tmux test has the pty); once the
+    known_hosts file it names holds another key, ssh fails before anything runs."""
+    config, remote = ssh_cluster(tmp_path, sshd)
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_bytes(sshd.known_hosts.read_bytes())
+    config.write_text(config.read_text().replace(str(sshd.known_hosts), str(known_hosts)))
+    cluster = Cluster.open(config)
+    try:
+        service = ChrootsService(cluster)
+        argv = await service.shell_command(await service.load(), "small")
+    finally:
+        await cluster.aclose()
+    assert argv[:3] == ["ssh", "-F", "none"] and "-oStrictHostKeyChecking=yes" in argv
+    script = "cat /etc/debian_version; echo PS1=$PS1; exit 4\n"
+    done = subprocess.run(argv, input=script, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 4, done.stderr
+    assert "tiny-chroot-1.0" in done.stdout and "PS1=(chroot-small) \\w #" in done.stdout
+    assert mounts_below(remote) == []
+
+    other = tmp_path / "other_key"
+    keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)]
+    subprocess.run(keygen, check=True, stdin=subprocess.DEVNULL)
+    known_hosts.write_text(sshd.known_hosts_line(other.with_suffix(".pub")))
+    done = subprocess.run(argv, input="echo REACHED\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 255 and "REACHED" not in done.stdout
+    assert "host key verification failed" in done.stderr.lower()

@@ -211,3 +211,19 @@ def test_cli_run_in_the_real_chroot(built: Path) -> None:
     assert failed.returncode == 1
     assert "Failed on beosrv-c" in failed.stdout
     assert mounts_below_base(built) == []
+
+
+async def test_a_task_added_later_installs_its_packages(
+    built: Path, service: ChrootsService
+) -> None:
+    """admin-tools (less, procps) onto the chroot built with nvidia: installed by apt inside
+    it, listed on its record after the job, and nothing mounted."""
+    assert chroots(built)[NAME]["tasks"] == ["nvidia"]
+    assert runs_inside(tree(built, NAME), "/usr/bin/less", "--version").returncode != 0
+    job = await service.add_tasks(await service.load(), NAME, ["admin-tools"])
+    assert await finish(job) == "Success", [line.text for line in job.lines()][-20:]
+    assert runs_inside(tree(built, NAME), "/usr/bin/less", "--version").returncode == 0
+    assert runs_inside(tree(built, NAME), "dpkg-query", "-W", "procps").returncode == 0
+    assert chroots(built)[NAME]["tasks"] == ["nvidia", "admin-tools"]
+    assert not (tree(built, NAME) / "usr/sbin/policy-rc.d").exists()
+    assert mounts_below_base(built) == []

@@ -180,6 +180,70 @@ async def test_run_and_upgrade_open_the_log_window(cluster: Cluster) -> None:
     assert mounts_below(cluster.config.path.parent / "headnodes") == []
 
 
+APT_GET = '#!/bin/sh\necho "apt-get $*" >> /var/log/apt-calls\n'
+RELEASE_RULE = """
+[release_sources.bookworm]
+file = "/etc/qlustar.list"
+text = "qlustar/{version}/"
+"""
+
+
+@pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
+async def test_add_tasks_and_release_upgrade_with_the_keyboard(config: Path) -> None:
+    """t: the tasks the chroot lacks, one chosen, installed in a job, recorded; v: a newer
+    release chosen, the clone made, switched and upgraded, the clone's version recorded."""
+    root = busybox_tree(config)
+    (root / "bin/apt-get").write_text(APT_GET)
+    (root / "bin/apt-get").chmod(0o755)
+    (root / "var/log").mkdir(parents=True)
+    (root / "etc/qlustar.list").write_text("deb http://repo.example/qlustar/13.0/ main\n")
+    config.write_text(config.read_text() + RELEASE_RULE)
+    records = config.parent / "state/chroots.toml"
+    records.write_text(records.read_text().replace('version = "13.1"', 'version = "13.0"'))
+    cluster = Cluster.open(config)
+    try:
+        async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+            await open_chroots(pilot)
+            await pilot.press("t")
+            await on_screen(pilot, FormDialog, "the tasks form")
+            await pilot.press("ctrl+s")
+            assert isinstance(pilot.app.screen, FormDialog)  # nothing chosen: stays
+            await pilot.press("space", "ctrl+s")
+            await on_screen(pilot, JobsScreen, "the log window")
+            pane = pilot.app.screen.query_one(LogPane)
+            await until(pilot, lambda: pane.job is not None and pane.job.done, "the job", 30)
+            assert pane.title.startswith("Adding tasks debmed-imaging to chroot beosrv-c:")
+            assert pane.job.record.state == "Success"
+            tasks = ["admin-tools", "debmed-imaging"]
+            await until(pilot, lambda: chroots(cluster)[NAME]["tasks"] == tasks, "the record")
+            await pilot.press("escape")
+            screen = await on_screen(pilot, ChrootsScreen, "going back")
+            await until(pilot, lambda: "debmed-imaging" in detail(screen), "the tasks shown")
+
+            await pilot.press("v")
+            await on_screen(pilot, FormDialog, "the release form")
+            await pilot.press("ctrl+s")
+            await on_screen(pilot, JobsScreen, "the log window")
+            pane = pilot.app.screen.query_one(LogPane)
+            await until(pilot, lambda: pane.job is not None and pane.job.done, "the job", 60)
+            assert pane.job.record.state == "Success", "\n".join(pane.log_widget.lines)
+            clone = f"{NAME}-13.1"
+            assert chroots(cluster)[clone]["version"] == "13.1"
+            assert chroots(cluster)[NAME]["version"] == "13.0"
+            tree = root.parent / clone
+            assert (tree / "etc/qlustar.list").read_text() == (
+                "deb http://repo.example/qlustar/13.1/ main\n"
+            )
+            assert "apt-get -y full-upgrade" in (tree / "var/log/apt-calls").read_text()
+            await pilot.press("escape")
+            screen = await on_screen(pilot, ChrootsScreen, "going back")
+            await until(pilot, lambda: screen.selected == clone, "the clone selected")
+    finally:
+        await cluster.jobs.close()
+        await cluster.aclose()
+    assert mounts_below(config.parent / "headnodes") == []
+
+
 def test_snapshot(snap_compare, tmp_path: Path) -> None:
     config = init_demo(tmp_path / "demo")
     app = QlutuiApp(Cluster.open(config))
