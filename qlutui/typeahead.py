@@ -78,10 +78,14 @@ class KeysInOrder(App):
         top = self.screen
         if isinstance(top, ModalScreen) and top not in screens:
             return False  # it asks: the next keys are the answer
+        # A worker of a screen below a screen the key opened waits for that screen (an
+        # editor pushed with push_screen_wait): only the new screen's own work holds keys.
+        below = set(screens) if top not in screens else set()
         return any(
             w not in before
             and not w.is_finished
             and w.group not in getattr(w.node, "BACKGROUND_WORK", ())
+            and w.node not in below
             for w in self.workers
         )
 

@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import waiting
 from textual.pilot import Pilot
 from textual.widgets import Static
 from waiting import until
@@ -57,9 +58,8 @@ async def open_rootfs(pilot: Pilot) -> RootfsScreen:
     return screen
 
 
-async def on_screen(pilot: Pilot, kind: type) -> object:
-    await on_screen(pilot, kind, kind.__name__)
-    return pilot.app.screen
+async def on_screen(pilot: Pilot, kind: type, what: str = "") -> object:
+    return await waiting.on_screen(pilot, kind, what or kind.__name__)
 
 
 def text(screen, selector: str) -> str:
