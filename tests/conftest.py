@@ -1,13 +1,15 @@
-"""Shared fixtures: a real sshd, and a ready transport of either kind."""
+"""Shared fixtures: a real sshd, a ready transport of either kind, a real terminal (tmux)."""
 
 from __future__ import annotations
 
 import posixpath
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sshd import SSHD
+from terminal import Tmux
 
 from qlutui.backend.transport import Transport
 from qlutui.backend.transport_local import LocalTransport
@@ -55,3 +57,15 @@ async def outside(transport: Transport, base: str) -> str:
     path = posixpath.join(posixpath.dirname(base), "outside")
     await transport.mkdir(path)
     return path
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    """A private tmux server (tests/terminal.py), killed with all it runs at the end."""
+    if not shutil.which("tmux"):
+        pytest.skip("needs tmux")
+    server = Tmux(tmp_path / "tmux.sock")
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -28,7 +28,7 @@ from qlutui.backend.rootfs import (
     RootfsState,
 )
 from qlutui.errors import ConflictError, QlutuiError
-from qlutui.model.names import name_problem
+from qlutui.model.names import counted, name_problem
 from qlutui.model.rootfs import INITD, mode_text, normalize_relpath, size_text
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
@@ -115,17 +115,19 @@ class RootfsScreen(_Actions):
             self.action_reload()
 
     @work(group="rootfs-load", exclusive=True)
-    async def action_reload(self) -> None:
+    async def action_reload(self, focus: str | None = None) -> None:
+        """Read the configs again; the cursor stays on its row, or goes to `focus`."""
         try:
             state = await self.service.load()
         except QlutuiError as exc:
             self.query_one("#rootfs-status", Static).update(f"Cannot load: {exc}")
             return
-        self._show(state)
+        self._show(state, focus)
 
-    def _show(self, state: RootfsState) -> None:
+    def _show(self, state: RootfsState, focus: str | None = None) -> None:
         self.state = state
-        table, current = self.table, self.current
+        table = self.table
+        current = focus if focus in state.configs else self.current
         table.clear()
         for view in state.configs.values():
             short = view.status if view.agree else "(!) " + view.status.split(":")[0]
@@ -137,7 +139,7 @@ class RootfsScreen(_Actions):
         if current in state.configs:
             table.move_cursor(row=table.get_row_index(current))
         down = "; ".join(f"{n} not reachable" for n in state.down)
-        text = f"{len(state.configs)} configs in {self.service.base}"
+        text = f"{counted(len(state.configs), 'config')} in {self.service.base}"
         self.query_one("#rootfs-status", Static).update(f"{text} | {down}" if down else text)
         self._info()
 
@@ -205,7 +207,7 @@ class RootfsScreen(_Actions):
             ),
             f"Config {name} created",
         )
-        self.action_reload()
+        self.action_reload(name)  # the cursor on the new config, to open it
 
     @work(group="rootfs-action", exclusive=True)
     async def action_delete(self) -> None:
@@ -214,7 +216,8 @@ class RootfsScreen(_Actions):
         state = self.state
         view = state.configs[name]
         detail = (
-            f"{view.files} files, {size_text(view.size)}, on {', '.join(view.present) or '-'}.\n"
+            f"{counted(view.files, 'file')}, {size_text(view.size)}, "
+            f"on {', '.join(view.present) or '-'}.\n"
             f"Assigned to: {', '.join(view.images) or 'no image'}"
             + (" (the assignments are removed too)." if view.images else ".")
         )
@@ -444,8 +447,11 @@ class ConfigScreen(_Actions):
 
     # -- actions -------------------------------------------------------------------------
 
-    async def _ask_path(self, title: str, value: str, label: str = "Path") -> str:
-        field = Field.input("path", label, value, validate=_path_problem)
+    async def _ask_path(
+        self, title: str, value: str, label: str = "Path", *, extend: bool = True
+    ) -> str:
+        """A path from a form; `extend`: `value` is the directory the new path goes in."""
+        field = Field.input("path", label, value, validate=_path_problem, extend=extend)
         values = await self.app.push_screen_wait(FormDialog(title, [field]))
         return normalize_relpath(values["path"]) if values else ""
 
@@ -518,7 +524,7 @@ class ConfigScreen(_Actions):
         entry = self._target()
         if entry is None:
             return
-        path = await self._ask_path(f"Rename {entry.path}", entry.path, "New path")
+        path = await self._ask_path(f"Rename {entry.path}", entry.path, "New path", extend=False)
         if (
             path
             and path != entry.path

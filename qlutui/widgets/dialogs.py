@@ -75,6 +75,9 @@ class Field:
     validate: Validator | None = None
     placeholder: str = ""
     help: str = ""  # one line shown under the form while the field has the focus
+    # The value is a start to type on (a directory): the cursor waits at its end, and what
+    # is typed adds to it instead of replacing it (a whole old value is selected to replace).
+    extend: bool = False
 
     def __post_init__(self) -> None:
         if not self.help:
@@ -90,9 +93,17 @@ class Field:
         validate: Validator | None = None,
         placeholder: str = "",
         help: str = "",
+        extend: bool = False,
     ) -> Field:
         return cls(
-            name, label, "input", value, validate=validate, placeholder=placeholder, help=help
+            name,
+            label,
+            "input",
+            value,
+            validate=validate,
+            placeholder=placeholder,
+            help=help,
+            extend=extend,
         )
 
     @classmethod
@@ -253,7 +264,13 @@ class FormDialog(_Dialog):
     def _widget(self, field: Field) -> Widget:
         wid = f"field-{field.name}"
         if field.kind == "input":
-            return Input(field.value or "", placeholder=field.placeholder, id=wid, compact=True)
+            return Input(
+                field.value or "",
+                placeholder=field.placeholder,
+                id=wid,
+                compact=True,
+                select_on_focus=not field.extend,
+            )
         if field.kind == "select":
             return Select(
                 [(label, value) for label, value in field.options],

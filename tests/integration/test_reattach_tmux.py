@@ -8,21 +8,16 @@ import contextlib
 import os
 import re
 import shlex
-import shutil
 import signal
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from terminal import Pane, Tmux, qlutui
 from waiting import wait_for
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
 from qlutui.backend.job_records import RUNNING, Plan
-
-pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
 
 TICKS = 90  # the job prints tick-1 .. tick-90, one a second (killed at the end of the test)
 TICK = re.compile(r"tick-(\d+)")
@@ -32,27 +27,21 @@ def ticks(text: str) -> int:
     return max((int(n) for n in TICK.findall(text)), default=0)
 
 
-def start_qlutui(tmux: Callable[..., str], session: str, config: Path, status: Path) -> None:
+def start_qlutui(tmux: Tmux, session: str, config: Path, status: Path) -> Pane:
     """qlutui in a new 80x24 tmux session; its exit status goes to `status`. The shell around
     it ignores SIGHUP so it outlives the terminal long enough to write that file (qlutui
     installs its own SIGHUP handler, so the inherited "ignore" does not hide it)."""
-    qlutui = shlex.join([sys.executable, "-m", "qlutui", "--config", str(config)])
-    script = f"trap '' HUP; {qlutui}; echo $? > {shlex.quote(str(status))}"
-    command = shlex.join(["env", "TERM=linux", "sh", "-c", script])
-    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
+    script = f"trap '' HUP; {qlutui(config)}; echo $? > {shlex.quote(str(status))}"
+    return tmux.start(session, script, env={"TERM": "linux"})
 
 
-def open_jobs(tmux: Callable[..., str], session: str) -> Callable[[], str]:
-    def screen() -> str:
-        return tmux("capture-pane", "-p", "-t", session)
-
-    wait_for("the Manage menu", lambda: "Jobs" in screen() and "Hosts" in screen())
-    tmux("send-keys", "-t", session, "j")
-    wait_for("the Jobs screen", lambda: "Ticker" in screen())
-    return screen
+def open_jobs(pane: Pane) -> None:
+    pane.wait("the Manage menu", "Jobs", "Hosts")
+    pane.keys("j")
+    pane.wait("the Jobs screen", "Ticker")
 
 
-async def test_job_survives_a_dropped_session(tmp_path: Path, tmux) -> None:
+async def test_job_survives_a_dropped_session(tmp_path: Path, tmux: Tmux) -> None:
     config = init_demo(tmp_path / "demo")
     cluster = Cluster.open(config)
     headnode = cluster.headnode_names[0]
@@ -64,8 +53,9 @@ async def test_job_survives_a_dropped_session(tmp_path: Path, tmux) -> None:
     await cluster.aclose()  # this process lets go: the job runs on, detached
     try:
         status = tmp_path / "first.status"
-        start_qlutui(tmux, "first", config, status)
-        screen = open_jobs(tmux, "first")
+        pane = start_qlutui(tmux, "first", config, status)
+        open_jobs(pane)
+        screen = pane.screen
         assert screen().isascii()  # TERM=linux: serial mode, no box drawing
         seen = wait_for("live ticks", lambda: ticks(screen()) >= 3 and ticks(screen()))
 
@@ -77,8 +67,9 @@ async def test_job_survives_a_dropped_session(tmp_path: Path, tmux) -> None:
 
         time.sleep(2)  # ticks printed while nobody watches must not be lost
         second = tmp_path / "second.status"
-        start_qlutui(tmux, "second", config, second)
-        screen = open_jobs(tmux, "second")
+        pane = start_qlutui(tmux, "second", config, second)
+        open_jobs(pane)
+        screen = pane.screen
         text = wait_for(
             "new ticks after re-attaching", lambda: ticks(screen()) > seen + 2 and screen()
         )
@@ -91,9 +82,9 @@ async def test_job_survives_a_dropped_session(tmp_path: Path, tmux) -> None:
         record = Cluster.open(config).jobs.get(job.id).record
         assert record.targets[headnode].state == RUNNING
 
-        shell = int(tmux("display-message", "-p", "-t", "second", "#{pane_pid}"))
-        qlutui = int(Path(f"/proc/{shell}/task/{shell}/children").read_text().split()[0])
-        os.kill(qlutui, signal.SIGHUP)  # the hang-up signal itself also ends it in order
+        shell = pane.pid()
+        child = int(Path(f"/proc/{shell}/task/{shell}/children").read_text().split()[0])
+        os.kill(child, signal.SIGHUP)  # the hang-up signal itself also ends it in order
         wait_for("qlutui to exit on SIGHUP", second.exists, seconds=15)
         assert second.read_text().strip() == "0"
         assert not (Path(remote_dir) / "rc").exists()  # and the job still runs

@@ -5,44 +5,14 @@ tree expand just filled, the row of a list that was still loading."""
 
 from __future__ import annotations
 
-import shlex
-import shutil
-import sys
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from terminal import CTRL_S, DOWN, ENTER, TAB, Pane, Tmux, qlutui
 from waiting import wait_for
 
 from qlutui.backend.demo import init_demo
-
-pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
-
-ENTER, DOWN, TAB, CTRL_S = "\r", "\x1b[B", "\t", "\x13"
-SESSION = "qlutui"
-
-
-class Terminal:
-    """qlutui in a tmux pane: what it shows, and bursts written into it."""
-
-    def __init__(self, tmux: Callable[..., str], config: Path) -> None:
-        self.tmux = tmux
-        qlutui = shlex.join([sys.executable, "-m", "qlutui", "--config", str(config)])
-        command = shlex.join(["env", "TERM=linux", "sh", "-c", qlutui])
-        tmux("new-session", "-d", "-s", SESSION, "-x", "80", "-y", "24", command)
-        self.wait("the Manage menu", "Check")
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", SESSION)
-
-    def burst(self, keys: str) -> None:
-        """`keys` in one write to the terminal."""
-        self.tmux("send-keys", "-t", SESSION, "-l", keys)
-
-    def wait(self, what: str, *texts: str) -> str:
-        shown = wait_for(what, lambda: all(t in self.screen() for t in texts) and self.screen())
-        return str(shown)
 
 
 @pytest.fixture
@@ -51,11 +21,13 @@ def demo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def terminal(tmux: Callable[..., str], demo: Path) -> Terminal:
-    return Terminal(tmux, demo)
+def terminal(tmux: Tmux, demo: Path) -> Pane:
+    pane = tmux.start("qlutui", qlutui(demo), env={"TERM": "linux"})
+    pane.wait("the Manage menu", "Check")
+    return pane
 
 
-def test_new_image_form_takes_a_burst_field_by_field(terminal: Terminal, demo: Path) -> None:
+def test_new_image_form_takes_a_burst_field_by_field(terminal: Pane, demo: Path) -> None:
     # menu -> Images (still loading) -> New image, the fields, OK: all in one write
     terminal.burst("in" + "ta-img" + TAB * 4 + "post.sh" + TAB + "desc" + CTRL_S)
     images = demo.parent / "state" / "images.toml"
@@ -69,14 +41,14 @@ def test_new_image_form_takes_a_burst_field_by_field(terminal: Terminal, demo: P
     terminal.wait("the image in the tree", "ta-img")
 
 
-def test_new_chroot_form_takes_a_burst(terminal: Terminal) -> None:
+def test_new_chroot_form_takes_a_burst(terminal: Pane) -> None:
     terminal.burst("cn" + "ta-chr" + TAB + "burst desc")
     shown = terminal.wait("the form filled", "New chroot", "burst desc")
     lines = [line.strip("| ").split() for line in shown.splitlines()]
     assert ["Name", "ta-chr"] in lines and ["Description", "burst", "desc"] in lines
 
 
-def test_root_fs_tree_down_enter_burst_expands_each_child(terminal: Terminal) -> None:
+def test_root_fs_tree_down_enter_burst_expands_each_child(terminal: Pane) -> None:
     # the list (loading) -> open gpu-setup -> expand etc/ -> down into it -> expand modprobe.d/
     terminal.burst("r" + ENTER + DOWN + ENTER + DOWN + ENTER)
     shown = terminal.wait("the second expand", "Root FS config gpu-setup", "nvidia.conf")
@@ -84,6 +56,6 @@ def test_root_fs_tree_down_enter_burst_expands_each_child(terminal: Terminal) ->
     assert "+ lib/" in shown  # the sibling stayed closed: no key went past the new children
 
 
-def test_root_fs_list_burst_opens_the_second_row(terminal: Terminal) -> None:
+def test_root_fs_list_burst_opens_the_second_row(terminal: Pane) -> None:
     terminal.burst("r" + DOWN + ENTER)  # Down and Enter reach the list once it has its rows
     terminal.wait("the second config opened", "Root FS config ntp-tweaks")

@@ -5,16 +5,12 @@ reversed, an open drop-down in a box), and no colour reaching a real terminal (t
 from __future__ import annotations
 
 import re
-import shlex
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from rich.segment import Segment
+from terminal import Tmux, colours, qlutui, reversed_runs
 from textual.widgets import Select
 from waiting import on_screen
 
@@ -170,53 +166,14 @@ def _line(screen: str, label: str) -> str:
 
 # -- in a real terminal ---------------------------------------------------------------------
 
-SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
-
-def colours_in(sgr_params: list[str]) -> set[str]:
-    """The colour parameters (30-49, 90-107, 38;..., 48;...) among SGR sequences; 39/49 (the
-    terminal's default) are no colour."""
-    found = set()
-    for params in sgr_params:
-        codes = [int(p) for p in params.split(";") if p]
-        for code in codes:
-            if (30 <= code <= 48 or 90 <= code <= 107) and code not in (39, 49):
-                found.add(str(code))
-    return found
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    if not shutil.which("tmux"):
-        pytest.skip("needs tmux")
-    socket = str(tmp_path / "tmux.sock")
-
-    def run(*args: str) -> str:
-        done = subprocess.run(
-            ["tmux", "-S", socket, *args], capture_output=True, text=True, timeout=10
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    try:
-        yield run
-    finally:
-        subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True, timeout=10)
-
-
-def test_no_colour_reaches_a_linux_console(demo: Path, tmux: Callable[..., str]) -> None:
+def test_no_colour_reaches_a_linux_console(demo: Path, tmux: Tmux) -> None:
     """`NO_COLOR=1 TERM=linux` in tmux: the escape sequences qlutui writes carry no colour
     (they were black on black: 30 on 40), and the menu's cursor row is in reverse video."""
-    qlutui = shlex.join([sys.executable, "-m", "qlutui", "--config", str(demo)])
-    command = shlex.join(["env", "TERM=linux", "NO_COLOR=1", "sh", "-c", qlutui])
-    tmux("new-session", "-d", "-s", "nc", "-x", "80", "-y", "24", command)
-    deadline = time.monotonic() + 30
-    while "Qlustar Images" not in (screen := tmux("capture-pane", "-p", "-e", "-t", "nc")):
-        assert time.monotonic() < deadline, "timed out waiting for the menu"
-        time.sleep(0.2)
-    time.sleep(1)  # the summary line and any late repaint
-    screen = tmux("capture-pane", "-p", "-e", "-t", "nc")
-    assert not colours_in(SGR.findall(screen)), screen
+    pane = tmux.start("nc", qlutui(demo), env={"TERM": "linux", "NO_COLOR": "1"})
+    pane.wait("the menu", "Qlustar Images", "no job running")  # the summary line too
+    screen = pane.screen(escapes=True)
+    assert not colours(screen), screen
     cursor = next(line for line in screen.splitlines() if "Qlustar Images" in line)
-    assert any("7" in params.split(";") for params in SGR.findall(cursor)), cursor
-    tmux("send-keys", "-t", "nc", "q")
+    assert "i  Qlustar Images" in "".join(reversed_runs(cursor)), cursor
+    pane.keys("q")

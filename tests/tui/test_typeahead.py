@@ -1,4 +1,6 @@
-"""KeysInOrder on its own: which work holds the next key and which does not."""
+"""Type-ahead (qlutui/typeahead.py): a key waits for the work the key before it started, but
+not for a worker that waits on the screen it opened (an editor pushed with push_screen_wait):
+what is typed next goes into that screen at once."""
 
 from __future__ import annotations
 
@@ -8,48 +10,66 @@ import pytest
 from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Input
+from textual.widgets import Static, TextArea
 from waiting import on_screen, until
 
 from qlutui import typeahead
 from qlutui.typeahead import KeysInOrder
 
 
-class Editor(Screen[str]):
+class Editor(Screen):
     def compose(self) -> ComposeResult:
-        yield Input(id="text")
+        yield TextArea(id="area")
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        self.query_one(TextArea).focus()
 
 
-class Opener(KeysInOrder):
-    """`e` opens the editor from a worker that waits for its result, as the Root FS
-    screen opens its file editor."""
+class Files(Screen):
+    BINDINGS: ClassVar = [("e", "edit")]
 
-    BINDINGS: ClassVar = [("e", "edit", "Edit")]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.result: str | None = None
+    def compose(self) -> ComposeResult:
+        yield Static("files")
 
     @work
     async def action_edit(self) -> None:
-        self.result = await self.push_screen_wait(Editor())
+        await self.app.push_screen_wait(Editor())  # waits until the editor is closed
 
 
-@pytest.fixture(autouse=True)
-def _long_hold(monkeypatch: pytest.MonkeyPatch) -> None:
-    # a held key would wait this long: far beyond every bound below
-    monkeypatch.setattr(typeahead, "KEY_HOLD_S", 600.0)
+class Harness(KeysInOrder):
+    def on_mount(self) -> None:
+        self.push_screen(Files())
 
 
-async def test_a_screen_opened_by_a_waiting_worker_takes_the_next_keys() -> None:
+async def test_keys_reach_a_screen_its_opener_waits_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(typeahead, "KEY_HOLD_S", 60.0)  # a held key would wait far longer
+    app = Harness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await on_screen(pilot, Files, "the files")
+        await pilot.press("e", "a", "b")
+        editor = await on_screen(pilot, Editor, "the editor")
+        area = editor.query_one(TextArea)
+        await until(pilot, lambda: area.text == "ab", "the typed keys in the editor")
+
+
+class Opener(KeysInOrder):
+    """The same from an app worker (a node that is no widget of any screen)."""
+
+    BINDINGS: ClassVar = [("e", "edit")]
+
+    @work
+    async def action_edit(self) -> None:
+        await self.push_screen_wait(Editor())
+
+
+async def test_keys_reach_a_screen_an_app_worker_waits_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(typeahead, "KEY_HOLD_S", 60.0)
     app = Opener()
-    async with app.run_test() as pilot:
-        await pilot.press("e")
-        editor = await on_screen(pilot, Editor)
-        await pilot.press(*"abc")
-        field = editor.query_one(Input)
-        await until(pilot, lambda: field.value == "abc", "the keys in the editor")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("e", "a", "b")
+        editor = await on_screen(pilot, Editor, "the editor")
+        area = editor.query_one(TextArea)
+        await until(pilot, lambda: area.text == "ab", "the typed keys in the editor")
         assert not app._held
