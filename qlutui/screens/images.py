@@ -330,15 +330,16 @@ class ImagesScreen(Screen):
             Field.input("postinst", "Postinst", validate=lambda v: v and name_problem(v)),
             Field.input("description", "Description"),
         ]
-        values = await self.app.push_screen_wait(
-            FormDialog("New image", fields, validate=self._version_check)
-        )
-        if values is None:
-            return
-        chroot = values["chroot"] or ""
-        force = await self._confirm_chroot(values["flavour"], chroot)
-        if force is None:
-            return
+        form = FormDialog("New image", fields, validate=self._version_check)
+        while True:
+            values = await self.app.push_screen_wait(form)
+            if values is None:
+                return
+            chroot = values["chroot"] or ""
+            force = await self._confirm_chroot(values["flavour"], chroot)
+            if force is not None:
+                break
+            form = form.again(values)  # declined: back to the form as it was filled
         name = values["name"]
         await self._apply(
             lambda s: service.create(
@@ -439,17 +440,19 @@ class ImagesScreen(Screen):
             return
         state, image = self.state, self.state.image(ref.image)
         form = self._edit_form(kind, state, image.name)
-        values = await self.app.push_screen_wait(form)
-        if values is None:
-            return
-        if kind == "chroot":
-            values["chroot"] = values["chroot"] or ""
-        force = False
-        if kind in ("flavour", "chroot"):
-            chroot = values.get("chroot", image.chroot)
-            force = await self._confirm_chroot(values.get("flavour", image.flavour), chroot)
-            if force is None:
+        while True:
+            values = await self.app.push_screen_wait(form)
+            if values is None:
                 return
+            if kind == "chroot":
+                values["chroot"] = values["chroot"] or ""
+            force: bool | None = False
+            if kind in ("flavour", "chroot"):
+                chroot = values.get("chroot", image.chroot)
+                force = await self._confirm_chroot(values.get("flavour", image.flavour), chroot)
+            if force is not None:
+                break
+            form = form.again(values)  # declined: back to the form as it was filled
         await self._apply(
             lambda s: self.service.update(s, image.name, force=force, **values),
             f"Image {image.name}: {', '.join(values)} saved",

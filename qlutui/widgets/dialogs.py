@@ -37,7 +37,7 @@ if values is None:   # cancelled
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 from textual import events, on
@@ -242,6 +242,12 @@ class FormDialog(_Dialog):
         self.fields = list(fields)
         self.detail = detail
         self.validate = validate
+
+    def again(self, values: dict[str, Any]) -> FormDialog:
+        """The same form filled with `values` (what was typed): back to it after a question
+        on the answers was declined."""
+        fields = [replace(f, value=values.get(f.name, f.value)) for f in self.fields]
+        return FormDialog(self._title, fields, detail=self.detail, validate=self.validate)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Select
 from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
@@ -106,6 +107,11 @@ async def test_keyboard_walkthrough(cluster: Cluster) -> None:
         await pilot.press("enter", "down", "enter", "ctrl+s")
         confirm = await dialog(pilot, Confirm)
         assert "bookworm" in confirm.detail and "noble" in confirm.detail
+        await pilot.press("escape")  # declined: back to the form as it was filled
+        form = await dialog(pilot, FormDialog)
+        assert form.query_one(Select).value == "bookworm-base"
+        await pilot.press("ctrl+s")
+        await dialog(pilot, Confirm)
         await pilot.press("y")
         await until(pilot, lambda: images(cluster)["Test-img"]["chroot"], "the chroot")
         assert images(cluster)["Test-img"]["chroot"] == "bookworm-base"
