@@ -319,15 +319,16 @@ class ConfigScreen(_Actions):
     #config-status { padding: 0 1; color: $text-muted; height: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
+        # the key bar shows the first that fit at 80 columns: the config's own work first
         Binding("e", "edit", "Edit", id="rootfs.edit"),
-        Binding("n", "new_file", "New file", id="rootfs.new_file"),
-        Binding("m", "mkdir", "Mkdir", id="rootfs.mkdir"),
-        Binding("d", "delete", "Delete", id="rootfs.delete_path"),
-        Binding("r", "rename", "Rename", id="rootfs.rename"),
         Binding("x", "toggle_exec", "Exec bit", id="rootfs.exec"),
-        Binding("i", "import_file", "Import", id="rootfs.import"),
         Binding("b", "boot_order", "Boot order", id="rootfs.boot_order"),
         Binding("p", "preview", "Node gets", id="rootfs.preview"),
+        Binding("n", "new_file", "New file", id="rootfs.new_file"),
+        Binding("d", "delete", "Delete", id="rootfs.delete_path"),
+        Binding("m", "mkdir", "Mkdir", id="rootfs.mkdir"),
+        Binding("r", "rename", "Rename", id="rootfs.rename"),
+        Binding("i", "import_file", "Import", id="rootfs.import"),
         Binding("ctrl+r", "reload", "Reload", id="rootfs.reload_files"),
     ]
 
