@@ -439,7 +439,11 @@ class ChrootsService:
         plan = Plan(
             steps=[
                 {"op": "rmtree", "path": partial_tree, "base": self.base},
-                {"argv": [*PRIVATE, *argv], "title": f"{shlex.join(argv)} (own mount namespace)"},
+                {
+                    "argv": [*PRIVATE, *argv],
+                    "title": f"{shlex.join(argv)} (own mount namespace)",
+                    "program": argv[0],
+                },
                 {"op": "rename", "src": partial_tree, "dst": chroot.path},
             ],
             on_failure=[]
@@ -671,6 +675,7 @@ class ChrootsService:
             {
                 "argv": [*inside, *argv],
                 "title": f"in a private mount namespace: chroot {root} {shlex.join(argv)}",
+                "program": argv[0],
             }
             for argv in commands
         ]

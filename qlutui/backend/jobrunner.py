@@ -160,7 +160,7 @@ class Runner:
         try:
             op = step.get("op")
             if op is None:
-                return self.child(step["argv"], step.get("cwd"), cleanup)
+                return self.child(step["argv"], step.get("cwd"), cleanup, step.get("program"))
             if op == "rename":
                 if os.path.lexists(step["dst"]):
                     raise StepError(f"{step['dst']} already exists")
@@ -182,9 +182,11 @@ class Runner:
             return 1, reason_of(error)
         return 0, ""
 
-    def child(self, argv, cwd, cleanup):
+    def child(self, argv, cwd, cleanup, program=None):
         """Run argv (no shell), logging its output; cleanup children get their own session
-        so a kill of the job's process group does not cut the cleanup short."""
+        so a kill of the job's process group does not cut the cleanup short. A failure is
+        reported under `program` (the command a wrapper such as unshare runs), else argv[0]."""
+        program = program or argv[0]
         try:
             self.proc = subprocess.Popen(
                 argv,
@@ -202,8 +204,8 @@ class Runner:
         rc = self.proc.wait()
         self.proc = None
         if rc < 0:
-            return 128 - rc, f"{argv[0]} killed by signal {-rc}"
-        return rc, f"{argv[0]} exited with {rc}"
+            return 128 - rc, f"{program} killed by signal {-rc}"
+        return rc, f"{program} exited with {rc}"
 
     def pump(self, proc):
         """Copy the child's stdout/stderr into the log until both close (or the child is gone

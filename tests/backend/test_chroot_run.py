@@ -85,6 +85,7 @@ async def test_a_failing_command_fails_the_job(config: Path, service: ChrootsSer
     assert await finish(job) == "Failed"
     assert "before" in texts(job)
     assert job.record.targets["beosrv-c"].rc == 7
+    assert job.record.targets["beosrv-c"].error == "step 1/1: sh exited with 7"  # not unshare
     assert mounts_below(base(config)) == []
     assert not (base(config) / NAME / "usr/sbin/policy-rc.d").exists()
     assert chroot_record(config)["state"] == "ready"
