@@ -385,6 +385,14 @@ class ChrootsService:
                     f"{point} is mounted on {chroot.server}"
                 )
 
+    async def check_tree(self, state: ChrootsState, name: str, what: str) -> Chroot:
+        """Refuse a chroot whose tree is not on its head-node (a rename would copy nothing,
+        fail, and leave the source marked failed)."""
+        chroot = self.chroot(state, name)
+        if problem := await self.presence(chroot):
+            raise Refused(f"chroot {shown(name)} cannot be {what} ({problem}); nothing changed")
+        return chroot
+
     async def _check_target_free(self, server: str, path: str) -> None:
         transport = self.cluster.transport(server)
         if await transport.exists(path):
@@ -477,7 +485,7 @@ class ChrootsService:
         repoints the images. A failed step restores `old` (from the copy if it was removed
         already) and drops the copy."""
         self.check_rename(state, old, new)
-        src = self.chroot(state, old)
+        src = await self.check_tree(state, old, "renamed")
         path = self.path(new)
         await self._check_unmounted(src, "renamed")
         await self._check_target_free(src.server, path)
