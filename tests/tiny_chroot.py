@@ -30,3 +30,10 @@ def busybox_tree(config: Path, root: Path | None = None) -> Path:
         (root / "bin" / applet).symlink_to("busybox")
     (root / "etc/debian_version").write_text("tiny-chroot-1.0\n")
     return root
+
+
+def present_tree(config: Path) -> Path:
+    """An (empty) tree for the demo's bookworm-base: a demo with no chroot missing its tree."""
+    root = config.parent / "headnodes/beosrv-c/srv/apps/chroots" / NAME
+    root.mkdir(parents=True)
+    return root

@@ -25,6 +25,7 @@ import posixpath
 import re
 import shlex
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -283,8 +284,13 @@ class ChrootsService:
 
     async def tree_problems(self, state: ChrootsState) -> dict[str, str]:
         """What `presence` says of every ready chroot (building and failed ones have no tree
-        yet). Head-nodes are asked concurrently, each chroot of one in turn; once a head-node
-        is unreachable its other chroots say so without waiting for a timeout each."""
+        yet)."""
+        return await self.tree_problems_of(state.chroots.values())
+
+    async def tree_problems_of(self, chroots: Iterable[Chroot]) -> dict[str, str]:
+        """What `presence` says of each of `chroots` that is ready. Head-nodes are asked
+        concurrently, each chroot of one in turn; once a head-node is unreachable its other
+        chroots say so without waiting for a timeout each."""
 
         async def on_server(chroots: list[Chroot]) -> dict[str, str]:
             found: dict[str, str] = {}
@@ -297,7 +303,7 @@ class ChrootsService:
             return found
 
         servers: dict[str, list[Chroot]] = {}
-        for chroot in state.chroots.values():
+        for chroot in chroots:
             if chroot.state == "ready":
                 servers.setdefault(chroot.server, []).append(chroot)
         results = await asyncio.gather(*(on_server(c) for c in servers.values()))

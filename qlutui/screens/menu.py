@@ -7,7 +7,7 @@ arrow keys and Enter. Choosing posts `MenuScreen.Open`; the app opens the dialog
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -21,7 +21,6 @@ from textual.widgets.option_list import Option
 
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
-from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.words import Words
 
@@ -62,12 +61,12 @@ class MenuScreen(Screen):
         self,
         dialogs: Sequence[Dialog],
         headnodes: Sequence[str],
-        summary: Callable[[], Summary] | None = None,
+        summary: Callable[[], Awaitable[Summary]] | None = None,
     ) -> None:
         super().__init__()
         self.dialogs = list(dialogs)
         self.headnodes = list(headnodes)
-        self.summary = summary  # counts the cluster's state: run in a thread
+        self.summary = summary  # counts the cluster's state (reads files off the loop)
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Manage", classes="title-bar")
@@ -88,9 +87,9 @@ class MenuScreen(Screen):
         if self.summary is not None:
             self.run_worker(self._show_summary(self.summary), group="summary", exclusive=True)
 
-    async def _show_summary(self, summary: Callable[[], Summary]) -> None:
+    async def _show_summary(self, summary: Callable[[], Awaitable[Summary]]) -> None:
         try:
-            text = summary_text(await off_loop(summary))
+            text = summary_text(await summary())
         except (QlutuiError, OSError) as exc:  # the menu stays usable whatever the state
             text = str(exc)
         for shown in self.query("#menu-summary").results(Static):  # none once the app quits
@@ -121,7 +120,7 @@ def summary_text(summary: Summary) -> str:
 def menu_screen(
     dialogs: Sequence[Dialog],
     headnodes: Sequence[str],
-    summary: Callable[[], Summary] | None = None,
+    summary: Callable[[], Awaitable[Summary]] | None = None,
 ) -> MenuScreen:
     """The menu with one binding per dialog (a subclass, since Textual bindings are per class).
 
