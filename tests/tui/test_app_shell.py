@@ -578,7 +578,7 @@ async def test_hosts_ten_thousand_filter_and_problems(demo: Path) -> None:
         assert screen.matching == 10_003
         assert len(view.rows) == 3 * 10_000 + 2 * 4 + 3  # computes, head-nodes, login
         text = screen_text(app)
-        assert "2 uniqueness problem(s)" in text
+        assert "2 uniqueness problems" in text
         ip = data["hosts"][6]["ips"]["ib"]
         assert f"ip '{ip}' used by beo-00003 (ib), beo-00004 (ib)" in text
         assert "name 'beo-00001' used by beo-00001 (node name), beo-00005 (alias on boot)" in text

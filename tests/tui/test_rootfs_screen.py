@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
+from waiting import on_screen as mounted
 from waiting import until
 
 from qlutui.app import QlutuiApp
@@ -51,14 +52,14 @@ def on(cluster: Cluster, node: str, rel: str) -> Path:
 
 async def open_rootfs(pilot: Pilot) -> RootfsScreen:
     await pilot.press("r")
-    await on_screen(pilot, RootfsScreen, "the Root FS screen")
+    await mounted(pilot, RootfsScreen, "the Root FS screen")
     screen = pilot.app.screen
     await until(pilot, lambda: screen.state is not None, "the configs to load")
     return screen
 
 
 async def on_screen(pilot: Pilot, kind: type) -> object:
-    await on_screen(pilot, kind, kind.__name__)
+    await mounted(pilot, kind, kind.__name__)
     return pilot.app.screen
 
 
