@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from qlutui.model.names import counted
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.hanging import Hanging
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -53,7 +54,7 @@ class CheckScreen(Screen):
 
     def _show(self, problems: list[str]) -> None:
         self.problems = problems
-        self.query_one("#check-list", Static).update("\n".join(problems) or "No problem found.")
+        self.query_one("#check-list", Static).update(Hanging(problems or ["No problem found."]))
         self.query_one("#check-status", Static).update(
             f"{counted(len(problems), 'problem')}; r checks again"
         )

@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
 from qlutui.widgets.footer import KeysFooter
-from qlutui.widgets.words import Words
+from qlutui.widgets.hanging import Hanging
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster, Summary
@@ -93,7 +93,7 @@ class MenuScreen(Screen):
         except (QlutuiError, OSError) as exc:  # the menu stays usable whatever the state
             text = str(exc)
         for shown in self.query("#menu-summary").results(Static):  # none once the app quits
-            shown.update(Words(text))  # a path never folded mid-word
+            shown.update(Hanging([text], hang=0, cut_long=True))  # a path never folded
 
     def action_open(self, dialog_id: str) -> None:
         self.post_message(self.Open(dialog_id))
