@@ -102,9 +102,11 @@ async def chroot_problems(cluster: Cluster) -> list[str]:
     service = ImagesService(cluster)
     try:
         _, state = await asyncio.to_thread(service.read_files)
-        trees = await service.chroots.tree_problems_of(state.chroots.values())
     except (QlutuiError, OSError):
         return []
+    base = cluster.config.chroots_base
+    placed = [c for c in state.chroots.values() if not misplaced(c, base)]  # else: reported
+    trees = await service.chroots.tree_problems_of(placed)
     chroots, images = cluster.store.path("chroots"), cluster.store.path("images")
     problems = [
         f"{chroots}: chroots.{label(name)}: ready, but {problem}"
