@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import inspect
 import posixpath
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import cached_property, partial, wraps
 from pathlib import Path
@@ -182,12 +182,14 @@ class Cluster:
 
         return await chroot_problems(self)
 
-    async def status(self) -> Summary:
-        """`summary()` with the chroot problems counted too: the menu's line."""
-        summary, extra = await asyncio.gather(
-            asyncio.to_thread(self.summary), self.chroot_problems()
-        )
-        return dataclasses.replace(summary, problems=summary.problems + len(extra))
+    async def status(self) -> AsyncIterator[Summary]:
+        """The menu's line: `summary()` (the state files, read in a thread), then the same
+        with the chroot problems counted too (a head-node that is slow to answer does not
+        hold the first)."""
+        summary = await asyncio.to_thread(self.summary)
+        yield summary
+        extra = await self.chroot_problems()
+        yield dataclasses.replace(summary, problems=summary.problems + len(extra))
 
     def _file_problems(self) -> list[str]:
         """What a write of the generated files would refuse, checked as a write checks

@@ -7,7 +7,7 @@ arrow keys and Enter. Choosing posts `MenuScreen.Open`; the app opens the dialog
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -61,12 +61,12 @@ class MenuScreen(Screen):
         self,
         dialogs: Sequence[Dialog],
         headnodes: Sequence[str],
-        summary: Callable[[], Awaitable[Summary]] | None = None,
+        summary: Callable[[], AsyncIterator[Summary]] | None = None,
     ) -> None:
         super().__init__()
         self.dialogs = list(dialogs)
         self.headnodes = list(headnodes)
-        self.summary = summary  # counts the cluster's state (reads files off the loop)
+        self.summary = summary  # counts the cluster's state, more exactly each time
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Manage", classes="title-bar")
@@ -87,11 +87,14 @@ class MenuScreen(Screen):
         if self.summary is not None:
             self.run_worker(self._show_summary(self.summary), group="summary", exclusive=True)
 
-    async def _show_summary(self, summary: Callable[[], Awaitable[Summary]]) -> None:
+    async def _show_summary(self, summary: Callable[[], AsyncIterator[Summary]]) -> None:
         try:
-            text = summary_text(await summary())
+            async for counts in summary():  # the state files' first, then the head-nodes'
+                self._put_summary(summary_text(counts))
         except (QlutuiError, OSError) as exc:  # the menu stays usable whatever the state
-            text = str(exc)
+            self._put_summary(str(exc))
+
+    def _put_summary(self, text: str) -> None:
         for shown in self.query("#menu-summary").results(Static):  # none once the app quits
             shown.update(Hanging([text], hang=0, cut_long=True))  # a path never folded
 
@@ -120,7 +123,7 @@ def summary_text(summary: Summary) -> str:
 def menu_screen(
     dialogs: Sequence[Dialog],
     headnodes: Sequence[str],
-    summary: Callable[[], Awaitable[Summary]] | None = None,
+    summary: Callable[[], AsyncIterator[Summary]] | None = None,
 ) -> MenuScreen:
     """The menu with one binding per dialog (a subclass, since Textual bindings are per class).
 
