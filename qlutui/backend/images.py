@@ -74,13 +74,16 @@ class ImagesService:
     # -- loading -----------------------------------------------------------------------
 
     async def load(self) -> ImagesState:
-        # the head-node query and the state files overlap: neither waits for the other
-        (base, state), (packages, source) = await asyncio.gather(
-            asyncio.to_thread(self.read_files), self._module_packages()
+        # the head-node queries and the state files overlap: neither waits for the other
+        (base, state, trees), (packages, source) = await asyncio.gather(
+            self._files_and_trees(), self._module_packages()
         )
         catalog = Catalog.from_packages(packages, base) if packages else base
-        trees = await self.trees(state)
         return dataclasses.replace(state, catalog=catalog, catalog_source=source, trees=trees)
+
+    async def _files_and_trees(self) -> tuple[Catalog, ImagesState, dict[str, str]]:
+        base, state = await asyncio.to_thread(self.read_files)
+        return base, state, await self.trees(state)
 
     async def trees(self, state: ImagesState) -> dict[str, str]:
         """What the head-nodes say of the trees of the ready chroots the images use (one
