@@ -263,7 +263,7 @@ class QlutuiApp(KeysInOrder):
         return [*filters, ASCII_FILTER] if self.serial else filters
 
     def get_default_screen(self) -> Screen:
-        return menu_screen(DIALOGS, self.cluster.headnode_names, self.cluster.summary)
+        return menu_screen(DIALOGS, self.cluster.headnode_names, self.cluster.status)
 
     def on_mount(self) -> None:
         if self._theme_problem:

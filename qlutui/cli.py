@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     demo = verbs.add_parser("demo", help="create the demo cluster if missing and open it")
     demo.add_argument("dir", nargs="?", default="demo", help="demo directory (default: ./demo)")
-    init = verbs.add_parser("init-demo", help="only create the demo cluster")
+    init = verbs.add_parser(
+        "init-demo", help="only create the demo cluster (its chroot build starts)"
+    )
     init.add_argument("dir", help="a new or empty directory")
     for area in AREAS:
         area.register(verbs)
@@ -93,10 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb is None:
             return _open_tui(args.config, args.serial)
         if args.verb in ("demo", "init-demo"):
-            from qlutui.backend.demo import ensure_demo, init_demo
+            from qlutui.backend.demo import create_demo, ensure_demo
 
             if args.verb == "init-demo":
-                print(init_demo(args.dir))
+                print(create_demo(args.dir))
                 return 0
             return _open_tui(str(ensure_demo(args.dir)), args.serial)
         if standalone := getattr(args, "standalone", None):

@@ -54,3 +54,10 @@ def ssh_cluster(directory: Path, sshd: SSHD) -> tuple[Path, Path]:
         'flavour = "bookworm"\nversion = "13.1"\nstate = "ready"\n'
     )
     return config, remote
+
+
+def present_tree(config: Path) -> Path:
+    """An (empty) tree for the demo's bookworm-base: a demo with no chroot missing its tree."""
+    root = config.parent / "headnodes/beosrv-c/srv/apps/chroots" / NAME
+    root.mkdir(parents=True)
+    return root

@@ -25,6 +25,7 @@ import posixpath
 import re
 import shlex
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
@@ -292,8 +293,13 @@ class ChrootsService:
 
     async def tree_problems(self, state: ChrootsState) -> dict[str, str]:
         """What `presence` says of every ready chroot (building and failed ones have no tree
-        yet). Head-nodes are asked concurrently, each chroot of one in turn; once a head-node
-        is unreachable its other chroots say so without waiting for a timeout each."""
+        yet)."""
+        return await self.tree_problems_of(state.chroots.values())
+
+    async def tree_problems_of(self, chroots: Iterable[Chroot]) -> dict[str, str]:
+        """What `presence` says of each of `chroots` that is ready. Head-nodes are asked
+        concurrently, each chroot of one in turn; once a head-node is unreachable its other
+        chroots say so without waiting for a timeout each."""
 
         async def on_server(chroots: list[Chroot]) -> dict[str, str]:
             found: dict[str, str] = {}
@@ -306,7 +312,7 @@ class ChrootsService:
             return found
 
         servers: dict[str, list[Chroot]] = {}
-        for chroot in state.chroots.values():
+        for chroot in chroots:
             if chroot.state == "ready":
                 servers.setdefault(chroot.server, []).append(chroot)
         results = await asyncio.gather(*(on_server(c) for c in servers.values()))
@@ -393,6 +399,14 @@ class ChrootsService:
                     f"chroot {shown(chroot.name)} cannot be {what}: "
                     f"{point} is mounted on {chroot.server}"
                 )
+
+    async def check_tree(self, state: ChrootsState, name: str, what: str) -> Chroot:
+        """Refuse a chroot whose tree is not on its head-node (a rename would copy nothing,
+        fail, and leave the source marked failed)."""
+        chroot = self.chroot(state, name)
+        if problem := await self.presence(chroot):
+            raise Refused(f"chroot {shown(name)} cannot be {what} ({problem}); nothing changed")
+        return chroot
 
     async def _check_target_free(self, server: str, path: str) -> None:
         transport = self.cluster.transport(server)
@@ -490,7 +504,7 @@ class ChrootsService:
         repoints the images. A failed step restores `old` (from the copy if it was removed
         already) and drops the copy."""
         self.check_rename(state, old, new)
-        src = self.chroot(state, old)
+        src = await self.check_tree(state, old, "renamed")
         path = self.path(new)
         await self._check_unmounted(src, "renamed")
         await self._check_target_free(src.server, path)

@@ -7,9 +7,11 @@ need it) and reused: one connection per head-node for the life of the process.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import inspect
 import posixpath
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import cached_property, partial, wraps
 from pathlib import Path
@@ -67,7 +69,7 @@ class Summary:
     images: int
     chroots: int
     running_jobs: int
-    problems: int  # lines `qlutui check` prints
+    problems: int  # lines `qlutui check` prints (`Cluster.status`; `summary`: state files only)
 
 
 class Cluster:
@@ -168,6 +170,26 @@ class Cluster:
             )
         ]
         return problems or self._memo("problems", tuple(sorted(AREAS)), self._file_problems)
+
+    async def all_problems(self) -> list[str]:
+        """`problems()` and what only the head-nodes can tell (`state_check.chroot_problems`):
+        what `qlutui check` prints and the Check screen shows."""
+        problems = await asyncio.to_thread(self.problems)
+        return problems + await self.chroot_problems()
+
+    async def chroot_problems(self) -> list[str]:
+        from qlutui.backend.state_check import chroot_problems
+
+        return await chroot_problems(self)
+
+    async def status(self) -> AsyncIterator[Summary]:
+        """The menu's line: `summary()` (the state files, read in a thread), then the same
+        with the chroot problems counted too (a head-node that is slow to answer does not
+        hold the first)."""
+        summary = await asyncio.to_thread(self.summary)
+        yield summary
+        extra = await self.chroot_problems()
+        yield dataclasses.replace(summary, problems=summary.problems + len(extra))
 
     def _file_problems(self) -> list[str]:
         """What a write of the generated files would refuse, checked as a write checks

@@ -13,6 +13,7 @@ sends a packet off this machine.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -299,8 +300,12 @@ def seed_rootfs(base: Path, headnode: str) -> None:
             path.chmod(mode)
 
 
-def init_demo(dirpath: str | Path) -> Path:
-    """Create the demo cluster in `dirpath` (must be empty or missing); return its config path."""
+def init_demo(dirpath: str | Path, *, chroots: bool = True) -> Path:
+    """Create the demo cluster in `dirpath` (must be empty or missing); return its config path.
+
+    `chroots=False` leaves CHROOTS out of chroots.toml, for `start_builds` to build them (what
+    `qlutui demo` does); the tests keep their records, ready without a tree, and give them
+    whatever tree they need."""
     dirpath = Path(dirpath).absolute()
     config = dirpath / "config.toml"
     if dirpath.exists() and any(dirpath.iterdir()):
@@ -327,7 +332,7 @@ def init_demo(dirpath: str | Path) -> Path:
         "Qlustar releases, flavours, modules and tasks available on the head-nodes.",
     )
     _write_toml(state / "images.toml", {"images": IMAGES}, "Qlustar OS images.")
-    _write_toml(state / "chroots.toml", {"chroots": CHROOTS}, "UnionFS chroots.")
+    _write_toml(state / "chroots.toml", {"chroots": CHROOTS if chroots else {}}, "UnionFS chroots.")
     ssh = {kind: {"description": text, "header": ""} for kind, text in SSH_DESCRIPTIONS.items()}
     ssh["authorized_keys"]["header"] = f"{admin_key}\n"
     _write_toml(state / "sshfiles.toml", ssh, "SSH host files: headers and options.")
@@ -348,6 +353,43 @@ def init_demo(dirpath: str | Path) -> Path:
 
 
 def ensure_demo(dirpath: str | Path) -> Path:
-    """The demo's config path, creating the demo first when it does not exist yet."""
+    """The demo's config path, creating the demo first when it does not exist yet, its
+    chroots being built (`start_builds`)."""
     config = Path(dirpath).absolute() / "config.toml"
-    return config if config.exists() else init_demo(dirpath)
+    return config if config.exists() else create_demo(dirpath)
+
+
+def create_demo(dirpath: str | Path) -> Path:
+    """`init_demo` with the chroots being built (`start_builds`): what a user gets."""
+    config = init_demo(dirpath, chroots=False)
+    asyncio.run(start_builds(config))
+    return config
+
+
+async def start_builds(config: Path) -> list[str]:
+    """Start building the demo's chroots (CHROOTS, missing from chroots.toml) as the New
+    chroot form would: each "building" at once, its job's log in Jobs; the jobs run detached,
+    so the TUI opens meanwhile. Returns the job ids."""
+    from qlutui.backend.chroots import ChrootsService  # the demo's data needs no service
+    from qlutui.backend.cluster import Cluster
+
+    cluster = Cluster.open(config)
+    try:
+        service = ChrootsService(cluster)
+        state = await service.load()
+        jobs = []
+        for name, spec in CHROOTS.items():
+            job = await service.new(
+                state,
+                name,
+                spec["description"],
+                spec["server"],
+                spec["flavour"],
+                spec["version"],
+                list(spec["tasks"]),
+            )
+            jobs.append(job.id)
+            state = await service.load()
+        return jobs
+    finally:
+        await cluster.aclose()

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from qlutui.backend.chroots import ChrootsService
 from qlutui.backend.cluster import Cluster
 from qlutui.errors import ConfigError, InvalidInput, QlutuiError, Refused
 from qlutui.model import images as rules
@@ -49,6 +50,8 @@ class ImagesState:
     chroots: dict[str, Chroot]
     rootfs_configs: list[str]
     users: dict[str, list[str]]  # image name -> hosts assigned to it (inventory order)
+    # chroot name -> why its tree is not on its head-node, for the ready chroots images use
+    trees: dict[str, str] = field(default_factory=dict)
 
     def image(self, name: str) -> Image:
         try:
@@ -66,16 +69,28 @@ class ImagesService:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.store = cluster.store
+        self.chroots = ChrootsService(cluster)  # where the chroots' trees are asked
 
     # -- loading -----------------------------------------------------------------------
 
     async def load(self) -> ImagesState:
-        # the head-node query and the state files overlap: neither waits for the other
-        (base, state), (packages, source) = await asyncio.gather(
-            asyncio.to_thread(self.read_files), self._module_packages()
+        # the head-node queries and the state files overlap: neither waits for the other
+        (base, state, trees), (packages, source) = await asyncio.gather(
+            self._files_and_trees(), self._module_packages()
         )
         catalog = Catalog.from_packages(packages, base) if packages else base
-        return dataclasses.replace(state, catalog=catalog, catalog_source=source)
+        return dataclasses.replace(state, catalog=catalog, catalog_source=source, trees=trees)
+
+    async def _files_and_trees(self) -> tuple[Catalog, ImagesState, dict[str, str]]:
+        base, state = await asyncio.to_thread(self.read_files)
+        return base, state, await self.trees(state)
+
+    async def trees(self, state: ImagesState) -> dict[str, str]:
+        """What the head-nodes say of the trees of the ready chroots the images use (one
+        stat each): by chroot name, why the tree is not there."""
+        used = {image.chroot for image in state.images.values()}
+        chroots = [c for name, c in state.chroots.items() if name in used]
+        return await self.chroots.tree_problems_of(chroots)
 
     def read_files(self) -> tuple[Catalog, ImagesState]:
         snap = self.store.load("images")
@@ -153,7 +168,7 @@ class ImagesService:
 
     def warnings(self, state: ImagesState, name: str) -> list[str]:
         image = state.image(name)
-        found = rules.validate_image(image, state.catalog, state.chroots)
+        found = rules.validate_image(image, state.catalog, state.chroots, state.trees)
         missing = [c for c in image.rootfs if c not in state.rootfs_configs]
         if missing:
             found.append(f"root-fs configs not in rootfs.toml: {', '.join(missing)}")

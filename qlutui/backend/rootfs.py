@@ -155,8 +155,9 @@ class Script:
     mode: int
     size: int
     position: int | None  # 1-based place in the boot order; None when it will not run
-    problems: tuple[str, ...]
+    problems: tuple[str, ...]  # why run-parts skips it or it cannot start
     syntax: str  # "ok", "not checked (...)" or the shell's error
+    fails: str = ""  # why it fails once run-parts runs it (a syntax error); it keeps its place
 
 
 @dataclass(frozen=True)
@@ -616,12 +617,13 @@ class RootfsService:
         problems = script_problems(
             entry.name, kinds.get(entry.kind, stat.S_IFIFO) | entry.mode, data[:HEAD_BYTES]
         )
-        syntax = ""
+        syntax = fails = ""
         if entry.kind == "file":
             syntax = await self._syntax(transport, entry.name, data)
-            if syntax not in ("ok",) and not syntax.startswith("not checked"):
-                problems.append(f"syntax error: {syntax}")
-        return Script(entry.name, entry.kind, entry.mode, entry.size, None, tuple(problems), syntax)
+            if syntax != "ok" and not syntax.startswith("not checked"):
+                fails = f"syntax error: {syntax}"  # run-parts still runs it: the shell fails
+        problems = tuple(problems)
+        return Script(entry.name, entry.kind, entry.mode, entry.size, None, problems, syntax, fails)
 
     async def _syntax(self, transport: Transport, name: str, data: bytes) -> str:
         """The shell's verdict on the script's text, fed on stdin (never read by its path)."""

@@ -6,23 +6,30 @@ keys no qlutui field reads (a typo such as `chrot` would otherwise go unnoticed)
 whose path is not `<chroots_base>/<name>` (every chroot operation refuses them). The
 generated files are checked by their classes (`backend/files/`); `ssh_files_problems` says
 what `ssh write` would refuse in the SSH files, as `check_files` finds it.
+`chroot_problems` adds what only the head-nodes can tell: ready chroots whose tree is not
+there, and images on a chroot that cannot serve them (failed, or not there).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from qlutui.backend.store import Store
 from qlutui.errors import InvalidInput, QlutuiError
 from qlutui.model.catalog import Catalog
 from qlutui.model.chroots import Chroot, chroots_from_dict, misplaced
 from qlutui.model.hostsfile import options_from_dict
-from qlutui.model.images import images_from_dict
+from qlutui.model.images import chroot_unusable, images_from_dict
 from qlutui.model.inventory import Inventory, check_unique
 from qlutui.model.names import label
 from qlutui.model.rootfs import configs_from_dict
 from qlutui.model.schema import unknown_keys
 from qlutui.model.sshfiles import Refusal, check_files, options_from_toml
+
+if TYPE_CHECKING:
+    from qlutui.backend.cluster import Cluster
 
 PARSERS: dict[str, Callable[[Mapping], object]] = {
     "inventory": Inventory.from_dict,
@@ -84,3 +91,29 @@ def ssh_files_problems(store: Store) -> list[str]:
         elif checked.error is not None and not checked.header:
             problems.append(f"{sshfiles}: {checked.error}")
     return list(dict.fromkeys(problems))  # a bad host key concerns known_hosts only, once
+
+
+async def chroot_problems(cluster: Cluster) -> list[str]:
+    """Ready chroots whose tree is not on their head-node (one stat each, asked there) and
+    the images whose chroot cannot serve them (`chroot_unusable`: failed, or not there).
+    Nothing when the state files cannot be read (reported as their own problem)."""
+    from qlutui.backend.images import ImagesService  # the services: only when asked
+
+    service = ImagesService(cluster)
+    try:
+        _, state = await asyncio.to_thread(service.read_files)
+    except (QlutuiError, OSError):
+        return []
+    base = cluster.config.chroots_base
+    placed = [c for c in state.chroots.values() if not misplaced(c, base)]  # else: reported
+    trees = await service.chroots.tree_problems_of(placed)
+    chroots, images = cluster.store.path("chroots"), cluster.store.path("images")
+    problems = [
+        f"{chroots}: chroots.{label(name)}: ready, but {problem}"
+        for name, problem in trees.items()
+        if problem
+    ]
+    for name, image in state.images.items():
+        if unusable := chroot_unusable(image, state.chroots, trees):
+            problems.append(f"{images}: images.{label(name)}: {unusable}")
+    return problems

@@ -1,4 +1,5 @@
-"""`qlutui check [--json]`: what is wrong in the state files; exit 1 when anything is."""
+"""`qlutui check [--json]`: what is wrong in the state files (and what the head-nodes say of
+the chroots' trees); exit 1 when anything is."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ def register(verbs: Any) -> None:
     p.set_defaults(handler=check_state)
 
 
-def check_state(cluster: Any, args: argparse.Namespace) -> int:
-    problems = cluster.problems()
+async def check_state(cluster: Any, args: argparse.Namespace) -> int:
+    problems = await cluster.all_problems()
     text = "\n".join(problems) or f"no problem found in {cluster.config.state_dir}"
     commands.emit(args, problems, text)
     return 1 if problems else 0

@@ -193,6 +193,7 @@ async def remove_chroot(cluster: Any, args: argparse.Namespace) -> int:
 
 async def rename_chroot(cluster: Any, args: argparse.Namespace) -> int:
     service, state = await _state(cluster)
+    await service.check_tree(state, args.name, "renamed")
     images = service.check_rename(state, args.name, args.new_name)
     if images:
         print(f"images repointed to {args.new_name} on success: {', '.join(images)}")

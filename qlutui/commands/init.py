@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qlutui.errors import Refused
+from qlutui.model.names import counted
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster_init import HeadNodeSpec
@@ -101,7 +102,7 @@ async def _init(args: argparse.Namespace, specs: list[HeadNodeSpec]) -> int:
             accepted.append((spec, key))
     setup.trust(known_hosts, accepted)
     config = setup.write_config(directory, specs, known_hosts, identity)
-    keys = f" and {len(accepted)} host key(s) to {known_hosts}" if accepted else ""
+    keys = f" and {counted(len(accepted), 'host key')} to {known_hosts}" if accepted else ""
     print(f"wrote {config}{keys}")
     if args.do_import:
         await _import(config, specs[0].name)

@@ -280,6 +280,7 @@ async def scripts(cluster: Any, args: argparse.Namespace) -> int:
             "size": s.size,
             "problems": list(s.problems),
             "syntax": s.syntax,
+            "fails": s.fails,
         }
         for s in found
     ]
@@ -287,6 +288,7 @@ async def scripts(cluster: Any, args: argparse.Namespace) -> int:
     for s in found:
         lines.append(f"{s.position or '-':>3} {s.mode:04o} {commands.printable(s.name)}")
         lines += [f"      will not run: {problem}" for problem in s.problems]
+        lines += [f"      runs and fails: {s.fails}"] if s.fails else []
     commands.emit(args, data, "\n".join(lines) or f"{args.name} has no boot scripts")
     return 0
 

@@ -142,8 +142,28 @@ def module_packages(image: Image, catalog: Catalog) -> list[str]:
     return [module_package(m, image.flavour, release) for m in image.modules]
 
 
-def validate_image(image: Image, catalog: Catalog, chroots: Mapping[str, Chroot]) -> list[str]:
-    """Warnings about an image against what the head-nodes offer (empty when all is fine)."""
+def chroot_unusable(image: Image, chroots: Mapping[str, Chroot], trees: Mapping[str, str]) -> str:
+    """Why the image's chroot cannot serve it ("" when it can, or the image has none): the
+    chroot failed, or its tree is not on its head-node (`trees`: what the head-nodes said of
+    the ready chroots, by name; a chroot not in it was not asked)."""
+    chroot = chroots.get(image.chroot) if image.chroot else None
+    if chroot is None:
+        return ""
+    if chroot.state == "failed":
+        return f"chroot {shown(chroot.name)} is failed (no usable tree)"
+    if chroot.state == "ready" and (problem := trees.get(chroot.name)):
+        return f"chroot {shown(chroot.name)} cannot be used ({problem})"
+    return ""
+
+
+def validate_image(
+    image: Image,
+    catalog: Catalog,
+    chroots: Mapping[str, Chroot],
+    trees: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Warnings about an image against what the head-nodes offer (empty when all is fine);
+    `trees` as `chroot_unusable` takes it."""
     warnings = []
     if problem := image_problem(image):
         return [problem]
@@ -172,6 +192,8 @@ def validate_image(image: Image, catalog: Catalog, chroots: Mapping[str, Chroot]
                     f"chroot {shown(chroot.name)} is version {chroot.version},"
                     f" the image resolves to {release}"
                 )
+            if unusable := chroot_unusable(image, chroots, trees or {}):
+                warnings.append(unusable)
     return warnings
 
 

@@ -171,7 +171,8 @@ def add_hosts(inv: Inventory, names: Sequence[str], fields: HostFields) -> Inven
     """The inventory with new hosts `names` (in that order, after the others)."""
     existing = {h.name for h in inv.hosts}
     if clash := [n for n in names if n in existing]:
-        raise Refused(f"{counted(len(clash), 'host')} exist(s) already: {folded(clash)}")
+        verb = "exists" if len(clash) == 1 else "exist"
+        raise Refused(f"{counted(len(clash), 'host')} {verb} already: {folded(clash)}")
     if inv.primary.name not in fields.ips:
         raise InvalidInput(f"new hosts need an IP on the primary network {inv.primary.name}")
     new = [Host(name=name, ips={}) for name in names]

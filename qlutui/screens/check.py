@@ -1,6 +1,7 @@
 """Check: every problem in the state files, one line each, as `qlutui check` prints them
-(malformed TOML, an entry the model refuses, inventory clashes, unknown keys). Read in a
-thread: the 10,000-host inventory takes ~0.2 s to check the first time."""
+(malformed TOML, an entry the model refuses, inventory clashes, unknown keys, chroots whose
+tree is not there and the images on them). The state files are read in a thread: the
+10,000-host inventory takes ~0.2 s to check the first time."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from textual.widgets import Static
 
 from qlutui.model.names import counted
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.hanging import Hanging
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -46,14 +48,13 @@ class CheckScreen(Screen):
     def on_mount(self) -> None:
         self.action_reload()
 
-    @work(thread=True, exclusive=True, group="check")
-    def action_reload(self) -> None:
-        problems = self.cluster.problems()
-        self.app.call_from_thread(self._show, problems)
+    @work(exclusive=True, group="check")
+    async def action_reload(self) -> None:
+        self._show(await self.cluster.all_problems())
 
     def _show(self, problems: list[str]) -> None:
         self.problems = problems
-        self.query_one("#check-list", Static).update("\n".join(problems) or "No problem found.")
+        self.query_one("#check-list", Static).update(Hanging(problems or ["No problem found."]))
         self.query_one("#check-status", Static).update(
             f"{counted(len(problems), 'problem')}; r checks again"
         )

@@ -378,6 +378,12 @@ class ChrootsScreen(Screen):
         old, state = self.selected, self.state
         if old is None or state is None:
             return
+        try:
+            self.service.check_idle(state, old)
+            await self.service.check_tree(state, old, "renamed")
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
         values = await self.app.push_screen_wait(
             FormDialog(f"Rename chroot {old}", [self._name_field("New name", old)])
         )

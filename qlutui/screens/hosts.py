@@ -39,6 +39,7 @@ from qlutui.model.inventory import (
     host_names,
     mac_key,
 )
+from qlutui.model.names import counted
 from qlutui.model.noderange import expand, folded
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
@@ -328,7 +329,7 @@ class HostsScreen(Screen):
         self.selected &= names
         self._everything = _flat(entries)  # what an empty filter shows, worked out once
         self.widths = _widths([COLUMNS, *self._everything[0]])
-        heading = f"{len(problems)} uniqueness problem(s) in inventory.toml:"
+        heading = f"{counted(len(problems), 'uniqueness problem')} in inventory.toml:"
         self._show_problems([str(p) for p in problems], heading)
         net_rows = network_rows(state.inventory)
         self.networks_table.set_rows(
@@ -536,7 +537,7 @@ class HostsScreen(Screen):
         await self._edit(
             lambda inv: edits.add_hosts(inv, names, host),
             "hosts add (TUI)",
-            f"Add {len(names)} host(s) {folded(names, PREVIEW_HOSTS)}?",
+            f"Add {counted(len(names), 'host')} {folded(names, PREVIEW_HOSTS)}?",
         )
 
     @work(group="hosts-action", exclusive=True)
@@ -603,7 +604,7 @@ class HostsScreen(Screen):
         await self._edit(
             lambda inv: edits.set_hosts(inv, names, edits.HostFields(image=image)),
             "hosts set image (TUI)",
-            f"Set image {image or '<None>'} on {len(names)} host(s)?",
+            f"Set image {image or '<None>'} on {counted(len(names), 'host')}?",
         )
 
     @work(group="hosts-action", exclusive=True)
@@ -671,7 +672,7 @@ class HostsScreen(Screen):
         await self._edit(
             lambda inv: edits.set_hosts(inv, names, edits.HostFields(ips=ips)),
             "hosts renumber (TUI)",
-            f"Renumber {len(names)} host(s)?",
+            f"Renumber {counted(len(names), 'host')}?",
         )
 
     @work(group="hosts-action", exclusive=True)
@@ -709,7 +710,7 @@ class HostsScreen(Screen):
         await self._edit(
             lambda inv: edits.remove_hosts(inv, names),
             "hosts rm (TUI)",
-            f"Really remove {len(names)} host(s)?",
+            f"Really remove {counted(len(names), 'host')}?",
         )
 
     @work(group="hosts-action", exclusive=True)
@@ -765,7 +766,7 @@ class HostsScreen(Screen):
         question = f"Really remove network {network.name}?"
         if users:  # the preview names them: their IPs, MACs, aliases, override on it go
             question = (
-                f"Network {network.name} is used by {len(users)} host(s): remove it and"
+                f"Network {network.name} is used by {counted(len(users), 'host')}: remove it and"
                 " what they have on it?"
             )
         await self._edit(

@@ -109,6 +109,7 @@ class ImagesScreen(Screen):
         self.state: ImagesState | None = None
         self.expanded: set[Ref] = set()
         self.flagged: dict[str, bool] = {}  # image name -> has warnings, for this state
+        self.preview: str | None = None  # the release of the upgrade preview shown
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Qlustar Images", classes="title-bar")
@@ -166,10 +167,12 @@ class ImagesScreen(Screen):
             tree.move_cursor(target)
         elif names:
             tree.move_cursor_to_line(0)
-        shown = f"{len(names)} of {len(state.images)}" if needle else f"{len(state.images)}"
+        shown = counted(len(state.images), "image")
+        shown = f"{len(names)} of {shown}" if needle else shown
         self.query_one("#images-status", Static).update(
-            f"{shown} images | catalog: {state.catalog_source}"
+            f"{shown} | catalog: {state.catalog_source}"
         )
+        self._show_preview()  # of this state: never one naming an image renamed or deleted
 
     def _image_label(self, name: str) -> Text:
         assert self.state is not None
@@ -498,13 +501,19 @@ class ImagesScreen(Screen):
         values = await self.app.push_screen_wait(FormDialog("Upgrade preview", [field]))
         if values is None:
             return
-        release = values["release"]
-        moves = self.service.upgrade_preview(self.state, release)
+        self.preview = values["release"]
+        self._show_preview()
+
+    def _show_preview(self) -> None:
+        """The upgrade preview of `self.preview`, computed from the state shown."""
+        if self.preview is None or self.state is None:
+            return
+        moves = self.service.upgrade_preview(self.state, self.preview)
         lines = [f"{m.image}: {m.choice}  {m.before or 'none'} -> {m.after}" for m in moves] or [
             "no image would move"
         ]
         info = self.query_one("#images-info", Static)
-        info.update("\n".join([f"If {release} were added:", *lines]))
+        info.update("\n".join([f"If {self.preview} were added:", *lines]))
         info.add_class("-shown")
 
 

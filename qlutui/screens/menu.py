@@ -7,7 +7,7 @@ arrow keys and Enter. Choosing posts `MenuScreen.Open`; the app opens the dialog
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -21,9 +21,8 @@ from textual.widgets.option_list import Option
 
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
-from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.footer import KeysFooter
-from qlutui.widgets.words import Words
+from qlutui.widgets.hanging import Hanging
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster, Summary
@@ -62,12 +61,12 @@ class MenuScreen(Screen):
         self,
         dialogs: Sequence[Dialog],
         headnodes: Sequence[str],
-        summary: Callable[[], Summary] | None = None,
+        summary: Callable[[], AsyncIterator[Summary]] | None = None,
     ) -> None:
         super().__init__()
         self.dialogs = list(dialogs)
         self.headnodes = list(headnodes)
-        self.summary = summary  # counts the cluster's state: run in a thread
+        self.summary = summary  # counts the cluster's state, more exactly each time
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Manage", classes="title-bar")
@@ -88,13 +87,16 @@ class MenuScreen(Screen):
         if self.summary is not None:
             self.run_worker(self._show_summary(self.summary), group="summary", exclusive=True)
 
-    async def _show_summary(self, summary: Callable[[], Summary]) -> None:
+    async def _show_summary(self, summary: Callable[[], AsyncIterator[Summary]]) -> None:
         try:
-            text = summary_text(await off_loop(summary))
+            async for counts in summary():  # the state files' first, then the head-nodes'
+                self._put_summary(summary_text(counts))
         except (QlutuiError, OSError) as exc:  # the menu stays usable whatever the state
-            text = str(exc)
+            self._put_summary(str(exc))
+
+    def _put_summary(self, text: str) -> None:
         for shown in self.query("#menu-summary").results(Static):  # none once the app quits
-            shown.update(Words(text))  # a path never folded mid-word
+            shown.update(Hanging([text], hang=0, cut_long=True))  # a path never folded
 
     def action_open(self, dialog_id: str) -> None:
         self.post_message(self.Open(dialog_id))
@@ -121,7 +123,7 @@ def summary_text(summary: Summary) -> str:
 def menu_screen(
     dialogs: Sequence[Dialog],
     headnodes: Sequence[str],
-    summary: Callable[[], Summary] | None = None,
+    summary: Callable[[], AsyncIterator[Summary]] | None = None,
 ) -> MenuScreen:
     """The menu with one binding per dialog (a subclass, since Textual bindings are per class).
 

@@ -584,6 +584,7 @@ class ConfigScreen(_Actions):
             place = f"{script.position:>2}." if script.position else " -"
             lines.append(f"{place} {script.mode:04o} {script.name}")
             lines += [f"      will not run: {problem}" for problem in script.problems]
+            lines += [f"      runs and fails: {script.fails}"] if script.fails else []
         if not scripts:
             lines.append(f"(no {INITD}/ or no scripts in it)")
         self.app.push_screen(ReportScreen(f"Boot order of {self.config_name}", lines))

@@ -412,12 +412,12 @@ async def scan_and_store(
     except QlutuiError as exc:
         await app.push_screen_wait(ErrorDialog(str(exc)))
         return []
-    say(f"Scanning {len(targets)} host(s) ...")
+    say(f"Scanning {counted(len(targets), 'host')} ...")
     results = await service.scan_keys(targets)
     say(scan_summary(results))
     pending = [r for r in results if r.state in ("new", "changed")]
     if not pending or not await app.push_screen_wait(
-        Confirm(f"Store the keys of {len(pending)} host(s)?", scan_detail(results))
+        Confirm(f"Store the keys of {counted(len(pending), 'host')}?", scan_detail(results))
     ):
         return []
     try:
@@ -425,7 +425,7 @@ async def scan_and_store(
     except QlutuiError as exc:
         await app.push_screen_wait(ErrorDialog(str(exc)))
         return []
-    say(f"Stored the keys of {len(stored)} host(s) in inventory.toml")
+    say(f"Stored the keys of {counted(len(stored), 'host')} in inventory.toml")
     return stored
 
 

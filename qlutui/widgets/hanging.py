@@ -1,8 +1,11 @@
-"""Text whose wrapped lines keep a hanging indent, at whatever width it is drawn.
+"""Text wrapped between words at whatever width it is drawn: the one wrapping rule.
 
-A detail row `Description: a long text ...` continues under its value, not under the label;
-a report line continues a little right of where it starts. Lines break between words (a
-word longer than the line is cut), never fold back to the left edge.
+Lines break between words, never inside one (a path folded mid-word reads as two), and
+continue with a hanging indent: a detail row `Description: a long text ...` continues under
+its value, not under the label; a report line continues a little right of where it starts.
+A word longer than a whole line (a long path) is either broken after a '/' (its parts stay
+whole), or, with `cut_long`, kept on one line cut in its middle so both its start and its
+end (the file name, `line:col`) stay visible. `middle_cut` is that cut for one line of text.
 """
 
 from __future__ import annotations
@@ -14,20 +17,35 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
 
+ELLIPSIS = "\u2026"
+
+
+def middle_cut(text: str, width: int) -> str:
+    """`text` in at most `width` cells, cut in the middle when longer."""
+    if len(text) <= width:
+        return text
+    if width < 2:
+        return text[-width:] if width > 0 else ""
+    head = width // 2
+    return text[:head] + ELLIPSIS + text[len(text) - (width - 1 - head) :]
+
 
 class Hanging:
     """Plain lines; each one's continuation is indented `hang` cells past the line's own
-    leading spaces."""
+    leading spaces. `cut_long`: a word longer than a line stands on its own line, cut in
+    its middle (`middle_cut`), instead of being broken after a '/'."""
 
-    def __init__(self, lines: Iterable[str], hang: int = 2) -> None:
+    def __init__(self, lines: Iterable[str], hang: int = 2, *, cut_long: bool = False) -> None:
         self.lines = [part for line in lines for part in line.split("\n")]
         self.hang = hang
+        self.cut_long = cut_long
 
     def wrapped(self, width: int) -> list[str]:
         out: list[str] = []
         for line in self.lines:
             lead = len(line) - len(line.lstrip(" "))
-            out += wrap(line, max(width, 2), min(lead + self.hang, width // 2))
+            indent = min(lead + self.hang, width // 2)
+            out += wrap(line, max(width, 2), indent, cut_long=self.cut_long)
         return out
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -41,13 +59,19 @@ class Hanging:
         return "\n".join(self.lines)
 
 
-def wrap(line: str, width: int, indent: int) -> list[str]:
+def wrap(line: str, width: int, indent: int, *, cut_long: bool = False) -> list[str]:
     """`line` in lines of at most `width` cells, broken between words, the continuation
     lines indented by `indent`. A word too long for a continuation line (a path) fills the
-    line it starts on, cut after a '/' where it can."""
+    line it starts on, cut after a '/' where it can; with `cut_long`, a word longer than a
+    whole line stands on a line of its own, cut in its middle."""
     lines: list[str] = []
     current = ""
     for token in re.findall(r" *\S+", line) or [""]:
+        if cut_long and len(token.lstrip(" ")) > width:
+            if current.strip():
+                lines.append(current)
+            current = middle_cut(token.lstrip(" "), width)
+            continue
         while token:
             if not current.strip():  # a fresh line: no spaces before its first word
                 current, token = current + token.lstrip(" ") if current else token, ""

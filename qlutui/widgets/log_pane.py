@@ -29,7 +29,7 @@ from textual.widgets import Log, Static
 
 from qlutui.backend.job_records import INTERRUPTED, MESSAGE, STATES, STDERR, STDOUT, LogLine
 from qlutui.backend.jobs import Job
-from qlutui.widgets.words import middle_cut
+from qlutui.widgets.hanging import middle_cut
 
 STREAMS = {STDOUT: "stdout", STDERR: "stderr", MESSAGE: "messages"}  # footer labels
 HEADER_LIVE_S = 0.25  # the header is re-rendered at most this often while lines flow

@@ -255,17 +255,18 @@ async def test_scripts_in_run_parts_order_with_their_problems(service: RootfsSer
         "60-data",
         "Z9",
     ]
-    assert by_name["05-broken"].position is None
-    assert "syntax error" in by_name["05-broken"].problems[0]
+    # a syntax error: run-parts still runs it (first), and the shell fails
+    assert by_name["05-broken"].position == 1 and by_name["05-broken"].problems == ()
+    assert by_name["05-broken"].fails.startswith("syntax error: ")
     assert "05-broken" in by_name["05-broken"].syntax and "/" not in by_name["05-broken"].syntax
-    assert (by_name["20-nvidia-persistenced"].position, by_name["50-bash"].position) == (1, 2)
+    assert (by_name["20-nvidia-persistenced"].position, by_name["50-bash"].position) == (2, 3)
     assert by_name["50-bash"].syntax == "ok"  # bash syntax, checked by bash
     assert by_name["30-gpu-clocks.sh"].problems == (
         "name has characters other than letters, digits, '_' and '-': run-parts skips it",
     )
     assert by_name["40-fabric-check"].problems == ("not executable: run-parts skips it",)
     assert by_name["60-data"].problems == ("no '#!' line: the kernel cannot run it",)
-    assert by_name["Z9"].position == 3 and by_name["Z9"].syntax.startswith("not checked")
+    assert by_name["Z9"].position == 4 and by_name["Z9"].syntax.startswith("not checked")
 
 
 async def test_no_initd_means_no_scripts(service: RootfsService) -> None:

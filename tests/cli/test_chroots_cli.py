@@ -112,3 +112,17 @@ def test_failed_job_exits_1(config: Path) -> None:
     assert "Failed" in result.stdout
     assert chroots(config)["copy"]["state"] == "failed"
     assert not (config.parent / "headnodes/beosrv-c/srv/apps/chroots/copy.partial").exists()
+
+
+def test_rename_of_a_missing_tree_is_refused_and_changes_nothing(config: Path) -> None:
+    """bookworm-base is ready but has no tree: the rename is refused before any job, and the
+    chroot stays ready (a failed copy used to mark it failed)."""
+    before = (config.parent / "state/chroots.toml").read_text()
+    result = qlutui(config, "rename", "bookworm-base", "base2")
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(
+        "chroot 'bookworm-base' cannot be renamed (missing on beosrv-c); nothing changed"
+    )
+    assert "repointed" not in result.stdout
+    assert (config.parent / "state/chroots.toml").read_text() == before
+    assert not list((config.parent / "state/jobs").glob("*"))

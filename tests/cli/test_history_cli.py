@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from tiny_chroot import present_tree
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
@@ -20,7 +21,9 @@ from qlutui.errors import ConflictError
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    return init_demo(tmp_path / "demo")
+    config = init_demo(tmp_path / "demo")
+    present_tree(config)  # check: nothing but the state files to report
+    return config
 
 
 def qlutui(config: Path, *args: str) -> subprocess.CompletedProcess:

@@ -252,7 +252,10 @@ def test_comments_survive_cli_edits(config: Path, capsys: pytest.CaptureFixture)
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        (["hosts", "add", "beo-[01-02]", "--ip", "boot=auto"], "exist(s) already: beo-[01-02]"),
+        (
+            ["hosts", "add", "beo-[01-02]", "--ip", "boot=auto"],
+            "2 hosts exist already: beo-[01-02]",
+        ),
         (
             ["hosts", "add", "n1", "--ip", "boot=127.52.1.11"],
             "ip '127.52.1.11' used by beo-01 (boot), n1 (boot)",

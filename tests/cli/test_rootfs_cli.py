@@ -234,3 +234,17 @@ def test_put_refuses_a_fifo_a_device_and_a_diverged_copy(config: Path, tmp_path:
     assert {on(config, n, rel).read_text() for n in HEADNODES} == {"new\n"}
     new = hashlib.sha256(b"new\n").hexdigest()
     assert run(config, "put", "ntp-tweaks", path, "--expect", new, stdin="3\n").returncode == 0
+
+
+def test_a_script_with_a_syntax_error_keeps_its_place(config: Path) -> None:
+    """run-parts runs it and the shell fails: it is in the boot order, marked so."""
+    for headnode in ("beosrv-c", "beosrv-d"):
+        script = on(config, headnode, "gpu-setup/lib/qlustar/init.d/25-broken")
+        script.write_text("#!/bin/sh\nif then\n")
+        script.chmod(0o755)
+    result = run(config, "scripts", "gpu-setup")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["  1 0755 20-nvidia-persistenced", "  2 0755 25-broken"]
+    assert lines[2].startswith("      runs and fails: syntax error: ") and "25-broken" in lines[2]
+    assert lines[3] == "  - 0755 30-gpu-clocks.sh"

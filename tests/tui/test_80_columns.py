@@ -97,6 +97,30 @@ async def test_the_key_bar_shows_whole_keys_the_screens_own_first(demo: Path) ->
     await cluster.aclose()
 
 
+async def test_the_drawn_key_bar_holds_only_whole_keys_on_every_screen(demo: Path) -> None:
+    """What the terminal shows on the bottom row of every screen, not what the bar meant to
+    draw: each key it shows with its whole description, nothing else but spaces, `?` and
+    the palette key on the right (the Chroots screen's keys once cut `l Lo~`)."""
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        for dialog in [None, *DIALOGS]:
+            if dialog:
+                await pilot.press(dialog.key)
+            await settle(pilot)
+            name = dialog.id if dialog else "menu"
+            line = screen_lines(app)[-1]
+            assert len(line) == 80 and line.endswith(" ? Keys  ^p Palette "), (name, line)
+            left = line.removesuffix(" ? Keys  ^p Palette ")
+            items, _ = app.screen.query_one(KeysFooter).items()
+            for item in items:
+                left = left.replace(f"{item.label} {item.description}", "", 1)
+            assert not left.strip(), f"{name}: a key not whole on the bar: {line!r}"
+            if dialog:
+                await pilot.press("escape")
+    await cluster.aclose()
+
+
 async def test_key_help_explains_moving_around(demo: Path) -> None:
     cluster = Cluster.open(demo)
     app = QlutuiApp(cluster)

@@ -16,6 +16,7 @@ import tomlkit
 from textual.command import CommandPalette
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.widgets import Input
+from tiny_chroot import present_tree
 from waiting import on_screen, opened, settled, until
 
 from qlutui.app import QlutuiApp, serial_mode
@@ -48,7 +49,10 @@ def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
-    return init_demo(tmp_path / "demo")
+    """The demo, its chroot's tree present: the state files are all there is to check."""
+    config = init_demo(tmp_path / "demo")
+    present_tree(config)
+    return config
 
 
 def add_ui(config: Path, text: str) -> None:
@@ -204,6 +208,33 @@ async def test_check_screen_lists_the_problems_and_checks_again(demo: Path) -> N
         await pilot.press("r")
         await until(pilot, lambda: screen.problems == [], "the second check")
         assert "No problem found." in screen_text(app)
+    await closed(cluster)
+
+
+async def test_menu_and_check_warn_of_an_image_on_a_chroot_without_its_tree(
+    tmp_path: Path,
+) -> None:
+    """The demo's bookworm-base, ready but with no tree on beosrv-c: the menu counts it and
+    the image on it, Check lists both; with the tree there, neither."""
+    config = init_demo(tmp_path / "demo")
+    cluster = Cluster.open(config)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        problems = "(!) 2 problems in the state files: k lists them"
+        await until(pilot, lambda: problems in screen_text(app), "the chroot problems counted")
+        await pilot.press("k")
+        await on_screen(pilot, CheckScreen, "the check screen")
+        screen = app.screen
+        await until(pilot, lambda: screen.problems is not None, "the check")
+        assert [p.split(": ", 1)[1] for p in screen.problems] == [
+            "chroots.bookworm-base: ready, but missing on beosrv-c",
+            "images.Standard-bookworm: chroot 'bookworm-base' cannot be used (missing on beosrv-c)",
+        ]
+        present_tree(config)
+        await pilot.press("r")
+        await until(pilot, lambda: screen.problems == [], "the second check")
+        await pilot.press("escape")
+        await until(pilot, lambda: "problem" not in screen_text(app), "no problem counted")
     await closed(cluster)
 
 
@@ -547,7 +578,7 @@ async def test_hosts_ten_thousand_filter_and_problems(demo: Path) -> None:
         assert screen.matching == 10_003
         assert len(view.rows) == 3 * 10_000 + 2 * 4 + 3  # computes, head-nodes, login
         text = screen_text(app)
-        assert "2 uniqueness problem(s)" in text
+        assert "2 uniqueness problems" in text
         ip = data["hosts"][6]["ips"]["ib"]
         assert f"ip '{ip}' used by beo-00003 (ib), beo-00004 (ib)" in text
         assert "name 'beo-00001' used by beo-00001 (node name), beo-00005 (alias on boot)" in text

@@ -82,7 +82,7 @@ async def test_add_one_host_then_a_range_on_three_networks(cluster: Cluster) -> 
         await pilot.press("a")
         await dialog(pilot, FormDialog)
         await pilot.press(*"new-01", "tab", "ctrl+u", *"127.52.9.1", "ctrl+s")
-        asked = await confirm(pilot, screen, "Add 1 host(s) new-01?")
+        asked = await confirm(pilot, screen, "Add 1 host new-01?")
         assert "  boot: 127.52.9.1" in asked.detail
         assert hosts(cluster)["new-01"] == {"name": "new-01", "ips": {"boot": "127.52.9.1"}}
 
@@ -93,7 +93,7 @@ async def test_add_one_host_then_a_range_on_three_networks(cluster: Cluster) -> 
         await pilot.press("tab", *"auto", "tab", *"auto")  # ib, ipmi
         await pilot.press("tab", "tab", "tab")  # extern left empty, MAC, to the image
         await pilot.press("enter", "down", "down", "down", "enter", "ctrl+s")  # Standard-noble
-        asked = await confirm(pilot, screen, "Add 48 host(s) gpu-[01-48]?")
+        asked = await confirm(pilot, screen, "Add 48 hosts gpu-[01-48]?")
         assert asked.detail.splitlines() == [
             "Add: 48 (gpu-[01-48])",
             "  boot: 127.52.2.1 .. 127.52.2.48",
@@ -162,7 +162,7 @@ async def test_add_a_network_set_an_image_remove_a_range(cluster: Cluster) -> No
         form = await dialog(pilot, FormDialog)
         assert form.value_of(form.fields[0]) == "beo-[01-03]"
         await pilot.press("tab", "enter", "down", "enter", "ctrl+s")  # Legacy-jammy
-        await confirm(pilot, screen, "Set image Legacy-jammy on 3 host(s)?")
+        await confirm(pilot, screen, "Set image Legacy-jammy on 3 hosts?")
         found = hosts(cluster)
         assert [found[f"beo-0{i}"]["image"] for i in range(1, 5)] == [
             "Legacy-jammy",
@@ -175,7 +175,7 @@ async def test_add_a_network_set_an_image_remove_a_range(cluster: Cluster) -> No
         await pilot.press("d")
         await dialog(pilot, FormDialog)
         await pilot.press("ctrl+u", *"beo-[40-48]", "enter")
-        asked = await confirm(pilot, screen, "Really remove 9 host(s)?")
+        asked = await confirm(pilot, screen, "Really remove 9 hosts?")
         assert asked.detail == "Remove: 9 (beo-[40-48])"
         found = hosts(cluster)
         assert "beo-39" in found and not any(f"beo-{i}" in found for i in range(40, 49))
@@ -188,7 +188,7 @@ async def test_a_used_network_is_removed_only_after_naming_its_hosts(cluster: Cl
         await pilot.press("tab", "end", "d")  # extern: beosrv-c, beosrv-d, login-c
         asked = await dialog(pilot, Confirm)
         assert asked.question == (
-            "Network extern is used by 3 host(s): remove it and what they have on it?"
+            "Network extern is used by 3 hosts: remove it and what they have on it?"
         )
         assert asked.detail.splitlines()[0] == "Change: 3 (beosrv-c,beosrv-d,login-c)"
         await pilot.press("n")
@@ -245,7 +245,7 @@ async def test_scan_the_keys_of_a_host_with_fingerprints_to_confirm(
         assert form.value_of(form.fields[0]) == "beo-01"
         await pilot.press("tab", "ctrl+u", *str(sshd.port), "ctrl+s")
         asked = await dialog(pilot, Confirm)
-        assert asked.question == "Store the keys of 1 host(s)?"
+        assert asked.question == "Store the keys of 1 host?"
         lines = asked.detail.splitlines()
         assert lines[0] == "WARNING: changed keys (a reinstall, or an attack): beo-01"
         assert sorted(line.split()[2] for line in lines[1:]) == fingerprints

@@ -191,3 +191,39 @@ async def test_remove_module_offers_every_module_but_core(cluster: Cluster) -> N
         assert [value for _, value in form.fields[0].options] == ["lustre-client"]
         await pilot.press("escape")
     await cluster.aclose()
+
+
+async def test_the_upgrade_preview_follows_a_rename_and_a_delete(cluster: Cluster) -> None:
+    """The preview shown is the one of the images as they are now: after a rename it names
+    the new name, after a delete the image is gone from it."""
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_images(pilot)
+        info = screen.query_one("#images-info")
+
+        def preview() -> str:
+            return str(info.render())
+
+        await pilot.press("n")  # Test-img: noble 13.1, no host (so it can be deleted)
+        await dialog(pilot, FormDialog)
+        await pilot.press(*"Test-img", "ctrl+s")
+        await until(pilot, lambda: "Test-img" in images(cluster), "the new image on disk")
+        await until(pilot, lambda: app.screen is screen, "the form to close")
+        await pilot.press("u")
+        await dialog(pilot, FormDialog)
+        await pilot.press(*"13.1.2", "ctrl+s")
+        await until(pilot, lambda: "Test-img:" in preview(), "the preview")
+        await until(pilot, lambda: app.screen is screen, "the form to close")
+        await pilot.press("r")  # the cursor is on Test-img
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"Other-img", "ctrl+s")
+        await until(pilot, lambda: "Other-img" in images(cluster), "the rename on disk")
+        await until(pilot, lambda: "Other-img:" in preview(), "the preview of the new name")
+        assert "Test-img" not in preview()
+        await until(pilot, lambda: app.screen is screen, "the form to close")
+        await pilot.press("d")
+        await dialog(pilot, Confirm)
+        await pilot.press("y")
+        await until(pilot, lambda: "Other-img" not in images(cluster), "the delete")
+        await until(pilot, lambda: "Other-img" not in preview(), "the preview without it")
+        assert "Standard-noble:" in preview()

@@ -1,12 +1,17 @@
-"""Text broken between words only: a path is never folded mid-word."""
+"""Text broken between words only: a path is never folded mid-word (`Hanging` with
+`cut_long`, as the menu shows a message)."""
 
 from __future__ import annotations
 
 import pytest
 
-from qlutui.widgets.words import ELLIPSIS, middle_cut, wrap_words
+from qlutui.widgets.hanging import ELLIPSIS, Hanging, middle_cut
 
 REASON = "Expected ']' at the end of a table declaration"
+
+
+def wrap_words(text: str, width: int) -> list[str]:
+    return Hanging([text], hang=0, cut_long=True).wrapped(width)
 
 
 @pytest.mark.parametrize("depth", range(1, 12))

@@ -214,3 +214,23 @@ def test_adding_and_removing_keeps_core_first_and_no_repeats(start, steps):
             assert module == "core"
         assert image.modules[0] == "core"
         assert len(set(image.modules)) == len(image.modules)
+
+
+def test_an_image_on_a_chroot_that_cannot_serve_it() -> None:
+    from qlutui.model.images import chroot_unusable
+
+    def chroot(state: str) -> dict[str, Chroot]:
+        path = "/srv/apps/chroots/base"
+        return {"base": Chroot("base", "", "beosrv-c", path, "noble", "13.1", [], state)}
+
+    image = Image("img", "noble", "13.1", chroot="base")
+    missing = {"base": "missing on beosrv-c"}
+    assert chroot_unusable(image, chroot("ready"), {}) == ""
+    assert chroot_unusable(image, chroot("ready"), missing) == (
+        "chroot 'base' cannot be used (missing on beosrv-c)"
+    )
+    assert (
+        chroot_unusable(image, chroot("failed"), {}) == "chroot 'base' is failed (no usable tree)"
+    )
+    assert chroot_unusable(image, chroot("building"), missing) == ""  # not asked: no tree yet
+    assert chroot_unusable(Image("none", "noble", "13.1"), chroot("failed"), {}) == ""

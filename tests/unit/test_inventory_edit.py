@@ -112,7 +112,7 @@ def test_bulk_add_numbers_and_maps() -> None:
     assert all(h.image == "X" for h in added.values())
     assert check_unique(new) == []
     assert inv.hosts == [Host("old", {"boot": "192.168.17.11", "ib": "192.168.18.11"})]
-    with pytest.raises(Refused, match=r"exist\(s\) already: beo-\[01-02\]"):
+    with pytest.raises(Refused, match=r"2 hosts exist already: beo-\[01-02\]"):
         add_hosts(new, ["beo-01", "beo-02"], fields)
     with pytest.raises(InvalidInput, match="need an IP on the primary network boot"):
         add_hosts(inv, ["x"], HostFields(ips={"ib": "192.168.18.5"}))

@@ -1,3 +1,7 @@
+import re
+import tokenize
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -115,3 +119,18 @@ def test_names_with_a_forbidden_character_are_refused(text, bad):
 def test_leading_dash_or_dot_is_refused(name):
     assert name_problem("-" + name) == "must not start with '-'"
     assert name_problem("." + name) == "must not start with '.'"
+
+
+def test_no_message_spells_a_plural_as_s_in_brackets() -> None:
+    """`1 host(s)` reads wrong either way: every count goes through `counted()`."""
+    import io
+
+    root = Path(__file__).parents[2] / "qlutui"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tokens = tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+        for token in tokens:
+            is_text = token.type in (tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", -1))
+            if is_text and re.search(r"[a-z]\(s\)", token.string):
+                found.append(f"{path.relative_to(root)}:{token.start[0]}")
+    assert found == []
