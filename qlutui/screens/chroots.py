@@ -28,7 +28,7 @@ from qlutui.backend.chroots import LOCK_EXIT, ChrootsService, ChrootsState, Prob
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted, name_problem
 from qlutui.model.versions import parse_version
-from qlutui.widgets.blocking import off_loop
+from qlutui.widgets.blocking import closed, off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import Hanging, label_rows
@@ -155,7 +155,7 @@ class ChrootsScreen(Screen):
     @work(group="chroots-presence", exclusive=True)
     async def _check_presence(self, state: ChrootsState) -> None:
         problems = await self.service.tree_problems(state)
-        if self.state is not state or self.gone:  # reloaded, or closed, meanwhile
+        if self.state is not state or closed(self):  # reloaded, or closed, meanwhile
             return
         self.problems = problems
         for name in state.chroots:
@@ -175,17 +175,11 @@ class ChrootsScreen(Screen):
         if self.state is None or name not in self.state.chroots:
             return
         self.probes[name] = await self.service.probe(self.state.chroot(name))
-        if self.gone:
+        if closed(self):
             return
         if name in self.state.chroots:  # a reload may have dropped it meanwhile
             self.selector.replace_option_prompt(name, self._label(name))
         self._render_detail()
-
-    @property
-    def gone(self) -> bool:
-        """Whether the screen was closed while a worker waited: left, or the app quits (its
-        widgets go one by one, before the screen's workers are cancelled)."""
-        return not self.app.is_running or self not in self.app.screen_stack
 
     def _render_detail(self) -> None:
         detail = self.query_one("#chroots-detail", Static)

@@ -30,7 +30,7 @@ from qlutui.backend.rootfs import (
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted, name_problem
 from qlutui.model.rootfs import INITD, mode_text, normalize_relpath, size_text
-from qlutui.widgets.blocking import off_loop
+from qlutui.widgets.blocking import closed, off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
@@ -662,7 +662,8 @@ class EditScreen(Screen[bool]):
         try:
             await self._save()
         finally:
-            self.area.focus()  # back to typing after any dialog
+            if not closed(self):
+                self.area.focus()  # back to typing after any dialog
 
     async def _save(self) -> None:
         text = self.area.text

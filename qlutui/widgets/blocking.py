@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+from textual.screen import Screen
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -20,3 +22,10 @@ T = TypeVar("T")
 async def off_loop(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`call(*args, **kwargs)` in a thread."""
     return await asyncio.to_thread(call, *args, **kwargs)
+
+
+def closed(screen: Screen) -> bool:
+    """Whether `screen` was closed while a worker of it waited (left, or the app quits: its
+    widgets go one by one before its workers are cancelled): then the worker must not touch
+    its widgets."""
+    return not screen.app.is_running or screen not in screen.app.screen_stack
