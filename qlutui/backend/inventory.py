@@ -18,6 +18,7 @@ from qlutui.errors import InvalidInput, Refused
 from qlutui.model.inventory import Inventory, check_unique
 from qlutui.model.names import counted, shown
 from qlutui.model.noderange import folded
+from qlutui.model.tomlwrite import array_table_text
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -151,10 +152,32 @@ class InventoryService:
             return change
         self._validate(state.inventory, new, diff)
         if not dry_run:
-            self.store.edit(
-                "inventory", state.token, diff.write, summary=f"{summary}: {change.text()}"
-            )
+            said = f"{summary}: {change.text()}"
+            if not (diff.only_adds_hosts and self._append_hosts(state, diff, said)):
+                self.store.edit("inventory", state.token, diff.write, summary=said)
         return change
+
+    def _append_hosts(self, state: InventoryState, diff: _Diff, summary: str) -> bool:
+        """Hosts only added: their tables go after the file's text as it is (fast, no
+        tomlkit), when that means just these hosts more; False when it does not."""
+        added = [diff.hosts.new[name] for name in diff.hosts.added]
+        try:
+            text = array_table_text("hosts", added)
+        except TypeError:
+            return False
+
+        def expect(old: dict, new: dict) -> bool:
+            hosts = old.get("hosts", [])
+            rest = {k: v for k, v in new.items() if k != "hosts"}
+            if not isinstance(hosts, list) or rest != {
+                k: v for k, v in old.items() if k != "hosts"
+            }:
+                return False
+            return new.get("hosts") == [*hosts, *added]
+
+        return (
+            self.store.append("inventory", state.token, text, expect, summary=summary) is not None
+        )
 
     def _validate(self, old: Inventory, new: Inventory, diff: _Diff) -> None:
         before = {str(p) for p in check_unique(old)}
@@ -207,11 +230,14 @@ class _Entries:
         """Update the tomlkit array `doc[key]` in place: removed entries deleted, changed
         ones updated key by key, new ones appended."""
         import tomlkit
+        from tomlkit.items import AoT
 
         if not (self.added or self.changed or self.removed):
             return
         if key not in doc:
             doc[key] = tomlkit.aot()
+        elif not isinstance(doc[key], AoT):  # `hosts = [{...}]`: tables cannot join it
+            doc[key] = _aot([_table(entry) for entry in doc[key].unwrap()])
         array = doc[key]
         gone, changed, done = set(self.removed), set(self.changed), set()
         for i in reversed(range(len(array))):
@@ -231,6 +257,11 @@ class _Diff:
         self.networks = _Entries(old_data["networks"], new_data["networks"])
         self.hosts = _Entries(old_data["hosts"], new_data["hosts"])
         self.default_keys = old_data["default_host_keys"] != new_data["default_host_keys"]
+        self.only_adds_hosts = (
+            bool(self.hosts.added)
+            and not (self.hosts.changed or self.hosts.removed or self.default_keys)
+            and not (self.networks.added or self.networks.changed or self.networks.removed)
+        )
 
     def write(self, doc: Any) -> None:
         if self.default_keys:
@@ -264,6 +295,15 @@ def _inline(value: dict) -> Any:
     inline = tomlkit.inline_table()
     inline.update(value)
     return inline
+
+
+def _aot(tables: list[Any]) -> Any:
+    import tomlkit
+
+    array = tomlkit.aot()
+    for table in tables:
+        array.append(table)
+    return array
 
 
 def _table(entry: dict) -> Any:

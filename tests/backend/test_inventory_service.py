@@ -239,3 +239,57 @@ def test_a_new_inventory_file(tmp_path: Path) -> None:
     data = tomllib.loads(inventory_path(cluster).read_text())
     assert data["hosts"] == [{"name": "a", "ips": {"boot": "127.9.0.1"}}]
     assert data["networks"][0]["cidr"] == "127.9.0.0/24"
+
+
+def _bulk(cluster: Cluster, names: list[str], **fields: object) -> None:
+    service = InventoryService(cluster)
+    state = service.load()
+    host = HostFields(ips={"boot": "127.52.2.1", "ib": AUTO, "ipmi": AUTO}, **fields)  # type: ignore[arg-type]
+    service.apply(state, add_hosts(state.inventory, names, host), summary="bulk")
+
+
+def test_a_bulk_add_appends_text_without_tomlkit_and_writes_what_tomlkit_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only hosts added: their tables are appended to the file's text (no tomlkit parse of
+    the whole file, the cost of a 10,000-host add), the same bytes the tomlkit way writes."""
+    import tomlkit
+
+    from qlutui.backend import inventory
+
+    names = expand("gpu-[01-48]")
+    fields = {"image": "Standard-noble", "aliases": {"ib": ["{name}-hca"]}}
+    slow = Cluster.open(init_demo(tmp_path / "slow"))
+    fast = Cluster.open(init_demo(tmp_path / "fast"))
+    path = inventory_path(fast)
+    path.write_bytes(inventory_path(slow).read_bytes())  # the same host keys
+    with monkeypatch.context() as patch:  # the tomlkit way: no append fast path
+        patch.setattr(inventory.InventoryService, "_append_hosts", lambda *a: False)
+        _bulk(slow, names, **fields)
+    monkeypatch.setattr(tomlkit, "parse", lambda *a: pytest.fail("tomlkit parsed the file"))
+    _bulk(fast, names, **fields)
+    assert path.read_text() == inventory_path(slow).read_text()
+    assert len(fast.store.history("inventory")) == 1
+    assert "bulk: added 48 hosts (gpu-[01-48])" in (fast.config.state_dir / "audit.log").read_text()
+    data = tomllib.loads(path.read_text())
+    assert data["hosts"][-1]["aliases"] == {"ib": ["gpu-48-hca"]}
+
+
+def test_a_bulk_add_that_text_cannot_append_goes_the_tomlkit_way(cluster: Cluster) -> None:
+    path = inventory_path(cluster)
+    data = tomllib.loads(path.read_text())
+    hosts = ", ".join(
+        f'{{name = "{h["name"]}", ips = {{boot = "{h["ips"]["boot"]}"}}}}'
+        for h in data["hosts"][:1]
+    )
+    text = path.read_text()
+    first = text.index("[[hosts]]")
+    path.write_text(f"hosts = [{hosts}]\n" + text[:first])  # an inline array: no [[hosts]]
+    _bulk(cluster, expand("gpu-[01-03]"))
+    after = tomllib.loads(path.read_text())
+    assert [h["name"] for h in after["hosts"]] == [
+        data["hosts"][0]["name"],
+        "gpu-01",
+        "gpu-02",
+        "gpu-03",
+    ]
