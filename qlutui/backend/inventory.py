@@ -83,11 +83,15 @@ class InventoryChange:
             if names
         ]
         touched = set(self.added) | set(self.changed)
+        hosts = [h for h in new.hosts if h.name in touched]
         for network in new.networks:
             net = network.name
-            ips = [h.ips[net] for h in new.hosts if h.name in touched and net in h.ips]
-            if ips:
-                lines.append(f"  {net}: {ips[0] if len(ips) == 1 else f'{ips[0]} .. {ips[-1]}'}")
+            if ips := [h.ips[net] for h in hosts if net in h.ips]:
+                lines.append(f"  {net}: {_span(ips)}")
+            if aliases := [" ".join(h.aliases[net]) for h in hosts if h.aliases.get(net)]:
+                lines.append(f"  aliases on {net}: {_span(aliases)}")
+        if overrides := [f"{h.override} (on {h.override_network})" for h in hosts if h.override]:
+            lines.append(f"  hostname override: {_span(overrides)}")
         if self.networks:
             lines.append(f"Networks: {', '.join(self.networks)}")
         return lines
@@ -103,6 +107,11 @@ class InventoryChange:
             "dry_run": self.dry_run,
             "text": self.text(),
         }
+
+
+def _span(values: list[str]) -> str:
+    """The first and the last of a preview's values."""
+    return values[0] if len(values) == 1 else f"{values[0]} .. {values[-1]}"
 
 
 class InventoryRefused(Refused):

@@ -545,6 +545,27 @@ class HostsScreen(Screen):
             placeholder="a node range: beo-[01-48]",
         )
 
+    def _name_fields(self, nets: Sequence[Network]) -> list[Field]:
+        """Aliases per network and the hostname override, `{name}` patterns allowed."""
+        fields = [
+            Field.input(
+                f"aliases{i}",
+                f"Aliases {n.name}",
+                placeholder=f"e.g. {edits.NAME}-{n.suffix or n.name}",
+                validate=_names_problem,
+            )
+            for i, n in enumerate(nets)
+        ]
+        return [
+            *fields,
+            Field.input(
+                "override", "Override", placeholder=f"hostname override, e.g. {edits.NAME}-ext"
+            ),
+            Field.select(
+                "override_network", "Override on", [n.name for n in nets], None, allow_none=True
+            ),
+        ]
+
     def _image_field(self, value: str = "") -> Field:
         return Field.select(
             "image",
@@ -577,9 +598,11 @@ class HostsScreen(Screen):
             )
         fields.append(Field.input("mac", f"MAC {primary.name}", validate=_mac_problem))
         fields.append(self._image_field())
+        fields += self._name_fields(inv.networks)
         detail = (
             f"Several hosts are numbered from the start IP; auto on {primary.name} takes the"
-            " next free address, on a slave network the primary IP's host part."
+            " next free address, on a slave network the primary IP's host part. In aliases"
+            f" and the override, {edits.NAME} is each host's name."
         )
         values = await self.app.push_screen_wait(
             FormDialog("Add hosts", fields, detail=detail, validate=_one_mac)
@@ -595,6 +618,13 @@ class HostsScreen(Screen):
             },
             macs={primary.name: values["mac"].strip()} if values["mac"].strip() else {},
             image=values["image"] or "",
+            aliases={
+                n.name: words
+                for i, n in enumerate(inv.networks)
+                if (words := values[f"aliases{i}"].split())
+            },
+            override=values["override"].strip() or None,
+            override_network=values["override_network"] or None,
         )
         await self._edit(
             lambda inv: edits.add_hosts(inv, names, host),
@@ -851,8 +881,23 @@ def _mac_problem(value: str) -> str | None:
 
 
 def _one_mac(values: dict[str, Any]) -> str | None:
-    if values["mac"].strip() and len(expand(values["names"])) > 1:
+    several = len(expand(values["names"])) > 1
+    if values["mac"].strip() and several:
         return "a MAC is for one host: leave it empty for a range"
+    override = values["override"].strip()
+    if override and several and edits.NAME not in override:
+        return f"one override for several hosts: make it a pattern with {edits.NAME}"
+    if override and not values["override_network"]:
+        return "choose the network the override is on"
+    return None
+
+
+def _names_problem(value: str) -> str | None:
+    from qlutui.model.inventory import hostname_problem
+
+    for word in value.split():
+        if problem := hostname_problem(edits.for_host(word, "host")):
+            return f"{word} {problem}"
     return None
 
 

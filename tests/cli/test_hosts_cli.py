@@ -308,3 +308,26 @@ def test_bad_usage_exits_2(config: Path, args: list[str]) -> None:
     result = run(config, *args)
     assert result.returncode == 2, result.stderr
     assert state_digest(config) == before
+
+
+def test_bulk_add_with_alias_and_override_patterns(
+    config: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`{name}` in --alias and --override is each host's name; the dry run previews the
+    first and last of them, a clash is refused by name with nothing written."""
+    add = ["hosts", "add", "gpu-[01-03]", "--ip", "boot=127.52.2.1", "--ip", "ib=auto"]
+    names = ["--alias", "ib={name}-hca", "--override", "{name}-x", "--override-network", "ib"]
+    before = state_digest(config)
+    preview = cli(config, capsys, *add, *names, "--dry-run")
+    assert "  aliases on ib: gpu-01-hca .. gpu-03-hca" in preview.splitlines()
+    assert "  hostname override: gpu-01-x (on ib) .. gpu-03-x (on ib)" in preview.splitlines()
+    assert state_digest(config) == before
+    cli(config, capsys, *add, *names)
+    gpu = hosts(config)["gpu-02"]
+    assert gpu["aliases"] == {"ib": ["gpu-02-hca"]}
+    assert (gpu["override"], gpu["override_network"]) == ("gpu-02-x", "ib")
+    before = state_digest(config)
+    clash = run(config, "hosts", "add", "gpu-[04-05]", "--ip", "boot=auto", "--alias", "boot=www")
+    assert clash.returncode == 1
+    assert "name 'www' used by" in clash.stderr and "gpu-04 (alias on boot)" in clash.stderr
+    assert state_digest(config) == before

@@ -277,3 +277,22 @@ async def test_import_by_keys_previews_then_applies(cluster: Cluster) -> None:
         await pilot.press("ctrl+u", *"beosrv-c:/etc/dnsmasq.hosts", "enter")
         shown = await dialog(pilot, ErrorDialog)
         assert "nothing to change" in shown.message
+
+
+async def test_add_a_range_with_alias_and_override_patterns(cluster: Cluster) -> None:
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("a")
+        await dialog(pilot, FormDialog)
+        await pilot.press(*"gpu-[01-04]", "tab", "ctrl+u", *"127.52.2.1", "tab", *"auto")
+        await pilot.press("tab", "tab", "tab", "tab")  # ipmi, extern, MAC: to the image
+        await pilot.press("tab", "tab", *"{name}-hca")  # no image, boot, aliases on ib
+        await pilot.press("tab", "tab", "tab", *"{name}-x", "tab")  # the override, on ...
+        await pilot.press("enter", "down", "down", "enter", "ctrl+s")  # ... ib
+        asked = await confirm(pilot, screen, "Add 4 host(s) gpu-[01-04]?")
+        assert "  aliases on ib: gpu-01-hca .. gpu-04-hca" in asked.detail.splitlines()
+        assert "  hostname override: gpu-01-x (on ib) .. gpu-04-x (on ib)" in asked.detail
+        gpu = hosts(cluster)["gpu-03"]
+        assert gpu["aliases"] == {"ib": ["gpu-03-hca"]}
+        assert (gpu["override"], gpu["override_network"]) == ("gpu-03-x", "ib")
