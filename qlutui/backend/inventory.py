@@ -11,6 +11,7 @@ history, audit. Problems the file already had are not the edit's: they do not bl
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,7 @@ class InventoryChange:
     summary: str = ""  # what the edit was, as the caller said it
     dry_run: bool = False
     default_keys: bool = False  # default_host_keys changed
+    settings: list[str] = field(default_factory=list)  # other settings that follow the edit
 
     @property
     def empty(self) -> bool:
@@ -67,6 +69,8 @@ class InventoryChange:
             parts.append(f"networks {', '.join(self.networks)}")
         if self.default_keys:
             parts.append("default host keys")
+        if self.settings:
+            parts.append(f"settings {', '.join(self.settings)}")
         text = "; ".join(parts) or "no change"
         return f"would have {text}" if self.dry_run and not self.empty else text
 
@@ -103,6 +107,7 @@ class InventoryChange:
             "removed": list(self.removed),
             "networks": list(self.networks),
             "default_host_keys": self.default_keys,
+            "settings": list(self.settings),
             "summary": self.summary,
             "dry_run": self.dry_run,
             "text": self.text(),
@@ -140,14 +145,21 @@ class InventoryService:
         return sorted(images) if isinstance(images, dict) else []
 
     def apply(
-        self, state: InventoryState, new: Inventory, *, summary: str, dry_run: bool = False
+        self,
+        state: InventoryState,
+        new: Inventory,
+        *,
+        summary: str,
+        dry_run: bool = False,
+        renamed: dict[str, str] | None = None,
     ) -> InventoryChange:
         """Validate `new` whole and write what differs from `state` (nothing on a dry run).
+        `renamed` (old -> new network name): those networks' tables are renamed in place.
 
         Raises InventoryRefused naming every problem the edit brings (nothing written),
         ConflictError when inventory.toml changed since `state` was loaded."""
         old_data, new_data = state.inventory.to_dict(), new.to_dict()
-        diff = _Diff(old_data, new_data)
+        diff = _Diff(old_data, new_data, renamed or {})
         change = InventoryChange(
             added=diff.hosts.added,
             changed=diff.hosts.changed,
@@ -165,6 +177,29 @@ class InventoryService:
             if not (diff.only_adds_hosts and self._append_hosts(state, diff, said)):
                 self.store.edit("inventory", state.token, diff.write, summary=said)
         return change
+
+    def rename_network(
+        self, state: InventoryState, old: str, new: str, *, dry_run: bool = False
+    ) -> InventoryChange:
+        """Network `old` named `new`: in inventory.toml (its table renamed in place, every
+        host's IPs, MACs, aliases and override on it) and in the SSH files' `networks`
+        settings. The generated files that name it differ until Write Files writes them."""
+        from qlutui.backend.sshfiles import SSHFilesService
+        from qlutui.model.inventory_edit import rename_network
+
+        renamed = rename_network(state.inventory, old, new)
+        summary = f"networks rename {old} {new}"
+        change = self.apply(state, renamed, summary=summary, dry_run=True, renamed={old: new})
+        if change.empty:
+            return change
+        ssh = SSHFilesService(self.cluster)
+        files = ssh.network_users(old)
+        if not dry_run:
+            self.apply(state, renamed, summary=summary, renamed={old: new})
+            files = ssh.rename_network(old, new)
+        return dataclasses.replace(
+            change, dry_run=dry_run, settings=[f"sshfiles.toml {kind}.networks" for kind in files]
+        )
 
     def _append_hosts(self, state: InventoryState, diff: _Diff, summary: str) -> bool:
         """Hosts only added: their tables go after the file's text as it is (fast, no
@@ -225,11 +260,13 @@ class InventoryService:
 class _Entries:
     """The entries of one array of tables (networks or hosts) before and after, by name."""
 
-    def __init__(self, old: list[dict], new: list[dict]) -> None:
-        self.old = {e["name"]: e for e in reversed(old)}  # the first of equal names wins
+    def __init__(self, old: list[dict], new: list[dict], renamed: dict[str, str]) -> None:
+        self.renamed = renamed  # old name -> new: the same entry, its name changed
+        # by the entries' names after the edit; the first of equal names wins
+        self.old = {renamed.get(e["name"], e["name"]): e for e in reversed(old)}
         self.new = {e["name"]: e for e in reversed(new)}
         self.added = [e["name"] for e in new if e["name"] not in self.old]
-        self.removed = [e["name"] for e in old if e["name"] not in self.new]
+        self.removed = [e["name"] for e in old if renamed.get(e["name"], e["name"]) not in self.new]
         self.changed = [
             e["name"] for e in new if e["name"] in self.old and self.old[e["name"]] != e
         ]
@@ -250,7 +287,7 @@ class _Entries:
         array = doc[key]
         gone, changed, done = set(self.removed), set(self.changed), set()
         for i in reversed(range(len(array))):
-            name = array[i].get("name")
+            name = self.renamed.get(array[i].get("name"), array[i].get("name"))
             if name in gone:
                 del array[i]
             elif name in changed and name not in done:
@@ -261,10 +298,10 @@ class _Entries:
 
 
 class _Diff:
-    def __init__(self, old_data: dict, new_data: dict) -> None:
+    def __init__(self, old_data: dict, new_data: dict, renamed: dict[str, str]) -> None:
         self.new_data = new_data
-        self.networks = _Entries(old_data["networks"], new_data["networks"])
-        self.hosts = _Entries(old_data["hosts"], new_data["hosts"])
+        self.networks = _Entries(old_data["networks"], new_data["networks"], renamed)
+        self.hosts = _Entries(old_data["hosts"], new_data["hosts"], {})
         self.default_keys = old_data["default_host_keys"] != new_data["default_host_keys"]
         self.only_adds_hosts = (
             bool(self.hosts.added)
@@ -289,9 +326,13 @@ def _update(table: Any, old: dict, new: dict) -> None:
 
 
 def _set(table: Any, key: str, value: object) -> None:
+    from tomlkit.items import InlineTable
+
     current = table.get(key)
     if isinstance(value, dict) and isinstance(current, dict):  # a table: update in place
         _update(current, dict(current), value)
+        if list(current) != list(value) and isinstance(current, InlineTable):
+            table[key] = _inline(value)  # a network renamed: its key stays where it was
     elif isinstance(value, dict):
         table[key] = _inline(value)
     else:

@@ -113,9 +113,7 @@ def _aliases(values: list[str]) -> dict[str, list[str]]:
 
 
 def _host_fields(args: argparse.Namespace, names: list[str]) -> Any:
-    from qlutui.model.inventory_edit import HostFields
-
-    from qlutui.model.inventory_edit import NAME
+    from qlutui.model.inventory_edit import NAME, HostFields
 
     if args.override and NAME not in args.override and len(names) > 1:
         raise commands.UsageError(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from qlutui.errors import InvalidInput, Refused
 from qlutui.model.inventory import Host, Inventory, Network, hostname_problem, ip_key, mac_key
-from qlutui.model.names import counted, label, shown
+from qlutui.model.names import counted, label, name_problem, shown
 from qlutui.model.noderange import folded
 from qlutui.model.sshfiles import key_problem
 
@@ -315,6 +315,32 @@ def set_network(inv: Inventory, name: str, **changes: object) -> Inventory:
     new = dataclasses.replace(old, **changes)
     networks = [new if n.name == name else n for n in inv.networks]
     return Inventory(_one_primary(networks, new), list(inv.hosts), inv.default_host_keys)
+
+
+def rename_network(inv: Inventory, old: str, new: str) -> Inventory:
+    """The inventory with network `old` named `new`: every host's IP, MAC, aliases and
+    override on it follow. Refused when `new` names another network or is no valid name."""
+    inv.network(old)
+    if problem := name_problem(new):
+        raise InvalidInput(f"network name {shown(new)} {problem}")
+    if new != old and any(n.name == new for n in inv.networks):
+        raise Refused(f"network {label(new)} exists already: rename refused, nothing changed")
+
+    def moved(values: dict) -> dict:
+        return {new if net == old else net: value for net, value in values.items()}
+
+    networks = [dataclasses.replace(n, name=new) if n.name == old else n for n in inv.networks]
+    hosts = [
+        dataclasses.replace(
+            h,
+            ips=moved(h.ips),
+            macs=moved(h.macs),
+            aliases=moved(h.aliases),
+            override_network=new if h.override_network == old else h.override_network,
+        )
+        for h in inv.hosts
+    ]
+    return Inventory(networks, hosts, inv.default_host_keys)
 
 
 def _one_primary(networks: list[Network], changed: Network) -> list[Network]:

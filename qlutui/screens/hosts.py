@@ -299,9 +299,11 @@ class HostsScreen(Screen):
         Binding("d", "delete", "Delete", id="hosts.delete"),
         Binding("k", "scan_keys", "Scan keys", id="hosts.scan_keys"),
         Binding("m", "import_files", "Import", id="hosts.import"),
+        Binding("n", "rename_network", "Rename", id="hosts.rename_network"),
         Binding("r", "reload", "Reload", id="hosts.reload"),
     ]
     HOST_ONLY = frozenset({"select", "set_image", "renumber", "filter", "scan_keys"})
+    NETWORK_ONLY = frozenset({"rename_network"})
 
     def __init__(self, cluster: Cluster) -> None:
         super().__init__()
@@ -342,6 +344,8 @@ class HostsScreen(Screen):
         self.action_reload()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.NETWORK_ONLY:
+            return self.networks_shown
         return not (action in self.HOST_ONLY and self.networks_shown)
 
     # -- loading and showing ---------------------------------------------------------
@@ -849,6 +853,49 @@ class HostsScreen(Screen):
                 "networks set (TUI)",
                 f"Save network {network.name}?",
             )
+
+    @work(group="hosts-action", exclusive=True)
+    async def action_rename_network(self) -> None:
+        """Rename the network under the cursor: hosts and the SSH files' settings follow."""
+        state, network = self.state, self.current_network()
+        if state is None or network is None:
+            return
+        field = Field.input("name", "New name", network.name, validate=_name_problem)
+        values = await self.app.push_screen_wait(
+            FormDialog(f"Rename network {network.name}", [field])
+        )
+        if values is None:
+            return
+        old, new = network.name, values["name"].strip()
+        rename = self.service.rename_network
+        try:
+            change = await off_loop(rename, state, old, new, dry_run=True)
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
+            return
+        if change.empty:
+            self.notify("No change")
+            return
+        detail = [
+            f"Hosts following: {len(change.changed)} ({folded(change.changed, PREVIEW_HOSTS)})",
+            *(f"Setting: {s}" for s in change.settings),
+            "The generated files name it: Write Files updates them.",
+        ]
+        if not await self.app.push_screen_wait(
+            Confirm(f"Rename network {old} to {new}?", detail="\n".join(detail))
+        ):
+            return
+        try:
+            done = await off_loop(rename, state, old, new)
+        except ConflictError as exc:
+            self.notify(f"{exc}; reloaded", severity="error", timeout=8)
+            self.action_reload()
+            return
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
+            return
+        self.notify(f"Renamed network {old} to {new}: {done.text()}")
+        self.action_reload()
 
     @work(group="hosts-action", exclusive=True)
     async def _delete_network(self, network: Network) -> None:

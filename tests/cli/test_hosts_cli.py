@@ -331,3 +331,33 @@ def test_bulk_add_with_alias_and_override_patterns(
     assert clash.returncode == 1
     assert "name 'www' used by" in clash.stderr and "gpu-04 (alias on boot)" in clash.stderr
     assert state_digest(config) == before
+
+
+def test_networks_rename(config: Path, capsys: pytest.CaptureFixture) -> None:
+    """Every host's IPs, aliases and override on the network follow, in place; the SSH
+    files' networks settings too; a taken name is refused with nothing changed."""
+    sshfiles = config.parent / "state/sshfiles.toml"
+    sshfiles.write_text('[known_hosts]\nnetworks = ["boot", "extern"]\n')
+    before = state_digest(config)
+    taken = run(config, "networks", "rename", "extern", "ib")
+    assert taken.returncode == 1
+    assert taken.stderr == "qlutui: network ib exists already: rename refused, nothing changed\n"
+    preview = json.loads(
+        cli(config, capsys, "networks", "rename", "extern", "wan", "--dry-run", "--json")
+    )
+    assert preview["settings"] == ["sshfiles.toml known_hosts.networks"]
+    assert state_digest(config) == before
+    out = cli(config, capsys, "networks", "rename", "extern", "wan")
+    assert out.splitlines()[0] == (
+        "changed 3 hosts (beosrv-c,beosrv-d,login-c); networks wan;"
+        " settings sshfiles.toml known_hosts.networks"
+    )
+    assert "Write Files" in out
+    data = inventory(config)
+    assert [n["name"] for n in data["networks"]] == ["boot", "ib", "ipmi", "wan"]
+    login = hosts(config)["login-c"]
+    assert list(login["ips"]) == ["boot", "ib", "wan"]  # where extern was
+    assert login["aliases"]["wan"] == ["gateway", "www"]
+    assert login["override_network"] == "wan"
+    assert tomllib.loads(sshfiles.read_text())["known_hosts"]["networks"] == ["boot", "wan"]
+    assert "# Network: wan" in cli(config, capsys, "files", "render", "hosts")

@@ -296,3 +296,34 @@ async def test_add_a_range_with_alias_and_override_patterns(cluster: Cluster) ->
         gpu = hosts(cluster)["gpu-03"]
         assert gpu["aliases"] == {"ib": ["gpu-03-hca"]}
         assert (gpu["override"], gpu["override_network"]) == ("gpu-03-x", "ib")
+
+
+async def test_rename_a_network_refused_on_a_clash_then_done(cluster: Cluster) -> None:
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("tab", "end")  # the networks: extern, the last
+        assert "n Rename" in screen_bar(app)
+        before = path(cluster).read_bytes()
+        await pilot.press("n")
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"ib", "ctrl+s")
+        error = await dialog(pilot, ErrorDialog)
+        assert error.message == "network ib exists already: rename refused, nothing changed"
+        await pilot.press("enter")
+        await until(pilot, lambda: pilot.app.screen is screen, "the error to close")
+        assert path(cluster).read_bytes() == before
+        await pilot.press("n")
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"wan", "ctrl+s")
+        asked = await confirm(pilot, screen, "Rename network extern to wan?")
+        assert asked.detail.splitlines()[0] == "Hosts following: 3 (beosrv-c,beosrv-d,login-c)"
+        assert [n["name"] for n in networks(cluster)] == ["boot", "ib", "ipmi", "wan"]
+        assert hosts(cluster)["login-c"]["override_network"] == "wan"
+        await until(pilot, lambda: screen.networks_table.rows[-1][0] == "wan", "the table")
+
+
+def screen_bar(app: QlutuiApp) -> str:
+    from qlutui.widgets.footer import KeysFooter
+
+    return app.screen.query_one(KeysFooter).render().plain
