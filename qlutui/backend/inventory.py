@@ -96,6 +96,10 @@ class InventoryChange:
                 lines.append(f"  aliases on {net}: {_span(aliases)}")
         if overrides := [f"{h.override} (on {h.override_network})" for h in hosts if h.override]:
             lines.append(f"  hostname override: {_span(overrides)}")
+        if any(h.image for h in hosts):
+            images = list(dict.fromkeys(h.image or "<None>" for h in hosts))
+            more = " ..." if len(images) > 3 else ""
+            lines.append(f"  image: {', '.join(images[:3])}{more}")
         if self.networks:
             lines.append(f"Networks: {', '.join(self.networks)}")
         return lines

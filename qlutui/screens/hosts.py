@@ -555,7 +555,7 @@ class HostsScreen(Screen):
             Field.input(
                 f"aliases{i}",
                 f"Aliases {n.name}",
-                placeholder=f"e.g. {edits.NAME}-{n.suffix or n.name}",
+                placeholder=f"extra names, e.g. {edits.NAME}-a",
                 validate=_names_problem,
             )
             for i, n in enumerate(nets)
@@ -691,6 +691,12 @@ class HostsScreen(Screen):
     @work(group="hosts-action", exclusive=True)
     async def action_set_image(self) -> None:
         if self.state is None:
+            return
+        if not self.images:
+            self.notify(
+                "No image defined yet: create one in Qlustar Images (i on the menu) first",
+                severity="warning",
+            )
             return
         fields = [self._range_field(self._targets()), self._image_field()]
         values = await self.app.push_screen_wait(FormDialog("Set the image of hosts", fields))

@@ -99,6 +99,7 @@ async def test_add_one_host_then_a_range_on_three_networks(cluster: Cluster) -> 
             "  boot: 127.52.2.1 .. 127.52.2.48",
             "  ib: 127.53.2.1 .. 127.53.2.48",
             "  ipmi: 127.54.2.1 .. 127.54.2.48",
+            "  image: Standard-noble",
         ]
         found = hosts(cluster)
         assert [n for n in found if n.startswith("gpu-")] == [f"gpu-{i:02d}" for i in range(1, 49)]
