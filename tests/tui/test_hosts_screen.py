@@ -328,3 +328,30 @@ def screen_bar(app: QlutuiApp) -> str:
     from qlutui.widgets.footer import KeysFooter
 
     return app.screen.query_one(KeysFooter).render().plain
+
+
+async def test_filter_results_kept_per_text_follow_a_reload(cluster: Cluster) -> None:
+    """Keys typed and deleted find their matches again; a reload forgets them (a host added
+    meanwhile shows under a text typed before)."""
+    from qlutui.backend.inventory import InventoryService
+    from qlutui.model.inventory_edit import HostFields, add_hosts
+
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("slash", *"beo-4")
+        await until(pilot, lambda: screen.matching == 9, "beo-40 .. beo-48")
+        await pilot.press("backspace")
+        await until(pilot, lambda: screen.matching == 48, "every beo-")
+        await pilot.press(*"4", "backspace", "backspace", *"x")
+        await until(pilot, lambda: screen.matching == 0, "no beox")
+        service = InventoryService(cluster)
+        state = service.load()
+        added = add_hosts(state.inventory, ["beox-1"], HostFields(ips={"boot": "auto"}))
+        service.apply(state, added, summary="test")
+        await pilot.press("enter", "r")
+        await until(pilot, lambda: screen.matching == 1, "the new host under the filter")
+        assert screen.table.rows[0][0] == "beox-1"
+        await pilot.press("slash", "backspace", "backspace", "backspace", "backspace", "backspace")
+        await until(pilot, lambda: screen.matching == 52, "every host")
+        assert len(screen.table.rows) == screen.table.row_count
