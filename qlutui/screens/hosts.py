@@ -45,6 +45,7 @@ from qlutui.model.inventory import (
 from qlutui.model.noderange import expand, folded
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
@@ -205,11 +206,19 @@ class RowsView(ScrollView, can_focus=True):
         self.chosen = chosen
         self.widths = [max(w, len(c)) for w, c in zip(widths, self.columns, strict=True)]
         width = len(MARK) + sum(self.widths) + 2 * len(self.widths)
-        self.virtual_size = Size(width, self.row_count + 1)
+        self._set_virtual_size(Size(width, self.row_count + 1))
         self.cursor = max(0, min(cursor, len(groups) - 1))
         self.scroll_to(0, 0, animate=False)
         self._show_cursor()
         self.refresh()
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """As Textual does when no layout is needed: the scrollbars updated, the screen laid
+        out again only when one appears or goes (their reactives ask for it). Setting
+        `virtual_size` lays out the whole screen: most of a filter key's cost."""
+        if size != self.virtual_size:
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
 
     def set_chosen(self, chosen: AbstractSet[str]) -> None:
         self.chosen = chosen
@@ -324,7 +333,7 @@ class HostsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Hosts", classes="title-bar")
         yield Static(id="hosts-problems", markup=False)
-        yield Input(placeholder="/ filter by name or IP", id="hosts-filter", compact=True)
+        yield FilterInput(placeholder="/ filter by name or IP", id="hosts-filter", compact=True)
         yield RowsView(COLUMNS, id="hosts-table")
         yield RowsView(NETWORK_COLUMNS, id="networks-table")
         yield Static("Loading the inventory ...", id="hosts-status", markup=False)
