@@ -350,7 +350,8 @@ class HostsScreen(Screen):
     def on_mount(self) -> None:
         self.networks_table.display = False
         self.table.focus()
-        self.action_reload()
+        # after the first paint: the load's thread holds the GIL for most of its time
+        self.call_after_refresh(self.action_reload)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.NETWORK_ONLY:
