@@ -284,7 +284,8 @@ class _Entries:
 
         if not (self.added or self.changed or self.removed):
             return
-        if key not in doc:
+        fresh = key not in doc  # tomlkit puts a blank line between a new array's tables
+        if fresh:
             doc[key] = tomlkit.aot()
         elif not isinstance(doc[key], AoT):  # `hosts = [{...}]`: tables cannot join it
             doc[key] = _aot([_table(entry) for entry in doc[key].unwrap()])
@@ -297,8 +298,8 @@ class _Entries:
             elif name in changed and name not in done:
                 _update(array[i], self.old[name], self.new[name])
                 done.add(name)
-        for name in self.added:
-            array.append(_table(self.new[name]))
+        for i, name in enumerate(self.added):
+            array.append(_table(self.new[name], blank=not fresh or i == len(self.added) - 1))
 
 
 class _Diff:
@@ -360,11 +361,12 @@ def _aot(tables: list[Any]) -> Any:
     return array
 
 
-def _table(entry: dict) -> Any:
+def _table(entry: dict, blank: bool = True) -> Any:
     import tomlkit
 
     table = tomlkit.table()
     for key, value in entry.items():
         table[key] = _inline(value) if isinstance(value, dict) else value
-    table.add(tomlkit.nl())  # a blank line before the next entry, as the admin would write
+    if blank:  # a blank line before the next entry, as the admin would write
+        table.add(tomlkit.nl())
     return table

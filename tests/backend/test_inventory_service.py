@@ -293,3 +293,16 @@ def test_a_bulk_add_that_text_cannot_append_goes_the_tomlkit_way(cluster: Cluste
         "gpu-02",
         "gpu-03",
     ]
+
+
+def test_a_new_file_gets_one_blank_line_between_entries(tmp_path: Path) -> None:
+    """Networks and hosts written at once into a new file (as `qlutui init --import` does)."""
+    cluster = Cluster.open(init_demo(tmp_path / "demo"))
+    inventory_path(cluster).unlink()
+    service = InventoryService(cluster)
+    state = service.load()
+    inv = add_network(state.inventory, Network("boot", "ether", primary=True, cidr="127.9.0.0/24"))
+    inv = add_network(inv, Network("ib", "ib", cidr="127.10.0.0/24", suffix="ib"))
+    service.apply(state, add_hosts(inv, ["a", "b"], HostFields(ips={"boot": AUTO})), summary="x")
+    text = inventory_path(cluster).read_text()
+    assert "\n\n\n" not in text and text.count("\n\n[[") == 3 and text.endswith('"}\n\n')
