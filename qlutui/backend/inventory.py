@@ -12,6 +12,7 @@ history, audit. Problems the file already had are not the edit's: they do not bl
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -178,7 +179,7 @@ class InventoryService:
         self._validate(state.inventory, new, diff)
         if not dry_run:
             said = f"{summary}: {change.text()}"
-            if not (diff.only_adds_hosts and self._append_hosts(state, diff, said)):
+            if not (diff.only_hosts and self._edit_text(state, diff, said)):
                 self.store.edit("inventory", state.token, diff.write, summary=said)
         return change
 
@@ -205,27 +206,32 @@ class InventoryService:
             change, dry_run=dry_run, settings=[f"sshfiles.toml {kind}.networks" for kind in files]
         )
 
-    def _append_hosts(self, state: InventoryState, diff: _Diff, summary: str) -> bool:
-        """Hosts only added: their tables go after the file's text as it is (fast, no
-        tomlkit), when that means just these hosts more; False when it does not."""
-        added = [diff.hosts.new[name] for name in diff.hosts.added]
+    def _edit_text(self, state: InventoryState, diff: _Diff, summary: str) -> bool:
+        """Hosts only added, changed or removed: the file's text is edited where they are
+        (each changed host's own block through tomlkit, the new ones written as text after
+        the last host), the rest untouched: fast on 10,000 hosts. False when the file is not
+        laid out for that or the result would not mean exactly this edit (then tomlkit)."""
+        hosts = diff.hosts
         try:
-            text = array_table_text("hosts", added)
+            added = array_table_text("hosts", [hosts.new[name] for name in hosts.added])
         except TypeError:
             return False
 
         def expect(old: dict, new: dict) -> bool:
-            hosts = old.get("hosts", [])
-            rest = {k: v for k, v in new.items() if k != "hosts"}
-            if not isinstance(hosts, list) or rest != {
-                k: v for k, v in old.items() if k != "hosts"
-            }:
+            entries = old.get("hosts", [])
+            if not isinstance(entries, list) or any(not isinstance(e, dict) for e in entries):
                 return False
-            return new.get("hosts") == [*hosts, *added]
+            rest = {k: v for k, v in new.items() if k != "hosts"}
+            if rest != {k: v for k, v in old.items() if k != "hosts"}:
+                return False
+            return new.get("hosts") == hosts.expected(entries)
 
-        return (
-            self.store.append("inventory", state.token, text, expect, summary=summary) is not None
-        )
+        def change(text: str, data: dict) -> str | None:
+            names = [e.get("name") for e in data.get("hosts", []) if isinstance(e, dict)]
+            return _edited_hosts(text, names, hosts, added)
+
+        done = self.store.rewrite("inventory", state.token, change, expect, summary=summary)
+        return done is not None
 
     def _validate(self, old: Inventory, new: Inventory, diff: _Diff) -> None:
         before = {str(p) for p in check_unique(old)}
@@ -276,6 +282,20 @@ class _Entries:
         ]
         self.touched = self.changed + self.added
 
+    def expected(self, entries: list[dict]) -> list[dict]:
+        """The raw `entries` (tomllib data) as `write` leaves them: removed ones gone, the
+        first of a changed name updated (keys the model does not know kept), new ones last."""
+        gone, result, done = set(self.removed), [], set()
+        for entry in entries:
+            name = self.renamed.get(entry.get("name"), entry.get("name"))
+            if name in gone:
+                continue
+            if name in self.old and name in self.new and name not in done:
+                done.add(name)
+                entry = _updated(entry, self.old[name], self.new[name])
+            result.append(entry)
+        return result + [self.new[name] for name in self.added]
+
     def write(self, doc: Any, key: str) -> None:
         """Update the tomlkit array `doc[key]` in place: removed entries deleted, changed
         ones updated key by key, new ones appended."""
@@ -308,17 +328,77 @@ class _Diff:
         self.networks = _Entries(old_data["networks"], new_data["networks"], renamed)
         self.hosts = _Entries(old_data["hosts"], new_data["hosts"], {})
         self.default_keys = old_data["default_host_keys"] != new_data["default_host_keys"]
-        self.only_adds_hosts = (
-            bool(self.hosts.added)
-            and not (self.hosts.changed or self.hosts.removed or self.default_keys)
-            and not (self.networks.added or self.networks.changed or self.networks.removed)
-        )
+        self.only_hosts = not (
+            self.default_keys or self.networks.added or self.networks.changed
+        ) and not self.networks.removed
 
     def write(self, doc: Any) -> None:
         if self.default_keys:
             doc["default_host_keys"] = self.new_data["default_host_keys"]
         self.networks.write(doc, "networks")
         self.hosts.write(doc, "hosts")
+
+
+def _updated(entry: dict, old: dict, new: dict) -> dict:
+    """What `_update` makes of a table whose data is `entry`, as plain data."""
+    result = dict(entry)
+    for key, value in new.items():
+        if old.get(key) != value:
+            current = result.get(key)
+            both = isinstance(value, dict) and isinstance(current, dict)
+            result[key] = _updated(current, dict(current), value) if both else value
+    for key in old.keys() - new.keys():
+        result.pop(key, None)
+    return result
+
+
+_HEADER = re.compile(r"[ \t]*\[")  # a table header line (or an array's continuation: caught)
+_HOSTS_ENTRY = re.compile(r"[ \t]*\[\[[ \t]*hosts[ \t]*\]\]")
+_HOSTS_PART = re.compile(r"[ \t]*\[[ \t]*hosts[ \t]*\.")  # [hosts.ips]: the entry goes on
+
+
+def _edited_hosts(text: str, names: list, hosts: _Entries, added: str) -> str | None:
+    """`text` (whose hosts are `names`, in order) with the host edit done on it, or None
+    when its hosts are not one run of `[[hosts]]` blocks (then tomlkit edits the document)."""
+    import tomlkit
+
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if _HOSTS_ENTRY.match(line)]
+    if not starts:
+        if hosts.changed or hosts.removed:
+            return None
+        return text + ("\n" if text and not text.endswith("\n") else "") + added
+    end = next(
+        (
+            j
+            for j in range(starts[-1] + 1, len(lines))
+            if _HEADER.match(lines[j]) and not _HOSTS_PART.match(lines[j])
+        ),
+        len(lines),
+    )
+    run = set(starts)
+    if any(
+        _HEADER.match(lines[j]) and not _HOSTS_PART.match(lines[j]) and j not in run
+        for j in range(starts[0], end)
+    ):
+        return None  # another table between two hosts
+    if len(starts) != len(names):
+        return None
+    blocks = ["".join(lines[a:b]) for a, b in zip(starts, [*starts[1:], end], strict=True)]
+    gone, changed, done = set(hosts.removed), set(hosts.changed), set()
+    kept = []
+    for name, block in zip(names, blocks, strict=True):
+        if name in gone:
+            continue
+        if name in changed and name not in done:  # the block alone through tomlkit
+            done.add(name)
+            doc = tomlkit.parse(block)
+            _update(doc["hosts"][0], hosts.old[name], hosts.new[name])
+            block = doc.as_string()
+        kept.append(block)
+    if kept and added and not kept[-1].endswith("\n"):
+        kept[-1] += "\n"
+    return "".join(lines[: starts[0]]) + "".join(kept) + added + "".join(lines[end:])
 
 
 def _update(table: Any, old: dict, new: dict) -> None:

@@ -230,39 +230,40 @@ class Store:
                 self.audit("state.edit", path.name, summary or describe_change(old_data, data))
             return Snapshot(area, path, data, _token(new))
 
-    def append(
+    def rewrite(
         self,
         area: str,
         token: str | None,
-        text: str,
+        change: Callable[[str, dict[str, Any]], str | None],
         expect: Callable[[dict[str, Any], dict[str, Any]], bool],
         *,
         summary: str,
     ) -> Snapshot | None:
-        """Add `text` at the end of the area's file, untouched above: a bulk edit's new
-        entries without tomlkit parsing and rewriting the whole file. Locked, conflict
-        checked, atomic, kept in history and audited like `edit`. Saved only when the result
-        parses and `expect(old data, new data)` holds (the text meant what the caller
-        meant there); otherwise nothing is written and None returned (then use `edit`)."""
+        """Replace the area's file by `change(its text, its data)`, done on the text: a big edit
+        (a bulk add, an image set on a range of a 10,000-host inventory) without tomlkit
+        parsing and writing the whole file. Locked, conflict checked, atomic, kept in history
+        and audited like `edit`. Saved only when the result parses and `expect(old data,
+        new data)` holds (the text means what the caller meant); otherwise, or when `change`
+        returns None, nothing is written and None is returned (then use `edit`)."""
         path = self.path(area)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with _Lock(path.with_name(path.name + ".lock"), self.lock_timeout, self.on_wait):
             self._clean_stale_temps(path.name)
             raw = _read(path)
             _check_token(path, token, raw)
-            old = b"" if raw is None else raw
-            old_data = self._parse_cached(path, old, _token(raw)) if raw is not None else {}
-            if old and not old.endswith(b"\n"):
-                old += b"\n"
-            new = old + text.encode("utf-8")
+            old_data = {} if raw is None else self._parse_cached(path, raw, _token(raw))
+            text = change("" if raw is None else raw.decode("utf-8"), old_data)
+            if text is None:
+                return None
+            new = text.encode("utf-8")
             try:
-                data = tomllib.loads(new.decode("utf-8"))
+                data = tomllib.loads(text)
             except tomllib.TOMLDecodeError:
                 return None
             if not expect(old_data, data):
                 return None
             self._save(path, raw, new)
-            self._docs.pop(area, None)  # the kept document lacks the text
+            self._docs.pop(area, None)  # a kept document would lack the change
             if self.audit:
                 self.audit("state.edit", path.name, summary)
             return Snapshot(area, path, data, _token(new))
