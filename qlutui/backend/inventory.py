@@ -285,12 +285,12 @@ class _Entries:
     def expected(self, entries: list[dict]) -> list[dict]:
         """The raw `entries` (tomllib data) as `write` leaves them: removed ones gone, the
         first of a changed name updated (keys the model does not know kept), new ones last."""
-        gone, result, done = set(self.removed), [], set()
+        gone, changed, result, done = set(self.removed), set(self.changed), [], set()
         for entry in entries:
             name = self.renamed.get(entry.get("name"), entry.get("name"))
             if name in gone:
                 continue
-            if name in self.old and name in self.new and name not in done:
+            if name in changed and name not in done:
                 done.add(name)
                 entry = _updated(entry, self.old[name], self.new[name])
             result.append(entry)
