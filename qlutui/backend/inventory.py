@@ -328,9 +328,10 @@ class _Diff:
         self.networks = _Entries(old_data["networks"], new_data["networks"], renamed)
         self.hosts = _Entries(old_data["hosts"], new_data["hosts"], {})
         self.default_keys = old_data["default_host_keys"] != new_data["default_host_keys"]
-        self.only_hosts = not (
-            self.default_keys or self.networks.added or self.networks.changed
-        ) and not self.networks.removed
+        self.only_hosts = (
+            not (self.default_keys or self.networks.added or self.networks.changed)
+            and not self.networks.removed
+        )
 
     def write(self, doc: Any) -> None:
         if self.default_keys:
