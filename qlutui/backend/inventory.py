@@ -11,6 +11,8 @@ history, audit. Problems the file already had are not the edit's: they do not bl
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,7 @@ from qlutui.errors import InvalidInput, Refused
 from qlutui.model.inventory import Inventory, check_unique
 from qlutui.model.names import counted, shown
 from qlutui.model.noderange import folded
+from qlutui.model.tomlwrite import array_table_text
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -44,6 +47,7 @@ class InventoryChange:
     summary: str = ""  # what the edit was, as the caller said it
     dry_run: bool = False
     default_keys: bool = False  # default_host_keys changed
+    settings: list[str] = field(default_factory=list)  # other settings that follow the edit
 
     @property
     def empty(self) -> bool:
@@ -66,6 +70,8 @@ class InventoryChange:
             parts.append(f"networks {', '.join(self.networks)}")
         if self.default_keys:
             parts.append("default host keys")
+        if self.settings:
+            parts.append(f"settings {', '.join(self.settings)}")
         text = "; ".join(parts) or "no change"
         return f"would have {text}" if self.dry_run and not self.empty else text
 
@@ -82,11 +88,19 @@ class InventoryChange:
             if names
         ]
         touched = set(self.added) | set(self.changed)
+        hosts = [h for h in new.hosts if h.name in touched]
         for network in new.networks:
             net = network.name
-            ips = [h.ips[net] for h in new.hosts if h.name in touched and net in h.ips]
-            if ips:
-                lines.append(f"  {net}: {ips[0] if len(ips) == 1 else f'{ips[0]} .. {ips[-1]}'}")
+            if ips := [h.ips[net] for h in hosts if net in h.ips]:
+                lines.append(f"  {net}: {_span(ips)}")
+            if aliases := [" ".join(h.aliases[net]) for h in hosts if h.aliases.get(net)]:
+                lines.append(f"  aliases on {net}: {_span(aliases)}")
+        if overrides := [f"{h.override} (on {h.override_network})" for h in hosts if h.override]:
+            lines.append(f"  hostname override: {_span(overrides)}")
+        if any(h.image for h in hosts):
+            images = list(dict.fromkeys(h.image or "<None>" for h in hosts))
+            more = " ..." if len(images) > 3 else ""
+            lines.append(f"  image: {', '.join(images[:3])}{more}")
         if self.networks:
             lines.append(f"Networks: {', '.join(self.networks)}")
         return lines
@@ -98,10 +112,16 @@ class InventoryChange:
             "removed": list(self.removed),
             "networks": list(self.networks),
             "default_host_keys": self.default_keys,
+            "settings": list(self.settings),
             "summary": self.summary,
             "dry_run": self.dry_run,
             "text": self.text(),
         }
+
+
+def _span(values: list[str]) -> str:
+    """The first and the last of a preview's values."""
+    return values[0] if len(values) == 1 else f"{values[0]} .. {values[-1]}"
 
 
 class InventoryRefused(Refused):
@@ -130,14 +150,21 @@ class InventoryService:
         return sorted(images) if isinstance(images, dict) else []
 
     def apply(
-        self, state: InventoryState, new: Inventory, *, summary: str, dry_run: bool = False
+        self,
+        state: InventoryState,
+        new: Inventory,
+        *,
+        summary: str,
+        dry_run: bool = False,
+        renamed: dict[str, str] | None = None,
     ) -> InventoryChange:
         """Validate `new` whole and write what differs from `state` (nothing on a dry run).
+        `renamed` (old -> new network name): those networks' tables are renamed in place.
 
         Raises InventoryRefused naming every problem the edit brings (nothing written),
         ConflictError when inventory.toml changed since `state` was loaded."""
         old_data, new_data = state.inventory.to_dict(), new.to_dict()
-        diff = _Diff(old_data, new_data)
+        diff = _Diff(old_data, new_data, renamed or {})
         change = InventoryChange(
             added=diff.hosts.added,
             changed=diff.hosts.changed,
@@ -151,10 +178,60 @@ class InventoryService:
             return change
         self._validate(state.inventory, new, diff)
         if not dry_run:
-            self.store.edit(
-                "inventory", state.token, diff.write, summary=f"{summary}: {change.text()}"
-            )
+            said = f"{summary}: {change.text()}"
+            if not (diff.only_hosts and self._edit_text(state, diff, said)):
+                self.store.edit("inventory", state.token, diff.write, summary=said)
         return change
+
+    def rename_network(
+        self, state: InventoryState, old: str, new: str, *, dry_run: bool = False
+    ) -> InventoryChange:
+        """Network `old` named `new`: in inventory.toml (its table renamed in place, every
+        host's IPs, MACs, aliases and override on it) and in the SSH files' `networks`
+        settings. The generated files that name it differ until Write Files writes them."""
+        from qlutui.backend.sshfiles import SSHFilesService
+        from qlutui.model.inventory_edit import rename_network
+
+        renamed = rename_network(state.inventory, old, new)
+        summary = f"networks rename {old} {new}"
+        change = self.apply(state, renamed, summary=summary, dry_run=True, renamed={old: new})
+        if change.empty:
+            return change
+        ssh = SSHFilesService(self.cluster)
+        files = ssh.network_users(old)
+        if not dry_run:
+            self.apply(state, renamed, summary=summary, renamed={old: new})
+            files = ssh.rename_network(old, new)
+        return dataclasses.replace(
+            change, dry_run=dry_run, settings=[f"sshfiles.toml {kind}.networks" for kind in files]
+        )
+
+    def _edit_text(self, state: InventoryState, diff: _Diff, summary: str) -> bool:
+        """Hosts only added, changed or removed: the file's text is edited where they are
+        (each changed host's own block through tomlkit, the new ones written as text after
+        the last host), the rest untouched: fast on 10,000 hosts. False when the file is not
+        laid out for that or the result would not mean exactly this edit (then tomlkit)."""
+        hosts = diff.hosts
+        try:
+            added = array_table_text("hosts", [hosts.new[name] for name in hosts.added])
+        except TypeError:
+            return False
+
+        def expect(old: dict, new: dict) -> bool:
+            entries = old.get("hosts", [])
+            if not isinstance(entries, list) or any(not isinstance(e, dict) for e in entries):
+                return False
+            rest = {k: v for k, v in new.items() if k != "hosts"}
+            if rest != {k: v for k, v in old.items() if k != "hosts"}:
+                return False
+            return new.get("hosts") == hosts.expected(entries)
+
+        def change(text: str, data: dict) -> str | None:
+            names = [e.get("name") for e in data.get("hosts", []) if isinstance(e, dict)]
+            return _edited_hosts(text, names, hosts, added)
+
+        done = self.store.rewrite("inventory", state.token, change, expect, summary=summary)
+        return done is not None
 
     def _validate(self, old: Inventory, new: Inventory, diff: _Diff) -> None:
         before = {str(p) for p in check_unique(old)}
@@ -193,50 +270,136 @@ class InventoryService:
 class _Entries:
     """The entries of one array of tables (networks or hosts) before and after, by name."""
 
-    def __init__(self, old: list[dict], new: list[dict]) -> None:
-        self.old = {e["name"]: e for e in reversed(old)}  # the first of equal names wins
+    def __init__(self, old: list[dict], new: list[dict], renamed: dict[str, str]) -> None:
+        self.renamed = renamed  # old name -> new: the same entry, its name changed
+        # by the entries' names after the edit; the first of equal names wins
+        self.old = {renamed.get(e["name"], e["name"]): e for e in reversed(old)}
         self.new = {e["name"]: e for e in reversed(new)}
         self.added = [e["name"] for e in new if e["name"] not in self.old]
-        self.removed = [e["name"] for e in old if e["name"] not in self.new]
+        self.removed = [e["name"] for e in old if renamed.get(e["name"], e["name"]) not in self.new]
         self.changed = [
             e["name"] for e in new if e["name"] in self.old and self.old[e["name"]] != e
         ]
         self.touched = self.changed + self.added
 
+    def expected(self, entries: list[dict]) -> list[dict]:
+        """The raw `entries` (tomllib data) as `write` leaves them: removed ones gone, the
+        first of a changed name updated (keys the model does not know kept), new ones last."""
+        gone, changed, result, done = set(self.removed), set(self.changed), [], set()
+        for entry in entries:
+            name = self.renamed.get(entry.get("name"), entry.get("name"))
+            if name in gone:
+                continue
+            if name in changed and name not in done:
+                done.add(name)
+                entry = _updated(entry, self.old[name], self.new[name])
+            result.append(entry)
+        return result + [self.new[name] for name in self.added]
+
     def write(self, doc: Any, key: str) -> None:
         """Update the tomlkit array `doc[key]` in place: removed entries deleted, changed
         ones updated key by key, new ones appended."""
         import tomlkit
+        from tomlkit.items import AoT
 
         if not (self.added or self.changed or self.removed):
             return
-        if key not in doc:
+        fresh = key not in doc  # tomlkit puts a blank line between a new array's tables
+        if fresh:
             doc[key] = tomlkit.aot()
+        elif not isinstance(doc[key], AoT):  # `hosts = [{...}]`: tables cannot join it
+            doc[key] = _aot([_table(entry) for entry in doc[key].unwrap()])
         array = doc[key]
         gone, changed, done = set(self.removed), set(self.changed), set()
         for i in reversed(range(len(array))):
-            name = array[i].get("name")
+            name = self.renamed.get(array[i].get("name"), array[i].get("name"))
             if name in gone:
                 del array[i]
             elif name in changed and name not in done:
                 _update(array[i], self.old[name], self.new[name])
                 done.add(name)
-        for name in self.added:
-            array.append(_table(self.new[name]))
+        for i, name in enumerate(self.added):
+            array.append(_table(self.new[name], blank=not fresh or i == len(self.added) - 1))
 
 
 class _Diff:
-    def __init__(self, old_data: dict, new_data: dict) -> None:
+    def __init__(self, old_data: dict, new_data: dict, renamed: dict[str, str]) -> None:
         self.new_data = new_data
-        self.networks = _Entries(old_data["networks"], new_data["networks"])
-        self.hosts = _Entries(old_data["hosts"], new_data["hosts"])
+        self.networks = _Entries(old_data["networks"], new_data["networks"], renamed)
+        self.hosts = _Entries(old_data["hosts"], new_data["hosts"], {})
         self.default_keys = old_data["default_host_keys"] != new_data["default_host_keys"]
+        self.only_hosts = (
+            not (self.default_keys or self.networks.added or self.networks.changed)
+            and not self.networks.removed
+        )
 
     def write(self, doc: Any) -> None:
         if self.default_keys:
             doc["default_host_keys"] = self.new_data["default_host_keys"]
         self.networks.write(doc, "networks")
         self.hosts.write(doc, "hosts")
+
+
+def _updated(entry: dict, old: dict, new: dict) -> dict:
+    """What `_update` makes of a table whose data is `entry`, as plain data."""
+    result = dict(entry)
+    for key, value in new.items():
+        if old.get(key) != value:
+            current = result.get(key)
+            both = isinstance(value, dict) and isinstance(current, dict)
+            result[key] = _updated(current, dict(current), value) if both else value
+    for key in old.keys() - new.keys():
+        result.pop(key, None)
+    return result
+
+
+_HEADER = re.compile(r"[ \t]*\[")  # a table header line (or an array's continuation: caught)
+_HOSTS_ENTRY = re.compile(r"[ \t]*\[\[[ \t]*hosts[ \t]*\]\]")
+_HOSTS_PART = re.compile(r"[ \t]*\[[ \t]*hosts[ \t]*\.")  # [hosts.ips]: the entry goes on
+
+
+def _edited_hosts(text: str, names: list, hosts: _Entries, added: str) -> str | None:
+    """`text` (whose hosts are `names`, in order) with the host edit done on it, or None
+    when its hosts are not one run of `[[hosts]]` blocks (then tomlkit edits the document)."""
+    import tomlkit
+
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if _HOSTS_ENTRY.match(line)]
+    if not starts:
+        if hosts.changed or hosts.removed:
+            return None
+        return text + ("\n" if text and not text.endswith("\n") else "") + added
+    end = next(
+        (
+            j
+            for j in range(starts[-1] + 1, len(lines))
+            if _HEADER.match(lines[j]) and not _HOSTS_PART.match(lines[j])
+        ),
+        len(lines),
+    )
+    run = set(starts)
+    if any(
+        _HEADER.match(lines[j]) and not _HOSTS_PART.match(lines[j]) and j not in run
+        for j in range(starts[0], end)
+    ):
+        return None  # another table between two hosts
+    if len(starts) != len(names):
+        return None
+    blocks = ["".join(lines[a:b]) for a, b in zip(starts, [*starts[1:], end], strict=True)]
+    gone, changed, done = set(hosts.removed), set(hosts.changed), set()
+    kept = []
+    for name, block in zip(names, blocks, strict=True):
+        if name in gone:
+            continue
+        if name in changed and name not in done:  # the block alone through tomlkit
+            done.add(name)
+            doc = tomlkit.parse(block)
+            _update(doc["hosts"][0], hosts.old[name], hosts.new[name])
+            block = doc.as_string()
+        kept.append(block)
+    if kept and added and not kept[-1].endswith("\n"):
+        kept[-1] += "\n"
+    return "".join(lines[: starts[0]]) + "".join(kept) + added + "".join(lines[end:])
 
 
 def _update(table: Any, old: dict, new: dict) -> None:
@@ -249,9 +412,13 @@ def _update(table: Any, old: dict, new: dict) -> None:
 
 
 def _set(table: Any, key: str, value: object) -> None:
+    from tomlkit.items import InlineTable
+
     current = table.get(key)
     if isinstance(value, dict) and isinstance(current, dict):  # a table: update in place
         _update(current, dict(current), value)
+        if list(current) != list(value) and isinstance(current, InlineTable):
+            table[key] = _inline(value)  # a network renamed: its key stays where it was
     elif isinstance(value, dict):
         table[key] = _inline(value)
     else:
@@ -266,11 +433,21 @@ def _inline(value: dict) -> Any:
     return inline
 
 
-def _table(entry: dict) -> Any:
+def _aot(tables: list[Any]) -> Any:
+    import tomlkit
+
+    array = tomlkit.aot()
+    for table in tables:
+        array.append(table)
+    return array
+
+
+def _table(entry: dict, blank: bool = True) -> Any:
     import tomlkit
 
     table = tomlkit.table()
     for key, value in entry.items():
         table[key] = _inline(value) if isinstance(value, dict) else value
-    table.add(tomlkit.nl())  # a blank line before the next entry, as the admin would write
+    if blank:  # a blank line before the next entry, as the admin would write
+        table.add(tomlkit.nl())
     return table

@@ -202,6 +202,26 @@ class SSHFilesService:
         """The inventory's networks, in its order (the choices of a file's networks)."""
         return [n.name for n in Inventory.from_dict(self.store.load("inventory").data).networks]
 
+    def network_users(self, name: str) -> list[str]:
+        """The files whose `networks` setting names network `name`."""
+        return [kind for kind, opts in self.load().options.items() if name in opts.networks]
+
+    def rename_network(self, old: str, new: str) -> list[str]:
+        """Network `old` is now `new` in every file's `networks` setting; returns those files."""
+        renamed: list[str] = []
+
+        def mutate(doc: tomlkit.TOMLDocument) -> None:
+            renamed.clear()  # the edit may be retried on a fresh document
+            self._options(doc.unwrap())  # a file the service cannot read is never rewritten
+            for kind, table in doc.items():
+                networks = table.get("networks") if isinstance(table, dict) else None
+                if isinstance(networks, list) and old in networks:
+                    table["networks"] = [new if n == old else n for n in networks]
+                    renamed.append(kind)
+
+        self.store.edit("sshfiles", None, mutate, summary=f"network {old} renamed {new}")
+        return renamed
+
     # -- rendering ---------------------------------------------------------------------------
 
     def render(self, options: dict[str, FileOptions] | None = None) -> dict[str, str | QlutuiError]:

@@ -230,6 +230,44 @@ class Store:
                 self.audit("state.edit", path.name, summary or describe_change(old_data, data))
             return Snapshot(area, path, data, _token(new))
 
+    def rewrite(
+        self,
+        area: str,
+        token: str | None,
+        change: Callable[[str, dict[str, Any]], str | None],
+        expect: Callable[[dict[str, Any], dict[str, Any]], bool],
+        *,
+        summary: str,
+    ) -> Snapshot | None:
+        """Replace the area's file by `change(its text, its data)`, done on the text: a big edit
+        (a bulk add, an image set on a range of a 10,000-host inventory) without tomlkit
+        parsing and writing the whole file. Locked, conflict checked, atomic, kept in history
+        and audited like `edit`. Saved only when the result parses and `expect(old data,
+        new data)` holds (the text means what the caller meant); otherwise, or when `change`
+        returns None, nothing is written and None is returned (then use `edit`)."""
+        path = self.path(area)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with _Lock(path.with_name(path.name + ".lock"), self.lock_timeout, self.on_wait):
+            self._clean_stale_temps(path.name)
+            raw = _read(path)
+            _check_token(path, token, raw)
+            old_data = {} if raw is None else self._parse_cached(path, raw, _token(raw))
+            text = change("" if raw is None else raw.decode("utf-8"), old_data)
+            if text is None:
+                return None
+            new = text.encode("utf-8")
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError:
+                return None
+            if not expect(old_data, data):
+                return None
+            self._save(path, raw, new)
+            self._docs.pop(area, None)  # a kept document would lack the change
+            if self.audit:
+                self.audit("state.edit", path.name, summary)
+            return Snapshot(area, path, data, _token(new))
+
     def restore(self, area: str, token: str | None, version: Path) -> Snapshot:
         """Put a saved previous version (from `history`) back in place: a conflict-checked,
         audited edit like any other, so the version it replaces goes to `.history/` too."""

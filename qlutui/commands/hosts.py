@@ -67,9 +67,14 @@ def _fields(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NET=NAME",
-        help="an alias on a network (repeatable; replaces that network's; NET= clears them)",
+        help="an alias on a network (repeatable; replaces that network's; NET= clears them);"
+        " {name} is each host's name: --alias 'ib={name}-hca' for a range",
     )
-    p.add_argument("--override", metavar="NAME", help="hostname override (one host)")
+    p.add_argument(
+        "--override",
+        metavar="NAME",
+        help="hostname override: one host, or a pattern with {name} for several ('{name}-ext')",
+    )
     p.add_argument("--override-network", metavar="NET", help="the network of the override")
     p.add_argument("--mac", action="append", default=[], metavar="NET=MAC", help="MAC on a network")
     p.add_argument(
@@ -108,10 +113,13 @@ def _aliases(values: list[str]) -> dict[str, list[str]]:
 
 
 def _host_fields(args: argparse.Namespace, names: list[str]) -> Any:
-    from qlutui.model.inventory_edit import HostFields
+    from qlutui.model.inventory_edit import NAME, HostFields
 
-    if (args.override or args.override_network) and len(names) > 1:
-        raise commands.UsageError("--override names one host: give a single host")
+    if args.override and NAME not in args.override and len(names) > 1:
+        raise commands.UsageError(
+            f"--override {args.override!r} would name {len(names)} hosts alike:"
+            f" give one host or a pattern with {NAME}"
+        )
     keys = args.host_key
     if getattr(args, "no_host_keys", False):
         keys = []

@@ -14,7 +14,9 @@ from qlutui.commands.hosts import report
 
 
 def register(verbs: Any) -> None:
-    sub = commands.add_verb(verbs, "networks", "networks of the inventory: list, add, set, rm")
+    sub = commands.add_verb(
+        verbs, "networks", "networks of the inventory: list, add, set, rename, rm"
+    )
     p = sub.add_parser("list", help="every network: kind, primary, suffix, SSH, CIDR, hosts")
     commands.json_flag(p)
     p.set_defaults(handler=list_networks)
@@ -39,6 +41,15 @@ def register(verbs: Any) -> None:
     )
     _changing(p)
     p.set_defaults(handler=set_network)
+    p = sub.add_parser(
+        "rename",
+        help="rename a network: every host's IPs, MACs, aliases, override on it and the SSH"
+        " files' network settings follow (refused when the new name is taken)",
+    )
+    p.add_argument("name", metavar="OLD")
+    p.add_argument("new", metavar="NEW")
+    _changing(p)
+    p.set_defaults(handler=rename)
     p = sub.add_parser("rm", help="remove a network (refused while hosts use it)")
     p.add_argument("name")
     p.add_argument("--drop-ips", action="store_true", help="remove the hosts' IPs on it too")
@@ -155,6 +166,22 @@ def set_network(cluster: Any, args: argparse.Namespace) -> None:
     service, state = _service(cluster)
     new = inventory_edit.set_network(state.inventory, args.name, **_changes(args))
     report(args, service.apply(state, new, summary="networks set", dry_run=args.dry_run), new)
+
+
+def rename(cluster: Any, args: argparse.Namespace) -> None:
+    from qlutui.model.inventory_edit import rename_network
+
+    service, state = _service(cluster)
+    change = service.rename_network(state, args.name, args.new, dry_run=args.dry_run)
+    report(args, change, rename_network(state.inventory, args.name, args.new))
+    if not change.empty and not args.json:
+        print(RENAMED_FILES)
+
+
+RENAMED_FILES = (
+    "The generated files name networks (the hosts table's sections): `qlutui files diff`"
+    " shows them changed, Write Files (`qlutui files write`) updates them."
+)
 
 
 def remove(cluster: Any, args: argparse.Namespace) -> None:

@@ -11,17 +11,19 @@ the host part of the primary IP onto the slave network (boot 192.168.17.100 on /
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qlutui.errors import InvalidInput, Refused
 from qlutui.model.inventory import Host, Inventory, Network, hostname_problem, ip_key, mac_key
-from qlutui.model.names import counted, label, shown
+from qlutui.model.names import counted, label, name_problem, shown
 from qlutui.model.noderange import folded
 from qlutui.model.sshfiles import key_problem
 
 AUTO = "auto"  # an IP to work out: the next free one (primary), the mapped one (slave)
+NAME = "{name}"  # in an alias or a hostname override: the host's own name (`{name}-ib`)
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -31,7 +33,8 @@ class HostFields:
 
     `ips`: network -> IP, AUTO, or "" (no IP there: removes it, its aliases and MAC).
     For several hosts an IP is the start of the numbering. `macs`: network -> MAC or "".
-    `aliases`: network -> names, replacing that network's aliases.
+    `aliases`: network -> names, replacing that network's aliases. An alias or override
+    may hold `{name}`, each host's own name: a bulk add gives `{name}-ib` to every host.
     """
 
     ips: dict[str, str] = field(default_factory=dict)
@@ -55,7 +58,12 @@ def parse_ip(text: str, what: str = "IP") -> Address:
 
 
 def _cidr(network: Network) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    return ipaddress.ip_network(network.cidr, strict=False) if network.cidr else None
+    return _parsed_cidr(network.cidr) if network.cidr else None
+
+
+@functools.lru_cache(maxsize=64)  # a bulk add maps each of 10,000 IPs through two of them
+def _parsed_cidr(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(cidr, strict=False)
 
 
 def numbered(start: str, count: int, network: Network, used: set[str]) -> list[str]:
@@ -186,7 +194,7 @@ def set_hosts(inv: Inventory, names: Sequence[str], fields: HostFields) -> Inven
     by_name = {h.name: h for h in inv.hosts}
     if unknown := [n for n in names if n not in by_name]:
         raise InvalidInput(f"no host named {folded(unknown)} in the inventory")
-    _check_fields(inv, fields)
+    _check_fields(inv, fields, names[0] if names else "")
     ips = assign_ips(inv, names, fields.ips) if fields.ips else {}
     macs = {net: mac_key(mac) or "" for net, mac in fields.macs.items()}
     chosen = set(names)
@@ -198,7 +206,14 @@ def set_hosts(inv: Inventory, names: Sequence[str], fields: HostFields) -> Inven
     return Inventory(inv.networks, hosts, inv.default_host_keys)
 
 
-def _check_fields(inv: Inventory, fields: HostFields) -> None:
+def for_host(text: str, name: str) -> str:
+    """An alias or override pattern for the host `name`."""
+    return text.replace(NAME, name)
+
+
+def _check_fields(inv: Inventory, fields: HostFields, sample: str) -> None:
+    """Refuse malformed fields; patterns are checked as `sample` (the first host) has them
+    (every host's names are checked whole when the edit is applied)."""
     for net in [*fields.ips, *fields.macs, *fields.aliases]:
         inv.network(net)
     if fields.override_network:
@@ -208,9 +223,9 @@ def _check_fields(inv: Inventory, fields: HostFields) -> None:
             raise InvalidInput(f"invalid MAC {shown(mac)} on {net}: not like aa:bb:cc:dd:ee:ff")
     for net, aliases in fields.aliases.items():
         for alias in aliases:
-            if problem := hostname_problem(alias):
+            if problem := hostname_problem(for_host(alias, sample)):
                 raise InvalidInput(f"alias {shown(alias)} on {net} {problem}")
-    if fields.override and (problem := hostname_problem(fields.override)):
+    if fields.override and (problem := hostname_problem(for_host(fields.override, sample))):
         raise InvalidInput(f"hostname override {shown(fields.override)} {problem}")
     for key in fields.host_keys or ():
         if problem := key_problem(key):
@@ -234,10 +249,10 @@ def _changed(host: Host, fields: HostFields, ips: dict[str, str], macs: dict[str
             new_macs.pop(net, None)
     for net, names in fields.aliases.items():
         if names:
-            aliases[net] = list(dict.fromkeys(names))
+            aliases[net] = list(dict.fromkeys(for_host(n, host.name) for n in names))
         else:
             aliases.pop(net, None)
-    override = host.override if fields.override is None else fields.override
+    override = host.override if fields.override is None else for_host(fields.override, host.name)
     network = host.override_network if fields.override_network is None else fields.override_network
     return dataclasses.replace(
         host,
@@ -301,6 +316,32 @@ def set_network(inv: Inventory, name: str, **changes: object) -> Inventory:
     new = dataclasses.replace(old, **changes)
     networks = [new if n.name == name else n for n in inv.networks]
     return Inventory(_one_primary(networks, new), list(inv.hosts), inv.default_host_keys)
+
+
+def rename_network(inv: Inventory, old: str, new: str) -> Inventory:
+    """The inventory with network `old` named `new`: every host's IP, MAC, aliases and
+    override on it follow. Refused when `new` names another network or is no valid name."""
+    inv.network(old)
+    if problem := name_problem(new):
+        raise InvalidInput(f"network name {shown(new)} {problem}")
+    if new != old and any(n.name == new for n in inv.networks):
+        raise Refused(f"network {label(new)} exists already: rename refused, nothing changed")
+
+    def moved(values: dict) -> dict:
+        return {new if net == old else net: value for net, value in values.items()}
+
+    networks = [dataclasses.replace(n, name=new) if n.name == old else n for n in inv.networks]
+    hosts = [
+        dataclasses.replace(
+            h,
+            ips=moved(h.ips),
+            macs=moved(h.macs),
+            aliases=moved(h.aliases),
+            override_network=new if h.override_network == old else h.override_network,
+        )
+        for h in inv.hosts
+    ]
+    return Inventory(networks, hosts, inv.default_host_keys)
 
 
 def _one_primary(networks: list[Network], changed: Network) -> list[Network]:

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from rich.segment import Segment
+from rich.style import Style
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -43,6 +46,7 @@ from qlutui.model.names import counted
 from qlutui.model.noderange import expand, folded
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
@@ -53,6 +57,8 @@ NETWORK_COLUMNS = ("Network", "Kind", "Role", "Suffix", "SSH", "CIDR", "Hosts")
 Row = tuple[str, ...]
 MARK = "* "  # before a selected host's first row
 PREVIEW_HOSTS = 60  # characters of the folded host names in a preview
+_STYLED = ("header", "marked", "cursor")  # the component classes, in render_line's order
+FILTERS_KEPT = 64  # filter texts whose matches are kept for the next key
 
 
 @dataclass(frozen=True)
@@ -82,20 +88,14 @@ def host_entries(inv: Inventory, problems: Sequence[Problem]) -> list[HostEntry]
     return entries
 
 
-def _flat(entries: Sequence[HostEntry]) -> tuple[list[Row], list[bool], list[int]]:
-    """The table's rows of `entries`, whether each is marked, and where each host starts."""
-    rows: list[Row] = []
-    marked: list[bool] = []
-    starts: list[int] = []
-    for e in entries:
-        starts.append(len(rows))
-        rows += e.rows
-        marked += [e.marked] * len(e.rows)
-    return rows, marked, starts
+def group_starts(groups: Sequence[HostEntry]) -> list[int]:
+    """Where each group's rows start in the table, and the row count last."""
+    return list(accumulate((len(g.rows) for g in groups), initial=0))
 
 
-def network_rows(inv: Inventory) -> list[Row]:
-    return [
+def network_entries(inv: Inventory) -> list[HostEntry]:
+    """One single-row group per network, for the networks table."""
+    rows = [
         (
             n.name,
             n.kind,
@@ -107,6 +107,7 @@ def network_rows(inv: Inventory) -> list[Row]:
         )
         for n in inv.networks
     ]
+    return [HostEntry(row[0], [row], "", False) for row in rows]
 
 
 def _widths(rows: Sequence[Row]) -> list[int]:
@@ -129,9 +130,38 @@ def _ip_field_problem(value: str) -> str | None:
     return _problem(edits.parse_ip, value)
 
 
+class _Flat(Sequence[Any]):
+    """The rows (or their marks) of a list of groups as one flat, read-only sequence: the
+    groups stay as they are, a row is found by bisecting the groups' starts."""
+
+    def __init__(self, view: RowsView, marks: bool = False) -> None:
+        self.view, self.marks = view, marks
+
+    def __len__(self) -> int:
+        return self.view.row_count
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        view = self.view
+        group = bisect_right(view.starts, index) - 1
+        entry = view.groups[group]
+        return entry.marked if self.marks else entry.rows[index - view.starts[group]]
+
+
 class RowsView(ScrollView, can_focus=True):
-    """A table drawn line by line (only the visible rows cost anything), in groups of rows:
-    the cursor is on a group (a host with its networks), groups can be selected."""
+    """A table drawn line by line, in groups of rows (a host with its networks): only the
+    visible lines cost anything and a new set of groups costs one pass over their sizes, so
+    10,000 hosts show and filter in milliseconds. The cursor is on a group; groups whose
+    names are in `chosen` carry the selection mark."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "rows-view--header",
@@ -150,44 +180,56 @@ class RowsView(ScrollView, can_focus=True):
     def __init__(self, columns: Row, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns = columns
-        self.rows: list[Row] = []
-        self.marked: list[bool] = []
-        self.starts: list[int] = []  # the first row of each group
-        self.chosen: list[bool] = []  # per group: selected
+        self.groups: Sequence[HostEntry] = []
+        self.starts: list[int] = [0]  # the first row of each group, then the row count
+        self.chosen: AbstractSet[str] = frozenset()  # names of the selected groups
         self.cursor = 0  # group index
         self.widths = [len(c) for c in columns]
+        self.rows: Sequence[Row] = _Flat(self)
+        self._styles: tuple[Style, ...] | None = None  # while render_lines runs
+        self.marked: Sequence[bool] = _Flat(self, marks=True)
 
-    def set_rows(
+    @property
+    def row_count(self) -> int:
+        return self.starts[-1]
+
+    def set_groups(
         self,
-        rows: list[Row],
-        marked: list[bool],
+        groups: Sequence[HostEntry],
         widths: Sequence[int],
         starts: list[int] | None = None,
-        chosen: list[bool] | None = None,
+        chosen: AbstractSet[str] = frozenset(),
         cursor: int = 0,
     ) -> None:
-        self.rows, self.marked = rows, marked
-        self.starts = list(range(len(rows))) if starts is None else starts
-        self.chosen = chosen if chosen is not None else [False] * len(self.starts)
+        """Show `groups` (`starts`: their `group_starts`, when already worked out)."""
+        self.groups = groups
+        self.starts = group_starts(groups) if starts is None else starts
+        self.chosen = chosen
         self.widths = [max(w, len(c)) for w, c in zip(widths, self.columns, strict=True)]
         width = len(MARK) + sum(self.widths) + 2 * len(self.widths)
-        self.virtual_size = Size(width, len(rows) + 1)
-        self.cursor = max(0, min(cursor, len(self.starts) - 1))
+        self._set_virtual_size(Size(width, self.row_count + 1))
+        self.cursor = max(0, min(cursor, len(groups) - 1))
         self.scroll_to(0, 0, animate=False)
         self._show_cursor()
         self.refresh()
 
-    def set_chosen(self, chosen: list[bool]) -> None:
+    def _set_virtual_size(self, size: Size) -> None:
+        """As Textual does when no layout is needed: the scrollbars updated, the screen laid
+        out again only when one appears or goes (their reactives ask for it). Setting
+        `virtual_size` lays out the whole screen: most of a filter key's cost."""
+        if size != self.virtual_size:
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
+
+    def set_chosen(self, chosen: AbstractSet[str]) -> None:
         self.chosen = chosen
         self.refresh()
 
     def _span(self, group: int) -> tuple[int, int]:
-        start = self.starts[group]
-        end = self.starts[group + 1] if group + 1 < len(self.starts) else len(self.rows)
-        return start, end
+        return self.starts[group], self.starts[group + 1]
 
     def _show_cursor(self) -> None:
-        if not self.starts:
+        if not self.groups:
             return
         start, end = self._span(self.cursor)
         height = max(1, self.size.height - 1)  # the header line stays on top
@@ -198,9 +240,9 @@ class RowsView(ScrollView, can_focus=True):
             self.scroll_to(y=min(start, end - height), animate=False)
 
     def move_to(self, group: int) -> None:
-        if not self.starts:
+        if not self.groups:
             return
-        self.cursor = max(0, min(group, len(self.starts) - 1))
+        self.cursor = max(0, min(group, len(self.groups) - 1))
         self._show_cursor()
         self.refresh()
 
@@ -209,31 +251,45 @@ class RowsView(ScrollView, can_focus=True):
 
     def action_page(self, step: int) -> None:
         rows = max(1, self.size.height - 2)
-        row = self.starts[self.cursor] + step * rows if self.starts else 0
+        row = self.starts[self.cursor] + step * rows if self.groups else 0
         self.move_to(bisect_right(self.starts, max(0, row)) - 1)
 
     def action_jump(self, group: int) -> None:
-        self.move_to(group if group >= 0 else len(self.starts) - 1)
+        self.move_to(group if group >= 0 else len(self.groups) - 1)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The styles are looked up once for the lines of one refresh (each lookup walks
+        # the CSS: the larger part of a line's cost when done per line).
+        self._styles = (
+            self.rich_style,
+            *(self.get_component_rich_style(f"rows-view--{c}") for c in _STYLED),
+        )
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._styles = None
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
-        base = self.rich_style
+        base, header, marked, cursor = self._styles or (
+            self.rich_style,
+            *(self.get_component_rich_style(f"rows-view--{c}") for c in _STYLED),
+        )
         mark = " " * len(MARK)
         if y == 0:  # the header stays on top
-            cells, style = self.columns, self.get_component_rich_style("rows-view--header")
+            cells, style = self.columns, header
         else:
             index = scroll_y + y - 1
-            if index >= len(self.rows):
+            if index >= self.row_count:
                 return Strip.blank(width, base)
-            cells = self.rows[index]
             group = bisect_right(self.starts, index) - 1
-            style = base
-            if self.marked[index]:
-                style = self.get_component_rich_style("rows-view--marked")
+            entry = self.groups[group]
+            cells = entry.rows[index - self.starts[group]]
+            style = marked if entry.marked else base
             if group == self.cursor:
-                style = style + self.get_component_rich_style("rows-view--cursor")
-            if self.chosen and self.chosen[group] and index == self.starts[group]:
+                style = style + cursor
+            if index == self.starts[group] and entry.name in self.chosen:
                 mark = MARK
         text = mark + "  ".join(c.ljust(w) for c, w in zip(cells, self.widths, strict=True))
         text = text.ljust(scroll_x + width)  # the cursor's style runs to the right edge
@@ -253,9 +309,11 @@ class HostsScreen(Screen):
         Binding("d", "delete", "Delete", id="hosts.delete"),
         Binding("k", "scan_keys", "Scan keys", id="hosts.scan_keys"),
         Binding("m", "import_files", "Import", id="hosts.import"),
+        Binding("n", "rename_network", "Rename", id="hosts.rename_network"),
         Binding("r", "reload", "Reload", id="hosts.reload"),
     ]
     HOST_ONLY = frozenset({"select", "set_image", "renumber", "filter", "scan_keys"})
+    NETWORK_ONLY = frozenset({"rename_network"})
 
     def __init__(self, cluster: Cluster) -> None:
         super().__init__()
@@ -267,14 +325,16 @@ class HostsScreen(Screen):
         self.shown: list[HostEntry] = []  # the entries the filter lets through
         self.selected: set[str] = set()
         self.widths: list[int] = [len(c) for c in COLUMNS]
-        self._everything: tuple[list[Row], list[bool], list[int]] = ([], [], [])
+        # filter text -> (the entries it lets through, their group_starts): a key typed
+        # narrows the longest cached text it contains, a key deleted finds its text here
+        self._found: dict[str, tuple[list[HostEntry], list[int]]] = {}
         self.matching = 0
         self.networks_shown = False
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Hosts", classes="title-bar")
         yield Static(id="hosts-problems", markup=False)
-        yield Input(placeholder="/ filter by name or IP", id="hosts-filter", compact=True)
+        yield FilterInput(placeholder="/ filter by name or IP", id="hosts-filter", compact=True)
         yield RowsView(COLUMNS, id="hosts-table")
         yield RowsView(NETWORK_COLUMNS, id="networks-table")
         yield Static("Loading the inventory ...", id="hosts-status", markup=False)
@@ -291,9 +351,12 @@ class HostsScreen(Screen):
     def on_mount(self) -> None:
         self.networks_table.display = False
         self.table.focus()
-        self.action_reload()
+        # after the first paint: the load's thread holds the GIL for most of its time
+        self.call_after_refresh(self.action_reload)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.NETWORK_ONLY:
+            return self.networks_shown
         return not (action in self.HOST_ONLY and self.networks_shown)
 
     # -- loading and showing ---------------------------------------------------------
@@ -308,10 +371,12 @@ class HostsScreen(Screen):
             images = self.service.image_names()
             problems = check_unique(state.inventory)
             entries = host_entries(state.inventory, problems)
+            widths = _widths([COLUMNS, *(row for e in entries for row in e.rows)])
+            found = {"": (entries, group_starts(entries))}
         except QlutuiError as exc:
             self.app.call_from_thread(self._failed, str(exc))
             return
-        self.app.call_from_thread(self._loaded, state, images, problems, entries)
+        self.app.call_from_thread(self._loaded, state, images, problems, found, widths)
 
     def _failed(self, message: str) -> None:
         self._show_problems([message], "Cannot read the inventory")
@@ -322,20 +387,19 @@ class HostsScreen(Screen):
         state: InventoryState,
         images: list[str],
         problems: list[Problem],
-        entries: list[HostEntry],
+        found: dict[str, tuple[list[HostEntry], list[int]]],
+        widths: list[int],
     ) -> None:
-        self.state, self.images, self.entries = state, images, entries
-        names = {e.name for e in entries}
-        self.selected &= names
-        self._everything = _flat(entries)  # what an empty filter shows, worked out once
-        self.widths = _widths([COLUMNS, *self._everything[0]])
+        self.state, self.images, self._found, self.widths = state, images, found, widths
+        self.entries = found[""][0]
+        if self.selected:
+            self.selected &= {e.name for e in self.entries}
         heading = f"{counted(len(problems), 'uniqueness problem')} in inventory.toml:"
         self._show_problems([str(p) for p in problems], heading)
-        net_rows = network_rows(state.inventory)
-        self.networks_table.set_rows(
-            net_rows,
-            [False] * len(net_rows),
-            _widths([NETWORK_COLUMNS, *net_rows]),
+        networks = network_entries(state.inventory)
+        self.networks_table.set_groups(
+            networks,
+            _widths([NETWORK_COLUMNS, *(n.rows[0] for n in networks)]),
             cursor=self.networks_table.cursor,
         )
         self.apply_filter(self.query_one("#hosts-filter", Input).value, keep_cursor=True)
@@ -357,25 +421,38 @@ class HostsScreen(Screen):
         """Show the hosts whose names or IPs contain `text` (all hosts when empty)."""
         current = self.current_host() if keep_cursor else None
         needle = text.strip().lower()
-        entries = [e for e in self.entries if needle in e.haystack] if needle else self.entries
-        rows, marked, starts = self._everything if not needle else _flat(entries)
+        entries, starts = self._matches(needle)
         self.shown = entries
-        cursor = next((i for i, e in enumerate(entries) if e.name == current), 0)
-        chosen = [e.name in self.selected for e in entries]
-        self.table.set_rows(rows, marked, self.widths, starts, chosen, cursor)
+        cursor = 0
+        if current is not None:
+            cursor = next((i for i, e in enumerate(entries) if e.name == current), 0)
+        self.table.set_groups(entries, self.widths, starts, self.selected, cursor)
         self.matching = len(entries)
-        self._status(needle, len(rows))
+        self._status(needle)
 
-    def _status(self, needle: str = "", rows: int | None = None) -> None:
+    def _matches(self, needle: str) -> tuple[list[HostEntry], list[int]]:
+        """The entries whose haystack contains `needle`, and their starts (cached)."""
+        if (known := self._found.get(needle)) is not None:
+            return known
+        # what a shorter text inside `needle` let through holds every match of `needle`
+        base = max((t for t in self._found if t in needle), key=len, default="")
+        entries = [e for e in self._found.get(base, ([], []))[0] if needle in e.haystack]
+        if len(self._found) > FILTERS_KEPT:
+            self._found = {"": self._found[""]}
+        self._found[needle] = entries, group_starts(entries)
+        return self._found[needle]
+
+    def _status(self, needle: str = "") -> None:
         total = len(self.entries)
         if self.networks_shown:
-            text = f"{len(self.networks_table.rows)} networks | tab: hosts"
+            text = f"{self.networks_table.row_count} networks | tab: hosts"
         else:
             scope = f"{self.matching} of {total} hosts" if needle else f"{total} hosts"
-            lines = len(self.table.rows) if rows is None else rows
+            lines = self.table.row_count
             chosen = f", {len(self.selected)} selected" if self.selected else ""
             text = f"{scope}, {lines} rows{chosen} | tab: networks"
-        self.query_one("#hosts-status", Static).update(text)
+        # one line of fixed height: no layout pass of the screen on every filter key
+        self.query_one("#hosts-status", Static).update(text, layout=False)
 
     def current_host(self) -> str | None:
         table = self.table
@@ -411,7 +488,7 @@ class HostsScreen(Screen):
         if name is None:
             return
         self.selected ^= {name}
-        self.table.set_chosen([e.name in self.selected for e in self.shown])
+        self.table.set_chosen(self.selected)
         self.table.action_move(1)
         self._status(self.query_one("#hosts-filter", Input).value.strip())
 
@@ -483,6 +560,27 @@ class HostsScreen(Screen):
             placeholder="a node range: beo-[01-48]",
         )
 
+    def _name_fields(self, nets: Sequence[Network]) -> list[Field]:
+        """Aliases per network and the hostname override, `{name}` patterns allowed."""
+        fields = [
+            Field.input(
+                f"aliases{i}",
+                f"Aliases {n.name}",
+                placeholder=f"extra names, e.g. {edits.NAME}-a",
+                validate=_names_problem,
+            )
+            for i, n in enumerate(nets)
+        ]
+        return [
+            *fields,
+            Field.input(
+                "override", "Override", placeholder=f"hostname override, e.g. {edits.NAME}-ext"
+            ),
+            Field.select(
+                "override_network", "Override on", [n.name for n in nets], None, allow_none=True
+            ),
+        ]
+
     def _image_field(self, value: str = "") -> Field:
         return Field.select(
             "image",
@@ -515,9 +613,11 @@ class HostsScreen(Screen):
             )
         fields.append(Field.input("mac", f"MAC {primary.name}", validate=_mac_problem))
         fields.append(self._image_field())
+        fields += self._name_fields(inv.networks)
         detail = (
             f"Several hosts are numbered from the start IP; auto on {primary.name} takes the"
-            " next free address, on a slave network the primary IP's host part."
+            " next free address, on a slave network the primary IP's host part. In aliases"
+            f" and the override, {edits.NAME} is each host's name."
         )
         values = await self.app.push_screen_wait(
             FormDialog("Add hosts", fields, detail=detail, validate=_one_mac)
@@ -533,6 +633,13 @@ class HostsScreen(Screen):
             },
             macs={primary.name: values["mac"].strip()} if values["mac"].strip() else {},
             image=values["image"] or "",
+            aliases={
+                n.name: words
+                for i, n in enumerate(inv.networks)
+                if (words := values[f"aliases{i}"].split())
+            },
+            override=values["override"].strip() or None,
+            override_network=values["override_network"] or None,
         )
         await self._edit(
             lambda inv: edits.add_hosts(inv, names, host),
@@ -595,6 +702,12 @@ class HostsScreen(Screen):
     @work(group="hosts-action", exclusive=True)
     async def action_set_image(self) -> None:
         if self.state is None:
+            return
+        if not self.images:
+            self.notify(
+                "No image defined yet: create one in Qlustar Images (i on the menu) first",
+                severity="warning",
+            )
             return
         fields = [self._range_field(self._targets()), self._image_field()]
         values = await self.app.push_screen_wait(FormDialog("Set the image of hosts", fields))
@@ -759,6 +872,49 @@ class HostsScreen(Screen):
             )
 
     @work(group="hosts-action", exclusive=True)
+    async def action_rename_network(self) -> None:
+        """Rename the network under the cursor: hosts and the SSH files' settings follow."""
+        state, network = self.state, self.current_network()
+        if state is None or network is None:
+            return
+        field = Field.input("name", "New name", network.name, validate=_name_problem)
+        values = await self.app.push_screen_wait(
+            FormDialog(f"Rename network {network.name}", [field])
+        )
+        if values is None:
+            return
+        old, new = network.name, values["name"].strip()
+        rename = self.service.rename_network
+        try:
+            change = await off_loop(rename, state, old, new, dry_run=True)
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
+            return
+        if change.empty:
+            self.notify("No change")
+            return
+        detail = [
+            f"Hosts following: {len(change.changed)} ({folded(change.changed, PREVIEW_HOSTS)})",
+            *(f"Setting: {s}" for s in change.settings),
+            "The generated files name it: Write Files updates them.",
+        ]
+        if not await self.app.push_screen_wait(
+            Confirm(f"Rename network {old} to {new}?", detail="\n".join(detail))
+        ):
+            return
+        try:
+            done = await off_loop(rename, state, old, new)
+        except ConflictError as exc:
+            self.notify(f"{exc}; reloaded", severity="error", timeout=8)
+            self.action_reload()
+            return
+        except QlutuiError as exc:
+            await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
+            return
+        self.notify(f"Renamed network {old} to {new}: {done.text()}")
+        self.action_reload()
+
+    @work(group="hosts-action", exclusive=True)
     async def _delete_network(self, network: Network) -> None:
         if self.state is None:
             return
@@ -789,8 +945,23 @@ def _mac_problem(value: str) -> str | None:
 
 
 def _one_mac(values: dict[str, Any]) -> str | None:
-    if values["mac"].strip() and len(expand(values["names"])) > 1:
+    several = len(expand(values["names"])) > 1
+    if values["mac"].strip() and several:
         return "a MAC is for one host: leave it empty for a range"
+    override = values["override"].strip()
+    if override and several and edits.NAME not in override:
+        return f"one override for several hosts: make it a pattern with {edits.NAME}"
+    if override and not values["override_network"]:
+        return "choose the network the override is on"
+    return None
+
+
+def _names_problem(value: str) -> str | None:
+    from qlutui.model.inventory import hostname_problem
+
+    for word in value.split():
+        if problem := hostname_problem(edits.for_host(word, "host")):
+            return f"{word} {problem}"
     return None
 
 

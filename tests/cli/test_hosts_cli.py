@@ -311,3 +311,56 @@ def test_bad_usage_exits_2(config: Path, args: list[str]) -> None:
     result = run(config, *args)
     assert result.returncode == 2, result.stderr
     assert state_digest(config) == before
+
+
+def test_bulk_add_with_alias_and_override_patterns(
+    config: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`{name}` in --alias and --override is each host's name; the dry run previews the
+    first and last of them, a clash is refused by name with nothing written."""
+    add = ["hosts", "add", "gpu-[01-03]", "--ip", "boot=127.52.2.1", "--ip", "ib=auto"]
+    names = ["--alias", "ib={name}-hca", "--override", "{name}-x", "--override-network", "ib"]
+    before = state_digest(config)
+    preview = cli(config, capsys, *add, *names, "--dry-run")
+    assert "  aliases on ib: gpu-01-hca .. gpu-03-hca" in preview.splitlines()
+    assert "  hostname override: gpu-01-x (on ib) .. gpu-03-x (on ib)" in preview.splitlines()
+    assert state_digest(config) == before
+    cli(config, capsys, *add, *names)
+    gpu = hosts(config)["gpu-02"]
+    assert gpu["aliases"] == {"ib": ["gpu-02-hca"]}
+    assert (gpu["override"], gpu["override_network"]) == ("gpu-02-x", "ib")
+    before = state_digest(config)
+    clash = run(config, "hosts", "add", "gpu-[04-05]", "--ip", "boot=auto", "--alias", "boot=www")
+    assert clash.returncode == 1
+    assert "name 'www' used by" in clash.stderr and "gpu-04 (alias on boot)" in clash.stderr
+    assert state_digest(config) == before
+
+
+def test_networks_rename(config: Path, capsys: pytest.CaptureFixture) -> None:
+    """Every host's IPs, aliases and override on the network follow, in place; the SSH
+    files' networks settings too; a taken name is refused with nothing changed."""
+    sshfiles = config.parent / "state/sshfiles.toml"
+    sshfiles.write_text('[known_hosts]\nnetworks = ["boot", "extern"]\n')
+    before = state_digest(config)
+    taken = run(config, "networks", "rename", "extern", "ib")
+    assert taken.returncode == 1
+    assert taken.stderr == "qlutui: network ib exists already: rename refused, nothing changed\n"
+    preview = json.loads(
+        cli(config, capsys, "networks", "rename", "extern", "wan", "--dry-run", "--json")
+    )
+    assert preview["settings"] == ["sshfiles.toml known_hosts.networks"]
+    assert state_digest(config) == before
+    out = cli(config, capsys, "networks", "rename", "extern", "wan")
+    assert out.splitlines()[0] == (
+        "changed 3 hosts (beosrv-c,beosrv-d,login-c); networks wan;"
+        " settings sshfiles.toml known_hosts.networks"
+    )
+    assert "Write Files" in out
+    data = inventory(config)
+    assert [n["name"] for n in data["networks"]] == ["boot", "ib", "ipmi", "wan"]
+    login = hosts(config)["login-c"]
+    assert list(login["ips"]) == ["boot", "ib", "wan"]  # where extern was
+    assert login["aliases"]["wan"] == ["gateway", "www"]
+    assert login["override_network"] == "wan"
+    assert tomllib.loads(sshfiles.read_text())["known_hosts"]["networks"] == ["boot", "wan"]
+    assert "# Network: wan" in cli(config, capsys, "files", "render", "hosts")

@@ -99,6 +99,7 @@ async def test_add_one_host_then_a_range_on_three_networks(cluster: Cluster) -> 
             "  boot: 127.52.2.1 .. 127.52.2.48",
             "  ib: 127.53.2.1 .. 127.53.2.48",
             "  ipmi: 127.54.2.1 .. 127.54.2.48",
+            "  image: Standard-noble",
         ]
         found = hosts(cluster)
         assert [n for n in found if n.startswith("gpu-")] == [f"gpu-{i:02d}" for i in range(1, 49)]
@@ -277,3 +278,80 @@ async def test_import_by_keys_previews_then_applies(cluster: Cluster) -> None:
         await pilot.press("ctrl+u", *"beosrv-c:/etc/dnsmasq.hosts", "enter")
         shown = await dialog(pilot, ErrorDialog)
         assert "nothing to change" in shown.message
+
+
+async def test_add_a_range_with_alias_and_override_patterns(cluster: Cluster) -> None:
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("a")
+        await dialog(pilot, FormDialog)
+        await pilot.press(*"gpu-[01-04]", "tab", "ctrl+u", *"127.52.2.1", "tab", *"auto")
+        await pilot.press("tab", "tab", "tab", "tab")  # ipmi, extern, MAC: to the image
+        await pilot.press("tab", "tab", *"{name}-hca")  # no image, boot, aliases on ib
+        await pilot.press("tab", "tab", "tab", *"{name}-x", "tab")  # the override, on ...
+        await pilot.press("enter", "down", "down", "enter", "ctrl+s")  # ... ib
+        asked = await confirm(pilot, screen, "Add 4 host(s) gpu-[01-04]?")
+        assert "  aliases on ib: gpu-01-hca .. gpu-04-hca" in asked.detail.splitlines()
+        assert "  hostname override: gpu-01-x (on ib) .. gpu-04-x (on ib)" in asked.detail
+        gpu = hosts(cluster)["gpu-03"]
+        assert gpu["aliases"] == {"ib": ["gpu-03-hca"]}
+        assert (gpu["override"], gpu["override_network"]) == ("gpu-03-x", "ib")
+
+
+async def test_rename_a_network_refused_on_a_clash_then_done(cluster: Cluster) -> None:
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("tab", "end")  # the networks: extern, the last
+        assert "n Rename" in screen_bar(app)
+        before = path(cluster).read_bytes()
+        await pilot.press("n")
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"ib", "ctrl+s")
+        error = await dialog(pilot, ErrorDialog)
+        assert error.message == "network ib exists already: rename refused, nothing changed"
+        await pilot.press("enter")
+        await until(pilot, lambda: pilot.app.screen is screen, "the error to close")
+        assert path(cluster).read_bytes() == before
+        await pilot.press("n")
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"wan", "ctrl+s")
+        asked = await confirm(pilot, screen, "Rename network extern to wan?")
+        assert asked.detail.splitlines()[0] == "Hosts following: 3 (beosrv-c,beosrv-d,login-c)"
+        assert [n["name"] for n in networks(cluster)] == ["boot", "ib", "ipmi", "wan"]
+        assert hosts(cluster)["login-c"]["override_network"] == "wan"
+        await until(pilot, lambda: screen.networks_table.rows[-1][0] == "wan", "the table")
+
+
+def screen_bar(app: QlutuiApp) -> str:
+    from qlutui.widgets.footer import KeysFooter
+
+    return app.screen.query_one(KeysFooter).render().plain
+
+
+async def test_filter_results_kept_per_text_follow_a_reload(cluster: Cluster) -> None:
+    """Keys typed and deleted find their matches again; a reload forgets them (a host added
+    meanwhile shows under a text typed before)."""
+    from qlutui.backend.inventory import InventoryService
+    from qlutui.model.inventory_edit import HostFields, add_hosts
+
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("slash", *"beo-4")
+        await until(pilot, lambda: screen.matching == 9, "beo-40 .. beo-48")
+        await pilot.press("backspace")
+        await until(pilot, lambda: screen.matching == 48, "every beo-")
+        await pilot.press(*"4", "backspace", "backspace", *"x")
+        await until(pilot, lambda: screen.matching == 0, "no beox")
+        service = InventoryService(cluster)
+        state = service.load()
+        added = add_hosts(state.inventory, ["beox-1"], HostFields(ips={"boot": "auto"}))
+        service.apply(state, added, summary="test")
+        await pilot.press("enter", "r")
+        await until(pilot, lambda: screen.matching == 1, "the new host under the filter")
+        assert screen.table.rows[0][0] == "beox-1"
+        await pilot.press("slash", "backspace", "backspace", "backspace", "backspace", "backspace")
+        await until(pilot, lambda: screen.matching == 52, "every host")
+        assert len(screen.table.rows) == screen.table.row_count
