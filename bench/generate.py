@@ -76,6 +76,11 @@ def images_data(count: int, chroots: dict[str, dict]) -> dict[str, dict]:
     modules = sorted(common - {"core"})
     by_flavour = {f: [n for n, c in chroots.items() if c["flavour"] == f] for f in FLAVOURS}
     images = {name: dict(entry) for name, entry in IMAGES.items()}
+    for entry in images.values():  # the demo's chroots are replaced by the generated ones
+        if entry.get("chroot") and entry["chroot"] not in chroots:
+            entry["chroot"] = (
+                by_flavour[entry["flavour"]][0] if by_flavour[entry["flavour"]] else ""
+            )
     for i in range(count - len(images)):
         flavour = FLAVOURS[i % len(FLAVOURS)]
         versions, choices = VERSIONS[flavour], by_flavour[flavour]

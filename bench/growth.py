@@ -108,7 +108,9 @@ def growth_rows(
             if b >= NOISE_S and exponent > WORSE:
                 verdict = f"WORSE than linear (n^{exponent:.2f} from {low:,} to {high:,})"
                 worse.append(f"{name}: {verdict}: {_seconds(a)} -> {_seconds(b)}")
-        if all(figures.get(n) is not None and figures[n] < NOISE_S for n in ladder):
+        if len(ladder) < 2:
+            verdict = "-"
+        elif all(figures.get(n) is not None and figures[n] < NOISE_S for n in ladder):
             verdict = "fixed cost (under 20 ms)"
         rows.append([name, *cells, ", ".join(factors), verdict])
     return rows, worse
