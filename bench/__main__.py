@@ -41,16 +41,16 @@ SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
 OPT_IN = {"P7build"}  # only with --only: minutes of mmdebstrap, network needed
 
 
-COLUMNS = ["scenario", "what", "score", "target", "reference", "medians [min-max]: qlutui vs ref"]
+COLUMNS = ["scenario", "score", "target", "what", "reference", "medians [min-max]: qlutui vs ref"]
 
 
 def _rows(results: list[Result]) -> list[list[str]]:
     return [
         [
             r.scenario,
-            r.what + (f" ({r.detail})" if r.detail else ""),
             r.measured(),
             r.target(),
+            r.what + (f" ({r.detail})" if r.detail else ""),
             r.reference,
             r.figures,
             "pass" if r.passed else "FAIL",

@@ -408,7 +408,7 @@ def inventory_bulk(ctx: Context) -> list[Result]:
 
     count = ctx.scale.hosts
     adds, parses = [], []
-    for _ in range(max(2, ctx.scale.reps // 2)):
+    for _ in range(max(2, ctx.scale.reps - 2)):
         config = generate.wide_demo(ctx.workdir / "bulk-cluster")
         service = InventoryService(Cluster.open(config))
         adds.append(timed(partial(generate.bulk_add, service, count)))
