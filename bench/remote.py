@@ -78,7 +78,7 @@ async def _chroot_clone(reps: int) -> list[Result]:
 
 def chroot_build(ctx: Context) -> list[Result]:
     """P7build (opt-in): build a minbase bookworm chroot through the chroots service against
-    raw mmdebstrap with the same arguments, interleaved (each a few minutes, network)."""
+    raw mmdebstrap with the same arguments, interleaved (~20 s each with a mirror, network)."""
     return asyncio.run(_chroot_build(max(2, ctx.scale.reps // 3)))
 
 
