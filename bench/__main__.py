@@ -1,6 +1,9 @@
-"""`python -m bench`: run the scenarios, print one table, write bench/results/latest.json.
+"""`python -m bench`: run the scenarios, each against its reference in the same run, print
+one table, write bench/results/latest.json (and latest.md). `--scale N`: the growth table of
+the inventory work and of every generated-file class at 1,000 ... N hosts instead.
 
-Exit status 0 when every scenario met its target, 1 otherwise.
+Exit status 0 when every target held (a ratio, or a key's p95), 1 otherwise; with --scale, 0
+when nothing grew worse than linearly.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
-from bench import importing, remote, scenarios, tui
+from bench import growth, importing, remote, scenarios, tui
 from bench.core import FULL, RESULTS, SMOKE, Context, Result
 
 SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
@@ -33,19 +36,41 @@ SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
     "P10": scenarios.inventory_bulk,
     "P10tui": tui.hosts_screen,
     "P11": importing.import_hosts_table,
+    "P7build": remote.chroot_build,
 }
+OPT_IN = {"P7build"}  # only with --only: minutes of mmdebstrap, network needed
+
+
+COLUMNS = ["scenario", "score", "target", "what", "reference", "medians [min-max]: qlutui vs ref"]
+
+
+def _rows(results: list[Result]) -> list[list[str]]:
+    return [
+        [
+            r.scenario,
+            r.measured(),
+            r.target(),
+            r.what + (f" ({r.detail})" if r.detail else ""),
+            r.reference,
+            r.figures,
+            "pass" if r.passed else "FAIL",
+        ]
+        for r in results
+    ]
 
 
 def table(results: list[Result]) -> str:
-    rows = [["scenario", "what", "target", "measured (median)", "ok"]]
-    rows += [
-        [r.scenario, r.what, r.target, r.measured(), "pass" if r.passed else "FAIL"]
-        for r in results
-    ]
+    rows = [[*COLUMNS, "ok"], *_rows(results)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def markdown(results: list[Result]) -> str:
+    """The same table for the README."""
+    rows = [[*COLUMNS, ""], ["---"] * (len(COLUMNS) + 1), *_rows(results)]
+    return "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,8 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reps", type=int, help="repetitions of each timed action")
     parser.add_argument("--dir", type=Path, default=RESULTS, help="working and results directory")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        choices=growth.SCALES,
+        help="the growth table up to this many hosts (instead of the scenarios)",
+    )
     args = parser.parse_args(argv)
-    chosen = args.only.split(",") if args.only else list(SCENARIOS)
+    if args.scale:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        return growth.main(args.scale, args.dir, args.only.split(",") if args.only else None)
+    chosen = args.only.split(",") if args.only else [s for s in SCENARIOS if s not in OPT_IN]
     if unknown := [s for s in chosen if s not in SCENARIOS]:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
     scale = SMOKE if args.smoke else FULL
@@ -86,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "errors": errors,
     }
     (args.dir / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.dir / "latest.md").write_text(markdown(results) + "\n")
     return 0 if results and all(r.passed for r in results) and not errors else 1
 
 

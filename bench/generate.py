@@ -1,5 +1,6 @@
-"""A cluster at bench scale: the demo cluster (two local head-nodes) with 10,000 hosts on the
-networks boot / ib / ipmi / extern (2 host keys each), 500 images and 50 chroots.
+"""A cluster at bench scale: the demo cluster (two local head-nodes) with 10,000 hosts (up
+to 100,000: `--scale`) on the networks boot / ib / ipmi / extern (2 host keys each, /12
+networks in 10.0.0.0/10 so that 100,000 hosts fit), 500 images and 50 chroots.
 
 Host keys come from a pool of real ed25519 keys reused round-robin (each line gets the host's
 own comment), so a 10,000-host cluster is generated in about a second. The big state files are
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -73,6 +76,11 @@ def images_data(count: int, chroots: dict[str, dict]) -> dict[str, dict]:
     modules = sorted(common - {"core"})
     by_flavour = {f: [n for n, c in chroots.items() if c["flavour"] == f] for f in FLAVOURS}
     images = {name: dict(entry) for name, entry in IMAGES.items()}
+    for entry in images.values():  # the demo's chroots are replaced by the generated ones
+        if entry.get("chroot") and entry["chroot"] not in chroots:
+            entry["chroot"] = (
+                by_flavour[entry["flavour"]][0] if by_flavour[entry["flavour"]] else ""
+            )
     for i in range(count - len(images)):
         flavour = FLAVOURS[i % len(FLAVOURS)]
         versions, choices = VERSIONS[flavour], by_flavour[flavour]
@@ -104,6 +112,7 @@ def generate(
     inventory = build_inventory(
         hosts - FIXED_HOSTS, keys_per_host=2, key_source=key_pool(min(keys, 2 * hosts))
     )
+    widen(inventory)
     names = list(image_table)
     for i, host in enumerate(inventory["hosts"][FIXED_HOSTS:]):
         host["image"] = names[i % len(names)]
@@ -114,6 +123,48 @@ def generate(
     write_toml(state / "images.toml", {"images": image_table}, "Qlustar OS images.")
     write_toml(state / "chroots.toml", {"chroots": chroot_table}, "UnionFS chroots.")
     return config
+
+
+# The bench's networks: /12 each (a million addresses), in the order of the demo's.
+WIDE = {"boot": 0, "ib": 16, "ipmi": 32, "extern": 48}
+BULK_START = 8  # bulk adds start at 10.8.0.1 (ib 10.24.0.1, ...), after the generated hosts
+
+
+def _wide_ip(network: str, index: int) -> str:
+    n = index + 1
+    return f"10.{WIDE[network] + (n >> 16)}.{(n >> 8) & 255}.{n & 255}"
+
+
+def widen(inventory: dict) -> None:
+    """Give the inventory data the bench's /12 networks and number every host in them by
+    its place in the list (the demo's /16 networks hold 64,770 hosts at most)."""
+    for network in inventory["networks"]:
+        network["cidr"] = f"10.{WIDE[network['name']]}.0.0/12"
+    for index, host in enumerate(inventory["hosts"]):
+        host["ips"] = {net: _wide_ip(net, index) for net in host["ips"]}
+
+
+def wide_demo(directory: Path) -> Path:
+    """A fresh demo cluster in `directory` with the bench's networks; its config.toml."""
+    shutil.rmtree(directory, ignore_errors=True)
+    config = init_demo(directory)
+    path = config.parent / "state" / "inventory.toml"
+    inventory = tomllib.loads(path.read_text())
+    widen(inventory)
+    write_toml(path, inventory, "Networks and hosts of the demo cluster, bench networks.")
+    return config
+
+
+def bulk_add(service, count: int) -> None:  # type: ignore[no-untyped-def]
+    """Add `count` hosts through `service` (an InventoryService) as the Hosts screen's bulk
+    add does: a node range, boot IPs numbered from a start, ib and ipmi mapped from it."""
+    from qlutui.model.inventory_edit import AUTO, HostFields, add_hosts
+    from qlutui.model.noderange import expand
+
+    names = expand(f"bulk-[{1:0{len(str(count))}d}-{count}]")
+    fields = HostFields(ips={"boot": f"10.{BULK_START}.0.1", "ib": AUTO, "ipmi": AUTO}, image="")
+    state = service.load()
+    service.apply(state, add_hosts(state.inventory, names, fields), summary="bench")
 
 
 def job_history(directory: Path, count: int) -> str:
