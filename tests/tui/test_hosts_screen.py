@@ -291,7 +291,7 @@ async def test_add_a_range_with_alias_and_override_patterns(cluster: Cluster) ->
         await pilot.press("tab", "tab", *"{name}-hca")  # no image, boot, aliases on ib
         await pilot.press("tab", "tab", "tab", *"{name}-x", "tab")  # the override, on ...
         await pilot.press("enter", "down", "down", "enter", "ctrl+s")  # ... ib
-        asked = await confirm(pilot, screen, "Add 4 host(s) gpu-[01-04]?")
+        asked = await confirm(pilot, screen, "Add 4 hosts gpu-[01-04]?")
         assert "  aliases on ib: gpu-01-hca .. gpu-04-hca" in asked.detail.splitlines()
         assert "  hostname override: gpu-01-x (on ib) .. gpu-04-x (on ib)" in asked.detail
         gpu = hosts(cluster)["gpu-03"]
