@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -234,7 +235,14 @@ class ChrootsScreen(Screen):
             return
         await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
 
-    def _open_log(self, job: Job, select: str) -> None:
+    async def _start(self, starting: Awaitable[Job], select: str) -> None:
+        """Await a service call that starts a job: its log window opens (the list reloaded
+        on `select` behind it), or the refusal is shown."""
+        try:
+            job = await starting
+        except QlutuiError as exc:
+            await self._refused(exc)
+            return
         self.action_reload(select)
         self.app.show_job(job.id)  # type: ignore[attr-defined]
 
@@ -288,8 +296,8 @@ class ChrootsScreen(Screen):
         values = await self.app.push_screen_wait(FormDialog("New chroot", fields, validate=check))
         if values is None:
             return
-        try:
-            job = await self.service.new(
+        await self._start(
+            self.service.new(
                 state,
                 values["name"],
                 values["description"],
@@ -297,11 +305,9 @@ class ChrootsScreen(Screen):
                 values["flavour"],
                 values["version"],
                 values["tasks"],
-            )
-        except QlutuiError as exc:
-            await self._refused(exc)
-            return
-        self._open_log(job, values["name"])
+            ),
+            values["name"],
+        )
 
     @work(group="chroots-action", exclusive=True)
     async def action_clone(self) -> None:
@@ -321,12 +327,9 @@ class ChrootsScreen(Screen):
         )
         if values is None:
             return
-        try:
-            job = await self.service.clone(state, source, values["name"], values["description"])
-        except QlutuiError as exc:
-            await self._refused(exc)
-            return
-        self._open_log(job, values["name"])
+        await self._start(
+            self.service.clone(state, source, values["name"], values["description"]), values["name"]
+        )
 
     @work(group="chroots-action", exclusive=True)
     async def action_edit(self) -> None:
@@ -360,12 +363,7 @@ class ChrootsScreen(Screen):
             Confirm(f"Really remove chroot '{name}'?", detail, title="Remove chroot")
         ):
             return
-        try:
-            job = await self.service.remove(state, name)
-        except QlutuiError as exc:
-            await self._refused(exc)
-            return
-        self._open_log(job, name)
+        await self._start(self.service.remove(state, name), name)
 
     @work(group="chroots-action", exclusive=True)
     async def action_rename(self) -> None:
@@ -396,12 +394,7 @@ class ChrootsScreen(Screen):
             Confirm(f"Rename chroot '{old}' to '{new}'?", detail, title="Rename chroot")
         ):
             return
-        try:
-            job = await self.service.rename(state, old, new)
-        except QlutuiError as exc:
-            await self._refused(exc)
-            return
-        self._open_log(job, new)
+        await self._start(self.service.rename(state, old, new), new)
 
     @work(group="chroots-action", exclusive=True)
     async def action_run(self) -> None:
@@ -425,12 +418,7 @@ class ChrootsScreen(Screen):
         )
         if values is None:
             return
-        try:
-            job = await self.service.run(state, name, shlex.split(values["command"]))
-        except QlutuiError as exc:
-            await self._refused(exc)
-            return
-        self._open_log(job, name)
+        await self._start(self.service.run(state, name, shlex.split(values["command"])), name)
 
     @work(group="chroots-action", exclusive=True)
     async def action_upgrade(self) -> None:
@@ -450,12 +438,7 @@ class ChrootsScreen(Screen):
             Confirm(f"Upgrade chroot '{name}'?", detail, title="Upgrade chroot")
         ):
             return
-        try:
-            job = await self.service.run_action(state, name, "upgrade")
-        except QlutuiError as exc:
-            await self._refused(exc)
-            return
-        self._open_log(job, name)
+        await self._start(self.service.run_action(state, name, "upgrade"), name)
 
     @work(group="chroots-action", exclusive=True)
     async def action_add_tasks(self) -> None:
@@ -485,12 +468,7 @@ class ChrootsScreen(Screen):
         )
         if values is None:
             return
-        try:
-            job = await self.service.add_tasks(state, name, values["tasks"])
-        except QlutuiError as exc:
-            await self._refused(exc)
-            return
-        self._open_log(job, name)
+        await self._start(self.service.add_tasks(state, name, values["tasks"]), name)
 
     @work(group="chroots-action", exclusive=True)
     async def action_release(self) -> None:
@@ -544,12 +522,9 @@ class ChrootsScreen(Screen):
         if values is None:
             return
         clone = clone_of(values)
-        try:
-            job = await self.service.release_upgrade(state, name, values["version"], clone)
-        except QlutuiError as exc:
-            await self._refused(exc)
-            return
-        self._open_log(job, clone)
+        await self._start(
+            self.service.release_upgrade(state, name, values["version"], clone), clone
+        )
 
     @work(group="chroots-action", exclusive=True)
     async def action_shell(self) -> None:
