@@ -448,7 +448,7 @@ class HostsScreen(Screen):
     def _status(self, needle: str = "") -> None:
         total = len(self.entries)
         if self.networks_shown:
-            text = f"{self.networks_table.row_count} networks | tab: hosts"
+            text = f"{counted(self.networks_table.row_count, 'network')} | tab: hosts"
         else:
             scope = f"{self.matching} of {total} hosts" if needle else f"{total} hosts"
             lines = self.table.row_count
