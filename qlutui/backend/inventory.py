@@ -50,7 +50,7 @@ class InventoryChange:
     dry_run: bool = False
     default_keys: bool = False  # default_host_keys changed
     settings: list[str] = field(default_factory=list)  # other settings that follow the edit
-    token: str = field(default="", compare=False)  # inventory.toml's once written ("" if not)
+    token: str = field(default="", compare=False)  # inventory.toml's after the write, or ""
 
     @property
     def empty(self) -> bool:
