@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from qlutui.backend.demo import (
-    CATALOG_RELEASES,
     HEADNODES,
     IMAGES,
     ROOTFS,
@@ -25,6 +24,7 @@ from qlutui.backend.demo import (
     init_demo,
     public_key,
 )
+from qlutui.model.qlustar import RELEASES
 
 HOSTS = 10_000
 IMAGE_COUNT = 500
@@ -72,7 +72,7 @@ def chroots_data(count: int = CHROOT_COUNT) -> dict[str, dict]:
 
 def images_data(count: int, chroots: dict[str, dict]) -> dict[str, dict]:
     """The demo images plus generated ones up to `count`, all valid against the catalog."""
-    common = set.intersection(*(set(m) for rel in CATALOG_RELEASES.values() for m in rel.values()))
+    common = set.intersection(*(set(m) for rel in RELEASES.values() for m in rel.values()))
     modules = sorted(common - {"core"})
     by_flavour = {f: [n for n, c in chroots.items() if c["flavour"] == f] for f in FLAVOURS}
     images = {name: dict(entry) for name, entry in IMAGES.items()}

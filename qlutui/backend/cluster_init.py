@@ -4,8 +4,10 @@ Each SSH head-node's host key is fetched first and trusted only after the admin 
 its fingerprint (the CLI asks, or checks `--trust-fingerprint`): nothing is written before
 every head-node is trusted. The accepted keys go into the known_hosts file the config names
 (by default `DIR/known_hosts`, none of the files qlutui generates), the config is checked
-with `load_config` before it is put in place, and `--import` then reads the first head-node's
-hosts, known_hosts and ethers files (`backend/inventory_import.py`).
+with `load_config` before it is put in place, the state directory gets a commented
+catalog.toml (the Qlustar releases qlutui knows: images can be created at once), and
+`--import` then reads the first head-node's hosts, known_hosts and ethers files
+(`backend/inventory_import.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from qlutui.backend.store import Store
 from qlutui.errors import ConfigError, InvalidInput, Refused, TransportError
 from qlutui.model.inventory import hostname_problem, ip_key
 from qlutui.model.names import check_name, shown
+from qlutui.model.qlustar import catalog_data, catalog_toml
 
 FETCH_TIMEOUT = 15.0
 HOSTS_FILES = ("/etc/dnsmasq.hosts", "/etc/hosts")  # the first that exists is imported
@@ -174,9 +177,10 @@ def write_config(
     specs: list[HeadNodeSpec],
     known_hosts: Path,
     identity: Path | None,
-) -> Path:
-    """Write DIR/config.toml (checked by load_config before it is put in place) and create
-    the state directory."""
+) -> tuple[Path, Path | None]:
+    """Write DIR/config.toml (checked by load_config before it is put in place), create the
+    state directory and its catalog.toml (`write_catalog`). Returns the config's path and
+    catalog.toml's (None when one was there already)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "config.toml"
     temp = directory / f".config.toml.tmp-{os.getpid()}"
@@ -187,8 +191,25 @@ def write_config(
         temp.unlink()
         raise
     os.replace(temp, path)
-    Store(config.state_dir).ensure_dir()
-    return path
+    store = Store(config.state_dir)
+    store.ensure_dir()
+    return path, write_catalog(store)
+
+
+def write_catalog(store: Store) -> Path | None:
+    """catalog.toml with the Qlustar releases, flavours and modules qlutui knows, commented
+    for the admin to edit (`model/qlustar.py`): without it no image can be created. One
+    already there is kept (None)."""
+    expected = catalog_data()
+
+    def change(text: str, data: dict) -> str | None:
+        return catalog_toml() if not text else None
+
+    def means(old: dict, new: dict) -> bool:
+        return new == expected
+
+    done = store.rewrite("catalog", None, change, means, summary="catalog written")
+    return done.path if done else None
 
 
 def _q(value: str) -> str:
@@ -230,6 +251,14 @@ _TAIL = """
 #                 "/etc/ssh/shosts.equiv"]
 # [ssh_files.authorized_keys]
 # destinations = ["/etc/qlustar/common/image-files/ssh/authorized_keys"]
+
+# The generated hosts table (dnsmasq reads it) and each image's config file; after an
+# image's file changed, Write Files runs `rebuild` on the head-node (the defaults):
+# [hosts_file]
+# destinations = ["/etc/dnsmasq.hosts"]
+# [images]
+# destination = "/etc/qlustar/images/{image}/qlutui.conf"
+# rebuild = ["qlustar-image-reconfigure", "{image}"]
 
 # Chroot builders per distribution; debian (mmdebstrap) is built in:
 # [builders.debian]

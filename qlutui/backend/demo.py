@@ -25,6 +25,7 @@ import asyncssh
 import tomlkit
 
 from qlutui.errors import InvalidInput
+from qlutui.model import qlustar
 
 HEADNODES = ("beosrv-c", "beosrv-d")
 REBUILD_SCRIPT = "bin/qlustar-image-reconfigure"  # the demo's stand-in (demo_rebuild.py)
@@ -64,40 +65,6 @@ NETWORKS = [
     },
 ]
 
-# Releases per major version, and the modules each flavour offers in them.
-_BASE_MODULES = ["core", "ofed", "slurm", "beegfs-7-client", "ws-base", "ha"]
-CATALOG_RELEASES = {
-    "12.0.0": {"jammy": [*_BASE_MODULES, "nvidia", "lustre-client"], "bookworm": _BASE_MODULES},
-    "12.0.1": {"jammy": [*_BASE_MODULES, "nvidia", "lustre-client"], "bookworm": _BASE_MODULES},
-    "13.0.0": {
-        "noble": [*_BASE_MODULES, "nvidia", "beegfs-7-server", "gridengine"],
-        "jammy": [*_BASE_MODULES, "nvidia", "lustre-client"],
-        "bookworm": [*_BASE_MODULES, "nvidia", "samba"],
-    },
-    "13.1.0": {
-        "noble": [*_BASE_MODULES, "nvidia", "beegfs-7-server", "gridengine", "containers"],
-        "jammy": [*_BASE_MODULES, "nvidia", "lustre-client", "lustre-2.12"],
-        "bookworm": [*_BASE_MODULES, "nvidia", "samba", "containers"],
-    },
-    "13.1.1": {
-        "noble": [
-            *_BASE_MODULES,
-            "nvidia",
-            "beegfs-7-server",
-            "gridengine",
-            "containers",
-            "ws-xfce",
-            "ws-nvidia",
-        ],
-        "jammy": [*_BASE_MODULES, "nvidia", "lustre-client", "lustre-2.12"],
-        "bookworm": [*_BASE_MODULES, "nvidia", "samba", "containers", "ws-xfce"],
-    },
-}
-FLAVOURS = {
-    "bookworm": {"distribution": "debian", "suite": "bookworm"},
-    "jammy": {"distribution": "ubuntu", "suite": "jammy"},
-    "noble": {"distribution": "ubuntu", "suite": "noble"},
-}
 # Qlustar tasks (topic package bundles); small real Debian packages so demo builds stay quick.
 TASKS = {
     "debmed-imaging": {"description": "Medical imaging tools", "packages": ["xmedcon"]},
@@ -246,11 +213,8 @@ def build_inventory(computes: int, *, keys_per_host: int = 1, key_source=public_
 
 
 def catalog_data() -> dict:
-    return {
-        "releases": [{"version": v, "modules": mods} for v, mods in CATALOG_RELEASES.items()],
-        "flavours": FLAVOURS,
-        "tasks": TASKS,
-    }
+    """The demo's catalog: the releases and flavours qlutui knows, and the demo's tasks."""
+    return qlustar.catalog_data(TASKS)
 
 
 def _config_text(dirpath: Path) -> str:
@@ -326,11 +290,7 @@ def init_demo(dirpath: str | Path, *, chroots: bool = True) -> Path:
     _write_toml(
         state / "inventory.toml", build_inventory(48), "Networks and hosts of the demo cluster."
     )
-    _write_toml(
-        state / "catalog.toml",
-        catalog_data(),
-        "Qlustar releases, flavours, modules and tasks available on the head-nodes.",
-    )
+    (state / "catalog.toml").write_text(qlustar.catalog_toml(TASKS))
     _write_toml(state / "images.toml", {"images": IMAGES}, "Qlustar OS images.")
     _write_toml(state / "chroots.toml", {"chroots": CHROOTS if chroots else {}}, "UnionFS chroots.")
     ssh = {kind: {"description": text, "header": ""} for kind, text in SSH_DESCRIPTIONS.items()}

@@ -359,8 +359,8 @@ class ImagesService:
             raise InvalidInput(problem)
         flavours = state.catalog.flavours()
         if changed("flavour") and image.flavour not in flavours:
-            known = ", ".join(flavours) or "none"
-            raise InvalidInput(f"unknown flavour {shown(image.flavour)} (known: {known})")
+            known = f"known: {', '.join(flavours)}" if flavours else "catalog.toml defines none"
+            raise InvalidInput(f"unknown flavour {shown(image.flavour)} ({known})")
         if changed("flavour", "version") and (
             problem := self.version_problem(state, image.flavour, image.version)
         ):

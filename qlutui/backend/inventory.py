@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from qlutui.errors import InvalidInput, Refused
+from qlutui.errors import InvalidInput, QlutuiError, Refused
 from qlutui.model.inventory import Inventory, check_unique
 from qlutui.model.names import counted, shown
 from qlutui.model.noderange import folded
@@ -24,6 +25,7 @@ from qlutui.model.tomlwrite import array_table_text
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
+    from qlutui.backend.store import Snapshot
 
 PROBLEMS_SHOWN = 50  # problems named in a refusal's one line before "... and N more"
 
@@ -48,6 +50,7 @@ class InventoryChange:
     dry_run: bool = False
     default_keys: bool = False  # default_host_keys changed
     settings: list[str] = field(default_factory=list)  # other settings that follow the edit
+    token: str = field(default="", compare=False)  # inventory.toml's after the write, or ""
 
     @property
     def empty(self) -> bool:
@@ -179,8 +182,10 @@ class InventoryService:
         self._validate(state.inventory, new, diff)
         if not dry_run:
             said = f"{summary}: {change.text()}"
-            if not (diff.only_hosts and self._edit_text(state, diff, said)):
-                self.store.edit("inventory", state.token, diff.write, summary=said)
+            done = self._edit_text(state, diff, said) if diff.only_hosts else None
+            if done is None:
+                done = self.store.edit("inventory", state.token, diff.write, summary=said)
+            change = dataclasses.replace(change, token=done.token)
         return change
 
     def rename_network(
@@ -188,7 +193,11 @@ class InventoryService:
     ) -> InventoryChange:
         """Network `old` named `new`: in inventory.toml (its table renamed in place, every
         host's IPs, MACs, aliases and override on it) and in the SSH files' `networks`
-        settings. The generated files that name it differ until Write Files writes them."""
+        settings. The generated files that name it differ until Write Files writes them.
+
+        Both files or neither: sshfiles.toml is read (and refused if unreadable) before
+        anything is written, and its edit is conflict checked against that read; when it
+        still fails (another process edited or holds it), inventory.toml is put back."""
         from qlutui.backend.sshfiles import SSHFilesService
         from qlutui.model.inventory_edit import rename_network
 
@@ -198,24 +207,45 @@ class InventoryService:
         if change.empty:
             return change
         ssh = SSHFilesService(self.cluster)
-        files = ssh.network_users(old)
+        files_state = ssh.load()
+        files = [kind for kind, opts in files_state.options.items() if old in opts.networks]
         if not dry_run:
-            self.apply(state, renamed, summary=summary, renamed={old: new})
-            files = ssh.rename_network(old, new)
+            before = self.store.history("inventory")
+            done = self.apply(state, renamed, summary=summary, renamed={old: new})
+            try:
+                files = ssh.rename_network(old, new, files_state.token)
+            except QlutuiError as exc:
+                self._undo(done.token, before, exc)
         return dataclasses.replace(
             change, dry_run=dry_run, settings=[f"sshfiles.toml {kind}.networks" for kind in files]
         )
 
-    def _edit_text(self, state: InventoryState, diff: _Diff, summary: str) -> bool:
+    def _undo(self, token: str, before: list[Path], failure: QlutuiError) -> NoReturn:
+        """Put back the inventory.toml an edit replaced (the newest version in history, which
+        was not there before it), then raise `failure` (its kind) saying so."""
+        saved = [p for p in self.store.history("inventory") if p not in before]
+        try:
+            if not saved:
+                raise QlutuiError("its previous version is not in the history")
+            self.store.restore("inventory", token, saved[0])
+        except QlutuiError as exc:
+            raise QlutuiError(
+                f"{failure}; inventory.toml was already changed and could not be put back"
+                f" ({exc}): see `qlutui history`"
+            ) from None
+        raise type(failure)(f"{failure}: nothing changed") from None
+
+    def _edit_text(self, state: InventoryState, diff: _Diff, summary: str) -> Snapshot | None:
         """Hosts only added, changed or removed: the file's text is edited where they are
         (each changed host's own block through tomlkit, the new ones written as text after
         the last host), the rest untouched: fast on 10,000 hosts. False when the file is not
-        laid out for that or the result would not mean exactly this edit (then tomlkit)."""
+        laid out for that or the result would not mean exactly this edit (then tomlkit):
+        None then, else what was saved."""
         hosts = diff.hosts
         try:
             added = array_table_text("hosts", [hosts.new[name] for name in hosts.added])
         except TypeError:
-            return False
+            return None
 
         def expect(old: dict, new: dict) -> bool:
             entries = old.get("hosts", [])
@@ -230,8 +260,7 @@ class InventoryService:
             names = [e.get("name") for e in data.get("hosts", []) if isinstance(e, dict)]
             return _edited_hosts(text, names, hosts, added)
 
-        done = self.store.rewrite("inventory", state.token, change, expect, summary=summary)
-        return done is not None
+        return self.store.rewrite("inventory", state.token, change, expect, summary=summary)
 
     def _validate(self, old: Inventory, new: Inventory, diff: _Diff) -> None:
         before = {str(p) for p in check_unique(old)}

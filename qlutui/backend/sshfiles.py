@@ -202,12 +202,9 @@ class SSHFilesService:
         """The inventory's networks, in its order (the choices of a file's networks)."""
         return [n.name for n in Inventory.from_dict(self.store.load("inventory").data).networks]
 
-    def network_users(self, name: str) -> list[str]:
-        """The files whose `networks` setting names network `name`."""
-        return [kind for kind, opts in self.load().options.items() if name in opts.networks]
-
-    def rename_network(self, old: str, new: str) -> list[str]:
-        """Network `old` is now `new` in every file's `networks` setting; returns those files."""
+    def rename_network(self, old: str, new: str, token: str | None = None) -> list[str]:
+        """Network `old` is now `new` in every file's `networks` setting; returns those files.
+        `token`: sshfiles.toml as it was read (ConflictError if it changed since)."""
         renamed: list[str] = []
 
         def mutate(doc: tomlkit.TOMLDocument) -> None:
@@ -219,7 +216,7 @@ class SSHFilesService:
                     table["networks"] = [new if n == old else n for n in networks]
                     renamed.append(kind)
 
-        self.store.edit("sshfiles", None, mutate, summary=f"network {old} renamed {new}")
+        self.store.edit("sshfiles", token, mutate, summary=f"network {old} renamed {new}")
         return renamed
 
     # -- rendering ---------------------------------------------------------------------------

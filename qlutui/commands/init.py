@@ -3,8 +3,9 @@
 Shows each SSH head-node's host key fingerprint and asks, as ssh does, whether to trust it
 ("yes" on the terminal); `--trust-fingerprint SHA256:...` answers for scripts, and without a
 terminal or a matching fingerprint nothing is trusted and nothing written. Then writes the
-known_hosts file, DIR/config.toml and DIR/state, and with `--import` imports the inventory
-from the first head-node's files.
+known_hosts file, DIR/config.toml and DIR/state with a commented catalog.toml (the Qlustar
+releases, flavours and modules qlutui knows), and with `--import` imports the inventory from
+the first head-node's files.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def init(args: argparse.Namespace) -> int:
 
 async def _init(args: argparse.Namespace, specs: list[HeadNodeSpec]) -> int:
     from qlutui.backend import cluster_init as setup
+    from qlutui.model.qlustar import known_releases
 
     directory = Path(args.dir).absolute()
     setup.check_new_dir(directory)
@@ -101,9 +103,11 @@ async def _init(args: argparse.Namespace, specs: list[HeadNodeSpec]) -> int:
         elif _confirmed(spec.name, key.fingerprint, args.trust_fingerprint, known_hosts):
             accepted.append((spec, key))
     setup.trust(known_hosts, accepted)
-    config = setup.write_config(directory, specs, known_hosts, identity)
+    config, catalog = setup.write_config(directory, specs, known_hosts, identity)
     keys = f" and {counted(len(accepted), 'host key')} to {known_hosts}" if accepted else ""
     print(f"wrote {config}{keys}")
+    if catalog:
+        print(f"wrote {catalog}: Qlustar {known_releases()} (edit it to match your head-nodes)")
     if args.do_import:
         await _import(config, specs[0].name)
     print(f"next: qlutui --config {config} check   (then `qlutui --config {config}` opens the TUI)")

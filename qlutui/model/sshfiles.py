@@ -25,6 +25,7 @@ from qlutui.errors import InvalidInput
 from qlutui.model.generated import BANNER
 from qlutui.model.inventory import Host, Inventory, Network, check_unique, host_names, ip_key
 from qlutui.model.names import counted, label, line_problem, shown
+from qlutui.model.noderange import fold
 
 FILES = ("known_hosts", "shosts_equiv", "authorized_keys")
 PROBLEMS_SHOWN = 3  # bad lines named in a one-line refusal before "... and N more"
@@ -813,6 +814,7 @@ def _known_hosts(
         elif every:
             lines.append(f"@cert-authority {','.join(every)} {ca_key}")
         return
+    keyless = []  # said in one line, the hosts folded: a fresh import has no keys at all
     for host, names in zip(inv.hosts, names_per_host, strict=True):
         if not names:
             continue
@@ -823,12 +825,14 @@ def _known_hosts(
                 problems.append(f"{label(host.name)}: host key {shown(line)}: {problem}")
             keys.append(key)
         if not keys:
-            problems.append(f"{label(host.name)}: no host key (and no default host keys)")
+            keyless.append(host.name)
         elif opts.hashed:
             lines += [f"{hashed(name)} {key}" for key in keys for name in names]
         else:
             joined = ",".join(names)
             lines += [f"{joined} {key}" for key in keys]
+    if keyless:
+        problems.append(f"{fold(keyless)}: no host key (and no default host keys)")
 
 
 @lru_cache(maxsize=1 << 16)

@@ -300,7 +300,8 @@ class HostsScreen(Screen):
     TITLE = "Hosts"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="hosts.filter"),
-        Binding("tab", "switch", "Networks", id="hosts.switch"),
+        Binding("tab", "switch('networks')", "Networks", id="hosts.switch"),
+        Binding("tab", "switch('hosts')", "Hosts", id="hosts.switch_back"),
         Binding("a", "add", "Add", id="hosts.add"),
         Binding("e,enter", "edit", "Edit", id="hosts.edit"),
         Binding("space", "select", "Select", id="hosts.select"),
@@ -355,6 +356,8 @@ class HostsScreen(Screen):
         self.call_after_refresh(self.action_reload)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "switch":  # Tab offers the table that is not shown
+            return parameters == (("hosts",) if self.networks_shown else ("networks",))
         if action in self.NETWORK_ONLY:
             return self.networks_shown
         return not (action in self.HOST_ONLY and self.networks_shown)
@@ -445,7 +448,7 @@ class HostsScreen(Screen):
     def _status(self, needle: str = "") -> None:
         total = len(self.entries)
         if self.networks_shown:
-            text = f"{self.networks_table.row_count} networks | tab: hosts"
+            text = f"{counted(self.networks_table.row_count, 'network')} | tab: hosts"
         else:
             scope = f"{self.matching} of {total} hosts" if needle else f"{total} hosts"
             lines = self.table.row_count
@@ -474,8 +477,8 @@ class HostsScreen(Screen):
     def action_filter(self) -> None:
         self.query_one("#hosts-filter").focus()
 
-    def action_switch(self) -> None:
-        self.networks_shown = not self.networks_shown
+    def action_switch(self, table: str) -> None:
+        self.networks_shown = table == "networks"
         self.table.display = not self.networks_shown
         self.query_one("#hosts-filter").display = not self.networks_shown
         self.networks_table.display = self.networks_shown

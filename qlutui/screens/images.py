@@ -324,7 +324,13 @@ class ImagesScreen(Screen):
             return
         state, service = self.state, self.service
         flavours = state.catalog.flavours()
-        flavour = flavours[-1] if flavours else ""
+        if not flavours:  # an empty catalog.toml: a form without a flavour cannot be filled
+            path = self.service.store.path("catalog")
+            await self.app.push_screen_wait(
+                ErrorDialog(f"No flavour to build an image of: {path} defines none", title="New")
+            )
+            return
+        flavour = flavours[-1]
         chroots = [(f"{c.name} ({c.flavour} {c.version})", c.name) for c in state.chroots.values()]
         fields = [
             Field.input("name", "Image name", validate=lambda v: service.name_problem(state, v)),

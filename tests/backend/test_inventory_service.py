@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
 from qlutui.backend.inventory import InventoryRefused, InventoryService
-from qlutui.errors import ConflictError
+from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.inventory import Host, Network
 from qlutui.model.inventory_edit import (
     AUTO,
@@ -264,7 +265,7 @@ def test_a_bulk_add_appends_text_without_tomlkit_and_writes_what_tomlkit_would(
     path = inventory_path(fast)
     path.write_bytes(inventory_path(slow).read_bytes())  # the same host keys
     with monkeypatch.context() as patch:  # the tomlkit way: no append fast path
-        patch.setattr(inventory.InventoryService, "_edit_text", lambda *a: False)
+        patch.setattr(inventory.InventoryService, "_edit_text", lambda *a: None)
         _bulk(slow, names, **fields)
     monkeypatch.setattr(tomlkit, "parse", lambda *a: pytest.fail("tomlkit parsed the file"))
     _bulk(fast, names, **fields)
@@ -304,7 +305,7 @@ def test_edits_on_a_range_change_the_text_in_place_as_tomlkit_would(
     path.write_text(text)
     inventory_path(slow).write_text(text)
     with monkeypatch.context() as patch:
-        patch.setattr(inventory.InventoryService, "_edit_text", lambda *a: False)
+        patch.setattr(inventory.InventoryService, "_edit_text", lambda *a: None)
         for compute in edits:
             _edit(slow, compute)
     monkeypatch.setattr(fast.store, "edit", lambda *a, **k: pytest.fail("the whole document"))
@@ -350,3 +351,58 @@ def test_a_new_file_gets_one_blank_line_between_entries(tmp_path: Path) -> None:
     service.apply(state, add_hosts(inv, ["a", "b"], HostFields(ips={"boot": AUTO})), summary="x")
     text = inventory_path(cluster).read_text()
     assert "\n\n\n" not in text and text.count("\n\n[[") == 3 and text.endswith('"}\n\n')
+
+
+@pytest.fixture
+def extern_in_sshfiles(cluster: Cluster) -> Path:
+    sshfiles = cluster.config.state_dir / "sshfiles.toml"
+    sshfiles.write_text('[known_hosts]\nnetworks = ["boot", "extern"]\n')
+    return sshfiles
+
+
+def test_a_rename_the_ssh_files_cannot_follow_changes_nothing(
+    cluster: Cluster, extern_in_sshfiles: Path
+) -> None:
+    """sshfiles.toml locked by another process: inventory.toml, written first, is put back."""
+    before = inventory_path(cluster).read_bytes()
+    service = InventoryService(cluster)
+    cluster.store.lock_timeout = 0.2
+    lock = os.open(f"{extern_in_sshfiles}.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(QlutuiError) as failed:
+            service.rename_network(service.load(), "extern", "wan")
+    finally:
+        os.close(lock)
+    assert str(failed.value) == "sshfiles.toml is locked by another process: nothing changed"
+    assert inventory_path(cluster).read_bytes() == before
+    assert extern_in_sshfiles.read_text() == '[known_hosts]\nnetworks = ["boot", "extern"]\n'
+    done = service.rename_network(service.load(), "extern", "wan")  # once free, it goes
+    assert done.settings == ["sshfiles.toml known_hosts.networks"]
+    assert tomllib.loads(extern_in_sshfiles.read_text())["known_hosts"]["networks"] == [
+        "boot",
+        "wan",
+    ]
+
+
+def test_a_rename_meeting_another_edit_of_the_ssh_files_changes_nothing(
+    cluster: Cluster, extern_in_sshfiles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process edits sshfiles.toml between the rename's read and its write: the
+    conflict is refused, the other edit kept, inventory.toml put back."""
+    from qlutui.backend.sshfiles import SSHFilesService
+
+    before = inventory_path(cluster).read_bytes()
+    theirs = '[known_hosts]\nnetworks = ["boot", "extern", "ib"]\n'
+    write = SSHFilesService.rename_network
+
+    def edited_meanwhile(self: SSHFilesService, *args: object) -> list[str]:
+        extern_in_sshfiles.write_text(theirs)
+        return write(self, *args)
+
+    monkeypatch.setattr(SSHFilesService, "rename_network", edited_meanwhile)
+    service = InventoryService(cluster)
+    with pytest.raises(ConflictError, match=r"sshfiles\.toml .*: nothing changed$"):
+        service.rename_network(service.load(), "extern", "wan")
+    assert inventory_path(cluster).read_bytes() == before
+    assert extern_in_sshfiles.read_text() == theirs

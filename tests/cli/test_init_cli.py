@@ -249,3 +249,79 @@ def test_bad_headnode_specs_are_usage_errors(spec: str, tmp_path: Path) -> None:
         main(["init", str(tmp_path / "c"), "--headnode", spec])
     assert usage.value.code == 2
     assert not (tmp_path / "c").exists()
+
+
+NODES = 9
+
+
+def headnode_files(root: Path) -> dict[str, str]:
+    """A head-node's dnsmasq.hosts (boot and ib), ssh_known_hosts and ethers for beo-01..09;
+    returns each node's host key."""
+    root.mkdir(parents=True)
+    keys = {f"beo-{i:02d}": fingerprint_free_key() for i in range(1, NODES + 1)}
+    lines = ["# Network: Boot", *(f"10.1.0.{i} beo-{i:02d}" for i in range(1, NODES + 1))]
+    lines += ["# Network: IB", *(f"10.2.0.{i} beo-{i:02d}-ib" for i in range(1, NODES + 1))]
+    (root / "dnsmasq.hosts").write_text("\n".join(lines) + "\n")
+    (root / "ssh_known_hosts").write_text("".join(f"{n} {k}\n" for n, k in keys.items()))
+    (root / "ethers").write_text("02:00:00:00:00:01 beo-01\n")
+    return keys
+
+
+def test_from_init_to_written_files(sshd: SSHD, tmp_path: Path) -> None:
+    """What a new admin does: init against the head-node, import its files, create an image,
+    set it on a range, check, write the files; every step on the real sshd."""
+    directory, hn = tmp_path / "c", tmp_path / "hn"
+    keys = headnode_files(hn)
+    done = qlutui(*init_argv(sshd, directory, "--trust-fingerprint", fingerprints(sshd)["ED25519"]))
+    assert done.returncode == 0, done.stderr
+    catalog = directory / "state/catalog.toml"
+    assert f"wrote {catalog}: Qlustar releases 12.0.0 .. 13.1.1 of bookworm, jammy, noble" in (
+        done.stdout
+    )
+    assert catalog.read_text().startswith("# Qlustar releases, flavours, modules and tasks")
+    config = directory / "config.toml"
+    out = hn / "out"  # the generated files land here on the head-node, not in its /etc
+    with config.open("a") as text:
+        text.write(
+            f'\n[ssh_files.known_hosts]\ndestinations = ["{out}/ssh_known_hosts"]\n'
+            f'[ssh_files.shosts_equiv]\ndestinations = ["{out}/shosts.equiv"]\n'
+            f'[ssh_files.authorized_keys]\ndestinations = ["{out}/authorized_keys"]\n'
+            f'[hosts_file]\ndestinations = ["{out}/dnsmasq.hosts"]\n'
+            f'[images]\ndestination = "{out}/images/{{image}}/qlutui.conf"\nrebuild = []\n'
+        )
+
+    def step(*argv: str) -> str:
+        done = qlutui("--config", str(config), *argv)
+        assert done.returncode == 0, (argv, done.stdout, done.stderr)
+        return done.stdout
+
+    files = [f"hs:{hn}/{name}" for name in ("dnsmasq.hosts", "ssh_known_hosts", "ethers")]
+    assert "added 9 hosts: beo-[01-09]" in step("hosts", "import", *files)
+    step("images", "new", "Compute", "--flavour", "noble", "--version", "13.1", "--module", "slurm")
+    assert step("hosts", "set", "beo-[01-08]", "--image", "Compute").startswith(
+        "changed 8 hosts (beo-[01-08])"
+    )
+    step("check")
+    step("files", "write")
+    image = tomllib.loads((out / "images/Compute/qlutui.conf").read_text())
+    assert image["resolved"] == "13.1.1" and image["hosts"] == "beo-[01-08]"
+    assert image["packages"] == [
+        "qlustar-module-core-noble-amd64-13.1.1",
+        "qlustar-module-slurm-noble-amd64-13.1.1",
+    ]
+    known = (out / "ssh_known_hosts").read_text()
+    for i, (name, key) in enumerate(keys.items(), start=1):
+        assert f"{name},{name}-ib,10.1.0.{i},10.2.0.{i} {key}\n" in known
+    assert "10.2.0.9\tbeo-09-ib\n" in (out / "dnsmasq.hosts").read_text()
+    assert "nothing to write" in step("files", "write")
+
+
+def test_init_keeps_a_catalog_already_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "c/state"
+    state.mkdir(parents=True)
+    (state / "catalog.toml").write_text('[flavours.trixie]\ndistribution = "debian"\n')
+    assert main(["init", str(tmp_path / "c"), "--headnode", f"hn=local:{tmp_path}"]) == 0
+    assert "catalog.toml" not in capsys.readouterr().out
+    assert (state / "catalog.toml").read_text() == '[flavours.trixie]\ndistribution = "debian"\n'

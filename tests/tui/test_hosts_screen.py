@@ -19,6 +19,7 @@ from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
 from qlutui.screens.hosts import HostsScreen
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, FormDialog
+from qlutui.widgets.footer import KeysFooter
 
 SIZE = (80, 24)
 
@@ -355,3 +356,19 @@ async def test_filter_results_kept_per_text_follow_a_reload(cluster: Cluster) ->
         await pilot.press("slash", "backspace", "backspace", "backspace", "backspace", "backspace")
         await until(pilot, lambda: screen.matching == 52, "every host")
         assert len(screen.table.rows) == screen.table.row_count
+
+
+async def test_tab_offers_the_other_table_in_the_key_bar(cluster: Cluster) -> None:
+    def keys() -> str:
+        return pilot.app.screen.query_one(KeysFooter).render().plain
+
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        assert "tab Networks" in keys() and "tab Hosts" not in keys()
+        await pilot.press("tab")
+        await until(pilot, lambda: screen.networks_table.has_focus, "the networks table")
+        assert "tab Hosts" in keys() and "tab Networks" not in keys()
+        await pilot.press("tab")
+        await until(pilot, lambda: screen.table.has_focus, "the hosts table")
+        assert "tab Networks" in keys()

@@ -1,9 +1,12 @@
+import tomllib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qlutui.backend.demo import catalog_data
+from qlutui.backend.demo import TASKS, catalog_data, init_demo
 from qlutui.errors import InvalidInput
+from qlutui.model import qlustar
 from qlutui.model.catalog import (
     Catalog,
     Flavour,
@@ -179,3 +182,23 @@ versions_st = st.tuples(*[st.integers(0, 999)] * 3).map(lambda p: ".".join(map(s
 def test_package_names_round_trip(module, flavour, version):
     package = module_package(module, flavour, v(version))
     assert parse_module_package(package) == (module, flavour, v(version))
+
+
+@pytest.mark.parametrize("tasks", [None, TASKS], ids=["init", "demo"])
+def test_the_written_catalog_is_the_known_one_commented(tasks: dict | None) -> None:
+    """`qlutui init` and the demo write catalog.toml from one source: what it parses to is
+    the known catalog (with the demo's tasks), every line fits the admin's editor."""
+    text = qlustar.catalog_toml(tasks)
+    assert tomllib.loads(text) == qlustar.catalog_data(tasks)
+    catalog = Catalog.from_dict(tomllib.loads(text))
+    assert catalog.flavours() == sorted(qlustar.FLAVOURS)
+    assert [str(r) for r in catalog.releases()] == list(qlustar.RELEASES)
+    assert catalog.flavour("noble").distribution == "ubuntu"
+    assert catalog.task_names() == sorted(tasks or {})
+    assert text.startswith("# ") and all(len(line) <= qlustar.WIDTH for line in text.splitlines())
+    assert ("# [tasks.debmed-imaging]" in text) is (tasks is None)  # an example to start from
+
+
+def test_the_demo_catalog_is_the_known_one(tmp_path) -> None:
+    written = (init_demo(tmp_path / "demo").parent / "state/catalog.toml").read_text()
+    assert written == qlustar.catalog_toml(TASKS)
