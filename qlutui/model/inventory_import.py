@@ -483,7 +483,13 @@ class _Work:
             (
                 line.where,
                 f"no network's CIDR holds {line.ip}"
-                + (f" ({known})" if known else " (the inventory has no networks with a CIDR yet)"),
+                + (
+                    f" ({known})"
+                    if known
+                    else " (the inventory has no networks with a CIDR yet: a plain hosts file"
+                    " needs them first, e.g. `qlutui networks add boot --kind ether --primary"
+                    " --cidr 10.0.0.0/16`)"
+                ),
             )
         )
         return None

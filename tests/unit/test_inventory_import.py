@@ -385,7 +385,9 @@ def test_plain_hosts_without_networks_say_what_to_do() -> None:
     plan = plan_import(Inventory(), [ImportSource("hosts", "h", "10.1.0.1 beo-01\n")])
     assert plan.inventory == Inventory()
     assert plan.unusable == [
-        "h:1: no network's CIDR holds 10.1.0.1 (the inventory has no networks with a CIDR yet)"
+        "h:1: no network's CIDR holds 10.1.0.1 (the inventory has no networks with a CIDR yet: a"
+        " plain hosts file needs them first, e.g. `qlutui networks add boot --kind ether"
+        " --primary --cidr 10.0.0.0/16`)"
     ]
 
 
