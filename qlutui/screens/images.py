@@ -31,6 +31,7 @@ from qlutui.model.versions import describe, parse_version
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.lists import FoldTree
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -49,8 +50,8 @@ class Ref:
     item: str = ""
 
 
-class ImageTree(Tree[Ref]):
-    """The images tree; ASCII guides and icons on a serial console."""
+class ImageTree(FoldTree[Ref]):
+    """The images tree."""
 
     # Builds a lazy node's children (set by the screen).
     fill_lazy: Callable[[TreeNode[Ref]], None] | None = None
@@ -62,11 +63,6 @@ class ImageTree(Tree[Ref]):
         if node is not None and not node.is_expanded and self.fill_lazy is not None:
             self.fill_lazy(node)
         super().action_toggle_node()
-
-    def on_mount(self) -> None:
-        if getattr(self.app, "serial", False):
-            self.ICON_NODE, self.ICON_NODE_EXPANDED = "+ ", "- "
-            self.LINES = dict.fromkeys(Tree.LINES, ("  ", "| ", "`-", "|-"))
 
     def get_label_width(self, node: TreeNode[Ref]) -> int:
         """What `render_label` would measure, without rendering: Tree measures every line on
