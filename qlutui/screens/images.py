@@ -50,6 +50,16 @@ class Ref:
     item: str = ""
 
 
+def _chroot_choices(state: ImagesState) -> list[tuple[str, str]]:
+    """Every chroot for the drop-downs, its state named unless ready: a failed or unfinished
+    build has no tree to give the image's nodes."""
+    choices = []
+    for c in state.chroots.values():
+        note = "" if c.state == "ready" else f", {c.state}"
+        choices.append((f"{c.name} ({c.flavour} {c.version}{note})", c.name))
+    return choices
+
+
 class ImageTree(FoldTree[Ref]):
     """The images tree."""
 
@@ -321,7 +331,7 @@ class ImagesScreen(Screen):
         state, service = self.state, self.service
         flavours = state.catalog.flavours()
         flavour = flavours[-1] if flavours else ""
-        chroots = [(f"{c.name} ({c.flavour} {c.version})", c.name) for c in state.chroots.values()]
+        chroots = _chroot_choices(state)
         fields = [
             Field.input("name", "Image name", validate=lambda v: service.name_problem(state, v)),
             *self._flavour_fields(flavour, service.default_version(state, flavour)),
@@ -475,11 +485,12 @@ class ImagesScreen(Screen):
             field = Field.select("version", "Version", options, current)
             return FormDialog(title, [field], detail=detail)
         if kind == "chroot":
-            options = [
-                (f"{c.name} ({c.flavour} {c.version})", c.name) for c in state.chroots.values()
-            ]
             field = Field.select(
-                "chroot", "UnionFS chroot", options, image.chroot or None, allow_none=True
+                "chroot",
+                "UnionFS chroot",
+                _chroot_choices(state),
+                image.chroot or None,
+                allow_none=True,
             )
             return FormDialog(title, [field], detail=f"The image is {image.flavour}.")
         if kind == "rootfs":

@@ -248,3 +248,17 @@ async def test_right_and_left_unfold_and_fold(cluster: Cluster) -> None:
         await until(pilot, lambda: tree.cursor_node is image, "left: back to the image")
         await pilot.press("left")
         await until(pilot, lambda: not image.is_expanded, "left to fold the image")
+
+
+async def test_chroot_choices_name_a_failed_build(cluster: Cluster) -> None:
+    """A failed build has no tree: the drop-down says so instead of offering it as if ready."""
+    chroots = cluster.config.state_dir / "chroots.toml"
+    chroots.write_text(chroots.read_text().replace('state = "ready"', 'state = "failed"', 1))
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_images(pilot)
+        await pilot.press("n")
+        form = await dialog(pilot, FormDialog)
+        field = next(f for f in form.fields if f.name == "chroot")
+        choices = [label for label, _ in field.options]
+        assert "bookworm-base (bookworm 13.1, failed)" in choices
