@@ -108,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))  # exits 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `qlutui jobs list | head`: the reader is gone, as for `ls | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 141
     except Exception as exc:  # one line for every refused or failed action, never a traceback
         from qlutui.errors import QlutuiError
 

@@ -80,7 +80,7 @@ class ChrootsScreen(Screen):
         Binding("x", "run", "Run", id="chroots.run"),
         Binding("u", "upgrade", "Upgrade", id="chroots.upgrade"),
         Binding("t", "add_tasks", "Tasks", id="chroots.add_tasks"),
-        Binding("v", "release", "Release", id="chroots.release"),
+        Binding("v", "release", "Release upgrade", id="chroots.release"),
         Binding("s", "shell", "Shell", id="chroots.shell"),
         Binding("l", "log", "Log", id="chroots.log"),
         Binding("ctrl+r", "reload", "Reload", id="chroots.reload"),

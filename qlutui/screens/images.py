@@ -31,6 +31,7 @@ from qlutui.model.versions import describe, parse_version
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.lists import FoldTree
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -49,8 +50,18 @@ class Ref:
     item: str = ""
 
 
-class ImageTree(Tree[Ref]):
-    """The images tree; ASCII guides and icons on a serial console."""
+def _chroot_choices(state: ImagesState) -> list[tuple[str, str]]:
+    """Every chroot for the drop-downs, its state named unless ready: a failed or unfinished
+    build has no tree to give the image's nodes."""
+    choices = []
+    for c in state.chroots.values():
+        note = "" if c.state == "ready" else f", {c.state}"
+        choices.append((f"{c.name} ({c.flavour} {c.version}{note})", c.name))
+    return choices
+
+
+class ImageTree(FoldTree[Ref]):
+    """The images tree."""
 
     # Builds a lazy node's children (set by the screen).
     fill_lazy: Callable[[TreeNode[Ref]], None] | None = None
@@ -62,11 +73,6 @@ class ImageTree(Tree[Ref]):
         if node is not None and not node.is_expanded and self.fill_lazy is not None:
             self.fill_lazy(node)
         super().action_toggle_node()
-
-    def on_mount(self) -> None:
-        if getattr(self.app, "serial", False):
-            self.ICON_NODE, self.ICON_NODE_EXPANDED = "+ ", "- "
-            self.LINES = dict.fromkeys(Tree.LINES, ("  ", "| ", "`-", "|-"))
 
     def get_label_width(self, node: TreeNode[Ref]) -> int:
         """What `render_label` would measure, without rendering: Tree measures every line on
@@ -331,7 +337,7 @@ class ImagesScreen(Screen):
             )
             return
         flavour = flavours[-1]
-        chroots = [(f"{c.name} ({c.flavour} {c.version})", c.name) for c in state.chroots.values()]
+        chroots = _chroot_choices(state)
         fields = [
             Field.input("name", "Image name", validate=lambda v: service.name_problem(state, v)),
             *self._flavour_fields(flavour, service.default_version(state, flavour)),
@@ -485,11 +491,12 @@ class ImagesScreen(Screen):
             field = Field.select("version", "Version", options, current)
             return FormDialog(title, [field], detail=detail)
         if kind == "chroot":
-            options = [
-                (f"{c.name} ({c.flavour} {c.version})", c.name) for c in state.chroots.values()
-            ]
             field = Field.select(
-                "chroot", "UnionFS chroot", options, image.chroot or None, allow_none=True
+                "chroot",
+                "UnionFS chroot",
+                _chroot_choices(state),
+                image.chroot or None,
+                allow_none=True,
             )
             return FormDialog(title, [field], detail=f"The image is {image.flavour}.")
         if kind == "rootfs":

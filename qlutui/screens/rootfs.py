@@ -35,7 +35,7 @@ from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import Hanging
-from qlutui.widgets.lists import RowTable
+from qlutui.widgets.lists import FoldTree, RowTable
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -293,13 +293,8 @@ class RootfsScreen(_Actions):
         self.action_reload()
 
 
-class FileTree(Tree[Entry]):
-    """The files of a config; ASCII guides and icons on a serial console."""
-
-    def on_mount(self) -> None:
-        if getattr(self.app, "serial", False):
-            self.ICON_NODE, self.ICON_NODE_EXPANDED = "+ ", "- "
-            self.LINES = dict.fromkeys(Tree.LINES, ("  ", "| ", "`-", "|-"))
+class FileTree(FoldTree[Entry]):
+    """The files of a config."""
 
 
 def _label(entry: Entry) -> Text:

@@ -219,7 +219,12 @@ class WriteFilesScreen(Screen):
         cls = self.service.classes[spec.cls]
         header = await off_loop(cls.header, spec)
         if header is None:
-            self.notify(f"{spec.title}: no header edited here", severity="warning")
+            where = (
+                "its header is edited in SSH Configs (s on the menu)"
+                if spec.cls == "ssh"
+                else "no header: the whole file is generated"
+            )
+            self.notify(f"{spec.title}: {where}", severity="warning")
             return
 
         def validate(text: str) -> str | None:

@@ -267,6 +267,29 @@ class FormDialog(_Dialog):
                 yield Button("OK", id="ok", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """The fields scroll within the room the box leaves them, so the help line and the
+        buttons stay inside it: a long form (Add hosts: 17 fields under a 3-line note) would
+        push them past the bottom border at 80x24, out of sight."""
+        box = self.query_one("#dialog")
+        fields = self.query_one(".fields")
+        rest = sum(
+            child.outer_size.height + child.styles.margin.top + child.styles.margin.bottom
+            for child in box.children
+            if child is not fields and child.display
+        )
+        limit = box.styles.max_height
+        height = self.size.height
+        if limit is not None:
+            height = min(height, int(limit.resolve(self.size, self.app.size)))
+        fields.styles.max_height = max(3, height - box.styles.gutter.height - rest)
+
     def _widget(self, field: Field) -> Widget:
         wid = f"field-{field.name}"
         if field.kind == "input":
@@ -318,6 +341,8 @@ class FormDialog(_Dialog):
         label = self.query_one(selector, Static)
         label.update(error or "")
         label.set_class(bool(error), "-shown")
+        if selector == "#form-error":  # a line more or less under the fields
+            self.call_after_refresh(self._fit)
 
     def _field_for(self, widget: Widget) -> Field | None:
         name = (widget.id or "").removeprefix("field-")

@@ -291,3 +291,15 @@ async def test_an_edit_waiting_for_the_lock_leaves_the_screen_answering(cluster:
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+async def test_help_names_the_release_upgrade(cluster: Cluster) -> None:
+    """`?` reads "v  Release upgrade", as the README calls it (it read "v  Release")."""
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chroots(pilot)
+        await pilot.press("question_mark")
+        await on_screen(pilot, HelpScreen, "the keys")
+        strips = app.screen._compositor.render_strips()
+        text = "\n".join("".join(segment.text for segment in strip) for strip in strips)
+        assert "v                Release upgrade" in text

@@ -136,3 +136,21 @@ async def test_form_level_check_blocks_and_shows_service_error() -> None:
         await pilot.press("backspace", "enter")
         await pilot.pause()
     assert app.result == {"name": "take"}
+
+
+async def test_long_form_keeps_its_buttons_inside_the_box() -> None:
+    """17 fields under a 3-line note (Add hosts) at 80x24: the fields scroll, the help line
+    and OK / Cancel stay inside the border (they were drawn past it, out of sight)."""
+    fields = [Field.input(f"f{i}", f"Field {i}", help=f"help of field {i}") for i in range(17)]
+    app = Harness(FormDialog("Add hosts", fields, detail="one\ntwo\nthree"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        box = app.screen.query_one("#dialog").content_region
+        for selector in ("#ok", "#cancel", "#form-help"):
+            assert box.contains_region(app.screen.query_one(selector).region), selector
+        await pilot.press(*["tab"] * 16)
+        await pilot.pause()
+        last = app.screen.query_one("#field-f16")
+        assert last.has_focus
+        assert app.screen.query_one(".fields").region.contains_region(last.region)
+        assert "help of field 16" in str(app.screen.query_one("#form-help", Static).render())

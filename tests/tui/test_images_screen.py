@@ -227,3 +227,38 @@ async def test_the_upgrade_preview_follows_a_rename_and_a_delete(cluster: Cluste
         await until(pilot, lambda: "Other-img" not in images(cluster), "the delete")
         await until(pilot, lambda: "Other-img" not in preview(), "the preview without it")
         assert "Standard-noble:" in preview()
+
+
+async def test_right_and_left_unfold_and_fold(cluster: Cluster) -> None:
+    """As the help screen says: right unfolds an image (then steps into it), left goes back
+    to the image (then folds it). Textual's Tree binds neither key."""
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_images(pilot)
+        tree = screen.query_one(ImageTree)
+        await pilot.press("down")  # Standard-bookworm (Legacy-jammy sorts first)
+        image = tree.cursor_node
+        assert image is not None and not image.is_expanded
+        await pilot.press("right")
+        await until(pilot, lambda: image.is_expanded, "right to unfold the image")
+        assert "Flavour: bookworm" in labels(screen, image.data.image)
+        await pilot.press("right")
+        await until(pilot, lambda: tree.cursor_node is image.children[0], "right: into it")
+        await pilot.press("left")
+        await until(pilot, lambda: tree.cursor_node is image, "left: back to the image")
+        await pilot.press("left")
+        await until(pilot, lambda: not image.is_expanded, "left to fold the image")
+
+
+async def test_chroot_choices_name_a_failed_build(cluster: Cluster) -> None:
+    """A failed build has no tree: the drop-down says so instead of offering it as if ready."""
+    chroots = cluster.config.state_dir / "chroots.toml"
+    chroots.write_text(chroots.read_text().replace('state = "ready"', 'state = "failed"', 1))
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_images(pilot)
+        await pilot.press("n")
+        form = await dialog(pilot, FormDialog)
+        field = next(f for f in form.fields if f.name == "chroot")
+        choices = [label for label, _ in field.options]
+        assert "bookworm-base (bookworm 13.1, failed)" in choices

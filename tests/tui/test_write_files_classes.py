@@ -129,3 +129,27 @@ async def test_a_new_class_is_listed_and_an_image_rebuild_log_is_shown(
         assert text.index("bookworm-base is missing here") < text.index(
             "rebuild of Standard-noble on beosrv-c: checked"
         )
+
+
+async def test_edit_header_says_where_a_header_is_edited(cluster: Cluster) -> None:
+    """`e` on an SSH file points to SSH Configs, on an image file says it has no header (it
+    said "no header edited here", leaving a new user to guess)."""
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_write_files(pilot)
+        await pilot.press("e")  # the SSH Configs class row
+        await until(
+            pilot,
+            lambda: any(
+                "SSH Configs (s on the menu)" in str(n.message) for n in pilot.app._notifications
+            ),
+            "the pointer to SSH Configs",
+        )
+        await pilot.press("end", "e")  # the last image file
+        await until(
+            pilot,
+            lambda: any(
+                "whole file is generated" in str(n.message) for n in pilot.app._notifications
+            ),
+            "no header for an image file",
+        )
+        assert pilot.app.screen is screen
