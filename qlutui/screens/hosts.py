@@ -12,6 +12,7 @@ hosts load and filter in milliseconds; rows of hosts named in a problem are high
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
@@ -321,6 +322,7 @@ class HostsScreen(Screen):
         self.cluster = cluster
         self.service = InventoryService(cluster)
         self.state: InventoryState | None = None
+        self._first_load = asyncio.Event()
         self.images: list[str] = []
         self.entries: list[HostEntry] = []
         self.shown: list[HostEntry] = []  # the entries the filter lets through
@@ -367,6 +369,13 @@ class HostsScreen(Screen):
     def action_reload(self) -> None:
         self._load()
 
+    async def _loaded_state(self) -> InventoryState | None:
+        """The inventory once the first load is done: a key typed with the one that opened
+        the screen (a burst: `ha`) acts on it instead of finding nothing yet. The load starts
+        after the first paint, so the type-ahead cannot see it as the opening key's work."""
+        await self._first_load.wait()
+        return self.state
+
     @work(thread=True, exclusive=True, group="hosts-load")
     def _load(self) -> None:
         try:
@@ -382,6 +391,7 @@ class HostsScreen(Screen):
         self.app.call_from_thread(self._loaded, state, images, problems, found, widths)
 
     def _failed(self, message: str) -> None:
+        self._first_load.set()
         self._show_problems([message], "Cannot read the inventory")
         self.query_one("#hosts-status", Static).update("")
 
@@ -394,6 +404,7 @@ class HostsScreen(Screen):
         widths: list[int],
     ) -> None:
         self.state, self.images, self._found, self.widths = state, images, found, widths
+        self._first_load.set()
         self.entries = found[""][0]
         if self.selected:
             self.selected &= {e.name for e in self.entries}
@@ -595,7 +606,7 @@ class HostsScreen(Screen):
 
     @work(group="hosts-action", exclusive=True)
     async def _add_hosts(self) -> None:
-        if self.state is None:
+        if await self._loaded_state() is None:
             return
         inv = self.state.inventory
         if not inv.networks:
@@ -652,7 +663,7 @@ class HostsScreen(Screen):
 
     @work(group="hosts-action", exclusive=True)
     async def _edit_host(self, name: str) -> None:
-        if self.state is None:
+        if await self._loaded_state() is None:
             return
         inv = self.state.inventory
         host = next(h for h in inv.hosts if h.name == name)
@@ -704,7 +715,7 @@ class HostsScreen(Screen):
 
     @work(group="hosts-action", exclusive=True)
     async def action_set_image(self) -> None:
-        if self.state is None:
+        if await self._loaded_state() is None:
             return
         if not self.images:
             self.notify(
@@ -757,7 +768,7 @@ class HostsScreen(Screen):
 
     @work(group="hosts-action", exclusive=True)
     async def action_renumber(self) -> None:
-        if self.state is None or not self.state.inventory.networks:
+        if await self._loaded_state() is None or not self.state.inventory.networks:
             return
         inv = self.state.inventory
         targets = self._targets()
@@ -815,7 +826,7 @@ class HostsScreen(Screen):
 
     @work(group="hosts-action", exclusive=True)
     async def _remove_hosts(self) -> None:
-        if self.state is None:
+        if await self._loaded_state() is None:
             return
         values = await self.app.push_screen_wait(
             FormDialog("Remove hosts", [self._range_field(self._targets())])
@@ -831,7 +842,7 @@ class HostsScreen(Screen):
 
     @work(group="hosts-action", exclusive=True)
     async def _network_form(self, network: Network | None) -> None:
-        if self.state is None:
+        if await self._loaded_state() is None:
             return
         old = network or Network("", "ether", primary=not self.state.inventory.networks)
         fields = [] if network else [Field.input("name", "Name", validate=_name_problem)]
@@ -919,7 +930,7 @@ class HostsScreen(Screen):
 
     @work(group="hosts-action", exclusive=True)
     async def _delete_network(self, network: Network) -> None:
-        if self.state is None:
+        if await self._loaded_state() is None:
             return
         users = edits.network_users(self.state.inventory, network.name)
         question = f"Really remove network {network.name}?"

@@ -59,3 +59,9 @@ def test_root_fs_tree_down_enter_burst_expands_each_child(terminal: Pane) -> Non
 def test_root_fs_list_burst_opens_the_second_row(terminal: Pane) -> None:
     terminal.burst("r" + DOWN + ENTER)  # Down and Enter reach the list once it has its rows
     terminal.wait("the second config opened", "Root FS config ntp-tweaks")
+
+
+def test_a_key_typed_with_the_one_that_opens_hosts_acts_once_it_loaded(terminal: Pane) -> None:
+    # menu -> Hosts (its inventory loads after the first paint) -> Add, in one write
+    terminal.burst("ha")
+    terminal.wait("the Add hosts form", "Add hosts")
