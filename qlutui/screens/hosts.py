@@ -530,11 +530,12 @@ class HostsScreen(Screen):
 
     async def _edit(
         self, compute: Callable[[Inventory], Inventory], summary: str, question: str
-    ) -> None:
-        """Preview an edit (a dry run, off the event loop), ask, then apply it."""
+    ) -> bool:
+        """Preview an edit (a dry run, off the event loop), ask, then apply it. Returns
+        whether the dry run refused it: a form it came from opens again, as it was filled."""
         state = self.state
         if state is None:
-            return
+            return False
 
         def dry_run() -> tuple[Inventory, InventoryChange]:
             new = compute(state.inventory)
@@ -544,26 +545,27 @@ class HostsScreen(Screen):
             new, change = await off_loop(dry_run)
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
-            return
+            return True
         if change.empty:
             self.notify("No change")
-            return
+            return False
         if not await self.app.push_screen_wait(
             Confirm(question, detail="\n".join(change.details(new, PREVIEW_HOSTS)))
         ):
-            return
+            return False
         try:
             done = await off_loop(self.service.apply, state, new, summary=summary, dry_run=False)
         except ConflictError as exc:
             self.notify(f"{exc}; reloaded", severity="error", timeout=8)
             self.action_reload()
-            return
+            return False
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
-            return
+            return False
         self.notify(done.text()[:1].upper() + done.text()[1:])
         self.selected -= set(done.removed)
         self.action_reload()
+        return False
 
     def _range_field(self, value: str) -> Field:
         return Field.input(
@@ -633,11 +635,16 @@ class HostsScreen(Screen):
             " next free address, on a slave network the primary IP's host part. In aliases"
             f" and the override, {edits.NAME} is each host's name."
         )
-        values = await self.app.push_screen_wait(
-            FormDialog("Add hosts", fields, detail=detail, validate=_one_mac)
-        )
-        if values is None:
-            return
+        form = FormDialog("Add hosts", fields, detail=detail, validate=_one_mac)
+        while (values := await self.app.push_screen_wait(form)) is not None:
+            if not await self._add_from(values):
+                return
+            form = form.again(values)
+
+    async def _add_from(self, values: dict[str, Any]) -> bool:
+        """The Add hosts form's edit; whether it was refused."""
+        inv = self.state.inventory
+        primary = inv.primary
         names = expand(values["names"])
         host = edits.HostFields(
             ips={
@@ -655,7 +662,7 @@ class HostsScreen(Screen):
             override=values["override"].strip() or None,
             override_network=values["override_network"] or None,
         )
-        await self._edit(
+        return await self._edit(
             lambda inv: edits.add_hosts(inv, names, host),
             "hosts add (TUI)",
             f"Add {counted(len(names), 'host')} {folded(names, PREVIEW_HOSTS)}?",
@@ -694,9 +701,16 @@ class HostsScreen(Screen):
             self._image_field(host.image),
             Field.text("keys", "Host keys", "\n".join(host.host_keys)),
         ]
-        values = await self.app.push_screen_wait(FormDialog(f"Host {name}", fields))
-        if values is None:
-            return
+        form = FormDialog(f"Host {name}", fields)
+        while (values := await self.app.push_screen_wait(form)) is not None:
+            if not await self._save_host(name, values):
+                return
+            form = form.again(values)
+
+    async def _save_host(self, name: str, values: dict[str, Any]) -> bool:
+        """The host form's edit; whether it was refused."""
+        nets = self.state.inventory.networks
+        primary = next((n for n in nets if n.primary), None)
         macs = {primary.name: values["mac"].strip()} if primary is not None else {}
         change = edits.HostFields(
             ips={n.name: values[f"ip{i}"].strip() for i, n in enumerate(nets)},
@@ -707,7 +721,7 @@ class HostsScreen(Screen):
             image=values["image"] or "",
             host_keys=[line.strip() for line in values["keys"].splitlines() if line.strip()],
         )
-        await self._edit(
+        return await self._edit(
             lambda inv: edits.set_hosts(inv, [name], change),
             "hosts set (TUI)",
             f"Save host {name}?",
@@ -860,9 +874,14 @@ class HostsScreen(Screen):
             ),
         ]
         title = f"Network {network.name}" if network else "New network"
-        values = await self.app.push_screen_wait(FormDialog(title, fields))
-        if values is None:
-            return
+        form = FormDialog(title, fields)
+        while (values := await self.app.push_screen_wait(form)) is not None:
+            if not await self._save_network(network, values):
+                return
+            form = form.again(values)
+
+    async def _save_network(self, network: Network | None, values: dict[str, Any]) -> bool:
+        """The network form's edit; whether it was refused."""
         changes = {
             "kind": values["kind"],
             "primary": values["role"],
@@ -873,17 +892,16 @@ class HostsScreen(Screen):
         }
         if network is None:
             new = Network(name=values["name"].strip(), **changes)
-            await self._edit(
+            return await self._edit(
                 lambda inv: edits.add_network(inv, new),
                 "networks add (TUI)",
                 f"Add network {new.name}?",
             )
-        else:
-            await self._edit(
-                lambda inv: edits.set_network(inv, network.name, **changes),
-                "networks set (TUI)",
-                f"Save network {network.name}?",
-            )
+        return await self._edit(
+            lambda inv: edits.set_network(inv, network.name, **changes),
+            "networks set (TUI)",
+            f"Save network {network.name}?",
+        )
 
     @work(group="hosts-action", exclusive=True)
     async def action_rename_network(self) -> None:

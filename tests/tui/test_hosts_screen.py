@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sshd import SSHD
 from textual.pilot import Pilot
+from textual.widgets import Input
 from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
@@ -130,8 +131,11 @@ async def test_a_clash_is_refused_and_named(cluster: Cluster) -> None:
             "ip '127.52.1.57' used by beo-47 (boot), x-1 (boot)",
             "ip '127.53.1.57' used by beo-47 (ib), x-1 (ib)",
         ]
-        await pilot.press("enter")
-        await until(pilot, lambda: pilot.app.screen is screen, "the error to close")
+        await pilot.press("enter")  # back to the form as it was filled, to fix the IP
+        form = await dialog(pilot, FormDialog)
+        assert form.query_one("#field-names", Input).value == "x-1"
+        await pilot.press("escape")
+        await until(pilot, lambda: pilot.app.screen is screen, "the form to close")
     assert hashlib.sha256(path(cluster).read_bytes()).hexdigest() == before
 
 
@@ -219,6 +223,26 @@ async def test_edit_one_host_in_its_form(cluster: Cluster) -> None:
         beo = hosts(cluster)["beo-01"]
         assert beo["macs"] == {"boot": "aa:bb:cc:dd:ee:01"}
         assert beo["aliases"] == {"boot": ["node1", "n1"]}
+
+
+async def test_a_refused_edit_opens_its_form_again_as_filled(cluster: Cluster) -> None:
+    before = path(cluster).read_bytes()
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("slash", *"beo-01", "enter")
+        await until(pilot, lambda: screen.current_host() == "beo-01", "beo-01")
+        await pilot.press("enter")
+        form = await dialog(pilot, FormDialog)
+        form.query_one("#field-keys").focus()
+        await pilot.press(*"ssh-rsa AAAAnotbase64!!", "ctrl+s")
+        error = await dialog(pilot, ErrorDialog)
+        assert "base64" in error.message
+        await pilot.press("enter")
+        again = await dialog(pilot, FormDialog)
+        assert again is not form
+        assert "ssh-rsa AAAAnotbase64!!" in again.query_one("#field-keys").text
+    assert path(cluster).read_bytes() == before
 
 
 @pytest.mark.ssh
