@@ -162,8 +162,11 @@ class LogPane(Widget):
             self._render_header()
 
     def _write(self, lines: Iterable[LogLine]) -> None:
-        many = self.many_targets
-        texts = [format_line(line, many) for line in lines if line.stream in self.streams]
+        many, streams = self.many_targets, self.streams
+        if many or len(streams) < len(STREAMS):
+            texts = [format_line(line, many) for line in lines if line.stream in streams]
+        else:  # format_line of one target, every stream shown: the flood's common case
+            texts = [t if s != MESSAGE else f"* {t}" for _, _, s, t in lines]
         texts = texts[-self.max_lines :]
         if texts:
             self.writes += 1
