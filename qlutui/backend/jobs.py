@@ -56,7 +56,6 @@ SOURCE = Path(jobrunner.__file__).read_text()
 
 _JOB_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
 JOB_LOG = ".job.log"  # job-level messages; a target name cannot start with "."
-YIELD_EVERY = 500  # lines: a flood of buffered output must not hold the event loop (keys wait)
 TICK = 0.05  # seconds: the longest a line waits before subscribers see it
 OBSERVE_EVERY = 0.2
 REMOTE_TIMEOUT = 60.0
@@ -267,8 +266,7 @@ class JobContext:
 
     def log(self, stream: str, text: str) -> None:
         prefix = f"{time.time():.3f} {TAGS[stream]} "
-        for line in text.split("\n"):
-            self._sink.feed(prefix + jobrunner.clean(line))
+        self._sink.feed([prefix + jobrunner.clean(line) for line in text.split("\n")])
 
     def message(self, text: str) -> None:
         self.log(MESSAGE, text)
@@ -526,7 +524,9 @@ class JobManager:
         return remote_dir
 
     def _runner(self, transport: Transport, mode: str, remote_dir: str, *extra: str) -> list[str]:
-        return ["python3", "-c", SOURCE, mode, transport.host_path(remote_dir), *extra]
+        # -I -S: the standard library only (no site, no PYTHON* variables, no current
+        # directory on sys.path), which also halves the interpreter's start (~80 -> ~35 ms)
+        return ["python3", "-I", "-S", "-c", SOURCE, mode, transport.host_path(remote_dir), *extra]
 
     async def _launch(
         self, job: Job, name: str, work: Work
@@ -602,18 +602,16 @@ class JobManager:
         target = job.record.targets[name]
         sink = job._sink(name)
         stderr: list[str] = []
-        code = fed = 0
+        code = 0
         try:
             transport = self._transports(name)
             argv = self._runner(transport, "follow", target.remote_dir, str(sink.size))
-            async for stream, line in transport.stream(argv):
+            async for stream, lines in transport.stream_chunks(argv):
                 if stream == STDOUT:
-                    sink.feed(line)
-                    fed += 1
-                    if fed % YIELD_EVERY == 0:
-                        await asyncio.sleep(0)
+                    sink.feed(lines)
+                    await asyncio.sleep(0)  # a flood of buffered output must not hold the loop
                 else:
-                    stderr.append(line)
+                    stderr.extend(lines)
         except RunFailed as error:
             code = error.returncode
         except QlutuiError as error:

@@ -16,6 +16,7 @@ the reader forever, /dev/zero never ends), at most `limit` bytes (READ_LIMIT by 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import posixpath
@@ -133,8 +134,17 @@ class Transport(ABC):
         return argv
 
     @abstractmethod
-    def stream(self, argv: list[str]) -> AsyncIterator[tuple[str, str]]:
+    def stream_chunks(self, argv: list[str]) -> AsyncIterator[tuple[str, list[str]]]:
+        """Yield ("stdout"|"stderr", lines) in arrival order, the lines of a chunk read at
+        once (a log flooding in costs one step per chunk, not per line); RunFailed at the end
+        if != 0."""
+
+    async def stream(self, argv: list[str]) -> AsyncIterator[tuple[str, str]]:
         """Yield ("stdout"|"stderr", line) in arrival order; RunFailed at the end if != 0."""
+        async with contextlib.aclosing(self.stream_chunks(argv)) as chunks:
+            async for tag, lines in chunks:
+                for line in lines:
+                    yield tag, line
 
     @abstractmethod
     async def read_bytes(self, path: str, *, limit: int = READ_LIMIT) -> bytes:
@@ -373,8 +383,8 @@ class _Reader(Protocol):
     async def read(self, n: int) -> bytes: ...
 
 
-async def merge_lines(readers: dict[str, _Reader]) -> AsyncIterator[tuple[str, str]]:
-    """Lines of several byte streams, tagged and in arrival order.
+async def merge_chunks(readers: dict[str, _Reader]) -> AsyncIterator[tuple[str, list[str]]]:
+    """Lines of several byte streams, tagged and in arrival order, a chunk's lines at a time.
 
     Reads big chunks and splits them here: per-line reads are too slow for build logs. Lines are
     decoded per chunk (a UTF-8 character never spans a newline) with errors replaced.
@@ -408,9 +418,7 @@ async def merge_lines(readers: dict[str, _Reader]) -> AsyncIterator[tuple[str, s
             if item is None:
                 running -= 1
                 continue
-            tag, lines = item
-            for line in lines:
-                yield tag, line
+            yield item
     finally:
         for task in tasks:
             task.cancel()

@@ -31,7 +31,7 @@ from qlutui.backend.transport import (
     io_error,
     kind_of,
     leftovers,
-    merge_lines,
+    merge_chunks,
     missing,
     temp_name,
     too_big,
@@ -90,11 +90,11 @@ class LocalTransport(Transport):
         assert proc.returncode is not None
         return RunResult(proc.returncode, out, err)
 
-    async def stream(self, argv: list[str]) -> AsyncIterator[tuple[str, str]]:
+    async def stream_chunks(self, argv: list[str]) -> AsyncIterator[tuple[str, list[str]]]:
         proc = await self._spawn(argv, asyncio.subprocess.DEVNULL)
         try:
             assert proc.stdout is not None and proc.stderr is not None
-            async for item in merge_lines({"stdout": proc.stdout, "stderr": proc.stderr}):
+            async for item in merge_chunks({"stdout": proc.stdout, "stderr": proc.stderr}):
                 yield item
             returncode = await proc.wait()
         finally:

@@ -33,7 +33,7 @@ from qlutui.backend.transport import (
     io_error,
     kind_of,
     leftovers,
-    merge_lines,
+    merge_chunks,
     missing,
     temp_name,
     too_big,
@@ -236,7 +236,7 @@ class SSHTransport(Transport):
         returncode = self._lost_unless(done.returncode)
         return RunResult(returncode, bytes(done.stdout or b""), bytes(done.stderr or b""))
 
-    async def stream(self, argv: list[str]) -> AsyncIterator[tuple[str, str]]:
+    async def stream_chunks(self, argv: list[str]) -> AsyncIterator[tuple[str, list[str]]]:
         conn = await self._connection()
         with self._errors():
             proc = await conn.create_process(
@@ -244,7 +244,7 @@ class SSHTransport(Transport):
             )
         try:
             with self._errors():
-                async for item in merge_lines({"stdout": proc.stdout, "stderr": proc.stderr}):
+                async for item in merge_chunks({"stdout": proc.stdout, "stderr": proc.stderr}):
                     yield item
                 done = await proc.wait()
         finally:

@@ -73,6 +73,7 @@ class JobsScreen(Screen):
         self.cluster = cluster
         self.job_id = job_id  # the job shown in the log pane
         self._states: dict[str, str] = {}  # job id -> state, as the list shows them
+        self._killable: bool | None = None  # Kill enabled, as the key bar last showed it
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Jobs", classes="title-bar")
@@ -116,7 +117,9 @@ class JobsScreen(Screen):
         matched = [r for r in records if matches(r, needle)] if needle else records
         shown = matched[:SHOWN_JOBS]
         count = count_text(len(shown), len(matched), len(records), bool(needle))
-        self.query_one("#jobs-count", Static).update(count)
+        counter = self.query_one("#jobs-count", Static)
+        if str(counter.content) != count:  # an update is a screen layout (its width is auto)
+            counter.update(count)
         states = {r.id: r.state for r in shown}
         if list(states) == list(self._states):
             for job_id, state in states.items():
@@ -133,7 +136,15 @@ class JobsScreen(Screen):
             if self.job_id is not None and self.job_id not in table.rows:
                 self._follow_cursor()  # the filter hid the job shown: never show a hidden one
         self._states = states
-        self.refresh_bindings()  # Kill is dimmed once the job has ended
+        self._update_kill()
+
+    def _update_kill(self) -> None:
+        """Kill is dimmed once the shown job has ended: the key bar is redrawn when it does
+        (not on every re-read of the list)."""
+        killable = self.check_action("kill", ()) is True
+        if killable != self._killable:
+            self._killable = killable
+            self.refresh_bindings()
 
     def _cursor_job(self) -> str | None:
         table = self.table
@@ -153,7 +164,7 @@ class JobsScreen(Screen):
             self.pane.attach(self.cluster.jobs.get(job_id))
         except QlutuiError as exc:
             self.notify(str(exc), severity="error")
-        self.refresh_bindings()
+        self._update_kill()
 
     @on(DataTable.RowHighlighted, "#jobs-table")
     def _follow_cursor(self) -> None:
@@ -162,7 +173,7 @@ class JobsScreen(Screen):
         if job_id is None:
             self.job_id = None
             self.pane.attach(None)
-            self.refresh_bindings()
+            self._update_kill()
         elif job_id != self.job_id:
             self.select_job(job_id)
 

@@ -24,6 +24,8 @@ from typing import ClassVar
 from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widget import Widget
 from textual.widgets import Log, Static
 
@@ -67,7 +69,18 @@ def _elapsed(seconds: float) -> str:
 class _Log(Log):
     """Textual's Log, measuring the width of new lines in the event loop: plain ASCII lines
     (nearly all of a build log) are measured by `len`, at C speed. Log starts a thread per
-    write for this, whose Python loop over thousands of lines holds the GIL against the UI."""
+    write for this, whose Python loop over thousands of lines holds the GIL against the UI.
+
+    And new lines do not lay the screen out: Textual answers a change of a widget's virtual
+    size with a layout of the whole screen and a full repaint (15-35 ms on the Jobs screen,
+    at every write until `max_lines` lines are held). The log's own region does not move, so
+    the scrollbars are updated in place; one appearing or going still lays the screen out
+    (those reactives ask for it)."""
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    def watch_virtual_size(self, size: Size) -> None:
+        self._scroll_update(size)
 
     def _update_size(self, updates: int, lines: list[str]) -> None:
         if not lines:
@@ -162,8 +175,11 @@ class LogPane(Widget):
             self._render_header()
 
     def _write(self, lines: Iterable[LogLine]) -> None:
-        many = self.many_targets
-        texts = [format_line(line, many) for line in lines if line.stream in self.streams]
+        many, streams = self.many_targets, self.streams
+        if many or len(streams) < len(STREAMS):
+            texts = [format_line(line, many) for line in lines if line.stream in streams]
+        else:  # format_line of one target, every stream shown: the flood's common case
+            texts = [t if s != MESSAGE else f"* {t}" for _, _, s, t in lines]
         texts = texts[-self.max_lines :]
         if texts:
             self.writes += 1

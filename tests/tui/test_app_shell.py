@@ -467,6 +467,9 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
         assert {t.error for t in job.record.targets.values()} == {"killed"}
         await pilot.pause(0.2)
         assert "beosrv-c: * killed" in pane.log_widget.lines
+        screen.refresh_list()  # as its timer does: the shown job has ended, Kill is dimmed
+        await pilot.pause()
+        assert not kill_key(screen).enabled
 
         table = screen.table
         screen.select_job("20260922-120000-ab12")  # a finished job: its whole log

@@ -11,6 +11,7 @@ from pathlib import Path
 from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Input
+from waiting import until
 
 import qlutui
 from qlutui.backend.job_records import MESSAGE, STDERR, STDOUT, LogLine
@@ -144,3 +145,27 @@ async def test_lines_fed_before_mount_are_bounded_and_shown() -> None:
         await pilot.pause(0.1)
         assert pane.log_widget.line_count == 100
         assert pane.log_widget.lines[-1] == "line 9999"
+
+
+async def test_new_lines_repaint_the_log_without_a_screen_layout() -> None:
+    """A write changes the log's virtual size; the scrollbar follows it in place, and the
+    screen is laid out only when a scrollbar appears (a layout is a full repaint)."""
+    app = Harness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LogPane)
+        log = pane.log_widget
+        layouts: list[object] = []
+        app.screen.screen_layout_refresh_signal.subscribe(app.screen, layouts.append)
+        pane.feed(lines(100))
+        await until(pilot, lambda: log.show_vertical_scrollbar, "the log's scrollbar")
+        await pilot.pause(0.1)
+        layouts.clear()
+        for start in range(100, 1100, 100):  # ten writes, each growing the virtual size
+            pane.feed(lines(start + 100, start=start))
+            count = start + 100
+            await until(pilot, lambda: log.line_count == count, f"{count} lines")  # noqa: B023
+        await pilot.pause(0.1)
+        assert layouts == []
+        assert log.vertical_scrollbar.window_virtual_size == 1100
+        assert log.scroll_y == log.max_scroll_y  # following: the last line shown
+        assert log.lines[-1] == "line 1099"
