@@ -156,11 +156,12 @@ def check_unique(inv: Inventory) -> list[Problem]:
     missing: list[Problem] = []
     ranges = _ranges(inv.networks)
 
-    def add_name(name: str, i: int, owner: str) -> bool:
-        """Record a name; return whether it is a valid host name."""
+    def add_name(name: str, i: int, node: str, role: str, net: str = "") -> bool:
+        """Record a name; return whether it is a valid host name. The owner's text,
+        "<node> (<role><net>)", is made only for an invalid name."""
         problem = _hostname_problem(name)
         if problem:
-            invalid.append(Problem("invalid-name", name, (owner,), problem))
+            invalid.append(Problem("invalid-name", name, (f"{node} ({role}{net})",), problem))
         key = name.lower()
         if key in names:
             name_clashes.setdefault(key, [names[key]]).append(i)
@@ -171,7 +172,7 @@ def check_unique(inv: Inventory) -> list[Problem]:
     inet_pton, af_inet, from_bytes = socket.inet_pton, socket.AF_INET, int.from_bytes
     for i, host in enumerate(inv.hosts):
         node = host.name
-        fast_len = len(node) if add_name(node, i, f"{node} (node name)") else _MAX_HOSTNAME
+        fast_len = len(node) if add_name(node, i, node, "node name") else _MAX_HOSTNAME
         node_key = node.lower()
         for net, ip in host.ips.items():
             slave = slaves.get(net)
@@ -184,7 +185,7 @@ def check_unique(inv: Inventory) -> list[Problem]:
                     else:
                         names[key] = i
                 else:
-                    add_name(f"{node}-{known[net].suffix}", i, f"{node} ({net})")
+                    add_name(f"{node}-{known[net].suffix}", i, node, "", net)
             elif net not in known:
                 unknown.setdefault(net, []).append(f"{node} (ip)")
             try:  # the common case, IPv4, inlined for speed
@@ -214,13 +215,13 @@ def check_unique(inv: Inventory) -> list[Problem]:
         if primary is not None and primary not in host.ips:
             missing.append(Problem("missing-ip", primary, (node,), f"no IP on {primary}"))
         if host.override:
-            add_name(host.override, i, f"{node} (override on {host.override_network or '?'})")
+            add_name(host.override, i, node, "override on ", host.override_network or "?")
             _check_override(host, known, unknown, missing)
         for net, aliases in host.aliases.items():
             if net not in known:
                 unknown.setdefault(net, []).append(f"{node} (aliases)")
             for alias in aliases:
-                add_name(alias, i, f"{node} (alias on {net})")
+                add_name(alias, i, node, "alias on ", net)
 
     problems += [
         Problem("network", net, tuple(owners), f"unknown network {shown(net)}")
