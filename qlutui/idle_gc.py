@@ -7,6 +7,10 @@ During a session the start-up objects are frozen out of the passes, the automati
 passes are off, and the app asks for one when the user has paused (`collect_if_due`), or
 anyway once it is long overdue (keys held down for minutes). The young generations are
 collected as before, so short-lived cycles go at once.
+
+`gc_paused` is the other half: no collection at all while a big structure is built (a
+parse, an inventory made from its data), whose objects are all alive and would only be
+walked again and again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,27 @@ OVERDUE = 20 * FULL_AFTER  # then a full pass runs even while keys come in
 _NEVER = 1 << 30  # a full-pass threshold that is never reached
 
 _middle_passes_at_last_full = 0
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The collector off while the block builds a big structure, back on after (on error too).
+
+    A 100,000-host inventory is ~1.5 million objects made in one go, none of them garbage:
+    each young collection walks the ones made since the last, and the middle and full passes
+    that follow walk the whole growing heap again, so the load grows worse than linearly
+    (bench --scale: 1.8 s from the cache at 100,000 hosts, 0.9 s with the collector off).
+    They are collected normally afterwards. A block inside another (or in another thread
+    while one runs) leaves the switch to the outer one.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @contextmanager

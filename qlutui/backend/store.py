@@ -1,7 +1,8 @@
 """The state directory: one TOML file per area, read fast, written safely.
 
 `load` parses with `tomllib` only; a big file's data is also kept as JSON in `.cache/` keyed
-by the file's sha256 (a 3 MB inventory: 0.4 s with tomllib, 20 ms from the cache). `edit` locks the
+by the file's sha256 (a 3 MB inventory: 0.4 s with tomllib, 20 ms from the cache); every parse
+runs with the collector paused (`gc_paused`: it makes a big file's load linear). `edit` locks the
 area, checks the file is still the one the caller loaded (sha256 token), re-parses just that
 file with `tomlkit` so the admin's comments and layout survive, and replaces it atomically,
 keeping the previous version in `.history/`. A malformed file is reported with path, line and
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qlutui.errors import ConfigError, ConflictError, QlutuiError
+from qlutui.idle_gc import gc_paused
 
 if TYPE_CHECKING:
     import tomlkit
@@ -64,7 +66,8 @@ def parse_toml(path: Path | str, raw: bytes) -> dict[str, Any]:
         line, col = _position(raw[: exc.start])
         raise ConfigError(f"{path}:{line}:{col}: not valid UTF-8 text") from None
     try:
-        return tomllib.loads(text)
+        with gc_paused():
+            return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_decode_message(path, text, str(exc))) from None
     except RecursionError:  # tomllib recurses once per level of nested arrays and tables
@@ -174,7 +177,8 @@ class Store:
         with suppress(OSError, ValueError):
             head, _, body = cache.read_bytes().partition(b"\n")
             if head.decode() == token:
-                return json.loads(body)
+                with gc_paused():
+                    return json.loads(body)
         data = parse_toml(path, raw)
         try:
             text = json.dumps(data, ensure_ascii=False)
@@ -210,14 +214,16 @@ class Store:
                 _, doc, old_data = kept
             else:
                 old_data = {} if raw is None else parse_toml(path, raw)  # refuses malformed files
-                doc = tomlkit.parse("" if raw is None else raw.decode("utf-8"))
+                with gc_paused():
+                    doc = tomlkit.parse("" if raw is None else raw.decode("utf-8"))
             mutate(doc)
             new = doc.as_string().encode("utf-8")
             if new == (raw or b""):
                 self._keep(area, raw or b"", doc, old_data)
                 return Snapshot(area, path, old_data, _token(raw))
             try:
-                data = tomllib.loads(new.decode("utf-8"))
+                with gc_paused():
+                    data = tomllib.loads(new.decode("utf-8"))
             except tomllib.TOMLDecodeError as exc:
                 raise QlutuiError(
                     f"refusing to save {path.name}: the change is not valid TOML ({exc})"
@@ -257,7 +263,8 @@ class Store:
                 return None
             new = text.encode("utf-8")
             try:
-                data = tomllib.loads(text)
+                with gc_paused():
+                    data = tomllib.loads(text)
             except tomllib.TOMLDecodeError:
                 return None
             if not expect(old_data, data):

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from qlutui.errors import InvalidInput
+from qlutui.idle_gc import gc_paused
 from qlutui.model.names import label, name_problem, shown
 
 KINDS = ("ether", "ib", "ipmi")
@@ -55,10 +56,12 @@ class Inventory:
 
     @classmethod
     def from_dict(cls, data: dict) -> Inventory:
-        """Build from inventory.toml data; InvalidInput names the entry that is wrong."""
-        networks = [_network(i, entry) for i, entry in enumerate(_list(data, "networks", ""))]
-        hosts = [_host(i, entry) for i, entry in enumerate(_list(data, "hosts", ""))]
-        keys = _keys(data.get("default_host_keys", []), "default_host_keys")
+        """Build from inventory.toml data; InvalidInput names the entry that is wrong. The
+        collector is paused meanwhile: a 100,000-host inventory is ~1 million new objects."""
+        with gc_paused():
+            networks = [_network(i, e) for i, e in enumerate(_list(data, "networks", ""))]
+            hosts = [_host(i, entry) for i, entry in enumerate(_list(data, "hosts", ""))]
+            keys = _keys(data.get("default_host_keys", []), "default_host_keys")
         return cls(networks, hosts, keys)
 
     def to_dict(self) -> dict:
@@ -129,31 +132,36 @@ def check_unique(inv: Inventory) -> list[Problem]:
     known = {n.name: n for n in inv.networks}
     primaries = [n for n in inv.networks if n.primary]
     primary = primaries[0].name if len(primaries) == 1 else None
-    # Per slave network: the lower-cased suffix and the longest node name whose derived name
-    # is still a valid label (None: the suffix itself is invalid, every derived name is checked).
+    # Per slave network: "-" and the lower-cased suffix, and the longest node name whose
+    # derived name is still a valid label (None: the suffix itself is invalid, every derived
+    # name is checked).
     slaves = {
-        n.name: (n.suffix.lower(), _MAX_LABEL - 1 - len(n.suffix))
+        n.name: ("-" + n.suffix.lower(), _MAX_LABEL - 1 - len(n.suffix))
         if _hostname_problem(n.suffix) is None
-        else (n.suffix.lower(), None)
+        else ("-" + n.suffix.lower(), None)
         for n in inv.networks
         if not n.primary
     }
     # Each use of a name or IP is recorded as the index of its host; the owner texts are
     # only worked out for the few that clash, so the pass over the hosts stays cheap.
     names: dict[str, int] = {}  # lower-cased name -> first host index
-    ips: dict[str, int] = {}  # canonical IP -> first host index
+    # canonical IP -> first host index; an IPv4 address is keyed by its number (one to one
+    # with its canonical text, never equal to an IPv6 text): at 400,000 addresses that dict
+    # is the check's largest, and an int key is hashed and compared without reading a string.
+    ips: dict[int | str, int] = {}
     name_clashes: dict[str, list[int]] = {}
-    ip_clashes: dict[str, list[int]] = {}
+    ip_clashes: dict[int | str, list[int]] = {}
     unknown: dict[str, list[str]] = {}  # unknown network -> owners
     invalid: list[Problem] = []
     missing: list[Problem] = []
     ranges = _ranges(inv.networks)
 
-    def add_name(name: str, i: int, owner: str) -> bool:
-        """Record a name; return whether it is a valid host name."""
+    def add_name(name: str, i: int, node: str, role: str, net: str = "") -> bool:
+        """Record a name; return whether it is a valid host name. The owner's text,
+        "<node> (<role><net>)", is made only for an invalid name."""
         problem = _hostname_problem(name)
         if problem:
-            invalid.append(Problem("invalid-name", name, (owner,), problem))
+            invalid.append(Problem("invalid-name", name, (f"{node} ({role}{net})",), problem))
         key = name.lower()
         if key in names:
             name_clashes.setdefault(key, [names[key]]).append(i)
@@ -164,54 +172,56 @@ def check_unique(inv: Inventory) -> list[Problem]:
     inet_pton, af_inet, from_bytes = socket.inet_pton, socket.AF_INET, int.from_bytes
     for i, host in enumerate(inv.hosts):
         node = host.name
-        fast_len = len(node) if add_name(node, i, f"{node} (node name)") else _MAX_HOSTNAME
+        fast_len = len(node) if add_name(node, i, node, "node name") else _MAX_HOSTNAME
         node_key = node.lower()
         for net, ip in host.ips.items():
             slave = slaves.get(net)
             if slave is not None:
-                suffix, limit = slave
+                dash_suffix, limit = slave
                 if limit is not None and fast_len <= limit:
-                    key = f"{node_key}-{suffix}"
+                    key = node_key + dash_suffix
                     if key in names:
                         name_clashes.setdefault(key, [names[key]]).append(i)
                     else:
                         names[key] = i
                 else:
-                    add_name(f"{node}-{known[net].suffix}", i, f"{node} ({net})")
+                    add_name(f"{node}-{known[net].suffix}", i, node, "", net)
             elif net not in known:
                 unknown.setdefault(net, []).append(f"{node} (ip)")
-            try:
-                packed = inet_pton(af_inet, ip)  # the common case, inlined for speed
-                key: str | None = ip
+            try:  # the common case, IPv4, inlined for speed
+                number = from_bytes(inet_pton(af_inet, ip), "big")
+                address: int | str = number
+                text: str | None = ip  # a strict dotted quad is canonical already
             except (OSError, TypeError, ValueError):
-                packed, key = None, ip_key(ip)
-            if key is None:
+                number, text = None, ip_key(ip)
+                address = text or ""
+            if text is None:
                 invalid.append(Problem("invalid-ip", ip, (f"{node} ({net})",)))
                 continue
-            if key in ips:
-                ip_clashes.setdefault(key, [ips[key]]).append(i)
+            if address in ips:
+                ip_clashes.setdefault(address, [ips[address]]).append(i)
             else:
-                ips[key] = i
+                ips[address] = i
             span = ranges.get(net)
             if span is None:
                 continue
-            if packed is not None and span[1] == 4:  # the common case, inlined
-                inside = from_bytes(packed, "big") & span[3] == span[2]
+            if number is not None and span[1] == 4:  # the common case, inlined
+                inside = number & span[3] == span[2]
             else:
-                inside = _inside(span, key)
+                inside = _inside(span, text)
             if not inside:
-                detail = f"IP {key} is outside {net}'s {span[0]}"
-                invalid.append(Problem("ip-outside", key, (f"{node} ({net})",), detail))
+                detail = f"IP {text} is outside {net}'s {span[0]}"
+                invalid.append(Problem("ip-outside", text, (f"{node} ({net})",), detail))
         if primary is not None and primary not in host.ips:
             missing.append(Problem("missing-ip", primary, (node,), f"no IP on {primary}"))
         if host.override:
-            add_name(host.override, i, f"{node} (override on {host.override_network or '?'})")
+            add_name(host.override, i, node, "override on ", host.override_network or "?")
             _check_override(host, known, unknown, missing)
         for net, aliases in host.aliases.items():
             if net not in known:
                 unknown.setdefault(net, []).append(f"{node} (aliases)")
             for alias in aliases:
-                add_name(alias, i, f"{node} (alias on {net})")
+                add_name(alias, i, node, "alias on ", net)
 
     problems += [
         Problem("network", net, tuple(owners), f"unknown network {shown(net)}")
@@ -222,8 +232,9 @@ def check_unique(inv: Inventory) -> list[Problem]:
         uses = [u for i in dict.fromkeys(hosts) for u in _name_uses(inv, inv.hosts[i], key)]
         problems.append(Problem("name", uses[0][0], tuple(owner for _, owner in uses)))
     for key, hosts in sorted(ip_clashes.items(), key=lambda item: item[1][0]):
-        uses = [u for i in dict.fromkeys(hosts) for u in _ip_uses(inv.hosts[i], key)]
-        problems.append(Problem("ip", key, tuple(uses)))
+        text = key if isinstance(key, str) else socket.inet_ntoa(key.to_bytes(4, "big"))
+        uses = [u for i in dict.fromkeys(hosts) for u in _ip_uses(inv.hosts[i], text)]
+        problems.append(Problem("ip", text, tuple(uses)))
     return problems + _mac_problems(inv, known) + invalid + missing
 
 

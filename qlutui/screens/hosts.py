@@ -25,7 +25,7 @@ from rich.style import Style
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -187,7 +187,7 @@ class RowsView(ScrollView, can_focus=True):
         self.cursor = 0  # group index
         self.widths = [len(c) for c in columns]
         self.rows: Sequence[Row] = _Flat(self)
-        self._styles: tuple[Style, ...] | None = None  # while render_lines runs
+        self._styles: tuple[Style, ...] | None = None  # until the CSS changes
         self.marked: Sequence[bool] = _Flat(self, marks=True)
 
     @property
@@ -258,25 +258,19 @@ class RowsView(ScrollView, can_focus=True):
     def action_jump(self, group: int) -> None:
         self.move_to(group if group >= 0 else len(self.groups) - 1)
 
-    def render_lines(self, crop: Region) -> list[Strip]:
-        # The styles are looked up once for the lines of one refresh (each lookup walks
-        # the CSS: the larger part of a line's cost when done per line).
-        self._styles = (
-            self.rich_style,
-            *(self.get_component_rich_style(f"rows-view--{c}") for c in _STYLED),
-        )
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._styles = None
+    def notify_style_update(self) -> None:
+        self._styles = None  # the CSS changed (a theme, the focus): looked up again
+        super().notify_style_update()
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
-        base, header, marked, cursor = self._styles or (
-            self.rich_style,
-            *(self.get_component_rich_style(f"rows-view--{c}") for c in _STYLED),
-        )
+        if self._styles is None:  # each lookup walks the CSS: once, not once per line
+            self._styles = (
+                self.rich_style,
+                *(self.get_component_rich_style(f"rows-view--{c}") for c in _STYLED),
+            )
+        base, header, marked, cursor = self._styles
         mark = " " * len(MARK)
         if y == 0:  # the header stays on top
             cells, style = self.columns, header
@@ -339,7 +333,9 @@ class HostsScreen(Screen):
         yield Static(id="hosts-problems", markup=False)
         yield FilterInput(placeholder="/ filter by name or IP", id="hosts-filter", compact=True)
         yield RowsView(COLUMNS, id="hosts-table")
-        yield RowsView(NETWORK_COLUMNS, id="networks-table")
+        networks = RowsView(NETWORK_COLUMNS, id="networks-table")
+        networks.display = False  # before the mount: hiding it after costs another layout
+        yield networks
         yield Static("Loading the inventory ...", id="hosts-status", markup=False)
         yield KeysFooter()
 
@@ -352,7 +348,6 @@ class HostsScreen(Screen):
         return self.query_one("#networks-table", RowsView)
 
     def on_mount(self) -> None:
-        self.networks_table.display = False
         self.table.focus()
         # after the first paint: the load's thread holds the GIL for most of its time
         self.call_after_refresh(self.action_reload)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar, NamedTuple
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -83,25 +84,27 @@ class KeysFooter(Widget):
 
     def render(self) -> Text:
         items, kept = self.items()
-        right, right_spans = self._line(kept, 1)
+        styles = (
+            self.get_component_rich_style("keys-footer--key"),
+            self.get_component_rich_style("keys-footer--description"),
+        )  # looked up once: each lookup walks the stylesheet
+        right, right_spans = self._line(kept, 1, styles)
         room = self.size.width - right.cell_len
         # " key desc " per item, tighter "key desc" when that does not fit, then the least
         # important keys left out (never one cut mid-word)
-        pad = 1 if self._width(items, 1) <= room else 0
-        while items and self._width(items, pad) > room:
+        pad = 1 if _width(items, 1) <= room else 0
+        while items and _width(items, pad) > room:
             items = items[:-1]
-        left, left_spans = self._line(items, pad)
+        left, left_spans = self._line(items, pad, styles)
         left.pad_right(max(room - left.cell_len, 0))
         self._spans = left_spans + [(s + room, e + room, i) for s, e, i in right_spans]
         return left + right
 
-    def _width(self, items: list[FooterItem], pad: int) -> int:
-        return self._line(items, pad)[0].cell_len
-
-    def _line(self, items: list[FooterItem], pad: int) -> tuple[Text, list[ItemCells]]:
+    def _line(
+        self, items: list[FooterItem], pad: int, styles: tuple[Style, Style]
+    ) -> tuple[Text, list[ItemCells]]:
         """The items as one line of text, and the cells each one takes."""
-        key_style = self.get_component_rich_style("keys-footer--key")
-        text_style = self.get_component_rich_style("keys-footer--description")
+        key_style, text_style = styles
         line = Text(no_wrap=True, overflow="ellipsis", end="")
         spans: list[ItemCells] = []
         for item in items:
@@ -122,3 +125,14 @@ class KeysFooter(Widget):
                 else:
                     self.app.bell()
                 return
+
+
+def _width(items: list[FooterItem], pad: int) -> int:
+    """The cells `KeysFooter._line` takes for the items, without building the line."""
+    return sum(
+        pad
+        + cell_len(item.label)
+        + (1 + cell_len(item.description) if item.description else 0)
+        + (pad or 1)
+        for item in items
+    )

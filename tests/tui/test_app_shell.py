@@ -164,6 +164,25 @@ async def test_menu_keys_enter_and_escape(demo: Path) -> None:
     await closed(cluster)
 
 
+async def test_a_dialog_opened_at_once_does_not_share_the_cpu_with_the_menus_count(
+    demo: Path,
+) -> None:
+    """The count (every generated file rendered) waits until the menu has stayed on screen:
+    a dialog opened at once paints without it running beside; back on the menu, it counts."""
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        menu = app.screen
+        assert isinstance(menu, MenuScreen)
+        await opened(pilot, "h")
+        before = set(app.workers)
+        menu._count()  # the menu's timer, when it fires while a dialog is shown
+        assert not [w for w in app.workers if w.group == "summary" and w not in before]
+        await pilot.press("escape")
+        await until(pilot, lambda: "hosts on" in screen_text(app), "the count, back on the menu")
+    await closed(cluster)
+
+
 async def test_menu_counts_the_cluster_and_counts_again_on_return(demo: Path) -> None:
     cluster = Cluster.open(demo)
     app = QlutuiApp(cluster)
@@ -619,6 +638,8 @@ def keys_then_settle(*keys: str):
         if keys:  # the first opens a dialog
             await opened(pilot, keys[0])
             await pilot.press(*keys[1:])
+        else:  # the menu counts once it has stayed on screen a moment
+            await until(pilot, lambda: "hosts on" in screen_text(pilot.app), "the menu's count")
         await settled(pilot)
 
     return run_before
