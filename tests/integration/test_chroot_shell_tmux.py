@@ -26,8 +26,8 @@ def test_shell_inside_the_chroot(tmux: Tmux, tmp_path: Path) -> None:
 
     prompt = f"(chroot-{NAME}) / #"  # capture-pane drops the trailing space
     pane.wait("the chroot's prompt", prompt)
-    pane.keys("cat /etc/debian_version; ls /dev/pts", "Enter")
-    screen = pane.wait("the chroot's own file", "tiny-chroot-1.0")
+    pane.keys("cat /etc/debian_version; ls /dev/pts; echo listed", "Enter")
+    screen = pane.wait("the chroot's own file", "tiny-chroot-1.0", "\nlisted")
     assert "ptmx" in screen  # a devpts instance of its own
     assert mounts_below(config.parent) == []  # while the shell runs too
     pane.keys("exit", "Enter")

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from textual.binding import Binding
 from textual.command import CommandPalette
+from textual.widgets import Static
 from tiny_chroot import present_tree
-from waiting import opened, settled
+from waiting import opened, settled, until
 
 from qlutui.app import DIALOGS, QlutuiApp, ascii_glyph
 from qlutui.backend.cluster import Cluster
@@ -204,6 +205,9 @@ def serial_snapshot(demo: Path, snap_compare, *keys: str) -> bool:
     async def run_before(pilot) -> None:
         if keys:
             await opened(pilot, *keys)
+        else:  # the menu counts once it has stayed on screen a moment (screens/menu.py)
+            summary = pilot.app.screen.query_one("#menu-summary", Static)
+            await until(pilot, lambda: str(summary.content), "the menu's count")
         await settled(pilot)
 
     return snap_compare(app, terminal_size=SIZE, run_before=run_before)
