@@ -54,8 +54,10 @@ def row(screen: str, start: str) -> list[str]:
 
 
 def session(tmux: Tmux, demo: Path, name: str, status: Path, **env: str) -> Pane:
-    """qlutui on the serial console; its exit status goes to `status`."""
-    command = f"{qlutui(demo)}; echo $? > {shlex.quote(str(status))}"
+    """qlutui on the serial console; its exit status goes to `status`. The pane then stays a
+    minute (the fixture kills it): should qlutui exit early, the failing wait shows what it
+    printed instead of "server exited unexpectedly"."""
+    command = f"{qlutui(demo)}; echo $? > {shlex.quote(str(status))}; sleep 60"
     pane = tmux.start(name, command, env={"TERM": "linux", **env})
     pane.wait("the Manage menu", "Qlustar Images", "no job running")
     return pane
