@@ -49,6 +49,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static, TextArea
 
 from qlutui.errors import QlutuiError
+from qlutui.widgets.blocking import closed
 from qlutui.widgets.checklist import CheckList
 from qlutui.widgets.help import FIELD_HELP
 
@@ -277,6 +278,8 @@ class FormDialog(_Dialog):
         """The fields scroll within the room the box leaves them, so the help line and the
         buttons stay inside it: a long form (Add hosts: 17 fields under a 3-line note) would
         push them past the bottom border at 80x24, out of sight."""
+        if closed(self):  # answered before this refresh came (keys typed ahead)
+            return
         box = self.query_one("#dialog")
         fields = self.query_one(".fields")
         rest = sum(

@@ -154,3 +154,16 @@ async def test_long_form_keeps_its_buttons_inside_the_box() -> None:
         assert last.has_focus
         assert app.screen.query_one(".fields").region.contains_region(last.region)
         assert "help of field 16" in str(app.screen.query_one("#form-help", Static).render())
+
+
+async def test_a_form_answered_before_its_first_refresh_is_gone_quietly() -> None:
+    """Keys typed ahead can close a form before the refresh after its mount: the deferred
+    fitting of its fields then finds no box, and must not crash the app."""
+    form = FormDialog("Quick", [Field.input("name", "Name")])
+    app = Harness(form)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        form.dismiss(None)
+        await pilot.pause()
+        form._fit()  # what the refresh after its mount runs, once it has gone
+    assert app.result is None
