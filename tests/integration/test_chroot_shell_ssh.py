@@ -8,11 +8,12 @@ import re
 import shlex
 import shutil
 import sys
-import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
+import waiting
 from sshd import SSHD
 from tiny_chroot import BUSYBOX, mounts_below, ssh_cluster
 
@@ -22,17 +23,9 @@ pytestmark = [
         not shutil.which("tmux") or BUSYBOX is None, reason="needs tmux and busybox-static"
     ),
 ]
+wait_for = partial(waiting.wait_for, seconds=30)  # an SSH round trip per step, under load
 PROMPT = "(chroot-small) / #"  # capture-pane drops the trailing space
 SIZE = re.compile(r"Size: +(\d\S* \S+)")
-
-
-def wait_for(what: str, check: Callable[[], object], seconds: float = 30) -> object:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
 def test_shell_key_over_ssh(tmux: Callable[..., str], sshd: SSHD, tmp_path: Path) -> None:
