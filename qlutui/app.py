@@ -334,12 +334,16 @@ class QlutuiApp(KeysInOrder):
 
     def action_back(self) -> None:
         """Escape, the same on every screen: first it clears the screen's filter (an Input
-        whose id ends in `-filter`), only then does it leave the screen. (A screen with an
-        editor binds escape itself to close the editor first: SSH Configs, Root FS.)"""
+        whose id ends in `-filter`), then it closes the screen's open panel (a screen's
+        `close_panel()` that returns True: the Images upgrade preview), only then does it
+        leave the screen. (A screen with an editor binds escape itself to close the editor
+        first, asking before it drops changes: SSH Configs, Root FS.)"""
         screen = self.screen
         filters = [i for i in screen.query(Input) if (i.id or "").endswith("-filter") and i.value]
         if not filters:
-            self.pop_screen()
+            close_panel = getattr(screen, "close_panel", None)
+            if close_panel is None or not close_panel():
+                self.pop_screen()
             return
         for box in filters:
             box.value = ""  # Input.Changed: the screen shows everything again

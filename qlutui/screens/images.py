@@ -529,6 +529,15 @@ class ImagesScreen(Screen):
         info.update("\n".join([f"If {self.preview} were added:", *lines]))
         info.add_class("-shown")
 
+    def close_panel(self) -> bool:
+        """Escape (`App.action_back`): closes the upgrade preview first; False when none is
+        shown."""
+        if self.preview is None:
+            return False
+        self.preview = None
+        self.query_one("#images-info", Static).remove_class("-shown")
+        return True
+
 
 EDITABLE = {
     "flavour": "Flavour",

@@ -229,6 +229,27 @@ async def test_the_upgrade_preview_follows_a_rename_and_a_delete(cluster: Cluste
         assert "Standard-noble:" in preview()
 
 
+async def test_escape_closes_the_upgrade_preview_before_leaving(cluster: Cluster) -> None:
+    """Escape first clears the filter, then closes the preview, only then leaves."""
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_images(pilot)
+        info = screen.query_one("#images-info")
+        await pilot.press("u")
+        await dialog(pilot, FormDialog)
+        await pilot.press(*"13.1.2", "enter")
+        await until(pilot, lambda: info.has_class("-shown"), "the preview")
+        await until(pilot, lambda: app.screen is screen, "the form to close")
+        await pilot.press("slash", *"noble")
+        await pilot.press("escape")  # the filter first
+        assert app.screen is screen and screen.query_one("#images-filter").value == ""
+        assert info.display
+        await pilot.press("escape")  # then the preview
+        assert app.screen is screen and not info.display
+        await pilot.press("escape")  # then the screen
+        await until(pilot, lambda: app.screen is not screen, "back to the menu")
+
+
 async def test_right_and_left_unfold_and_fold(cluster: Cluster) -> None:
     """As the help screen says: right unfolds an image (then steps into it), left goes back
     to the image (then folds it). Textual's Tree binds neither key."""
