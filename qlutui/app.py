@@ -47,7 +47,7 @@ from qlutui.idle_gc import collect_if_due, interactive_gc
 from qlutui.screens.menu import Dialog, MenuScreen, menu_screen
 from qlutui.typeahead import KeysInOrder
 from qlutui.widgets.dialogs import Confirm
-from qlutui.widgets.help import HelpScreen, described_bindings, key_rows
+from qlutui.widgets.help import KEY_NAMES, HelpScreen, described_bindings, key_rows
 
 # In the order of the original's Manage menus: the four dialogs, then the views.
 DIALOGS: list[Dialog] = [
@@ -257,6 +257,14 @@ class QlutuiApp(KeysInOrder):
 
     def _collect_garbage(self) -> None:
         collect_if_due(idle=time.monotonic() - self._last_input >= IDLE_GC_S)
+
+    def get_key_display(self, binding: Binding) -> str:
+        """A key's name in the key bar and the help (`help.KEY_NAMES`: `up`, `enter`), the same
+        in every mode, instead of Textual's glyphs."""
+        modifiers, key = binding.parse_key()
+        if binding.key_display or key not in KEY_NAMES:
+            return super().get_key_display(binding)
+        return "+".join([*modifiers, KEY_NAMES[key]])
 
     def get_line_filters(self) -> list[LineFilter]:
         filters = list(super().get_line_filters())

@@ -22,9 +22,20 @@ NAVIGATION = [
     ("enter", "Open or choose the item under the cursor; next field"),
     ("space", "Tick or untick [ ] / [x] the item under the cursor"),
     ("tab / shift+tab", "Next / previous field or pane"),
-    ("escape", "Clear a filter, close a dialog, or go back"),
+    ("esc", "Clear a filter, close a panel or dialog, or go back"),
     ("/", "Filter: type to narrow the list, enter to go back to it"),
 ]
+
+# Keys Textual shows as glyphs (arrows, return, backspace), shown by name as NAVIGATION names
+# them: a serial console's ASCII stand-ins for those glyphs (^ v < > *) read as other keys.
+KEY_NAMES = {
+    "up": "up",
+    "down": "down",
+    "left": "left",
+    "right": "right",
+    "enter": "enter",
+    "backspace": "backspace",
+}
 
 # The one-line help a form shows under its fields for the focused one, by field name (a
 # Field's own `help` replaces it where the name means something else in that form).

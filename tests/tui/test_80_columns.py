@@ -129,7 +129,7 @@ async def test_key_help_explains_moving_around(demo: Path) -> None:
         help_screen = app.screen
         assert isinstance(help_screen, HelpScreen)
         moving = str(help_screen.query_one("#navigation").content)
-        for keys in ("enter", "space", "up / down", "tab / shift+tab", "escape", "home / end", "/"):
+        for keys in ("enter", "space", "up / down", "tab / shift+tab", "esc", "home / end", "/"):
             assert any(line.startswith(f"{keys} ") for line in moving.splitlines()), keys
         assert len(NAVIGATION) == len(moving.splitlines())
         assert "Rename" in str(help_screen.query_one("#keys").content)  # the screen's keys

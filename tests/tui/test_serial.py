@@ -97,6 +97,33 @@ async def test_every_screen_is_ascii_only(demo: Path, size: tuple[int, int]) -> 
     await cluster.aclose()
 
 
+KEY_COLUMN = re.compile(r"^.*?\| (\S.*?)  +\S")  # a help row: "| e / enter   Edit"
+# The ASCII filter's arrows and return on their own ("v" for down is a letter key here too)
+STAND_INS = {"^", "<", ">", "*"}
+
+
+async def test_help_names_the_keys_on_every_screen(demo: Path) -> None:
+    """`?` in serial mode names keys (up, down, enter), never the ASCII stand-ins of
+    Textual's glyphs (^ v *), which read as ctrl or as letter keys."""
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        for dialog in DIALOGS:
+            await pilot.press(dialog.key)
+            await settle(pilot)
+            await pilot.press("question_mark")
+            await settle(pilot)
+            rows = [m[1] for line in screen_text(app).splitlines() if (m := KEY_COLUMN.match(line))]
+            keys = {key for row in rows for key in row.split(" / ")}
+            assert not keys & STAND_INS, f"{dialog.title}: {sorted(keys & STAND_INS)}"
+            if dialog.id == "hosts":
+                assert {"up", "down", "enter", "esc"} <= keys, sorted(keys)
+            await pilot.press("escape", "escape")
+            await settle(pilot)
+            assert isinstance(app.screen, MenuScreen)
+    await cluster.aclose()
+
+
 async def test_no_color_is_respected(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     cluster = Cluster.open(demo)
