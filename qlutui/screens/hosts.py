@@ -579,6 +579,7 @@ class HostsScreen(Screen):
                 f"Aliases {n.name}",
                 placeholder=f"extra names, e.g. {edits.NAME}-a",
                 validate=_names_problem,
+                help=_aliases_help(n.name),
             )
             for i, n in enumerate(nets)
         ]
@@ -620,6 +621,7 @@ class HostsScreen(Screen):
                     start,
                     validate=_ip_field_problem,
                     placeholder="a start IP, auto, or empty",
+                    help=f"The first host's IP on {net.name}, the next ones count up from it",
                 )
             )
         fields.append(Field.input("mac", f"MAC {primary.name}", validate=_mac_problem))
@@ -673,7 +675,11 @@ class HostsScreen(Screen):
         primary = next((n for n in nets if n.primary), None)
         fields = [
             Field.input(
-                f"ip{i}", f"IP {n.name}", host.ips.get(n.name, ""), validate=_ip_field_problem
+                f"ip{i}",
+                f"IP {n.name}",
+                host.ips.get(n.name, ""),
+                validate=_ip_field_problem,
+                help=f"The host's IP on {n.name}; auto works it out; empty: none there",
             )
             for i, n in enumerate(nets)
         ]
@@ -681,7 +687,12 @@ class HostsScreen(Screen):
             mac = host.macs.get(primary.name, "")
             fields.append(Field.input("mac", f"MAC {primary.name}", mac, validate=_mac_problem))
         fields += [
-            Field.input(f"aliases{i}", f"Aliases {n.name}", " ".join(host.aliases.get(n.name, [])))
+            Field.input(
+                f"aliases{i}",
+                f"Aliases {n.name}",
+                " ".join(host.aliases.get(n.name, [])),
+                help=_aliases_help(n.name),
+            )
             for i, n in enumerate(nets)
         ]
         fields += [
@@ -794,6 +805,7 @@ class HostsScreen(Screen):
                     start,
                     validate=_ip_field_problem,
                     placeholder="a start IP, auto, or empty: unchanged",
+                    help=f"The first host's new IP on {net.name}, the next ones count up",
                 )
             )
         values = await self.app.push_screen_wait(FormDialog("Renumber IPs", fields))
@@ -963,6 +975,10 @@ def _lines(exc: QlutuiError) -> str:
     """A refusal with every problem on its own line."""
     problems = getattr(exc, "problems", None)
     return "\n".join(problems) if problems else str(exc)
+
+
+def _aliases_help(network: str) -> str:
+    return f"Extra names of the host on {network}, separated by spaces; may be empty"
 
 
 def _mac_problem(value: str) -> str | None:

@@ -31,6 +31,7 @@ from qlutui.model.versions import describe, parse_version
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.help import FIELD_HELP
 from qlutui.widgets.lists import FoldTree
 
 if TYPE_CHECKING:
@@ -503,7 +504,8 @@ class ImagesScreen(Screen):
             field = Field.multi("rootfs", "Root FS configs", state.rootfs_configs, image.rootfs)
             return FormDialog(title, [field])
         check = (lambda v: v and name_problem(v)) if kind == "postinst" else None
-        field = Field.input(kind, EDITABLE[kind], getattr(image, kind), validate=check)
+        help = FIELD_HELP[kind]  # the name is computed: its help is looked up, never blank
+        field = Field.input(kind, EDITABLE[kind], getattr(image, kind), validate=check, help=help)
         return FormDialog(title, [field])
 
     @work(group="images-action", exclusive=True)

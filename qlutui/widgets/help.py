@@ -57,6 +57,21 @@ FIELD_HELP = {
     "source": "The head-node whose copy the others are made like",
     "path": "A path inside the config, relative: etc/ntp.conf",
     "release": "A release x.y.z not in the catalog yet: which images would move to it",
+    "command": "A command run as root inside the chroot: apt-get -y install htop",
+    "header": "The hand-written lines above the generated part of the file",
+    "names": "Host names separated by spaces, or a node range: beo-[01-48]",
+    "mac": "The MAC address of the boot NIC, aa:bb:cc:dd:ee:ff; empty for none",
+    "image": "The Qlustar image the host boots; <None> for none",
+    "override": "A host name used instead of the node name, on the Override on network",
+    "override_network": "The network whose IP the hostname override stands for",
+    "keys": "The host's SSH public keys, one a line; empty: the default host keys",
+    "paths": "dnsmasq.hosts, hosts, ssh_known_hosts or ethers: PATH or HEADNODE:PATH",
+    "kind": "The NIC kind: ether (Ethernet), ib (InfiniBand) or ipmi (BMC)",
+    "role": "Primary: the boot network, node names; slave: <node>-<suffix> names",
+    "cidr": "The network's address and prefix length: 192.168.53.0/24",
+    "suffix": "On a slave network node beo-01 is beo-01-<suffix>; empty on the primary",
+    "ssh": "Whether the network's names and IPs go into the generated SSH files",
+    "hosts_file": "Whether the network has its section in the generated hosts table",
 }
 
 

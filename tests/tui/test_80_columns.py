@@ -5,6 +5,7 @@ target and summary."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import time
 from pathlib import Path
@@ -13,16 +14,18 @@ import pytest
 from textual.app import App
 from waiting import on_screen, until
 
+import qlutui
 from qlutui.app import DIALOGS, QlutuiApp
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
 from qlutui.backend.job_records import STDOUT
 from qlutui.backend.jobs import JobContext
+from qlutui.screens.images import EDITABLE
 from qlutui.screens.jobs import JobsScreen
 from qlutui.widgets.dialogs import Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import label_rows, wrap
-from qlutui.widgets.help import NAVIGATION, HelpScreen
+from qlutui.widgets.help import FIELD_HELP, NAVIGATION, HelpScreen
 
 SIZE = (80, 24)
 LONG_TITLE = (
@@ -168,6 +171,53 @@ async def test_each_field_has_its_help_while_it_has_the_focus() -> None:
         await pilot.press("tab")
         await pilot.pause(0.1)
         assert "Where it listens" in "\n".join(screen_lines(app))  # a field's own help
+
+
+FIELD_MAKERS = {"input", "select", "multi", "text"}  # Field.input(...) and its siblings
+NETWORK = "x" * 10  # what a help's {...} (a network name) takes, as long as "extern-10g"
+
+
+def field_helps() -> dict[str, str]:
+    """Every form field the app defines (each Field.input/select/multi/text call in qlutui/),
+    by "file:line", with the help it shows: its own `help=`, else FIELD_HELP[its name]."""
+    helps: dict[str, str] = {}
+    for path in sorted(Path(qlutui.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            func = node.func
+            if func.attr not in FIELD_MAKERS or ast.unparse(func.value) != "Field":
+                continue
+            where = f"{path.name}:{node.lineno}"
+            given = {k.arg: k.value for k in node.keywords}.get("help")
+            name = node.args[0]
+            if given is None:
+                assert isinstance(name, ast.Constant), f"{where}: a computed name needs help="
+                helps[where] = FIELD_HELP.get(name.value, "")
+            elif isinstance(given, ast.Subscript) and ast.unparse(given.value) == "FIELD_HELP":
+                continue  # looked up by a computed name: checked with FIELD_HELP below
+            else:
+                helps[where] = "".join(
+                    p.value if isinstance(p, ast.Constant) else NETWORK
+                    for p in (given.values if isinstance(given, ast.JoinedStr) else [given])
+                )
+    return helps
+
+
+async def test_every_form_field_has_a_one_line_help() -> None:
+    """No field shows a blank help line, and each help fits the form's one line at 80x24."""
+    helps = field_helps()
+    assert len(helps) > 50  # the walk found the app's forms
+    blank = [where for where, text in helps.items() if not text]
+    assert not blank, f"fields without a help: {blank}"
+    assert set(EDITABLE) <= set(FIELD_HELP)  # the Images edit form's computed names
+    app = FormHarness(FormDialog("Help", [Field.input("name", "Name")]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        width = app.screen.query_one("#form-help").content_region.width
+    texts = {**helps, **{f"FIELD_HELP[{k!r}]": v for k, v in FIELD_HELP.items()}}
+    long = {where: text for where, text in texts.items() if len(text) > width or "\n" in text}
+    assert not long, f"more than one line of {width}: {long}"
 
 
 def test_wrap_keeps_a_hanging_indent_and_breaks_between_words() -> None:

@@ -396,3 +396,37 @@ async def test_tab_offers_the_other_table_in_the_key_bar(cluster: Cluster) -> No
         await pilot.press("tab")
         await until(pilot, lambda: screen.table.has_focus, "the hosts table")
         assert "tab Networks" in keys()
+
+
+# Every form of the screen, by the keys that open it from the hosts list.
+FORMS = {
+    "Add hosts": ["a"],
+    "Edit host": ["e"],
+    "Set the image": ["i"],
+    "Renumber IPs": ["u"],
+    "Scan keys": ["k"],
+    "Import hosts": ["m"],
+    "New network": ["tab", "a"],
+    "Edit network": ["tab", "e"],
+    "Rename network": ["tab", "n"],
+}
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+async def test_every_field_shows_its_help_while_it_has_the_focus(
+    cluster: Cluster, form: str
+) -> None:
+    """Tab through the form: the help line under it is never blank, and is the focused
+    field's own."""
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_hosts(pilot)
+        await pilot.press(*FORMS[form])
+        dialog_ = await dialog(pilot, FormDialog)
+        shown = []
+        for field in dialog_.fields:
+            await until(pilot, lambda f=field: app.focused.id == f"field-{f.name}", field.name)
+            shown.append(str(dialog_.query_one("#form-help").render()))
+            assert shown[-1] == field.help and field.help.strip(), f"{form}: {field.name}"
+            await pilot.press("tab")
+        assert len(shown) == len(dialog_.fields) >= 1
