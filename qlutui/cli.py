@@ -39,17 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("dir", help="a new or empty directory")
     for area in AREAS:
         area.register(verbs)
-    _own_usage(parser)
+    _finish_verbs(parser)
     return parser
 
 
-def _own_usage(parser: argparse.ArgumentParser) -> None:
+def _finish_verbs(parser: argparse.ArgumentParser) -> None:
     """Every (sub)parser names itself in `args.usage_parser`, the deepest one winning, so an
-    unrecognized argument is reported with the usage of the verb it was given to."""
+    unrecognized argument is reported with the usage of the verb it was given to; and a verb's
+    own --help starts with the line its parent lists it with."""
     parser.set_defaults(usage_parser=parser)
     for action in parser._subparsers._group_actions if parser._subparsers else ():
-        for sub in getattr(action, "choices", {}).values():
-            _own_usage(sub)
+        listed = {choice.dest: choice.help for choice in action._get_subactions()}
+        for name, sub in action.choices.items():
+            sub.description = sub.description or listed.get(name)
+            _finish_verbs(sub)
 
 
 SERIAL_TERMS = ("linux", "vt100", "vt102", "vt220")

@@ -61,6 +61,16 @@ def add_verb(verbs: Any, name: str, help: str) -> argparse._SubParsersAction:
     return sub
 
 
+def header_set_flag(parser: argparse.ArgumentParser) -> None:
+    """`--set PATH|-` of the header verbs: where the new header's text is read from."""
+    parser.add_argument(
+        "--set",
+        metavar="PATH|-",
+        dest="source",
+        help="set the header to the text of the local file PATH ('-': standard input)",
+    )
+
+
 def json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 

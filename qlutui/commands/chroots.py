@@ -30,57 +30,57 @@ def register(verbs: Any) -> None:
     commands.json_flag(p)
     p.set_defaults(handler=list_chroots)
     p = sub.add_parser("show", help="one chroot: fields, tree size, images using it")
-    p.add_argument("name")
+    p.add_argument("name", help="the chroot's name")
     commands.json_flag(p)
     p.set_defaults(handler=show_chroot)
     p = sub.add_parser("new", help="build a chroot (streams the build log)")
-    p.add_argument("name")
+    p.add_argument("name", help="the chroot's name")
     p.add_argument("--server", help="head-node (default: the first configured)")
-    p.add_argument("--flavour", required=True)
+    p.add_argument("--flavour", required=True, help="the Debian or Ubuntu release: bookworm")
     p.add_argument("--version", required=True, help="x.y")
     p.add_argument("--task", action="append", default=[], metavar="T", help="repeatable")
-    p.add_argument("--description", default="")
+    p.add_argument("--description", default="", help="free text shown beside the name")
     p.set_defaults(handler=new_chroot)
     p = sub.add_parser("clone", help="copy a chroot under a new name (streams the log)")
-    p.add_argument("name")
-    p.add_argument("new_name")
-    p.add_argument("--description", default="")
+    p.add_argument("name", help="the chroot's name")
+    p.add_argument("new_name", help="the new chroot's name")
+    p.add_argument("--description", default="", help="free text shown beside the name")
     p.set_defaults(handler=clone_chroot)
     p = sub.add_parser("edit", help="change a chroot's description")
-    p.add_argument("name")
-    p.add_argument("--description", required=True)
+    p.add_argument("name", help="the chroot's name")
+    p.add_argument("--description", required=True, help="the new description")
     p.set_defaults(handler=edit_chroot)
     p = sub.add_parser("rm", help="remove a chroot (refused while images use it)")
-    p.add_argument("name")
+    p.add_argument("name", help="the chroot's name")
     commands.dry_run_flag(p)
     p.set_defaults(handler=remove_chroot)
     p = sub.add_parser("rename", help="clone, repoint its images, remove the old one")
-    p.add_argument("name")
-    p.add_argument("new_name")
+    p.add_argument("name", help="the chroot's name")
+    p.add_argument("new_name", help="the new chroot's name")
     p.set_defaults(handler=rename_chroot)
     p = sub.add_parser(
         "run",
         help="run a command inside a chroot (a job; streams its log)",
         usage="%(prog)s NAME -- ARGV...",
     )
-    p.add_argument("name")
+    p.add_argument("name", help="the chroot's name")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="the command and its arguments")
     p.set_defaults(handler=run_in_chroot)
     p = sub.add_parser("shell", help="an interactive root shell inside a chroot")
-    p.add_argument("name")
+    p.add_argument("name", help="the chroot's name")
     p.set_defaults(handler=chroot_shell)
     p = sub.add_parser(
         "add-tasks", help="install the packages of catalog tasks in a chroot (streams the log)"
     )
-    p.add_argument("name")
-    p.add_argument("tasks", nargs="+", metavar="TASK")
+    p.add_argument("name", help="the chroot's name")
+    p.add_argument("tasks", nargs="+", metavar="TASK", help="Qlustar tasks (package sets)")
     p.set_defaults(handler=add_tasks)
     p = sub.add_parser(
         "release-upgrade",
         help="clone a chroot, switch the clone to a newer release x.y, upgrade it (streams the "
         "log; the original is never touched)",
     )
-    p.add_argument("name")
+    p.add_argument("name", help="the chroot's name")
     p.add_argument("version", help="the new release x.y")
     p.add_argument(
         "--clone",
@@ -94,7 +94,7 @@ def register(verbs: Any) -> None:
         ("clean", "apt-get clean inside a chroot"),
     ):
         p = sub.add_parser(action, help=f"{text} (streams the log)")
-        p.add_argument("name")
+        p.add_argument("name", help="the chroot's name")
         p.set_defaults(handler=partial(run_action, action))
 
 

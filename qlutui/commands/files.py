@@ -15,18 +15,20 @@ from typing import Any
 
 from qlutui import commands
 
+NAMES_HELP = "classes or files, as `qlutui files list` names them (default: all)"
+
 
 def register(verbs: Any) -> None:
     sub = commands.add_verb(verbs, "files", "generated files of every class: list, diff, write")
     p = sub.add_parser("list", help="the classes, their files and destinations")
-    p.add_argument("names", nargs="*", metavar="CLASS|FILE")
+    p.add_argument("names", nargs="*", metavar="CLASS|FILE", help=NAMES_HELP)
     commands.json_flag(p)
     p.set_defaults(handler=list_files)
     add_render(sub, "FILE")
     add_diff_write(sub, "CLASS|FILE")
     p = sub.add_parser("header", help="print the hosts table's header, or set it (--set PATH|-)")
-    p.add_argument("name", choices=["hosts"], metavar="hosts")
-    p.add_argument("--set", metavar="PATH|-", dest="source")
+    p.add_argument("name", choices=["hosts"], metavar="hosts", help="the hosts table")
+    commands.header_set_flag(p)
     commands.json_flag(p)
     p.set_defaults(handler=header)
 
@@ -34,7 +36,7 @@ def register(verbs: Any) -> None:
 def add_render(sub: Any, metavar: str, only: str | None = None, **names: Any) -> None:
     """The render verb, for `files` or (with `only`) its alias; `names` e.g. `choices=`."""
     p = sub.add_parser("render", help="print a file as it would be written")
-    p.add_argument("name", metavar=metavar, **names)
+    p.add_argument("name", metavar=metavar, help="the generated file's name", **names)
     commands.json_flag(p)
     p.set_defaults(handler=render, only=only)
 
@@ -42,11 +44,11 @@ def add_render(sub: Any, metavar: str, only: str | None = None, **names: Any) ->
 def add_diff_write(sub: Any, metavar: str, only: str | None = None) -> None:
     """The diff and write verbs, for `files` or (with `only`, a class id) its aliases."""
     p = sub.add_parser("diff", help="unified diff against every head-node (exit 1 if any differ)")
-    p.add_argument("names", nargs="*", metavar=metavar)
+    p.add_argument("names", nargs="*", metavar=metavar, help=NAMES_HELP)
     commands.json_flag(p)
     p.set_defaults(handler=diff, only=only)
     p = sub.add_parser("write", help="write what changed to every head-node (a job)")
-    p.add_argument("names", nargs="*", metavar=metavar)
+    p.add_argument("names", nargs="*", metavar=metavar, help=NAMES_HELP)
     p.add_argument("--all", action="store_true", help="also write files that are up to date")
     p.add_argument("--only-changed", action="store_true", help=argparse.SUPPRESS)  # the default
     commands.json_flag(p)

@@ -11,6 +11,8 @@ from typing import Any
 
 from qlutui import commands
 
+VERSION_HELP = "a number from `history list`: 1 is the newest previous version (default)"
+
 
 def register(verbs: Any) -> None:
     sub = commands.add_verb(
@@ -25,8 +27,10 @@ def register(verbs: Any) -> None:
         ("restore", restore_version, "put a previous version back (itself undoable)"),
     ):
         p = sub.add_parser(name, help=help)
-        p.add_argument("file", metavar="STATEFILE")
-        p.add_argument("version", nargs="?", type=int, default=1, metavar="VERSION")
+        p.add_argument("file", metavar="STATEFILE", help="images, images.toml, inventory, ...")
+        p.add_argument(
+            "version", nargs="?", type=int, default=1, metavar="VERSION", help=VERSION_HELP
+        )
         commands.json_flag(p)
         p.set_defaults(handler=handler)
 

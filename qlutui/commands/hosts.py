@@ -13,15 +13,17 @@ from typing import Any
 
 from qlutui import commands
 
+RANGE_HELP = "host names or node ranges: beo-[01-48]"
+
 
 def register(verbs: Any) -> None:
     sub = commands.add_verb(verbs, "hosts", "hosts of the inventory: list, show, add, set, rm")
     p = sub.add_parser("list", help="every host (or those of the ranges): IP, image, networks")
-    p.add_argument("hosts", nargs="*", metavar="RANGE", help="node ranges, e.g. 'beo-[01-48]'")
+    p.add_argument("hosts", nargs="*", metavar="RANGE", help=RANGE_HELP)
     commands.json_flag(p)
     p.set_defaults(handler=list_hosts)
     p = sub.add_parser("show", help="hosts in full: every name and IP per network, keys, MACs")
-    p.add_argument("hosts", nargs="+", metavar="RANGE")
+    p.add_argument("hosts", nargs="+", metavar="RANGE", help=RANGE_HELP)
     commands.json_flag(p)
     p.set_defaults(handler=show_hosts)
     p = sub.add_parser(
@@ -29,21 +31,21 @@ def register(verbs: Any) -> None:
         help="add hosts; a range is numbered from the start IP, 'auto' on a slave network maps"
         " the primary IP's host part",
     )
-    p.add_argument("hosts", nargs="+", metavar="RANGE")
+    p.add_argument("hosts", nargs="+", metavar="RANGE", help=RANGE_HELP)
     _fields(p)
     _changing(p)
     p.set_defaults(handler=add)
     p = sub.add_parser(
         "set", help="change hosts: image, IPs (a range is renumbered), aliases, override, MACs"
     )
-    p.add_argument("hosts", nargs="+", metavar="RANGE")
+    p.add_argument("hosts", nargs="+", metavar="RANGE", help=RANGE_HELP)
     _fields(p)
     p.add_argument("--no-override", action="store_true", help="remove the hostname override")
     p.add_argument("--no-host-keys", action="store_true", help="use the default host keys")
     _changing(p)
     p.set_defaults(handler=set_hosts)
     p = sub.add_parser("rm", help="remove hosts")
-    p.add_argument("hosts", nargs="+", metavar="RANGE")
+    p.add_argument("hosts", nargs="+", metavar="RANGE", help=RANGE_HELP)
     _changing(p)
     p.set_defaults(handler=remove)
     if importlib.util.find_spec("qlutui.commands.hosts_import") is not None:

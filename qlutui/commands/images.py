@@ -11,6 +11,8 @@ from typing import Any
 
 from qlutui import commands
 
+FLAVOUR_HELP = "the Debian or Ubuntu release it is based on: bookworm, noble, ..."
+
 
 def register(verbs: Any) -> None:
     sub = commands.add_verb(verbs, "images", "Qlustar OS images: list, show, create, change")
@@ -18,22 +20,22 @@ def register(verbs: Any) -> None:
     commands.json_flag(p)
     p.set_defaults(handler=list_images)
     p = sub.add_parser("show", help="one image: fields, packages, hosts, warnings")
-    p.add_argument("name")
+    p.add_argument("name", help="the image's name")
     commands.json_flag(p)
     p.set_defaults(handler=show_image)
     p = sub.add_parser("new", help="create an image")
-    p.add_argument("name")
-    p.add_argument("--flavour", required=True)
+    p.add_argument("name", help="the image's name")
+    p.add_argument("--flavour", required=True, help=FLAVOUR_HELP)
     p.add_argument("--version", required=True, help="x, x.y or x.y.z")
     _field_options(p)
     p.add_argument("--module", action="append", default=[], metavar="M", help="repeatable")
     p.set_defaults(handler=new_image)
     p = sub.add_parser("rename", help="rename an image (its hosts follow)")
-    p.add_argument("name")
-    p.add_argument("new_name")
+    p.add_argument("name", help="the image's name")
+    p.add_argument("new_name", help="the new name")
     p.set_defaults(handler=rename_image)
     p = sub.add_parser("rm", help="delete an image (refused while hosts use it)")
-    p.add_argument("name")
+    p.add_argument("name", help="the image's name")
     commands.dry_run_flag(p)
     p.set_defaults(handler=remove_image)
     for verb, handler, text in (
@@ -41,17 +43,17 @@ def register(verbs: Any) -> None:
         ("rm-module", remove_module, "remove a module (never core)"),
     ):
         p = sub.add_parser(verb, help=text)
-        p.add_argument("name")
-        p.add_argument("module")
+        p.add_argument("name", help="the image's name")
+        p.add_argument("module", help="a Qlustar module of its release and flavour")
         p.set_defaults(handler=handler)
     p = sub.add_parser("set", help="change fields of an image")
-    p.add_argument("name")
-    p.add_argument("--flavour")
+    p.add_argument("name", help="the image's name")
+    p.add_argument("--flavour", help=FLAVOUR_HELP)
     p.add_argument("--version", help="x, x.y or x.y.z")
     _field_options(p, setting=True)
     p.set_defaults(handler=set_image)
     p = sub.add_parser("versions", help="the version choices and what they resolve to")
-    p.add_argument("--flavour")
+    p.add_argument("--flavour", help="only this flavour's choices")
     commands.json_flag(p)
     p.set_defaults(handler=versions)
     p = sub.add_parser("upgrade-preview", help="images that would move to a new release")
@@ -62,11 +64,11 @@ def register(verbs: Any) -> None:
 
 def _field_options(p: argparse.ArgumentParser, setting: bool = False) -> None:
     chroot = p.add_mutually_exclusive_group() if setting else p
-    chroot.add_argument("--chroot", metavar="C")
+    chroot.add_argument("--chroot", metavar="C", help="the UnionFS chroot its nodes get")
     if setting:
         chroot.add_argument("--no-chroot", action="store_true", help="set the chroot to <None>")
-    p.add_argument("--postinst", metavar="P")
-    p.add_argument("--description", metavar="D")
+    p.add_argument("--postinst", metavar="P", help="the script run at the end of the build")
+    p.add_argument("--description", metavar="D", help="free text shown beside the name")
     p.add_argument("--rootfs", nargs="*", metavar="CFG", help="root-fs configs (replaces all)")
     p.add_argument("--force", action="store_true", help="accept a chroot of another flavour")
 

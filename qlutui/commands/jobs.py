@@ -15,15 +15,17 @@ def register(verbs: Any) -> None:
     commands.json_flag(p)
     p.set_defaults(handler=list_jobs)
     p = sub.add_parser("show", help="one job's record")
-    p.add_argument("id")
+    p.add_argument("id", help="the job's id, as `qlutui jobs list` shows it")
     commands.json_flag(p)
     p.set_defaults(handler=show_job)
     p = sub.add_parser("log", help="print a job's log (--follow: until it ends)")
-    p.add_argument("id")
-    p.add_argument("--follow", "-f", action="store_true")
+    p.add_argument("id", help="the job's id, as `qlutui jobs list` shows it")
+    p.add_argument(
+        "--follow", "-f", action="store_true", help="wait for new lines until the job ends"
+    )
     p.set_defaults(handler=job_log)
     p = sub.add_parser("kill", help="terminate a running job on every head-node")
-    p.add_argument("id")
+    p.add_argument("id", help="the job's id, as `qlutui jobs list` shows it")
     p.set_defaults(handler=kill_job)
 
 

@@ -12,6 +12,9 @@ from typing import Any
 from qlutui import commands
 from qlutui.commands.hosts import report
 
+KINDS = ("ether", "ib", "ipmi")  # model.inventory.KINDS, not imported: the CLI starts fast
+KIND_HELP = "the NIC kind: ether, ib (InfiniBand) or ipmi (BMC)"
+
 
 def register(verbs: Any) -> None:
     sub = commands.add_verb(
@@ -21,18 +24,18 @@ def register(verbs: Any) -> None:
     commands.json_flag(p)
     p.set_defaults(handler=list_networks)
     p = sub.add_parser("show", help="one network and the hosts on it")
-    p.add_argument("name")
+    p.add_argument("name", help="the network's name")
     commands.json_flag(p)
     p.set_defaults(handler=show_network)
     p = sub.add_parser("add", help="add a network")
-    p.add_argument("name")
-    p.add_argument("--kind", required=True, choices=("ether", "ib", "ipmi"))
+    p.add_argument("name", help="the network's name")
+    p.add_argument("--kind", required=True, choices=KINDS, help=KIND_HELP)
     _fields(p)
     _changing(p)
     p.set_defaults(handler=add)
     p = sub.add_parser("set", help="change a network (--primary makes the old primary a slave)")
-    p.add_argument("name")
-    p.add_argument("--kind", choices=("ether", "ib", "ipmi"))
+    p.add_argument("name", help="the network's name")
+    p.add_argument("--kind", choices=KINDS, help=KIND_HELP)
     _fields(p)
     p.add_argument("--slave", action="store_true", help="no longer the primary network")
     p.add_argument("--ssh", action="store_true", default=None, help="in the SSH files")
@@ -46,12 +49,12 @@ def register(verbs: Any) -> None:
         help="rename a network: every host's IPs, MACs, aliases, override on it and the SSH"
         " files' network settings follow (refused when the new name is taken)",
     )
-    p.add_argument("name", metavar="OLD")
-    p.add_argument("new", metavar="NEW")
+    p.add_argument("name", metavar="OLD", help="the network's name now")
+    p.add_argument("new", metavar="NEW", help="its new name")
     _changing(p)
     p.set_defaults(handler=rename)
     p = sub.add_parser("rm", help="remove a network (refused while hosts use it)")
-    p.add_argument("name")
+    p.add_argument("name", help="the network's name")
     p.add_argument("--drop-ips", action="store_true", help="remove the hosts' IPs on it too")
     _changing(p)
     p.set_defaults(handler=remove)

@@ -17,6 +17,7 @@ from qlutui.commands import files
 from qlutui.model.names import counted
 
 FILES = ("known_hosts", "shosts_equiv", "authorized_keys")
+FILE_HELP = "which file: %(choices)s (a name, not a path)"
 
 
 def _port(text: str) -> int:
@@ -44,8 +45,8 @@ def register(verbs: Any) -> None:
     files.add_render(sub, "FILE", only="ssh", choices=FILES)
     files.add_diff_write(sub, "FILE", only="ssh")
     p = sub.add_parser("header", help="print a file's header, or set it (--set PATH or -)")
-    p.add_argument("file", choices=FILES, metavar="FILE")
-    p.add_argument("--set", metavar="PATH|-", dest="source")
+    p.add_argument("file", choices=FILES, metavar="FILE", help=FILE_HELP)
+    commands.header_set_flag(p)
     p.add_argument(
         "--allow-patterns",
         action=argparse.BooleanOptionalAction,
@@ -61,7 +62,7 @@ def register(verbs: Any) -> None:
         description="Without an option, print the modes of FILE; with options, set them"
         " (known_hosts: all four; shosts_equiv: --ips and --networks).",
     )
-    p.add_argument("file", choices=FILES, metavar="FILE")
+    p.add_argument("file", choices=FILES, metavar="FILE", help=FILE_HELP)
     p.add_argument(
         "--hashed",
         action=argparse.BooleanOptionalAction,
@@ -91,8 +92,8 @@ def register(verbs: Any) -> None:
     commands.json_flag(p)
     p.set_defaults(handler=modes)
     p = sub.add_parser("describe", help="set a file's description")
-    p.add_argument("file", choices=FILES, metavar="FILE")
-    p.add_argument("text")
+    p.add_argument("file", choices=FILES, metavar="FILE", help=FILE_HELP)
+    p.add_argument("text", help="the new description (one line; '' for none)")
     commands.json_flag(p)
     p.set_defaults(handler=describe)
     p = sub.add_parser("scan-keys", help="fetch host keys over the network, store with --yes")
