@@ -173,20 +173,17 @@ async def test_each_field_has_its_help_while_it_has_the_focus() -> None:
         assert "Where it listens" in "\n".join(screen_lines(app))  # a field's own help
 
 
-FIELD_MAKERS = {"input", "select", "multi", "text"}  # Field.input(...) and its siblings
+FIELD_MAKERS = {"Field", "Field.input", "Field.select", "Field.multi", "Field.text"}
 NETWORK = "x" * 10  # what a help's {...} (a network name) takes, as long as "extern-10g"
 
 
 def field_helps() -> dict[str, str]:
-    """Every form field the app defines (each Field.input/select/multi/text call in qlutui/),
+    """Every form field the app defines (each Field(...) or Field.input/select/... call),
     by "file:line", with the help it shows: its own `help=`, else FIELD_HELP[its name]."""
     helps: dict[str, str] = {}
     for path in sorted(Path(qlutui.__file__).parent.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
-                continue
-            func = node.func
-            if func.attr not in FIELD_MAKERS or ast.unparse(func.value) != "Field":
+            if not isinstance(node, ast.Call) or ast.unparse(node.func) not in FIELD_MAKERS:
                 continue
             where = f"{path.name}:{node.lineno}"
             given = {k.arg: k.value for k in node.keywords}.get("help")
