@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import inspect
 import posixpath
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import cached_property, partial, wraps
@@ -28,6 +29,12 @@ from qlutui.model.catalog import Catalog
 from qlutui.model.inventory import Inventory
 
 T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """A count was stopped between two of its steps: whoever asked for it has gone."""
+
+
 # (the call's arguments by name) -> (action, head-node path, summary), None: not a change
 Describe = Callable[[dict[str, Any]], tuple[str, str, str] | None]
 
@@ -150,26 +157,44 @@ class Cluster:
         for transport in transports.values():
             await transport.close()
 
-    def summary(self) -> Summary:
-        """The counts the menu shows (reads the state files that changed: call off the loop)."""
-        hosts, networks = self._count("inventory", "hosts", "networks")
-        (images,) = self._count("images", "images")
-        (chroots,) = self._count("chroots", "chroots")
-        running = sum(1 for r in self.jobs.list() if r.finished is None)
-        return Summary(hosts, networks, images, chroots, running, len(self.problems()))
+    def summary(self, stop: threading.Event | None = None) -> Summary:
+        """The counts the menu shows (reads the state files that changed: call off the loop).
 
-    def problems(self) -> list[str]:
-        """What is wrong in the state files, one line each (`backend/state_check.py`)."""
+        Every step is memoized (`_memo`): once `stop` is set, the next step not done yet
+        raises `Stopped` instead of running, and the next count starts from the steps done.
+        The first count of a big cluster is ~1 s of work whose thread would take half the
+        CPU from a dialog opened meanwhile."""
+        hosts, networks = self._count("inventory", "hosts", "networks", stop=stop)
+        (images,) = self._count("images", "images", stop=stop)
+        (chroots,) = self._count("chroots", "chroots", stop=stop)
+        running = sum(1 for r in self.jobs.list() if r.finished is None)
+        return Summary(hosts, networks, images, chroots, running, len(self.problems(stop)))
+
+    def problems(self, stop: threading.Event | None = None) -> list[str]:
+        """What is wrong in the state files, one line each (`backend/state_check.py`); then,
+        only once they are sound, what a write of the generated files would refuse, checked
+        class by class as a write checks."""
         from qlutui.backend.state_check import area_problems  # CLI verbs start without it
 
         problems = [
             line
             for area in sorted(AREAS)
             for line in self._memo(
-                "problems", area, partial(area_problems, self.store, area, self.config.chroots_base)
+                "problems",
+                area,
+                partial(area_problems, self.store, area, self.config.chroots_base),
+                stop,
             )
         ]
-        return problems or self._memo("problems", tuple(sorted(AREAS)), self._file_problems)
+        if problems:
+            return problems
+        from qlutui.backend.files import files_service
+
+        return [
+            line
+            for cls in files_service(self).classes.values()
+            for line in self._memo(f"problems:{cls.id}", tuple(sorted(AREAS)), cls.problems, stop)
+        ]
 
     async def all_problems(self) -> list[str]:
         """`problems()` and what only the head-nodes can tell (`state_check.chroot_problems`):
@@ -182,23 +207,21 @@ class Cluster:
 
         return await chroot_problems(self)
 
-    async def status(self) -> AsyncIterator[Summary]:
+    async def status(self, stop: threading.Event | None = None) -> AsyncIterator[Summary]:
         """The menu's line: `summary()` (the state files, read in a thread), then the same
         with the chroot problems counted too (a head-node that is slow to answer does not
-        hold the first)."""
-        summary = await asyncio.to_thread(self.summary)
+        hold the first). Ends early, quietly, once `stop` is set."""
+        try:
+            summary = await asyncio.to_thread(self.summary, stop)
+        except Stopped:
+            return
         yield summary
+        if stop is not None and stop.is_set():
+            return
         extra = await self.chroot_problems()
         yield dataclasses.replace(summary, problems=summary.problems + len(extra))
 
-    def _file_problems(self) -> list[str]:
-        """What a write of the generated files would refuse, checked as a write checks
-        (only once the state files themselves are sound: their problems come first)."""
-        from qlutui.backend.files import files_service
-
-        return files_service(self).problems()
-
-    def _count(self, area: str, *keys: str) -> tuple[int, ...]:
+    def _count(self, area: str, *keys: str, stop: threading.Event | None = None) -> tuple[int, ...]:
         """Entries under each key of a state file (the same keys at every call for an area)."""
 
         def count() -> tuple[int, ...]:
@@ -207,7 +230,7 @@ class Cluster:
                 len(value) if isinstance(value := data.get(key), list | dict) else 0 for key in keys
             )
 
-        return self._memo("count", area, count)
+        return self._memo("count", area, count, stop)
 
     def _signature(self, area: str) -> Signature | None:
         try:
@@ -215,13 +238,22 @@ class Cluster:
         except FileNotFoundError:
             return None
 
-    def _memo(self, what: str, area: str | tuple[str, ...], compute: Callable[[], T]) -> T:
+    def _memo(
+        self,
+        what: str,
+        area: str | tuple[str, ...],
+        compute: Callable[[], T],
+        stop: threading.Event | None = None,
+    ) -> T:
         """`compute()`, again only when the area's state file (or one of the areas' files)
-        changed: the menu asks each time it shows, and parsing 10,000 hosts takes ~40 ms."""
+        changed: the menu asks each time it shows, and parsing 10,000 hosts takes ~40 ms.
+        `Stopped` instead of computing once `stop` is set."""
         signature = tuple(self._signature(a) for a in ((area,) if isinstance(area, str) else area))
         cached = self._memos.get((what, area))
         if cached is not None and cached[0] == signature:
             return cached[1]
+        if stop is not None and stop.is_set():
+            raise Stopped(what)
         value = compute()
         self._memos[(what, area)] = (signature, value)
         return value

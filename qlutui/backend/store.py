@@ -20,8 +20,8 @@ import re
 import sys
 import time
 import tomllib
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -191,6 +191,19 @@ class Store:
             os.replace(tmp, cache)
         return data
 
+    @contextmanager
+    def _current(self, area: str, token: str | None) -> Iterator[tuple[Path, bytes | None]]:
+        """Under the area's lock (waited for up to `lock_timeout`, told to `on_wait`): the
+        file's path and content, refused with ConflictError when it is no longer the one
+        `token` names (None: no check); temp files left by a crashed save are removed."""
+        path = self.path(area)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with _Lock(path.with_name(path.name + ".lock"), self.lock_timeout, self.on_wait):
+            self._clean_stale_temps(path.name)
+            raw = _read(path)
+            _check_token(path, token, raw)
+            yield path, raw
+
     def edit(
         self, area: str, token: str | None, mutate: Mutation, *, summary: str | None = None
     ) -> Snapshot:
@@ -203,12 +216,7 @@ class Store:
         """
         import tomlkit  # deferred: load() and read-only CLI verbs never pay for it
 
-        path = self.path(area)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with _Lock(path.with_name(path.name + ".lock"), self.lock_timeout, self.on_wait):
-            self._clean_stale_temps(path.name)
-            raw = _read(path)
-            _check_token(path, token, raw)
+        with self._current(area, token) as (path, raw):
             kept = self._docs.pop(area, None)  # a failed mutate must not leave it half-changed
             if kept is not None and kept[0] == _token(raw):
                 _, doc, old_data = kept
@@ -251,12 +259,7 @@ class Store:
         and audited like `edit`. Saved only when the result parses and `expect(old data,
         new data)` holds (the text means what the caller meant); otherwise, or when `change`
         returns None, nothing is written and None is returned (then use `edit`)."""
-        path = self.path(area)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with _Lock(path.with_name(path.name + ".lock"), self.lock_timeout, self.on_wait):
-            self._clean_stale_temps(path.name)
-            raw = _read(path)
-            _check_token(path, token, raw)
+        with self._current(area, token) as (path, raw):
             old_data = {} if raw is None else self._parse_cached(path, raw, _token(raw))
             text = change("" if raw is None else raw.decode("utf-8"), old_data)
             if text is None:
@@ -280,10 +283,7 @@ class Store:
         audited edit like any other, so the version it replaces goes to `.history/` too."""
         content = version.read_bytes()
         data = parse_toml(version, content)  # a version that does not parse is not restored
-        path = self.path(area)
-        with _Lock(path.with_name(path.name + ".lock"), self.lock_timeout):
-            raw = _read(path)
-            _check_token(path, token, raw)
+        with self._current(area, token) as (path, raw):
             if content == (raw or b""):
                 return Snapshot(area, path, data, _token(raw))
             self._save(path, raw, content)

@@ -4,13 +4,14 @@ again after a file changes."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import tomllib
 from pathlib import Path
 
 import pytest
 import tomlkit
 
-from qlutui.backend.cluster import Cluster
+from qlutui.backend.cluster import Cluster, Stopped
 from qlutui.backend.demo import init_demo
 from qlutui.cli import main
 
@@ -68,3 +69,45 @@ def test_hosts_without_a_host_key_are_one_line_per_file(
     assert main(["--config", str(config), "check"]) == 1
     printed = capsys.readouterr().out.splitlines()
     assert [line for line in printed if "host key" in line] == expected
+
+
+class _StopAfter(threading.Event):
+    """Set as seen by the count after `steps` of its checks (the menu left mid-count)."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def is_set(self) -> bool:
+        self.steps -= 1
+        return self.steps < 0
+
+
+def test_a_stopped_count_ends_between_steps_and_the_next_carries_on(tmp_path: Path) -> None:
+    cluster = Cluster.open(init_demo(tmp_path / "demo"))
+    stopped = threading.Event()
+    stopped.set()
+    with pytest.raises(Stopped):  # nothing done yet: not even the first step runs
+        cluster.summary(stopped)
+    assert cluster._memos == {}
+
+    with pytest.raises(Stopped):
+        cluster.summary(_StopAfter(2))  # left after two steps: those two are kept
+    assert len(cluster._memos) == 2
+    with pytest.raises(Stopped):
+        cluster.summary(_StopAfter(1))  # the steps done cost no check: one more done
+    assert len(cluster._memos) == 3
+
+    whole = cluster.summary()
+    assert cluster.summary(stopped) == whole  # every step done: a stopped count is whole
+    assert (whole.hosts, whole.images, whole.problems) == (51, 3, 0)
+
+
+async def test_the_menu_status_ends_quietly_once_stopped(tmp_path: Path) -> None:
+    cluster = Cluster.open(init_demo(tmp_path / "demo"))
+    stopped = threading.Event()
+    stopped.set()
+    assert [s async for s in cluster.status(stopped)] == []
+    counts = [s async for s in cluster.status(threading.Event())]
+    assert [s.hosts for s in counts] == [51, 51]  # the state files', then with the head-nodes'
+    await cluster.aclose()
