@@ -71,6 +71,23 @@ def header_set_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def read_source(option: str, source: str) -> str:
+    """The text of a `PATH|-` argument: the local file, or standard input for `-`; a file
+    that cannot be read is one line saying why, as any bad input."""
+    from pathlib import Path
+
+    from qlutui.errors import InvalidInput
+
+    if source == "-":
+        return sys.stdin.read()
+    try:
+        return Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"{option} {source}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{option} {source}: cannot read: not UTF-8 text") from None
+
+
 def json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -132,7 +132,6 @@ async def write(cluster: Any, args: argparse.Namespace) -> int:
 
 
 def header(cluster: Any, args: argparse.Namespace) -> None:
-    from pathlib import Path
 
     from qlutui.backend.files.hosts import HostsFile
 
@@ -144,7 +143,7 @@ def header(cluster: Any, args: argparse.Namespace) -> None:
         else:
             sys.stdout.write(text)
         return
-    text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
+    text = commands.read_source("--set", args.source)
     hosts.save_header(None, text)
     lines = len(text.splitlines())
     data = {"file": "hosts", "saved": True, "lines": lines}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from qlutui import commands
@@ -166,7 +165,7 @@ def header(cluster: Any, args: argparse.Namespace) -> None:
     if args.source is None:  # only the setting changes: the saved header is checked with it
         text = service.load().options[args.file].header
     else:
-        text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
+        text = commands.read_source("--set", args.source)
     state = service.save_header(None, args.file, text, allow_patterns=args.allow_patterns)
     allowed = {None: "", True: ", patterns allowed", False: ", patterns refused"}
     lines = len(text.splitlines())
@@ -184,7 +183,7 @@ def _ca_key(args: argparse.Namespace) -> str | None:
         return ""
     if args.ca_key is None:
         return None
-    text = sys.stdin.read() if args.ca_key == "-" else Path(args.ca_key).read_text()
+    text = commands.read_source("--ca-key", args.ca_key)
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     if lines and lines[0].startswith("-----BEGIN"):
         return lines[0]  # a private key: refused with its own reason

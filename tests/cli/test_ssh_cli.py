@@ -72,6 +72,26 @@ def test_header_set_refuses_bad_lines(config: Path) -> None:
     assert wrong.returncode == 2 and "invalid choice: 'hosts_equiv'" in wrong.stderr
 
 
+def test_header_and_ca_key_files_that_cannot_be_read_are_one_line(config: Path) -> None:
+    before = sshfiles(config)
+    missing = config.parent / "no-such-header"
+    for args, option in [
+        (["header", "known_hosts", "--set", str(missing)], "--set"),
+        (["modes", "known_hosts", "--ca-key", str(missing)], "--ca-key"),
+        (["header", "shosts_equiv", "--set", str(config.parent)], "--set"),  # a directory
+    ]:
+        refused = qlutui(config, *args)
+        assert refused.returncode == 1
+        where = args[-1]
+        reason = "Is a directory" if where == str(config.parent) else "No such file or directory"
+        assert refused.stderr == f"qlutui: {option} {where}: cannot read: {reason}\n"
+    binary = config.parent / "header.bin"
+    binary.write_bytes(b"\xff\xfe")
+    refused = qlutui(config, "header", "known_hosts", "--set", str(binary))
+    assert refused.stderr == f"qlutui: --set {binary}: cannot read: not UTF-8 text\n"
+    assert sshfiles(config) == before
+
+
 def test_write_refuses_invalid_header(config: Path, capsys: pytest.CaptureFixture) -> None:
     path = config.parent / "state" / "sshfiles.toml"
     text = path.read_text()
