@@ -492,6 +492,13 @@ class HostsScreen(Screen):
         self._status(self.query_one("#hosts-filter", Input).value.strip())
         self.refresh_bindings()
 
+    def close_panel(self) -> bool:
+        """Escape (`App.action_back`): from the networks table back to the hosts first."""
+        if not self.networks_shown:
+            return False
+        self.action_switch("hosts")
+        return True
+
     def action_select(self) -> None:
         name = self.current_host()
         if name is None:

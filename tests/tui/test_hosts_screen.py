@@ -430,3 +430,19 @@ async def test_every_field_shows_its_help_while_it_has_the_focus(
             assert shown[-1] == field.help and field.help.strip(), f"{form}: {field.name}"
             await pilot.press("tab")
         assert len(shown) == len(dialog_.fields) >= 1
+
+
+async def test_escape_goes_from_the_networks_back_to_the_hosts_then_leaves(
+    cluster: Cluster,
+) -> None:
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("tab")
+        await until(pilot, lambda: screen.networks_table.has_focus, "the networks table")
+        await pilot.press("escape")
+        await until(pilot, lambda: screen.table.has_focus, "the hosts table again")
+        assert app.screen is screen and not screen.networks_shown
+        assert "tab Networks" in screen_bar(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is not screen, "the menu")
