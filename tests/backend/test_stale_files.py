@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sshd import SSHD
+from sshd import SSHD, free_port
 
 from qlutui.backend import files
 from qlutui.backend.cluster import Cluster
@@ -144,6 +144,36 @@ async def test_a_deleted_images_file_changed_since_the_diff_is_not_removed(
     assert any("was changed on beosrv-d since the diff" in line for line in log), log
     assert changed.read_text().endswith("# kept by hand\n")
     assert not (config.parent / "headnodes/beosrv-c" / IMAGES / "Legacy-jammy/qlutui.conf").exists()
+
+
+async def test_a_headnode_down_is_named_the_others_stale_files_removed(
+    config: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "known_hosts").write_text("")
+    config.write_text(
+        config.read_text().replace(
+            "[images]",
+            f'[[headnodes]]\nname = "beosrv-x"\ntransport = "ssh"\nhost = "127.0.0.1"\n'
+            f'port = {free_port()}\nknown_hosts = "{tmp_path}/known_hosts"\n[images]',
+        )
+    )
+    cluster = Cluster.open(config)
+    try:
+        service = files.files_service(cluster, ["images"])
+        job = await service.write(await service.statuses())
+        await asyncio.wait_for(job.wait(), 60)
+        assert await asyncio.to_thread(cli, config, "images", "rm", "Legacy-jammy") == 0
+        rows = await service.statuses()
+        down = [r for r in rows if r.dest.spec.id == "images/*"]
+        assert [(r.dest.headnode, r.dest.path, r.state) for r in down] == [
+            ("beosrv-x", "/etc/qlustar/images", "unreachable")
+        ]
+        assert down[0].error.startswith("stale files not searched: beosrv-x: cannot connect")
+        assert [node for _, node, _ in stale(rows)] == ["beosrv-c", "beosrv-d"]
+        await asyncio.wait_for((await service.write(rows)).wait(), 60)
+        assert stale(await service.statuses()) == []
+    finally:
+        await cluster.aclose()
 
 
 @pytest.mark.ssh
