@@ -128,9 +128,12 @@ async def test_a_renamed_images_file_is_stale_and_removed_the_rest_never(
     assert tree_hash(outside) == outside_hash
 
 
-async def test_a_deleted_images_file_changed_since_the_diff_is_not_removed(
-    config: Path, cluster: Cluster
+async def test_a_stale_file_changed_or_made_a_link_since_the_diff_is_not_removed(
+    config: Path, cluster: Cluster, tmp_path: Path
 ) -> None:
+    """After the diff, beosrv-d's copy is edited and beosrv-c's is replaced by a link to an
+    identical copy outside: neither is removed (the link is never followed, though what it
+    points at is exactly what the diff showed)."""
     service = files.files_service(cluster, ["images"])
     await write_all(service)
     assert await asyncio.to_thread(cli, config, "images", "rm", "Legacy-jammy") == 0
@@ -138,12 +141,55 @@ async def test_a_deleted_images_file_changed_since_the_diff_is_not_removed(
     assert len(stale(rows)) == 2
     changed = config.parent / "headnodes/beosrv-d" / IMAGES / "Legacy-jammy/qlutui.conf"
     changed.write_text(changed.read_text() + "# kept by hand\n")
+    linked = config.parent / "headnodes/beosrv-c" / IMAGES / "Legacy-jammy/qlutui.conf"
+    outside = tmp_path / "outside.conf"
+    outside.write_text(linked.read_text())
+    linked.unlink()
+    linked.symlink_to(outside)
     job = await service.write(rows)
     await asyncio.wait_for(job.wait(), 60)
-    log = [line.text for line in job.lines()]
-    assert any("was changed on beosrv-d since the diff" in line for line in log), log
+    log = "\n".join(line.text for line in job.lines())
+    assert f"Error: beosrv-d: /{IMAGES}/Legacy-jammy/qlutui.conf was changed since the diff" in log
+    assert "Error: beosrv-c: Legacy-jammy/qlutui.conf is a symbolic link; refused" in log
     assert changed.read_text().endswith("# kept by hand\n")
-    assert not (config.parent / "headnodes/beosrv-c" / IMAGES / "Legacy-jammy/qlutui.conf").exists()
+    assert linked.is_symlink() and outside.read_text().startswith("# Qlustar image Legacy-jammy")
+    assert not [p for p in linked.parent.iterdir() if ".bak-" in p.name]
+
+
+async def test_a_flat_destination_finds_its_files_by_prefix_and_suffix(
+    config: Path, tmp_path: Path
+) -> None:
+    """`destination = /etc/qlustar/img-{image}.conf`: the directory is /etc/qlustar, a file
+    is `img-<name>.conf`; backups, the admin's `img-Hand.conf` and other files stay."""
+    text = config.read_text().replace(
+        "[images]\n", '[images]\ndestination = "/etc/qlustar/img-{image}.conf"\n'
+    )
+    config.write_text(text)
+    cluster = Cluster.open(config)
+    directory = config.parent / "headnodes/beosrv-c/etc/qlustar"
+    try:
+        service = files.files_service(cluster, ["images"])
+        await write_all(service)
+        legacy = (directory / "img-Legacy-jammy.conf").read_text()
+        (directory / "img-Hand.conf").write_text("# mine\n")
+        (directory / "Legacy-jammy.conf").write_text(legacy)  # no prefix
+        (directory / "img-.conf").write_text(legacy)  # no name
+        await asyncio.to_thread(cli, config, "images", "rename", "Legacy-jammy", "Old")
+        await write_all(service)  # writes Old, removes Legacy-jammy's (its backup stays)
+        await asyncio.to_thread(cli, config, "images", "rename", "Old", "Older")
+        rows = await service.statuses()
+        path = "/etc/qlustar/img-Old.conf"
+        assert stale(rows) == [("images/Old", "beosrv-c", path), ("images/Old", "beosrv-d", path)]
+        names = sorted(p.name for p in directory.glob("*.conf*") if "Standard" not in p.name)
+        assert [n[:25] for n in names] == [
+            "Legacy-jammy.conf",
+            "img-.conf",
+            "img-Hand.conf",
+            "img-Legacy-jammy.conf.bak",
+            "img-Old.conf",
+        ]
+    finally:
+        await cluster.aclose()
 
 
 async def test_a_headnode_down_is_named_the_others_stale_files_removed(

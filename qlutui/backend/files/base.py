@@ -408,12 +408,8 @@ async def _remove_stale(ctx: JobContext, row: FileStatus, owned: Owned | None) -
     except FileNotFoundError:
         ctx.message(f"{path}: already gone, not removed")
         return
-    except ConflictError:
-        ctx.log(
-            STDERR,
-            f"Error: {path} was changed on {ctx.target} since the diff was computed "
-            "(another admin?); not removed: refresh and review the new diff",
-        )
+    except (ConflictError, Refused, InvalidInput) as error:  # changed, now a link, a FIFO ...
+        ctx.log(STDERR, f"Error: {error}; not removed: refresh and review the new diff")
         return
     ctx.message(f"{path}: removed (stale), backup {posixpath.basename(backup)}")
 

@@ -5,10 +5,15 @@ Only a class whose files follow the state has them (`FileClass.owned()`: one fil
 a class with fixed paths has none. A file is the class's only when all of these hold:
 - it lies in the class's own directory (the destination up to the component that holds the
   placeholder), at the destination with a valid name (model/names.py) in its place;
-- every component from that directory down is opened without following a symbolic link
-  (`Transport.confined`, backend/confined.py): a link is never followed, and never the class's;
+- every component below that directory is opened without following a symbolic link
+  (`Transport.confined`, backend/confined.py, with the directory as its trusted base): a link
+  is never followed, and never the class's;
 - it is a regular file (not a FIFO, not a device, at most READ_LIMIT bytes) whose content
   carries the class's generated marker for that name (`generated`).
+
+The directory is listed with `list_dir` (one SFTP request over SSH); only an entry of the
+right kind whose path the state does not make is read (one confined request each), so a
+head-node without stale files costs the search one listing.
 
 A removal renames the file to its backup name beside it (`<path>.bak-<time>`, the name a write
 gives the version it replaces), through the same confined walk, and only while the file is
@@ -18,7 +23,6 @@ still what the diff showed: nothing is lost, and the audit trail has it (`file.r
 from __future__ import annotations
 
 import asyncio
-import json
 import posixpath
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -60,27 +64,23 @@ class Owned:
         return self.destination.replace(self.placeholder, name)
 
     def _request(self, path: str) -> dict[str, Any]:
-        """A confined request for `path`: the trusted base is the directory's parent, so the
-        directory itself is opened without following a link too."""
-        base = posixpath.dirname(self.directory)
-        return {"base": base, "parts": posixpath.relpath(path, base).split("/")}
+        """A confined request for `path`, below the class's directory (its trusted base)."""
+        return {"base": self.directory, "parts": posixpath.relpath(path, self.directory).split("/")}
 
     async def find(self, transport: Transport, known: Collection[str]) -> list[tuple[str, str]]:
         """(name, text) of every file of the class on `transport`'s head-node whose path is
         not in `known` (the files the state makes): the stale ones."""
         directory, prefix, suffix, rest = self._split()
-        if directory == "/" or await transport.stat(posixpath.dirname(directory)) is None:
-            return []  # the root is no class's own directory; no parent: no files
         try:
-            listing = json.loads(await transport.confined({"op": "ls", **self._request(directory)}))
+            listing = await transport.list_dir(directory)
         except FileNotFoundError:
             return []
-        kind = "dir" if rest else "file"  # a link is neither
+        kind = "dir" if rest else "file"  # lstat: a link is neither
         names = [
             name
             for entry in listing
-            if entry["kind"] == kind
-            and (name := _name(entry["name"], prefix, suffix)) is not None
+            if entry.kind == kind
+            and (name := _name(entry.name, prefix, suffix)) is not None
             and self.path(name) not in known
         ]
         texts = await asyncio.gather(*(self._read(transport, self.path(n)) for n in names))
@@ -106,7 +106,9 @@ class Owned:
         request = self._request(path)
         data = await transport.confined({"op": "read", "limit": READ_LIMIT, **request})
         if data.decode("utf-8", errors="replace") != expect:
-            raise ConflictError(f"{transport.name}: {path} was changed since the diff")
+            raise ConflictError(
+                f"{transport.name}: {path} was changed since the diff was computed (another admin?)"
+            )
         backup = backup_name(path)
         dst = [*request["parts"][:-1], posixpath.basename(backup)]
         await transport.confined({"op": "rename", **request, "dst": dst})
