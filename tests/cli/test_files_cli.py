@@ -130,3 +130,38 @@ def test_json_on_every_verb(config: Path) -> None:
             assert data.items() >= expected.items(), (args, data)
     nothing = json.loads(qlutui(config, "files", "write", "hosts", "--json").stdout)
     assert nothing == {"jobs": [], "files": [], "skipped": []}
+
+
+def test_a_deleted_images_file_is_stale_then_removed(config: Path) -> None:
+    """`images rm`, then `files diff` names the old file as stale (exit 1), `files write`
+    removes it on both head-nodes (a backup stays, the audit has it), `diff` is clean again;
+    the admin's own file in the same directory stays."""
+    assert qlutui(config, "files", "write", "images").returncode == 0
+    images = config.parent / "headnodes/beosrv-d/etc/qlustar/images"
+    (images / "Hand").mkdir()
+    (images / "Hand/qlutui.conf").write_text("# my own, no marker\n")
+    assert qlutui(config, "images", "rm", "Legacy-jammy").returncode == 0
+    path = "/etc/qlustar/images/Legacy-jammy/qlutui.conf"
+
+    diff = qlutui(config, "files", "diff")
+    assert diff.returncode == 1 and not diff.stderr
+    stale = [line for line in diff.stdout.splitlines() if line.startswith("stale: ")]
+    assert stale == [f"stale: beosrv-c:{path} (remove)", f"stale: beosrv-d:{path} (remove)"]
+    listed = json.loads(qlutui(config, "files", "diff", "images", "--json").stdout)
+    assert [(r["headnode"], r["path"]) for r in listed if r["state"] == "stale"] == [
+        ("beosrv-c", path),
+        ("beosrv-d", path),
+    ]
+
+    written = qlutui(config, "files", "write")
+    assert written.returncode == 0, written.stderr
+    assert "Success: Writing 12 files and removing 2 stale files on beosrv-c, beosrv-d" in (
+        written.stdout
+    )
+    for node in ("beosrv-c", "beosrv-d"):
+        directory = config.parent / "headnodes" / node / "etc/qlustar/images/Legacy-jammy"
+        assert [p.name[:16] for p in directory.iterdir()] == ["qlutui.conf.bak-"]
+    audit = (config.parent / "state/audit.log").read_text()
+    assert audit.count(f"\tfile.rename\tbeosrv-d:{path}\tto {path}.bak-") == 1
+    assert qlutui(config, "files", "diff").returncode == 0
+    assert (images / "Hand/qlutui.conf").read_text() == "# my own, no marker\n"

@@ -1,7 +1,8 @@
 """Write Files by class, by keys alone at 80x24: classes collapse and expand, the hosts
 table's header is edited (a bad line is named, a good header saved), a class is written whole
 from its row; a class defined by a test is listed, and the image rebuild jobs a write starts
-are in Jobs with their logs."""
+are in Jobs with their logs; a renamed image's old file shows as stale and Write Changed
+removes it."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from qlutui.app import QlutuiApp
 from qlutui.backend import files
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
-from qlutui.backend.files.base import FileClass, FileSpec, Rendered
+from qlutui.backend.files.base import STALE, FileClass, FileSpec, Rendered
+from qlutui.backend.images import ImagesService
 from qlutui.screens.jobs import JobsScreen
 from qlutui.screens.write_files import WriteFilesScreen
 from qlutui.widgets.dialogs import Confirm, FormDialog
+from qlutui.widgets.diff_view import FileView
 
 SIZE = (80, 24)
 
@@ -153,3 +156,42 @@ async def test_edit_header_says_where_a_header_is_edited(cluster: Cluster) -> No
             "no header for an image file",
         )
         assert pilot.app.screen is screen
+
+
+async def test_a_renamed_images_old_file_is_stale_and_write_changed_removes_it(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    service = files.files_service(cluster)
+    await (await service.write(await service.statuses())).wait()  # every file up to date
+    images = tmp_path / "demo/headnodes/beosrv-c/etc/qlustar/images"
+    (images / "Hand").mkdir()
+    (images / "Hand/qlutui.conf").write_text("# the admin's own\n")
+    state = await ImagesService(cluster).load()
+    ImagesService(cluster).rename(state, "Legacy-jammy", "Old-jammy")
+    path = "/etc/qlustar/images/Legacy-jammy/qlutui.conf"
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_write_files(pilot)
+        assert screen.table.row_count == 23  # 3 classes, 18 files, 2 stale
+        await pilot.press("enter", "down", "enter", "down")  # SSH, Hosts collapsed
+        await until(pilot, lambda: screen.table.row_count == 11, "collapsed")
+        assert screen.table.get_row_at(2)[1:4] == ["- Qlustar Images", "", "stale"]
+        await pilot.press("end")  # the last row: beosrv-d's stale file
+        assert screen.table.get_row_at(10)[1:4] == ["  Image Legacy-jammy", "beosrv-d", "stale"]
+        view = screen.query_one(FileView)
+        await until(pilot, lambda: f"stale: beosrv-d:{path} (remove)" in view.text, "the diff")
+        await pilot.press("w")
+        await on_screen(pilot, Confirm, "the confirmation")
+        question = "Write 2 files and remove 2 stale files on beosrv-c, beosrv-d?"
+        assert pilot.app.screen.question == question
+        await pilot.press("y")
+        await on_screen(pilot, JobsScreen, "the log window")
+        write = next(r for r in cluster.jobs.list() if r.kind == "files.write")
+        await until(pilot, lambda: cluster.jobs.get(write.id).done, "the write", seconds=30)
+        assert cluster.jobs.get(write.id).record.state == "Success"
+        await pilot.press("escape")
+        await on_screen(pilot, WriteFilesScreen, "Write Files again")
+        await until(pilot, lambda: screen.table.row_count == 9, "the stale rows gone")
+        assert not any(r.state == STALE for r in screen.rows)
+    for node in ("beosrv-c", "beosrv-d"):
+        assert not (tmp_path / "demo/headnodes" / node / path.lstrip("/")).exists()
+    assert (images / "Hand/qlutui.conf").read_text() == "# the admin's own\n"

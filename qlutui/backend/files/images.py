@@ -2,7 +2,8 @@
 `qlutui-image/1` format; `[images] destination` in config.toml), and after an image's file
 changed on a head-node, the configured rebuild command there (`[images] rebuild`, an argv
 template with {image}; empty: no rebuild), as a job with its live log: one step per image,
-each run whether the ones before it failed or not, and a summary line naming the failed ones."""
+each run whether the ones before it failed or not, and a summary line naming the failed ones.
+The file of an image renamed or deleted is stale (stale.py): a write removes it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from qlutui.backend.config import IMAGE
 from qlutui.backend.files.base import FileClass, FileSpec, Rendered
+from qlutui.backend.files.stale import Owned
 from qlutui.backend.job_records import Plan
 from qlutui.errors import InvalidInput, QlutuiError
 from qlutui.model import imagefile
@@ -45,17 +47,18 @@ class ImageFiles(FileClass):
         self.catalog = (await ImagesService(self.cluster).load()).catalog
 
     def files(self) -> list[FileSpec]:
+        return [self._spec(name) for name in self._state().images]
+
+    def _spec(self, name: str) -> FileSpec:
         config = self.cluster.config
-        return [
-            FileSpec(
-                self.id,
-                PREFIX + name,
-                f"Image {name}",
-                (config.image_destination.replace(IMAGE, name),),
-                config.image_mode,
-            )
-            for name in self._state().images
-        ]
+        path = config.image_destination.replace(IMAGE, name)
+        return FileSpec(self.id, PREFIX + name, f"Image {name}", (path,), config.image_mode)
+
+    def owned(self) -> Owned:
+        """An image's file is found by its name in the destination and its heading line:
+        after a rename or delete, the old name's file is stale."""
+        destination = self.cluster.config.image_destination
+        return Owned(destination, IMAGE, self._spec, imagefile.is_generated)
 
     def render(self, files: list[FileSpec]) -> Rendered:
         from qlutui.model.noderange import fold
