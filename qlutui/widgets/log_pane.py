@@ -242,6 +242,8 @@ class LogPane(Widget):
         self.render_header()  # the title and the bar are fitted to the width
 
     def render_header(self) -> None:
+        """Also called by the host screen when the job's state changes (at once, not at the
+        next tick)."""
         self._last_header = time.monotonic()
         job = self.job
         if job is None:
