@@ -40,7 +40,7 @@ from textual.theme import BUILTIN_THEMES
 from textual.widgets import Input
 
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.job_records import JobRecord
+from qlutui.backend.job_records import JobRecord, phrase
 from qlutui.cli import serial_mode, stdout_tty
 from qlutui.errors import QlutuiError
 from qlutui.idle_gc import collect_if_due, interactive_gc
@@ -389,7 +389,7 @@ class QlutuiApp(KeysInOrder):
 
 def _titles(records: list[JobRecord]) -> str:
     more = f" and {len(records) - 3} more" if len(records) > 3 else ""
-    return ", ".join(r.title for r in records[:3]) + more
+    return ", ".join(phrase(r.title) for r in records[:3]) + more
 
 
 def run_app(config: str | Path | None, *, serial: bool | None = None) -> int:

@@ -36,7 +36,7 @@ import tomlkit
 from qlutui.backend import release_sources
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.config import ReleaseSources
-from qlutui.backend.job_records import ERRORS, SUCCESS, JobRecord, Plan
+from qlutui.backend.job_records import ERRORS, SUCCESS, JobRecord, Plan, phrase
 from qlutui.backend.jobs import Job, JobManager
 from qlutui.backend.transport import Transport, parse_mountinfo
 from qlutui.errors import InvalidInput, QlutuiError, Refused
@@ -377,7 +377,7 @@ class ChrootsService:
         self.chroot(state, name)
         if record := self.busy(name):
             raise Refused(
-                f"chroot {shown(name)} is busy: job {record.id} ({record.title}) is running"
+                f"chroot {shown(name)} is busy: job {record.id} ({phrase(record.title)}) is running"
             )
         if state.chroot(name).state == "building":
             raise Refused(f"chroot {shown(name)} is still being built")

@@ -18,6 +18,12 @@ STATES = (PENDING, RUNNING, FAILED, ERRORS, SUCCESS, INTERRUPTED)
 STDOUT, STDERR, MESSAGE = "stdout", "stderr", "message"
 
 
+def phrase(title: str) -> str:
+    """A job's title as part of a sentence ("Kill job ...?", "Success: ...") or beside its
+    state: without the " ..." that the titles of long work end in ("Creating chroot x ...")."""
+    return title.removesuffix(" ...")
+
+
 @dataclass
 class Plan:
     """Work for jobrunner on one head-node. Paths in ops, `cwd` and `lock` are head-node paths

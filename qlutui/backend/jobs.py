@@ -44,6 +44,7 @@ from qlutui.backend.job_records import (
     LogLine,
     Plan,
     TargetRecord,
+    phrase,
 )
 from qlutui.backend.store import Signature, file_signature, parse_toml
 from qlutui.backend.transport import RunFailed, Transport
@@ -63,12 +64,24 @@ KEEP_DAYS = 7.0  # head-node job directories of ended jobs are kept this long (s
 RUNNER_GONE = "its runner on the head-node is gone, rebooted or killed"
 
 
-class Job:
-    """A job as this process sees it: its record, its logs and the subscribers to new lines."""
+def _tell(callbacks: list[Callable[[Any], None]], value: object, job_id: str, who: str) -> None:
+    """Call each of `callbacks` with `value`; one that raises is logged: a broken viewer must
+    not stop the job being recorded."""
+    for callback in list(callbacks):  # a callback may unsubscribe itself
+        try:
+            callback(value)
+        except Exception:
+            log.exception("job %s: a %s failed", job_id, who)
 
-    def __init__(self, record: JobRecord, directory: Path) -> None:
+
+class Job:
+    """A job as this process sees it: its record, its logs and the subscribers to new lines.
+    `changed(job)` is called whenever its record changes (see `JobManager.watch`)."""
+
+    def __init__(self, record: JobRecord, directory: Path, changed: Callable[[Job], None]) -> None:
         self.record = record
         self.directory = directory
+        self._changed = changed
         self.trackers = self._new_trackers()
         self._subscribers: list[Callable[[list[LogLine]], None]] = []
         self._sinks: dict[str, Sink] = {}
@@ -153,11 +166,7 @@ class Job:
         return text.split("\n")[:-1], offset + len(data)
 
     def _deliver(self, batch: list[LogLine]) -> None:
-        for callback in list(self._subscribers):
-            try:
-                callback(batch)
-            except Exception:  # a broken viewer must not stop the job being recorded
-                log.exception("job %s: a log subscriber failed", self.id)
+        _tell(self._subscribers, batch, self.id, "log subscriber")
 
     def _sink(self, name: str) -> Sink:
         if name not in self._sinks:
@@ -184,6 +193,7 @@ class Job:
             file.flush()
             os.fsync(file.fileno())
         tmp.replace(path)
+        self._changed(self)
 
     def _try_lock(self) -> bool:
         if self._lock_fd is not None:
@@ -247,8 +257,8 @@ class Job:
             return f"{state} on {', '.join(ended)}: {reasons}"
         errors = [n for n, t in targets.items() if t.state == ERRORS]
         if errors:
-            return f"Finished with errors on {', '.join(errors)}: {self.record.title}"
-        return f"Success: {self.record.title}"
+            return f"Finished with errors on {', '.join(errors)}: {phrase(self.record.title)}"
+        return f"Success: {phrase(self.record.title)}"
 
 
 class JobContext:
@@ -294,6 +304,7 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._hooks: dict[str, list[Hook]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._watchers: list[Callable[[Job], None]] = []
         # job id -> (job.toml's signature, its record) as `list` last read it
         self._records: dict[str, tuple[Signature, JobRecord]] = {}
 
@@ -331,7 +342,8 @@ class JobManager:
         if job_id not in self._jobs:
             if not _JOB_ID.fullmatch(job_id) or not (self.directory / job_id / "job.toml").exists():
                 raise InvalidInput(f"no job '{job_id}'")
-            self._jobs[job_id] = Job(self._read_record(job_id), self.directory / job_id)
+            record = self._read_record(job_id)
+            self._jobs[job_id] = Job(record, self.directory / job_id, self._changed)
         return self._jobs[job_id]
 
     def running(self, subject: str) -> Job | None:
@@ -339,6 +351,14 @@ class JobManager:
             if job.record.subject == subject and not job.done:
                 return job
         return None
+
+    def watch(self, callback: Callable[[Job], None]) -> Callable[[], None]:
+        """Call `callback(job)` whenever the record of a job this process knows changes: it
+        started, a target's state changed, it ended (saved, or re-read while another process
+        drives it). Returns the unwatch function. Jobs this process never opened are seen
+        only by `list()`."""
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback)
 
     def register_hook(self, kind: str, hook: Hook) -> None:
         """`hook(job)` runs once when a job of `kind` ends, live or when re-attached."""
@@ -361,7 +381,9 @@ class JobManager:
         for name in targets:
             check_name(name, "job target")
         if subject and (busy := self.running(subject)):
-            raise Refused(f"{subject} is busy: job {busy.id} ({busy.record.title}) is running")
+            raise Refused(
+                f"{subject} is busy: job {busy.id} ({phrase(busy.record.title)}) is running"
+            )
         job_id = self._new_id()
         record = JobRecord(job_id, kind, title, subject or "", time.time(), meta=dict(meta or {}))
         for name, work in targets.items():
@@ -373,7 +395,7 @@ class JobManager:
                 )
             else:
                 record.targets[name] = TargetRecord()
-        job = Job(record, self.directory / job_id)
+        job = Job(record, self.directory / job_id, self._changed)
         job.directory.mkdir(parents=True)
         job._try_lock()
         job._save()
@@ -509,6 +531,16 @@ class JobManager:
         path = self.directory / job_id / "job.toml"
         return JobRecord.from_dict(parse_toml(path, path.read_bytes()))
 
+    def _changed(self, job: Job) -> None:
+        _tell(self._watchers, job, job.id, "watcher")
+
+    def _reread(self, job: Job) -> None:
+        """The record as the process driving the job saved it last."""
+        record = self._read_record(job.id)
+        if record != job.record:
+            job.record = record
+            self._changed(job)
+
     def _spawn(self, coroutine: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
@@ -595,7 +627,7 @@ class JobManager:
         job._release()
         if self.audit:
             record = job.record
-            self.audit("job.end", job.id, f"{record.kind}: {record.title}: {record.state}")
+            self.audit("job.end", job.id, f"{record.kind}: {phrase(record.title)}: {record.state}")
 
     async def _follow(self, job: Job, name: str) -> None:
         """Stream the head-node's log from the local size to the end; then end the target."""
@@ -702,7 +734,7 @@ class JobManager:
                     raws, job._seen[name] = job._read_lines(name, job._seen[name])
                     if raws:
                         job._deliver(job.trackers[name].parse_all(raws))
-                job.record = self._read_record(job.id)
+                self._reread(job)
                 if finished:
                     return
                 if job._try_lock():

@@ -26,6 +26,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from qlutui.backend.chroots import LOCK_EXIT, ChrootsService, ChrootsState, Probe
+from qlutui.backend.job_records import phrase
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted, name_problem
 from qlutui.model.versions import parse_version
@@ -192,7 +193,7 @@ class ChrootsScreen(Screen):
         probe = self.probes.get(name)
         state = chroot.state
         if busy := self.service.busy(name):
-            state += f" - job running: {busy.title}"
+            state += f" - job running: {phrase(busy.title)}"
         elif probe is not None and probe.problem:
             state += f" ({probe.problem})"
         rows = [

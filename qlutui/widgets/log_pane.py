@@ -29,7 +29,15 @@ from textual.reactive import Reactive
 from textual.widget import Widget
 from textual.widgets import Log, Static
 
-from qlutui.backend.job_records import INTERRUPTED, MESSAGE, STATES, STDERR, STDOUT, LogLine
+from qlutui.backend.job_records import (
+    INTERRUPTED,
+    MESSAGE,
+    STATES,
+    STDERR,
+    STDOUT,
+    LogLine,
+    phrase,
+)
 from qlutui.backend.jobs import Job
 from qlutui.widgets.hanging import middle_cut
 
@@ -57,7 +65,7 @@ def progress_bar(fraction: float, width: int, ascii_only: bool) -> str:
 
 def fitted(title: str, width: int) -> str:
     """A job title in `width` cells, cut in the middle: its end names the chroot or files."""
-    return middle_cut(title.removesuffix(" ..."), width)  # " ...": the state beside it says it
+    return middle_cut(phrase(title), width)  # " ...": the state beside it says it
 
 
 def _elapsed(seconds: float) -> str:
@@ -140,7 +148,7 @@ class LogPane(Widget):
 
     def on_mount(self) -> None:
         self.set_interval(self.batch_ms / 1000, self._tick)
-        self._render_header()
+        self.render_header()
         self._render_footer()
 
     def on_unmount(self) -> None:
@@ -172,7 +180,7 @@ class LogPane(Widget):
             self._write(pending)
         now = time.monotonic()
         if now - self._last_header >= (HEADER_LIVE_S if pending else HEADER_IDLE_S):
-            self._render_header()
+            self.render_header()
 
     def _write(self, lines: Iterable[LogLine]) -> None:
         many, streams = self.many_targets, self.streams
@@ -199,7 +207,7 @@ class LogPane(Widget):
         self.rerender()
         if job is not None and not job.done:
             self._unsubscribe = job.subscribe(self.feed)
-        self._render_header()
+        self.render_header()
 
     def _detach(self) -> None:
         if self._unsubscribe is not None:
@@ -231,9 +239,11 @@ class LogPane(Widget):
     # -- header and footer -------------------------------------------------------------
 
     def on_resize(self) -> None:
-        self._render_header()  # the title and the bar are fitted to the width
+        self.render_header()  # the title and the bar are fitted to the width
 
-    def _render_header(self) -> None:
+    def render_header(self) -> None:
+        """Also called by the host screen when the job's state changes (at once, not at the
+        next tick)."""
         self._last_header = time.monotonic()
         job = self.job
         if job is None:

@@ -390,6 +390,31 @@ async def test_a_second_process_observes_without_writing(tmp_path, transports):
         await driver.close()
 
 
+async def test_watchers_learn_each_state_change_of_driven_and_observed_jobs(tmp_path, transports):
+    driver = new_manager(tmp_path, transports)
+    observer = new_manager(tmp_path, transports)  # another qlutui beside the one driving
+    seen: dict[str, list[tuple[str, str, bool]]] = {"driver": [], "observer": []}
+    for name, manager in (("driver", driver), ("observer", observer)):
+        manager.watch(
+            lambda job, name=name: seen[name].append((job.id, job.record.state, job.done))
+        )
+    go = tmp_path / "go"
+    plan = Plan([sh(f"while [ ! -e {go} ]; do sleep 0.05; done")])
+    try:
+        job = await driver.start("test.wait", "Waiting ...", {"beosrv-c": plan})
+        assert seen["driver"][-1] == (job.id, RUNNING, False)
+        watched = observer.get(job.id)
+        await observer.resume()
+        go.touch()
+        await finished(job)
+        assert seen["driver"][-1] == (job.id, SUCCESS, True)
+        await asyncio.wait_for(watched.wait(), 30)
+        assert seen["observer"][-1] == (job.id, SUCCESS, True)
+    finally:
+        await observer.close()
+        await driver.close()
+
+
 async def test_list_get_and_bad_input(manager):
     first = await manager.start("a.kind", "First", {"beosrv-c": Plan([{"argv": ["true"]}])})
     second = await manager.start("a.kind", "Second", {"beosrv-d": Plan([{"argv": ["true"]}])})

@@ -25,6 +25,7 @@ from qlutui.backend.demo import build_inventory, init_demo
 from qlutui.backend.job_records import STDERR, STDOUT, JobRecord, Plan, TargetRecord
 from qlutui.backend.jobs import JobContext
 from qlutui.idle_gc import FULL_AFTER, interactive_gc
+from qlutui.screens import jobs as jobs_screen
 from qlutui.screens.check import CheckScreen
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.hosts import HostsScreen, RowsView
@@ -486,9 +487,7 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
         assert {t.error for t in job.record.targets.values()} == {"killed"}
         await pilot.pause(0.2)
         assert "beosrv-c: * killed" in pane.log_widget.lines
-        screen.refresh_list()  # as its timer does: the shown job has ended, Kill is dimmed
-        await pilot.pause()
-        assert not kill_key(screen).enabled
+        await until(pilot, lambda: not kill_key(screen).enabled, "Kill dimmed: the job ended")
 
         table = screen.table
         screen.select_job("20260922-120000-ab12")  # a finished job: its whole log
@@ -511,14 +510,100 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
         ("Writing SSH host files", "Writing SSH host files"),
         (
             "Creating chroot beosrv-c:/srv/apps/chroots/bookworm-base ...",
-            "Creating chroot …s/bookworm-base",
+            "Creating chroot…/bookworm-base",
         ),
-        ("Removing chroot beosrv-c:/srv/apps/chroots/c17 ...", "Removing chroot …pps/chroots/c17"),
+        ("Removing chroot beosrv-c:/srv/apps/chroots/c17 ...", "Removing chroot…ps/chroots/c17"),
         ("x" * TITLE_WIDTH, "x" * TITLE_WIDTH),
     ],
 )
 def test_job_titles_are_cut_in_the_middle_keeping_the_name(title: str, shown: str) -> None:
     assert fitted(title, TITLE_WIDTH) == shown and len(shown) <= TITLE_WIDTH
+
+
+def state_cell(screen: JobsScreen, job_id: str) -> str:
+    return str(screen.table.get_cell(job_id, "state"))
+
+
+async def test_a_job_shows_its_start_and_end_at_once(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job of this process that starts or ends changes the list, the header and Kill at
+    once: no re-read of the list can come (REFRESH_S is huge)."""
+    monkeypatch.setattr(jobs_screen, "REFRESH_S", 1e6)
+    go = tmp_path / "go"
+    wait_go = Plan(steps=[{"argv": ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done"]}])
+    cluster = Cluster.open(demo)
+    demo_jobs(cluster)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, "j")
+        screen = app.screen
+        assert isinstance(screen, JobsScreen)
+        job = await cluster.jobs.start("test.wait", "Waiting for go ...", {"beosrv-c": wait_go})
+        await until(pilot, lambda: job.id in screen.table.rows, "the new job listed")
+        assert state_cell(screen, job.id) == "Running"
+        screen.select_job(job.id)
+        await until(pilot, lambda: "[Running]" in screen_text(app), "the header: Running")
+        assert kill_key(screen).enabled
+        go.touch()
+        await wait_done(job)
+        await until(pilot, lambda: state_cell(screen, job.id) == "Success", "the row: Success")
+        await until(pilot, lambda: "[Success]" in screen_text(app), "the header: Success")
+        await until(pilot, lambda: not kill_key(screen).enabled, "Kill dimmed")
+        assert "* Success: Waiting for go" in screen.pane.log_widget.lines  # no " ..."
+    await closed(cluster)
+
+
+async def test_jobs_of_one_kind_on_two_head_nodes_differ_at_80_columns(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    images = "Legacy-jammy, Standard-bookworm, Standard-noble"
+    for job_id, node in (
+        ("20260922-120000-aa01", "beosrv-c"),
+        ("20260922-120000-aa02", "beosrv-d"),
+    ):
+        title = f"Rebuilding 3 images on {node}: {images}"
+        write_job(cluster, job_id, title, {node: "Success"}, {})
+    write_job(
+        cluster,
+        "20260922-110000-aa03",
+        "Writing 18 files to beosrv-c, beosrv-d",
+        {"beosrv-c": "Success", "beosrv-d": "Interrupted"},
+        {},
+    )
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, "j")
+        rows = {
+            job_id: line
+            for line in screen_text(app).splitlines()
+            for job_id in ("20260922-120000-aa01", "20260922-120000-aa02", "20260922-110000-aa03")
+            if line.rstrip().endswith(job_id)  # the Id stays whole, even beside Interrupted
+        }
+        assert len(rows) == 3, screen_text(app)
+        assert " beosrv-c " in rows["20260922-120000-aa01"]
+        assert " beosrv-d " in rows["20260922-120000-aa02"]
+        assert " beosrv-c +1 " in rows["20260922-110000-aa03"]
+        assert rows["20260922-110000-aa03"].startswith(" Interrupted ")
+        await pilot.press("slash", *"beosrv-d")  # the filter finds a job by its head-node
+        await until(pilot, lambda: "2 of 3 jobs match" in screen_text(app), "the filter")
+    await closed(cluster)
+
+
+async def test_kill_asks_about_a_title_as_a_sentence(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    title = "Creating chroot beosrv-c:/srv/apps/chroots/c1 ..."
+    async with app.run_test(size=SIZE) as pilot:
+        job = await cluster.jobs.start("test.build", title, {"beosrv-c": never_ending})
+        app.show_job(job.id)
+        await on_screen(pilot, JobsScreen, "the Jobs screen")
+        await pilot.press("k")
+        await on_screen(pilot, Confirm, "the Kill question")
+        text = screen_text(app)
+        assert "Kill job Creating chroot beosrv-c:/srv/apps/chroots/c1?" in text, text
+        await pilot.press("y")
+        await wait_done(job)
+    await closed(cluster)
 
 
 async def test_jobs_long_history_lists_the_newest_and_the_filter_finds_older(demo: Path) -> None:
