@@ -1,4 +1,5 @@
-"""Audit: the audit trail (state/audit.log), newest first, with a filter on any field."""
+"""Audit: the audit trail (state/audit.log), newest first, with a filter on any field (read
+again once the keys typed into it pause, or at once on Enter)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from qlutui.model.names import counted
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import label_rows
 from qlutui.widgets.lists import RowTable
+from qlutui.widgets.pause import AfterPause
 
 if TYPE_CHECKING:
     from qlutui.backend.audit import Event
@@ -37,6 +39,7 @@ class AuditScreen(Screen):
     def __init__(self, cluster: Cluster) -> None:
         super().__init__()
         self.cluster = cluster
+        self._refilter = AfterPause(self, self.action_reload)
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Audit trail (times in UTC)", classes="title-bar")
@@ -59,12 +62,16 @@ class AuditScreen(Screen):
     def action_filter(self) -> None:
         self.query_one("#audit-filter").focus()
 
+    @property
+    def match(self) -> str:
+        return self.query_one("#audit-filter", Input).value.strip()
+
     def action_reload(self) -> None:
-        self._load(self.query_one("#audit-filter", Input).value.strip())
+        self._load(self.match)
 
     @on(Input.Changed, "#audit-filter")
     def _filter_changed(self) -> None:
-        self.action_reload()
+        self._refilter.poke()
 
     @on(DataTable.RowHighlighted, "#audit-table")
     def _detail(self, event: DataTable.RowHighlighted) -> None:
@@ -76,6 +83,7 @@ class AuditScreen(Screen):
 
     @on(Input.Submitted, "#audit-filter")
     def _filter_done(self) -> None:
+        self._refilter.now()  # the keys after Enter act on the rows of this filter
         self.table.focus()
 
     @work(thread=True, exclusive=True, group="audit-load")
@@ -84,6 +92,8 @@ class AuditScreen(Screen):
         self.app.call_from_thread(self._show, events, match)
 
     def _show(self, events: list[Event], match: str) -> None:
+        if match != self.match:
+            return  # typed meanwhile: the read of the newer filter is due
         table = self.table
         table.clear()
         table.add_rows(event_row(e) for e in events)

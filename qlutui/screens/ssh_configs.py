@@ -1,8 +1,8 @@
 """SSH Configs: pick a file, edit its header and description, set its modes, preview it.
 
 The header is read-only until Edit (`e`); `ctrl+s` saves it, `ctrl+u` goes back to the saved
-header. Bad lines are listed under the editor as you type (line number and reason) and a
-header with bad lines is not saved. Preview renders the whole file in a worker (a big
+header. Bad lines are listed under the editor once the keys pause (line number and reason)
+and a header with bad lines is not saved. Preview renders the whole file in a worker (a big
 inventory takes tens of milliseconds) and shows the header and the generated part apart.
 Modes (`m`): hashed names and a host CA (`@cert-authority`) for known_hosts, IPs and the
 networks taking part for both generated files; the line under the file names them.
@@ -25,10 +25,11 @@ from qlutui.backend.sshfiles import FILES, TITLES, SSHFilesService, SSHFilesStat
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted
 from qlutui.model.sshfiles import MODES, ca_key_problem
-from qlutui.widgets.blocking import off_loop
+from qlutui.widgets.blocking import closed, off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.pause import AfterPause
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -64,6 +65,7 @@ class PreviewScreen(Screen):
 
 class SSHConfigsScreen(Screen):
     TITLE = "SSH Configs"
+    BACKGROUND_WORK = ("ssh-check",)  # the bad lines listed: no key acts on them
     DEFAULT_CSS = """
     #ssh-top { height: 3; }
     #ssh-file { width: 24; }
@@ -97,6 +99,7 @@ class SSHConfigsScreen(Screen):
         self.state: SSHFilesState | None = None
         self.kind = kind
         self.editing = False
+        self._header_check = AfterPause(self, self._check_header)
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - SSH Configs", classes="title-bar")
@@ -142,7 +145,7 @@ class SSHConfigsScreen(Screen):
         self.query_one("#ssh-modes", Static).update(f"Modes: {modes}")
         self._set_editing(False)
         self.editor.load_text(options.header)
-        self._check_header()
+        self._header_check.now()
         self._status(
             f"{TITLES[self.kind]}: header of {counted(len(options.header.splitlines()), 'line')}; "
             "e edits it, p previews the whole file"
@@ -175,14 +178,15 @@ class SSHConfigsScreen(Screen):
     @on(TextArea.Changed, "#ssh-header")
     def _header_changed(self) -> None:
         if self.editing:
-            self._check_header()
+            self._header_check.poke()
 
     @work(group="ssh-check", exclusive=True)
     async def _check_header(self) -> None:
         allowed = self.state is not None and self.state.options[self.kind].allow_patterns
-        problems = await off_loop(
-            self.service.header_problems, self.kind, self.editor.text, allowed
-        )
+        text = self.editor.text
+        problems = await off_loop(self.service.header_problems, self.kind, text, allowed)
+        if closed(self) or self.editor.text != text:
+            return  # left, or typed meanwhile: the check of the newer text is due
         box = self.query_one("#ssh-problems", Static)
         lines = [f"line {p.line}: {p.reason}" for p in problems[:PROBLEMS_LISTED]]
         if len(problems) > PROBLEMS_LISTED:

@@ -12,6 +12,7 @@ import pytest
 from terminal import CTRL_S, DOWN, ENTER, TAB, Pane, Tmux, qlutui
 from waiting import wait_for
 
+from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
 
 
@@ -65,3 +66,39 @@ def test_a_key_typed_with_the_one_that_opens_hosts_acts_once_it_loaded(terminal:
     # menu -> Hosts (its inventory loads after the first paint) -> Add, in one write
     terminal.burst("ha")
     terminal.wait("the Add hosts form", "Add hosts")
+
+
+def test_ssh_header_editor_takes_a_burst_and_checks_the_last_text(
+    terminal: Pane, demo: Path
+) -> None:
+    # 146 keys in one write: six comment lines, then a line bad only once its last key came
+    sshfiles = demo.parent / "state" / "sshfiles.toml"
+    before = sshfiles.read_bytes()
+    lines = [f"# typed ahead {n} ...." for n in range(1, 7)] + ["gw ssh-ed25519 AAAA!"]
+    terminal.burst("s")
+    terminal.wait("SSH Configs", "Header - the generated part follows it")
+    terminal.keys("e")
+    terminal.wait("the editor open", "Header (editing")
+    terminal.burst(ENTER.join(lines))
+    problem = "line 7: the ssh-ed25519 key data is not valid base64"
+    shown = terminal.wait("the text and the check of its last line", *lines, problem)
+    assert [line for line in shown.splitlines() if line.lstrip().startswith("line ")] == [
+        f" {problem}"
+    ]  # the check of the final text alone: none of a text typed on the way
+    terminal.burst(CTRL_S)
+    terminal.wait("the refusal", "Header not saved", "line 7: the ssh-ed25519 key data")
+    assert sshfiles.read_bytes() == before
+
+
+def test_audit_filter_then_down_in_one_burst_acts_on_the_filtered_rows(
+    terminal: Pane, demo: Path
+) -> None:
+    # the trail is read again once the filter's keys pause, or at once on Enter: Down after
+    # Enter moves over the rows of the whole filter (newest first: greenish, green)
+    cluster = Cluster.open(demo)
+    for summary in ("red", "green", "greenish"):
+        cluster.audit.record("job.start", "20260922-120000-ab12", f"chroots.create: {summary}")
+    terminal.burst("a")
+    terminal.wait("the Audit Trail", "Summary: chroots.create: greenish")
+    terminal.burst("/green" + ENTER + DOWN)
+    terminal.wait("the second row", "2 events matching 'green'", "Summary: chroots.create: green\n")

@@ -79,6 +79,21 @@ async def test_edit_save_and_undo_header(cluster: Cluster) -> None:
         assert saved(cluster)["known_hosts"]["description"] == "Cluster host keys"
 
 
+async def test_the_check_shown_is_that_of_the_last_text(cluster: Cluster) -> None:
+    """The header is checked once the keys pause; the bad lines listed are those of the text
+    as it is now, never of a text typed on the way (the `!`, taken back with backspace)."""
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_ssh(pilot)
+        await pilot.press("e", *"# typed", "enter", *"gw ssh-ed25519 AAAA!", "backspace")
+        problem = "line 2: the key data is of type '?', not ssh-ed25519"
+        await until(pilot, lambda: text_of(screen, "#ssh-problems") == problem, "the check")
+        await pilot.pause(0.5)  # longer than the pause a check waits for: nothing else comes
+        assert text_of(screen, "#ssh-problems") == problem
+        await pilot.press("ctrl+s")
+        await on_screen(pilot, ErrorDialog, "the refusal")
+        assert pilot.app.screen.message == f"known_hosts header not saved: {problem}"
+
+
 async def test_bad_line_is_marked_and_refused(cluster: Cluster) -> None:
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
         screen = await open_ssh(pilot)
