@@ -403,7 +403,11 @@ class JobManager:
         launched = await asyncio.gather(*(self._launch(job, n, w) for n, w in targets.items()))
         job._save()
         if self.audit:
-            self.audit("job.start", job_id, f"{kind}: {title} on {', '.join(targets)}")
+            where = ", ".join(targets)
+            named = where in title  # "Write 2 files on beosrv-c, beosrv-d": said once
+            self.audit(
+                "job.start", job_id, f"{kind}: {phrase(title)}{'' if named else f' on {where}'}"
+            )
         self._drive(job, {n: run for n, run in zip(targets, launched, strict=True) if run})
         return job
 

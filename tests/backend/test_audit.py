@@ -74,6 +74,19 @@ async def test_file_writes_and_jobs_are_audited(cluster: Cluster) -> None:
     assert [e.action for e in cluster.audit.read(match="MOTD")] == ["file.write"]
 
 
+async def test_a_job_whose_title_names_its_head_nodes_names_them_once(cluster: Cluster) -> None:
+    names = cluster.headnode_names
+    title = f"Write 2 files on {', '.join(names)} ..."
+    plan = Plan([{"argv": ["true"]}])
+    try:
+        job = await cluster.jobs.start("files.write", title, dict.fromkeys(names, plan))
+        await asyncio.wait_for(job.wait(), 30)
+    finally:
+        await cluster.aclose()
+    started = [e[4] for e in lines(cluster) if e[2] == "job.start"]
+    assert started == [f"files.write: Write 2 files on {', '.join(names)}"]
+
+
 def test_concurrent_processes_never_interleave(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     writer = (
