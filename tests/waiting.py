@@ -72,3 +72,10 @@ def wait_for(what: str, check: Callable[[], object], seconds: float = 20) -> obj
             return result
         time.sleep(0.2)
     raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+def until_file_sh(path: object, seconds: int = 60) -> str:
+    """A shell command waiting (bounded: a failed test never leaves it running) until `path`
+    exists: a job step the test lets end when it is ready."""
+    rounds = seconds * 20
+    return f"i=0; while [ ! -e {path} ] && [ $i -lt {rounds} ]; do sleep 0.05; i=$((i+1)); done"

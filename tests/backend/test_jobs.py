@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from processes import alive, gone
+from waiting import until_file_sh
 
 from qlutui.backend import jobrunner
 from qlutui.backend.job_records import (
@@ -167,8 +168,7 @@ async def test_progress_follows_the_plan_phases(manager, tmp_path: Path):
     progress: list[float] = []
     go = tmp_path / "go"  # the step waits (bounded) until the test saw two phases
     plan = Plan(
-        [sh(f"echo Retrieving; echo Unpacking; i=0; while [ ! -e {go} ] && [ $i -lt 600 ];"
-            " do sleep 0.05; i=$((i+1)); done; echo Configuring")],
+        [sh(f"echo Retrieving; echo Unpacking; {until_file_sh(go, 30)}; echo Configuring")],
         phases=["^Retrieving", "^Unpacking", "^Configuring"],
     )  # fmt: skip
     job = await manager.start("chroots.create", "Phases", {"beosrv-c": plan})
@@ -399,7 +399,7 @@ async def test_watchers_learn_each_state_change_of_driven_and_observed_jobs(tmp_
             lambda job, name=name: seen[name].append((job.id, job.record.state, job.done))
         )
     go = tmp_path / "go"
-    plan = Plan([sh(f"while [ ! -e {go} ]; do sleep 0.05; done")])
+    plan = Plan([sh(until_file_sh(go))])
     try:
         job = await driver.start("test.wait", "Waiting ...", {"beosrv-c": plan})
         assert seen["driver"][-1] == (job.id, RUNNING, False)

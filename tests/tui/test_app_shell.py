@@ -17,7 +17,7 @@ from textual.command import CommandPalette
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.widgets import Input
 from tiny_chroot import present_tree
-from waiting import on_screen, opened, settled, until
+from waiting import on_screen, opened, settled, until, until_file_sh
 
 from qlutui.app import QlutuiApp, serial_mode
 from qlutui.backend.cluster import Cluster
@@ -531,7 +531,7 @@ async def test_a_job_shows_its_start_and_end_at_once(
     once: no re-read of the list can come (REFRESH_S is huge)."""
     monkeypatch.setattr(jobs_screen, "REFRESH_S", 1e6)
     go = tmp_path / "go"
-    wait_go = Plan(steps=[{"argv": ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done"]}])
+    wait_go = Plan(steps=[{"argv": ["sh", "-c", until_file_sh(go)]}])
     cluster = Cluster.open(demo)
     demo_jobs(cluster)
     app = QlutuiApp(cluster)
