@@ -95,6 +95,16 @@ def split_spec(cluster: Cluster, spec: str) -> tuple[str | None, str]:
     return None, spec
 
 
+def _no_such_file(cluster: Cluster, spec: str) -> str:
+    """The refusal of a missing `spec`; a `NAME:/path` whose NAME is no head-node was read
+    as a local path: say so, it is most likely a mistyped head-node."""
+    node, sep, path = spec.partition(":")
+    if sep and path.startswith("/") and node not in cluster.headnode_names:
+        nodes = ", ".join(cluster.headnode_names)
+        return f"{spec}: no such file ({shown(node)} is not a head-node: {nodes})"
+    return f"{spec}: no such file"
+
+
 async def read_source(cluster: Cluster, spec: str, kind: str | None = None) -> ImportSource:
     """One file as an ImportSource; FileNotFoundError when it does not exist."""
     if kind is not None and kind not in KINDS:
@@ -171,7 +181,7 @@ async def import_files(
             sources.append(await read_source(cluster, spec, kind))
         except FileNotFoundError:
             if not missing_ok:
-                raise Refused(f"{spec}: no such file") from None
+                raise Refused(_no_such_file(cluster, spec)) from None
             skipped.append(spec)
     service = InventoryService(cluster)
     state = await asyncio.to_thread(service.load)

@@ -202,6 +202,8 @@ async def rename_chroot(cluster: Any, args: argparse.Namespace) -> int:
 
 async def run_in_chroot(cluster: Any, args: argparse.Namespace) -> int:
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise commands.UsageError("no command given: qlutui chroots run NAME -- ARGV...")
     service, state = await _state(cluster)
     return await _stream(await service.run(state, args.name, argv))
 

@@ -770,14 +770,17 @@ class HostsScreen(Screen):
         first = self.cluster.headnode_names[0]
         default = f"{first}:/etc/dnsmasq.hosts {first}:/etc/ssh/ssh_known_hosts"
         field = Field.input("paths", "Files", default, placeholder="PATH or HEADNODE:PATH ...")
-        values = await self.app.push_screen_wait(FormDialog("Import hosts", [field]))
-        if values is None or not (paths := values["paths"].split()):
-            return
-        try:
-            preview = await import_files(self.cluster, paths, dry_run=True)
-        except QlutuiError as exc:
-            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Cannot import"))
-            return
+        form = FormDialog("Import hosts", [field])
+        while True:
+            values = await self.app.push_screen_wait(form)
+            if values is None or not (paths := values["paths"].split()):
+                return
+            try:
+                preview = await import_files(self.cluster, paths, dry_run=True)
+                break
+            except QlutuiError as exc:  # a missing file, an unknown head-node: fix the list
+                await self.app.push_screen_wait(ErrorDialog(str(exc), title="Cannot import"))
+                form = form.again(values)
         detail = "\n".join(preview.lines(listed=5))
         if preview.plan.clashes or not preview.plan.changes:
             title = "Import refused" if preview.plan.clashes else "Nothing to import"

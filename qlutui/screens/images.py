@@ -524,9 +524,9 @@ class ImagesScreen(Screen):
         if self.preview is None or self.state is None:
             return
         moves = self.service.upgrade_preview(self.state, self.preview)
-        lines = [f"{m.image}: {m.choice}  {m.before or 'none'} -> {m.after}" for m in moves] or [
-            "no image would move"
-        ]
+        lines = [
+            f"{m.image}: {m.before or 'none'} -> {m.after} (version {m.choice})" for m in moves
+        ] or ["no image would move"]
         info = self.query_one("#images-info", Static)
         info.update("\n".join([f"If {self.preview} were added:", *lines]))
         info.add_class("-shown")

@@ -210,8 +210,10 @@ def test_cli_run_streams_the_log_and_exits_with_the_job(config: Path) -> None:
     failed = qlutui(config, "run", NAME, "--", "sh", "-c", "echo oops >&2; exit 3")
     assert failed.returncode == 1
     assert any(line.endswith(" oops") for line in failed.stdout.splitlines())
-    empty = qlutui(config, "run", NAME)
-    assert empty.returncode != 0 and "the command is empty" in empty.stderr
+    for nothing in ([], ["--"]):  # bad usage: said how, exit 2
+        empty = qlutui(config, "run", NAME, *nothing)
+        assert empty.returncode == 2, nothing
+        assert "no command given: qlutui chroots run NAME -- ARGV..." in empty.stderr
     assert mounts_below(base(config)) == []
 
 

@@ -145,6 +145,7 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         ),
         ("hn:/etc/big", "hn:/etc/big: larger than 64 MiB, not imported"),
         ("hn:/etc/nope", "hn:/etc/nope: no such file"),
+        ("hm:/etc/hosts", "hm:/etc/hosts: no such file ('hm' is not a head-node: hn)"),
         (
             "hn:/etc/odd",
             "hn:/etc/odd: cannot tell its format; pass --format (hosts|dnsmasq|known_hosts|ethers)",

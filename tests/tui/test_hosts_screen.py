@@ -305,6 +305,26 @@ async def test_import_by_keys_previews_then_applies(cluster: Cluster) -> None:
         assert "nothing to change" in shown.message
 
 
+async def test_a_refused_import_path_goes_back_to_the_filled_form(cluster: Cluster) -> None:
+    """A missing file is named, then the form is back as it was typed (not closed, the
+    list lost): the path fixed, the import goes on."""
+    root = cluster.config.headnode("beosrv-c").root
+    (root / "etc/dnsmasq.hosts").write_text("# Network: boot\n127.52.1.100 gpu-01\n")
+    async with QlutuiApp(cluster).run_test(size=(80, 24)) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("m")
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"beosrv-c:/etc/dnsmasq.hostz", "enter")
+        shown = await dialog(pilot, ErrorDialog)
+        assert "no such file" in shown.message
+        await pilot.press("enter")
+        form = await dialog(pilot, FormDialog)
+        assert form.query_one("#field-paths", Input).value == "beosrv-c:/etc/dnsmasq.hostz"
+        await pilot.press("end", "backspace", "s", "enter")
+        await confirm(pilot, screen, "Import these hosts?")
+        await until(pilot, lambda: "gpu-01" in hosts(cluster), "the import")
+
+
 async def test_add_a_range_with_alias_and_override_patterns(cluster: Cluster) -> None:
     app = QlutuiApp(cluster)
     async with app.run_test(size=SIZE) as pilot:

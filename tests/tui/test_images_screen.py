@@ -213,6 +213,7 @@ async def test_the_upgrade_preview_follows_a_rename_and_a_delete(cluster: Cluste
         await dialog(pilot, FormDialog)
         await pilot.press(*"13.1.2", "ctrl+s")
         await until(pilot, lambda: "Test-img:" in preview(), "the preview")
+        assert "Test-img: 13.1.1 -> 13.1.2 (version 13.1)" in preview().splitlines()
         await until(pilot, lambda: app.screen is screen, "the form to close")
         await pilot.press("r")  # the cursor is on Test-img
         await dialog(pilot, FormDialog)
