@@ -4,7 +4,9 @@ Textual's Footer is a widget per key, mounted anew on every binding change: a sc
 paint is followed by a second mount, CSS pass and layout (70-100 ms while a log streams,
 during which keys wait). Here a change is a repaint of one line. When the keys do not fit,
 the spacing tightens, then the least important keys are left out whole (the app-wide ones
-first); `?` and the palette key stay on the right, and `?` lists them all.
+first); `?` and the palette key stay on the right, and `?` lists them all. While a dialog
+(a modal screen) is open over its screen, the bar shows the dialog's keys: those are the
+ones that act (a form's ^s OK, a question's y / n), not the screen's beneath.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 
 
@@ -56,12 +58,27 @@ class KeysFooter(Widget):
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
+        self.app.screen_change_signal.subscribe(self, self._screen_changed)
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
+        self.app.screen_change_signal.unsubscribe(self)
 
     def bindings_changed(self, screen: Screen) -> None:
         self.refresh()
+
+    def _screen_changed(self, top: Screen) -> None:
+        """A dialog opened over this screen (its keys now, and as its focus moves) or closed."""
+        if top is not self.screen and isinstance(top, ModalScreen):
+            top.bindings_updated_signal.subscribe(self, self.bindings_changed)
+        self.refresh()
+
+    @property
+    def shown(self) -> Screen:
+        """The screen whose keys the bar shows: a dialog open over this one, else its own (a
+        bar under another full screen is not seen)."""
+        top = self.app.screen
+        return top if isinstance(top, ModalScreen) and top is not self.screen else self.screen
 
     def items(self) -> tuple[list[FooterItem], list[FooterItem]]:
         """The shown bindings of the focused chain, one per action, most important first
@@ -70,7 +87,7 @@ class KeysFooter(Widget):
         app = self.app
         right: list[FooterItem] = []
         seen: dict[str, tuple[bool, FooterItem]] = {}
-        for key, (node, binding, enabled, _tip) in self.screen.active_bindings.items():
+        for key, (node, binding, enabled, _tip) in self.shown.active_bindings.items():
             item = FooterItem(key, app.get_key_display(binding), binding.description, enabled)
             if binding.id in KEPT or (
                 key == app.COMMAND_PALETTE_BINDING and app.ENABLE_COMMAND_PALETTE

@@ -124,6 +124,30 @@ async def test_the_drawn_key_bar_holds_only_whole_keys_on_every_screen(demo: Pat
     await cluster.aclose()
 
 
+async def test_the_key_bar_shows_an_open_dialogs_keys_then_its_screens_again(
+    demo: Path,
+) -> None:
+    """The bottom row under a form or a question shows the keys that act now (^s OK, esc
+    Cancel; y Yes, n No), not the screen's beneath, and the screen's once it closes."""
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+
+    def bottom_starts(text: str) -> bool:  # the spacing tightens when many keys are shown
+        return " ".join(screen_lines(app)[-1].split()).startswith(text)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "i")
+        screen_keys = "n New r Rename d Delete "
+        assert bottom_starts(screen_keys)
+        for key, keys, answer in [("n", "^s OK esc Cancel", "escape"), ("d", "y Yes n No", "n")]:
+            await pilot.press(key)  # the New image form; Delete's question
+            await until(pilot, lambda keys=keys: bottom_starts(keys), f"the keys of {key}")
+            assert "Rename" not in screen_lines(app)[-1]
+            await pilot.press(answer)
+            await until(pilot, lambda: bottom_starts(screen_keys), "the screen's keys again")
+    await cluster.aclose()
+
+
 async def test_key_help_explains_moving_around(demo: Path) -> None:
     cluster = Cluster.open(demo)
     app = QlutuiApp(cluster)
