@@ -150,9 +150,8 @@ def log_stream(ctx: Context, transport: str) -> list[Result]:
     config = ctx.config if transport == "local" else ctx.ssh_config()
     argv = _emit_argv(ctx, transport, ctx.scale.lines)
     longer = _emit_argv(ctx, transport, 10 * ctx.scale.lines)  # streams past a bare open
-    reps = 1 if ctx.scale.reps < 3 else 3
     runs, cats, bare_opens = [], [], []
-    for _ in range(reps):
+    for _ in range(ctx.scale.reps):  # the opening's median moved 2-3.5x over 3 pairs
         runs.append(asyncio.run(_log_stream(config, ctx.scale.lines)))
         cats.append(timed(lambda: _through_cat(argv)))
         bare_opens.append(_while_streaming(longer, lambda: bare.open_screen(_jobs_widgets)) / 1000)
