@@ -31,7 +31,13 @@ from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted, name_problem
 from qlutui.model.versions import parse_version
 from qlutui.widgets.blocking import closed, off_loop
-from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.dialogs import (
+    Confirm,
+    ErrorDialog,
+    Field,
+    FormDialog,
+    submit_until_accepted,
+)
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import Hanging, label_rows
 
@@ -229,23 +235,27 @@ class ChrootsScreen(Screen):
             return True if self.selected is not None else None
         return True
 
-    async def _refused(self, exc: QlutuiError) -> None:
+    async def _refused(self, exc: QlutuiError) -> bool:
+        """Show why the service said no; a conflict reloads the list instead. Whether a form
+        the answers came from is done: False opens it again, not after a conflict (the state
+        it was filled from is gone)."""
         if isinstance(exc, ConflictError):
             self.notify(str(exc), severity="warning")
             self.action_reload()
-            return
+            return True
         await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
+        return False
 
-    async def _start(self, starting: Awaitable[Job], select: str) -> None:
+    async def _start(self, starting: Awaitable[Job], select: str) -> bool:
         """Await a service call that starts a job: its log window opens (the list reloaded
-        on `select` behind it), or the refusal is shown."""
+        on `select` behind it), or the refusal is shown (False: see `_refused`)."""
         try:
             job = await starting
         except QlutuiError as exc:
-            await self._refused(exc)
-            return
+            return await self._refused(exc)
         self.action_reload(select)
         self.app.show_job(job.id)  # type: ignore[attr-defined]
+        return True
 
     def _name_field(self, label: str, value: str = "") -> Field:
         def problem(name: str) -> str | None:
@@ -294,21 +304,22 @@ class ChrootsScreen(Screen):
             )
             return None
 
-        values = await self.app.push_screen_wait(FormDialog("New chroot", fields, validate=check))
-        if values is None:
-            return
-        await self._start(
-            self.service.new(
-                state,
+        def new(values: dict[str, Any]) -> Awaitable[bool]:
+            return self._start(
+                self.service.new(
+                    state,
+                    values["name"],
+                    values["description"],
+                    values["server"],
+                    values["flavour"],
+                    values["version"],
+                    values["tasks"],
+                ),
                 values["name"],
-                values["description"],
-                values["server"],
-                values["flavour"],
-                values["version"],
-                values["tasks"],
-            ),
-            values["name"],
-        )
+            )
+
+        form = FormDialog("New chroot", fields, validate=check)
+        await submit_until_accepted(self.app, form, new)
 
     @work(group="chroots-action", exclusive=True)
     async def action_clone(self) -> None:
@@ -323,13 +334,13 @@ class ChrootsScreen(Screen):
         chroot = state.chroot(source)
         detail = f"Copy of {chroot.server}:{chroot.path} ({chroot.flavour} {chroot.version})"
         fields = [self._name_field("New name"), Field.input("description", "Description")]
-        values = await self.app.push_screen_wait(
-            FormDialog(f"Clone chroot {source}", fields, detail=detail)
-        )
-        if values is None:
-            return
-        await self._start(
-            self.service.clone(state, source, values["name"], values["description"]), values["name"]
+        await submit_until_accepted(
+            self.app,
+            FormDialog(f"Clone chroot {source}", fields, detail=detail),
+            lambda values: self._start(
+                self.service.clone(state, source, values["name"], values["description"]),
+                values["name"],
+            ),
         )
 
     @work(group="chroots-action", exclusive=True)
@@ -338,15 +349,16 @@ class ChrootsScreen(Screen):
         if name is None or state is None:
             return
         field = Field.input("description", "Description", state.chroot(name).description)
-        values = await self.app.push_screen_wait(FormDialog(f"Edit chroot {name}", [field]))
-        if values is None:
-            return
-        try:
-            self._show(
-                await off_loop(self.service.edit_description, state, name, values["description"])
-            )
-        except QlutuiError as exc:
-            await self._refused(exc)
+
+        async def save(values: dict[str, Any]) -> bool:
+            edit = self.service.edit_description
+            try:
+                self._show(await off_loop(edit, state, name, values["description"]))
+            except QlutuiError as exc:
+                return await self._refused(exc)
+            return True
+
+        await submit_until_accepted(self.app, FormDialog(f"Edit chroot {name}", [field]), save)
 
     @work(group="chroots-action", exclusive=True)
     async def action_remove(self) -> None:
@@ -377,25 +389,24 @@ class ChrootsScreen(Screen):
         except QlutuiError as exc:
             await self._refused(exc)
             return
-        values = await self.app.push_screen_wait(
-            FormDialog(f"Rename chroot {old}", [self._name_field("New name", old)])
-        )
-        if values is None:
-            return
-        new = values["name"]
-        try:
-            images = self.service.check_rename(state, old, new)
-        except QlutuiError as exc:
-            await self._refused(exc)
-            return
-        detail = "Copies the tree, then removes the old one."
-        if images:
-            detail += f" These Qlustar Images will use '{new}': {', '.join(images)}"
-        if not await self.app.push_screen_wait(
-            Confirm(f"Rename chroot '{old}' to '{new}'?", detail, title="Rename chroot")
-        ):
-            return
-        await self._start(self.service.rename(state, old, new), new)
+
+        async def rename(values: dict[str, Any]) -> bool:
+            new = values["name"]
+            try:
+                images = self.service.check_rename(state, old, new)
+            except QlutuiError as exc:
+                return await self._refused(exc)
+            detail = "Copies the tree, then removes the old one."
+            if images:
+                detail += f" These Qlustar Images will use '{new}': {', '.join(images)}"
+            if not await self.app.push_screen_wait(
+                Confirm(f"Rename chroot '{old}' to '{new}'?", detail, title="Rename chroot")
+            ):
+                return True
+            return await self._start(self.service.rename(state, old, new), new)
+
+        form = FormDialog(f"Rename chroot {old}", [self._name_field("New name", old)])
+        await submit_until_accepted(self.app, form, rename)
 
     @work(group="chroots-action", exclusive=True)
     async def action_run(self) -> None:
@@ -414,12 +425,13 @@ class ChrootsScreen(Screen):
             f"Runs as root inside {chroot.server}:{chroot.path} (split like a shell would, no "
             "shell itself); /proc, /sys and /dev are mounted for the run only."
         )
-        values = await self.app.push_screen_wait(
-            FormDialog(f"Run in chroot {name}", [field], detail=detail)
+        await submit_until_accepted(
+            self.app,
+            FormDialog(f"Run in chroot {name}", [field], detail=detail),
+            lambda values: self._start(
+                self.service.run(state, name, shlex.split(values["command"])), name
+            ),
         )
-        if values is None:
-            return
-        await self._start(self.service.run(state, name, shlex.split(values["command"])), name)
 
     @work(group="chroots-action", exclusive=True)
     async def action_upgrade(self) -> None:
@@ -464,12 +476,11 @@ class ChrootsScreen(Screen):
         def check(values: dict[str, Any]) -> str | None:
             return None if values["tasks"] else "choose at least one task"
 
-        values = await self.app.push_screen_wait(
-            FormDialog(f"Add tasks to chroot {name}", [field], detail=detail, validate=check)
+        await submit_until_accepted(
+            self.app,
+            FormDialog(f"Add tasks to chroot {name}", [field], detail=detail, validate=check),
+            lambda values: self._start(self.service.add_tasks(state, name, values["tasks"]), name),
         )
-        if values is None:
-            return
-        await self._start(self.service.add_tasks(state, name, values["tasks"]), name)
 
     @work(group="chroots-action", exclusive=True)
     async def action_release(self) -> None:
@@ -517,15 +528,14 @@ class ChrootsScreen(Screen):
             self.service.release_target(state, name, values["version"] or "", clone_of(values))
             return None
 
-        values = await self.app.push_screen_wait(
-            FormDialog(f"Release upgrade of {name}", fields, detail=detail, validate=check)
-        )
-        if values is None:
-            return
-        clone = clone_of(values)
-        await self._start(
-            self.service.release_upgrade(state, name, values["version"], clone), clone
-        )
+        def upgrade(values: dict[str, Any]) -> Awaitable[bool]:
+            clone = clone_of(values)
+            return self._start(
+                self.service.release_upgrade(state, name, values["version"], clone), clone
+            )
+
+        form = FormDialog(f"Release upgrade of {name}", fields, detail=detail, validate=check)
+        await submit_until_accepted(self.app, form, upgrade)
 
     @work(group="chroots-action", exclusive=True)
     async def action_shell(self) -> None:

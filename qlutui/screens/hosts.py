@@ -46,7 +46,13 @@ from qlutui.model.inventory import (
 from qlutui.model.names import counted
 from qlutui.model.noderange import expand, folded
 from qlutui.widgets.blocking import off_loop
-from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.dialogs import (
+    Confirm,
+    ErrorDialog,
+    Field,
+    FormDialog,
+    submit_until_accepted,
+)
 from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.footer import KeysFooter
 
@@ -533,11 +539,11 @@ class HostsScreen(Screen):
     async def _edit(
         self, compute: Callable[[Inventory], Inventory], summary: str, question: str
     ) -> bool:
-        """Preview an edit (a dry run, off the event loop), ask, then apply it. Returns
-        whether the dry run refused it: a form it came from opens again, as it was filled."""
+        """Preview an edit (a dry run, off the event loop), ask, then apply it. False when
+        the service refused it (shown): a form it came from opens again, as it was filled."""
         state = self.state
         if state is None:
-            return False
+            return True
 
         def dry_run() -> tuple[Inventory, InventoryChange]:
             new = compute(state.inventory)
@@ -547,27 +553,27 @@ class HostsScreen(Screen):
             new, change = await off_loop(dry_run)
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
-            return True
+            return False
         if change.empty:
             self.notify("No change")
-            return False
+            return True
         if not await self.app.push_screen_wait(
             Confirm(question, detail="\n".join(change.details(new, PREVIEW_HOSTS)))
         ):
-            return False
+            return True
         try:
             done = await off_loop(self.service.apply, state, new, summary=summary, dry_run=False)
         except ConflictError as exc:
             self.notify(f"{exc}; reloaded", severity="error", timeout=8)
             self.action_reload()
-            return False
+            return True
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
             return False
         self.notify(done.text()[:1].upper() + done.text()[1:])
         self.selected -= set(done.removed)
         self.action_reload()
-        return False
+        return True
 
     def _range_field(self, value: str) -> Field:
         return Field.input(
@@ -640,13 +646,10 @@ class HostsScreen(Screen):
             f" and the override, {edits.NAME} is each host's name."
         )
         form = FormDialog("Add hosts", fields, detail=detail, validate=_one_mac)
-        while (values := await self.app.push_screen_wait(form)) is not None:
-            if not await self._add_from(values):
-                return
-            form = form.again(values)
+        await submit_until_accepted(self.app, form, self._add_from)
 
     async def _add_from(self, values: dict[str, Any]) -> bool:
-        """The Add hosts form's edit; whether it was refused."""
+        """The Add hosts form's edit; False when it was refused."""
         inv = self.state.inventory
         primary = inv.primary
         names = expand(values["names"])
@@ -715,13 +718,10 @@ class HostsScreen(Screen):
             Field.text("keys", "Host keys", "\n".join(host.host_keys)),
         ]
         form = FormDialog(f"Host {name}", fields)
-        while (values := await self.app.push_screen_wait(form)) is not None:
-            if not await self._save_host(name, values):
-                return
-            form = form.again(values)
+        await submit_until_accepted(self.app, form, lambda values: self._save_host(name, values))
 
     async def _save_host(self, name: str, values: dict[str, Any]) -> bool:
-        """The host form's edit; whether it was refused."""
+        """The host form's edit; False when it was refused."""
         nets = self.state.inventory.networks
         primary = next((n for n in nets if n.primary), None)
         macs = {primary.name: values["mac"].strip()} if primary is not None else {}
@@ -751,14 +751,17 @@ class HostsScreen(Screen):
             )
             return
         fields = [self._range_field(self._targets()), self._image_field()]
-        values = await self.app.push_screen_wait(FormDialog("Set the image of hosts", fields))
-        if values is None:
-            return
-        names, image = expand(values["names"]), values["image"] or ""
-        await self._edit(
-            lambda inv: edits.set_hosts(inv, names, edits.HostFields(image=image)),
-            "hosts set image (TUI)",
-            f"Set image {image or '<None>'} on {counted(len(names), 'host')}?",
+
+        async def set_image(values: dict[str, Any]) -> bool:
+            names, image = expand(values["names"]), values["image"] or ""
+            return await self._edit(
+                lambda inv: edits.set_hosts(inv, names, edits.HostFields(image=image)),
+                "hosts set image (TUI)",
+                f"Set image {image or '<None>'} on {counted(len(names), 'host')}?",
+            )
+
+        await submit_until_accepted(
+            self.app, FormDialog("Set the image of hosts", fields), set_image
         )
 
     @work(group="hosts-action", exclusive=True)
@@ -770,31 +773,32 @@ class HostsScreen(Screen):
         first = self.cluster.headnode_names[0]
         default = f"{first}:/etc/dnsmasq.hosts {first}:/etc/ssh/ssh_known_hosts"
         field = Field.input("paths", "Files", default, placeholder="PATH or HEADNODE:PATH ...")
-        form = FormDialog("Import hosts", [field])
-        while True:
-            values = await self.app.push_screen_wait(form)
-            if values is None or not (paths := values["paths"].split()):
-                return
+
+        async def import_paths(values: dict[str, Any]) -> bool:
+            if not (paths := values["paths"].split()):
+                return True
             try:
                 preview = await import_files(self.cluster, paths, dry_run=True)
-                break
             except QlutuiError as exc:  # a missing file, an unknown head-node: fix the list
                 await self.app.push_screen_wait(ErrorDialog(str(exc), title="Cannot import"))
-                form = form.again(values)
-        detail = "\n".join(preview.lines(listed=5))
-        if preview.plan.clashes or not preview.plan.changes:
-            title = "Import refused" if preview.plan.clashes else "Nothing to import"
-            await self.app.push_screen_wait(ErrorDialog(detail, title=title))
-            return
-        if not await self.app.push_screen_wait(Confirm("Import these hosts?", detail)):
-            return
-        try:
-            done = await import_files(self.cluster, paths)
-        except QlutuiError as exc:
-            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Not imported"))
-            return
-        self.notify(done.lines(listed=1)[0])
-        self._load()
+                return False
+            detail = "\n".join(preview.lines(listed=5))
+            if preview.plan.clashes or not preview.plan.changes:
+                title = "Import refused" if preview.plan.clashes else "Nothing to import"
+                await self.app.push_screen_wait(ErrorDialog(detail, title=title))
+                return not preview.plan.clashes
+            if not await self.app.push_screen_wait(Confirm("Import these hosts?", detail)):
+                return True
+            try:
+                done = await import_files(self.cluster, paths)
+            except QlutuiError as exc:
+                await self.app.push_screen_wait(ErrorDialog(str(exc), title="Not imported"))
+                return False
+            self.notify(done.lines(listed=1)[0])
+            self._load()
+            return True
+
+        await submit_until_accepted(self.app, FormDialog("Import hosts", [field]), import_paths)
 
     @work(group="hosts-action", exclusive=True)
     async def action_renumber(self) -> None:
@@ -818,20 +822,21 @@ class HostsScreen(Screen):
                     help=f"The first host's new IP on {net.name}, the next ones count up",
                 )
             )
-        values = await self.app.push_screen_wait(FormDialog("Renumber IPs", fields))
-        if values is None:
-            return
-        names = expand(values["names"])
-        ips = {
-            n.name: values[f"ip{i}"].strip()
-            for i, n in enumerate(inv.networks)
-            if values[f"ip{i}"].strip()
-        }
-        await self._edit(
-            lambda inv: edits.set_hosts(inv, names, edits.HostFields(ips=ips)),
-            "hosts renumber (TUI)",
-            f"Renumber {counted(len(names), 'host')}?",
-        )
+
+        async def renumber(values: dict[str, Any]) -> bool:
+            names = expand(values["names"])
+            ips = {
+                n.name: values[f"ip{i}"].strip()
+                for i, n in enumerate(inv.networks)
+                if values[f"ip{i}"].strip()
+            }
+            return await self._edit(
+                lambda inv: edits.set_hosts(inv, names, edits.HostFields(ips=ips)),
+                "hosts renumber (TUI)",
+                f"Renumber {counted(len(names), 'host')}?",
+            )
+
+        await submit_until_accepted(self.app, FormDialog("Renumber IPs", fields), renumber)
 
     @work(group="hosts-action", exclusive=True)
     async def action_scan_keys(self) -> None:
@@ -839,37 +844,39 @@ class HostsScreen(Screen):
         from qlutui.backend.sshfiles import SSHFilesService
         from qlutui.screens.ssh_configs import port_problem, scan_and_store
 
-        values = await self.app.push_screen_wait(
-            FormDialog(
-                "Scan host keys",
-                [
-                    self._range_field(self._targets()),
-                    Field.input("port", "SSH port", "22", validate=port_problem),
-                ],
-                detail="Connects to each host's primary-network IP and reads the keys it offers.",
-            )
+        form = FormDialog(
+            "Scan host keys",
+            [
+                self._range_field(self._targets()),
+                Field.input("port", "SSH port", "22", validate=port_problem),
+            ],
+            detail="Connects to each host's primary-network IP and reads the keys it offers.",
         )
-        if values is None:
-            return
         service = SSHFilesService(self.cluster)
-        if await scan_and_store(self, service, values["names"], int(values["port"])):
-            self.action_reload()
+
+        async def scan(values: dict[str, Any]) -> bool:
+            stored = await scan_and_store(self, service, values["names"], int(values["port"]))
+            if stored:
+                self.action_reload()
+            return stored is not None
+
+        await submit_until_accepted(self.app, form, scan)
 
     @work(group="hosts-action", exclusive=True)
     async def _remove_hosts(self) -> None:
         if await self._loaded_state() is None:
             return
-        values = await self.app.push_screen_wait(
-            FormDialog("Remove hosts", [self._range_field(self._targets())])
-        )
-        if values is None:
-            return
-        names = expand(values["names"])
-        await self._edit(
-            lambda inv: edits.remove_hosts(inv, names),
-            "hosts rm (TUI)",
-            f"Really remove {counted(len(names), 'host')}?",
-        )
+
+        async def remove(values: dict[str, Any]) -> bool:
+            names = expand(values["names"])
+            return await self._edit(
+                lambda inv: edits.remove_hosts(inv, names),
+                "hosts rm (TUI)",
+                f"Really remove {counted(len(names), 'host')}?",
+            )
+
+        form = FormDialog("Remove hosts", [self._range_field(self._targets())])
+        await submit_until_accepted(self.app, form, remove)
 
     @work(group="hosts-action", exclusive=True)
     async def _network_form(self, network: Network | None) -> None:
@@ -892,13 +899,12 @@ class HostsScreen(Screen):
         ]
         title = f"Network {network.name}" if network else "New network"
         form = FormDialog(title, fields)
-        while (values := await self.app.push_screen_wait(form)) is not None:
-            if not await self._save_network(network, values):
-                return
-            form = form.again(values)
+        await submit_until_accepted(
+            self.app, form, lambda values: self._save_network(network, values)
+        )
 
     async def _save_network(self, network: Network | None, values: dict[str, Any]) -> bool:
-        """The network form's edit; whether it was refused."""
+        """The network form's edit; False when it was refused."""
         changes = {
             "kind": values["kind"],
             "primary": values["role"],
@@ -927,21 +933,25 @@ class HostsScreen(Screen):
         if state is None or network is None:
             return
         field = Field.input("name", "New name", network.name, validate=_name_problem)
-        values = await self.app.push_screen_wait(
-            FormDialog(f"Rename network {network.name}", [field])
+        form = FormDialog(f"Rename network {network.name}", [field])
+        await submit_until_accepted(
+            self.app, form, lambda values: self._rename_network(state, network.name, values)
         )
-        if values is None:
-            return
-        old, new = network.name, values["name"].strip()
+
+    async def _rename_network(
+        self, state: InventoryState, old: str, values: dict[str, Any]
+    ) -> bool:
+        """The rename form's edit, previewed then applied; False when it was refused."""
+        new = values["name"].strip()
         rename = self.service.rename_network
         try:
             change = await off_loop(rename, state, old, new, dry_run=True)
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
-            return
+            return False
         if change.empty:
             self.notify("No change")
-            return
+            return True
         detail = [
             f"Hosts following: {len(change.changed)} ({folded(change.changed, PREVIEW_HOSTS)})",
             *(f"Setting: {s}" for s in change.settings),
@@ -950,18 +960,19 @@ class HostsScreen(Screen):
         if not await self.app.push_screen_wait(
             Confirm(f"Rename network {old} to {new}?", detail="\n".join(detail))
         ):
-            return
+            return True
         try:
             done = await off_loop(rename, state, old, new)
         except ConflictError as exc:
             self.notify(f"{exc}; reloaded", severity="error", timeout=8)
             self.action_reload()
-            return
+            return True
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(_lines(exc), title="Refused"))
-            return
+            return False
         self.notify(f"Renamed network {old} to {new}: {done.text()}")
         self.action_reload()
+        return True
 
     @work(group="hosts-action", exclusive=True)
     async def _delete_network(self, network: Network) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -29,7 +29,13 @@ from qlutui.model.names import counted, name_problem
 from qlutui.model.noderange import folded
 from qlutui.model.versions import describe, parse_version
 from qlutui.widgets.blocking import off_loop
-from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.dialogs import (
+    Confirm,
+    ErrorDialog,
+    Field,
+    FormDialog,
+    submit_until_accepted,
+)
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.help import FIELD_HELP
 from qlutui.widgets.lists import FoldTree
@@ -288,14 +294,15 @@ class ImagesScreen(Screen):
     async def _apply(
         self, change: Callable[[ImagesState], ImagesState], done: str, focus: Ref | None = None
     ) -> bool:
-        """Run a change off the event loop, then show the state it returns."""
+        """Run a change off the event loop, then show the state it returns. False when the
+        service refused it (shown): a form it came from opens again, as it was filled."""
         assert self.state is not None
         try:
             state = await off_loop(change, self.state)
         except ConflictError as exc:
             self.notify(f"{exc}; reloaded", severity="error", timeout=8)
             self.action_reload()
-            return False
+            return True
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
             return False
@@ -346,31 +353,30 @@ class ImagesScreen(Screen):
             Field.input("postinst", "Postinst", validate=lambda v: v and name_problem(v)),
             Field.input("description", "Description"),
         ]
-        form = FormDialog("New image", fields, validate=self._version_check)
-        while True:
-            values = await self.app.push_screen_wait(form)
-            if values is None:
-                return
+
+        async def create(values: dict[str, Any]) -> bool:
             chroot = values["chroot"] or ""
             force = await self._confirm_chroot(values["flavour"], chroot)
-            if force is not None:
-                break
-            form = form.again(values)  # declined: back to the form as it was filled
-        name = values["name"]
-        await self._apply(
-            lambda s: service.create(
-                s,
-                name,
-                flavour=values["flavour"],
-                version=values["version"],
-                chroot=chroot,
-                postinst=values["postinst"],
-                description=values["description"],
-                force=force,
-            ),
-            f"Image {name} created",
-            Ref(name, "image"),
-        )
+            if force is None:  # declined: back to the form as it was filled
+                return False
+            name = values["name"]
+            return await self._apply(
+                lambda s: service.create(
+                    s,
+                    name,
+                    flavour=values["flavour"],
+                    version=values["version"],
+                    chroot=chroot,
+                    postinst=values["postinst"],
+                    description=values["description"],
+                    force=force,
+                ),
+                f"Image {name} created",
+                Ref(name, "image"),
+            )
+
+        form = FormDialog("New image", fields, validate=self._version_check)
+        await submit_until_accepted(self.app, form, create)
 
     @work(group="images-action", exclusive=True)
     async def action_rename(self) -> None:
@@ -384,16 +390,17 @@ class ImagesScreen(Screen):
         detail = (
             f"The hosts using it ({counted(hosts, 'host')}) follow the new name." if hosts else ""
         )
-        values = await self.app.push_screen_wait(
-            FormDialog(f"Rename image {old}", [field], detail=detail)
-        )
-        if values is not None:
+
+        async def rename(values: dict[str, Any]) -> bool:
             new = values["name"]
-            await self._apply(
+            return await self._apply(
                 lambda s: self.service.rename(s, old, new),
                 f"Image {old} renamed to {new}",
                 Ref(new, "image"),
             )
+
+        form = FormDialog(f"Rename image {old}", [field], detail=detail)
+        await submit_until_accepted(self.app, form, rename)
 
     @work(group="images-action", exclusive=True)
     async def action_delete(self) -> None:
@@ -418,62 +425,63 @@ class ImagesScreen(Screen):
             self.notify(f"No module left to add to {ref.image}", severity="warning")
             return
         field = Field.select("module", "Module", addable)
-        values = await self.app.push_screen_wait(FormDialog(f"Add module to {ref.image}", [field]))
-        if values is not None:
+
+        async def add(values: dict[str, Any]) -> bool:
             module = values["module"]
-            await self._apply(
+            return await self._apply(
                 lambda s: self.service.add_module(s, ref.image, module),
                 f"Module {module} added to {ref.image}",
                 Ref(ref.image, "module", module),
             )
 
+        await submit_until_accepted(
+            self.app, FormDialog(f"Add module to {ref.image}", [field]), add
+        )
+
     @work(group="images-action", exclusive=True)
     async def action_remove_module(self) -> None:
         if not (ref := self._current()):
             return
-        module = ref.item if ref.kind == "module" else None
-        if module is None:
-            removable = self.service.removable_modules(self.state, ref.image)
-            if not removable:
-                self.notify(f"{ref.image} has only core, which stays", severity="warning")
-                return
-            field = Field.select("module", "Module", removable)
-            values = await self.app.push_screen_wait(
-                FormDialog(f"Remove module from {ref.image}", [field])
+
+        async def remove(module: str) -> bool:
+            return await self._apply(
+                lambda s: self.service.remove_module(s, ref.image, module),
+                f"Module {module} removed from {ref.image}",
+                Ref(ref.image, "modules"),
             )
-            if values is None:
-                return
-            module = values["module"]
-        await self._apply(
-            lambda s: self.service.remove_module(s, ref.image, module),
-            f"Module {module} removed from {ref.image}",
-            Ref(ref.image, "modules"),
-        )
+
+        if ref.kind == "module":
+            await remove(ref.item)
+            return
+        removable = self.service.removable_modules(self.state, ref.image)
+        if not removable:
+            self.notify(f"{ref.image} has only core, which stays", severity="warning")
+            return
+        field = Field.select("module", "Module", removable)
+        form = FormDialog(f"Remove module from {ref.image}", [field])
+        await submit_until_accepted(self.app, form, lambda values: remove(values["module"]))
 
     @work(group="images-action", exclusive=True)
     async def action_edit(self, kind: str) -> None:
         if not (ref := self._current()):
             return
         state, image = self.state, self.state.image(ref.image)
-        form = self._edit_form(kind, state, image.name)
-        while True:
-            values = await self.app.push_screen_wait(form)
-            if values is None:
-                return
-            if kind == "chroot":
-                values["chroot"] = values["chroot"] or ""
+
+        async def save(values: dict[str, Any]) -> bool:
+            changes = {**values, "chroot": values["chroot"] or ""} if kind == "chroot" else values
             force: bool | None = False
             if kind in ("flavour", "chroot"):
-                chroot = values.get("chroot", image.chroot)
-                force = await self._confirm_chroot(values.get("flavour", image.flavour), chroot)
-            if force is not None:
-                break
-            form = form.again(values)  # declined: back to the form as it was filled
-        await self._apply(
-            lambda s: self.service.update(s, image.name, force=force, **values),
-            f"Image {image.name}: {', '.join(values)} saved",
-            Ref(image.name, kind),
-        )
+                chroot = changes.get("chroot", image.chroot)
+                force = await self._confirm_chroot(changes.get("flavour", image.flavour), chroot)
+            if force is None:  # declined: back to the form as it was filled
+                return False
+            return await self._apply(
+                lambda s: self.service.update(s, image.name, force=force, **changes),
+                f"Image {image.name}: {', '.join(changes)} saved",
+                Ref(image.name, kind),
+            )
+
+        await submit_until_accepted(self.app, self._edit_form(kind, state, image.name), save)
 
     def _edit_form(self, kind: str, state: ImagesState, name: str) -> FormDialog:
         image = state.image(name)

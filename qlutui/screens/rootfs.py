@@ -31,7 +31,13 @@ from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted, name_problem
 from qlutui.model.rootfs import INITD, mode_text, normalize_relpath, size_text
 from qlutui.widgets.blocking import closed, off_loop
-from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.dialogs import (
+    Confirm,
+    ErrorDialog,
+    Field,
+    FormDialog,
+    submit_until_accepted,
+)
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import Hanging
@@ -55,7 +61,8 @@ class _Actions(Screen):
     service: RootfsService
 
     async def _do(self, change: Callable[[], Awaitable[Any]], what: str) -> bool:
-        """Run a change; an Outcome is reported per head-node, an error in a dialog."""
+        """Run a change; an Outcome is reported per head-node, an error in a dialog (False:
+        a form the change came from opens again, as it was filled)."""
         try:
             result = await change()
         except ConflictError as exc:
@@ -195,19 +202,20 @@ class RootfsScreen(_Actions):
             ),
         ]
         detail = f"Created on {', '.join(self.cluster.headnode_names)}."
-        values = await self.app.push_screen_wait(
-            FormDialog("New root-fs config", fields, detail=detail)
-        )
-        if values is None:
-            return
-        name = values["name"]
-        await self._do(
-            lambda: self.service.create(
-                state, name, values["description"], initd=bool(values["initd"])
-            ),
-            f"Config {name} created",
-        )
-        self.action_reload(name)  # the cursor on the new config, to open it
+
+        async def create(values: dict[str, Any]) -> bool:
+            name = values["name"]
+            if done := await self._do(
+                lambda: self.service.create(
+                    state, name, values["description"], initd=bool(values["initd"])
+                ),
+                f"Config {name} created",
+            ):
+                self.action_reload(name)  # the cursor on the new config, to open it
+            return done
+
+        form = FormDialog("New root-fs config", fields, detail=detail)
+        await submit_until_accepted(self.app, form, create)
 
     @work(group="rootfs-action", exclusive=True)
     async def action_delete(self) -> None:
@@ -231,14 +239,18 @@ class RootfsScreen(_Actions):
             return
         state = self.state
         field = Field.input("description", "Description", state.configs[name].description)
-        values = await self.app.push_screen_wait(FormDialog(f"Description of {name}", [field]))
-        if values is not None:
 
+        async def describe(values: dict[str, Any]) -> bool:
             async def save() -> None:
                 await off_loop(self.service.describe, state, name, values["description"])
 
-            await self._do(save, f"Description of {name} saved")
-            self.action_reload()
+            if done := await self._do(save, f"Description of {name} saved"):
+                self.action_reload()
+            return done
+
+        await submit_until_accepted(
+            self.app, FormDialog(f"Description of {name}", [field]), describe
+        )
 
     @work(group="rootfs-action", exclusive=True)
     async def action_assign(self) -> None:
@@ -247,16 +259,16 @@ class RootfsScreen(_Actions):
         state = self.state
         before = set(state.configs[name].images)
         field = Field.multi("images", "Images", state.images, sorted(before))
-        values = await self.app.push_screen_wait(FormDialog(f"Images using {name}", [field]))
-        if values is None:
-            return
-        after = set(values["images"])
 
-        async def save() -> None:
-            await off_loop(self.service.set_images, state, name, after)
+        async def assign(values: dict[str, Any]) -> bool:
+            async def save() -> None:
+                await off_loop(self.service.set_images, state, name, set(values["images"]))
 
-        await self._do(save, f"Images of {name} saved")
-        self.action_reload()
+            if done := await self._do(save, f"Images of {name} saved"):
+                self.action_reload()
+            return done
+
+        await submit_until_accepted(self.app, FormDialog(f"Images using {name}", [field]), assign)
 
     @work(group="rootfs-action", exclusive=True)
     async def action_sync(self) -> None:
@@ -270,27 +282,33 @@ class RootfsScreen(_Actions):
         options = [(f"{n} (make the others like {n})", n) for n in view.present]
         field = Field.select("source", "Sync from", options, view.present[0])
         detail = f"Head-nodes: {view.status}"
-        values = await self.app.push_screen_wait(FormDialog(f"Sync {name}", [field], detail=detail))
-        if values is None:
-            return
-        source = values["source"]
-        try:
-            lines = await self.service.sync_preview(state, name, source)
-        except QlutuiError as exc:
-            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
-            return
-        title = f"Sync {name} from {source}: what changes"
-        if not await self.app.push_screen_wait(DiffScreen(title, lines, confirm="Run the sync")):
-            return
-        try:
-            job = await self.service.sync(state, name, source)
-        except QlutuiError as exc:
-            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
-            return
-        self.notify(f"Sync of {name} started (job {job.id})")
-        await job.wait()
-        self.notify(f"Sync of {name}: {job.record.state}")
-        self.action_reload()
+
+        async def sync(values: dict[str, Any]) -> bool:
+            source = values["source"]
+            try:
+                lines = await self.service.sync_preview(state, name, source)
+            except QlutuiError as exc:
+                await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
+                return False
+            title = f"Sync {name} from {source}: what changes"
+            if not await self.app.push_screen_wait(
+                DiffScreen(title, lines, confirm="Run the sync")
+            ):
+                return True
+            try:
+                job = await self.service.sync(state, name, source)
+            except QlutuiError as exc:
+                await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
+                return False
+            self.notify(f"Sync of {name} started (job {job.id})")
+            await job.wait()
+            self.notify(f"Sync of {name}: {job.record.state}")
+            self.action_reload()
+            return True
+
+        await submit_until_accepted(
+            self.app, FormDialog(f"Sync {name}", [field], detail=detail), sync
+        )
 
 
 class FileTree(FoldTree[Entry]):
@@ -443,13 +461,21 @@ class ConfigScreen(_Actions):
 
     # -- actions -------------------------------------------------------------------------
 
-    async def _ask_path(
-        self, title: str, value: str, label: str = "Path", *, extend: bool = True
-    ) -> str:
-        """A path from a form; `extend`: `value` is the directory the new path goes in."""
+    async def _with_path(
+        self,
+        title: str,
+        value: str,
+        act: Callable[[str], Awaitable[bool]],
+        label: str = "Path",
+        *,
+        extend: bool = True,
+    ) -> None:
+        """A path from a form, given to `act` (False: refused, the form again); `extend`:
+        `value` is the directory the new path goes in."""
         field = Field.input("path", label, value, validate=_path_problem, extend=extend)
-        values = await self.app.push_screen_wait(FormDialog(title, [field]))
-        return normalize_relpath(values["path"]) if values else ""
+        await submit_until_accepted(
+            self.app, FormDialog(title, [field]), lambda v: act(normalize_relpath(v["path"]))
+        )
 
     @work(group="config-action", exclusive=True)
     async def action_edit(self) -> None:
@@ -481,23 +507,31 @@ class ConfigScreen(_Actions):
     @work(group="config-action", exclusive=True)
     async def action_new_file(self) -> None:
         directory = self._directory()
-        path = await self._ask_path("New file", f"{directory}/" if directory else "")
-        if path and await self._do(
-            lambda: self.service.write_file(self.config_name, path, b"", expect=""),
-            f"File {path} created",
-        ):
-            self.expanded.add(path.rpartition("/")[0])
-            self.action_reload(path)
+
+        async def create(path: str) -> bool:
+            if done := await self._do(
+                lambda: self.service.write_file(self.config_name, path, b"", expect=""),
+                f"File {path} created",
+            ):
+                self.expanded.add(path.rpartition("/")[0])
+                self.action_reload(path)
+            return done
+
+        await self._with_path("New file", f"{directory}/" if directory else "", create)
 
     @work(group="config-action", exclusive=True)
     async def action_mkdir(self) -> None:
         directory = self._directory()
-        path = await self._ask_path("New directory", f"{directory}/" if directory else "")
-        if path and await self._do(
-            lambda: self.service.mkdir(self.config_name, path), f"Directory {path} created"
-        ):
-            self.expanded.add(path.rpartition("/")[0])
-            self.action_reload(path)
+
+        async def create(path: str) -> bool:
+            if done := await self._do(
+                lambda: self.service.mkdir(self.config_name, path), f"Directory {path} created"
+            ):
+                self.expanded.add(path.rpartition("/")[0])
+                self.action_reload(path)
+            return done
+
+        await self._with_path("New directory", f"{directory}/" if directory else "", create)
 
     @work(group="config-action", exclusive=True)
     async def action_delete(self) -> None:
@@ -520,16 +554,19 @@ class ConfigScreen(_Actions):
         entry = self._target()
         if entry is None:
             return
-        path = await self._ask_path(f"Rename {entry.path}", entry.path, "New path", extend=False)
-        if (
-            path
-            and path != entry.path
-            and await self._do(
+
+        async def rename(path: str) -> bool:
+            if path == entry.path:
+                return True
+            if done := await self._do(
                 lambda: self.service.rename(self.config_name, entry.path, path),
                 f"{entry.path} renamed to {path}",
-            )
-        ):
-            self.action_reload(path)
+            ):
+                self.action_reload(path)
+            return done
+
+        title = f"Rename {entry.path}"
+        await self._with_path(title, entry.path, rename, "New path", extend=False)
 
     @work(group="config-action", exclusive=True)
     async def action_toggle_exec(self) -> None:
@@ -557,15 +594,17 @@ class ConfigScreen(_Actions):
                 validate=_path_problem,
             ),
         ]
-        values = await self.app.push_screen_wait(FormDialog("Import a file", fields))
-        if values is None:
-            return
-        path = normalize_relpath(values["path"])
-        if await self._do(
-            lambda: self.service.import_file(self.config_name, path, values["source"]),
-            f"{values['source']} imported as {path}",
-        ):
-            self.action_reload(path)
+
+        async def import_file(values: dict[str, Any]) -> bool:
+            path = normalize_relpath(values["path"])
+            if done := await self._do(
+                lambda: self.service.import_file(self.config_name, path, values["source"]),
+                f"{values['source']} imported as {path}",
+            ):
+                self.action_reload(path)
+            return done
+
+        await submit_until_accepted(self.app, FormDialog("Import a file", fields), import_file)
 
     @work(group="config-action", exclusive=True)
     async def action_boot_order(self) -> None:

@@ -12,7 +12,7 @@ Every decision is an `SSHFilesService` call.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -26,7 +26,13 @@ from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted
 from qlutui.model.sshfiles import MODES, ca_key_problem
 from qlutui.widgets.blocking import closed, off_loop
-from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.dialogs import (
+    Confirm,
+    ErrorDialog,
+    Field,
+    FormDialog,
+    submit_until_accepted,
+)
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.pause import AfterPause
@@ -261,7 +267,7 @@ class SSHConfigsScreen(Screen):
 
     @work(group="ssh-save", exclusive=True)
     async def action_modes(self) -> None:
-        """The modes form of the file; OK saves them (refused values are named in the form)."""
+        """The modes form of the file; OK saves them (refused: why, then the form again)."""
         if self.state is None or not MODES[self.kind]:
             return
         kind, options = self.kind, self.state.options[self.kind]
@@ -296,30 +302,31 @@ class SSHConfigsScreen(Screen):
                 help="Space ticks one; none ticked: every network with ssh = true",
             )
         )
-        values = await self.app.push_screen_wait(
-            FormDialog(f"{TITLES[kind]} modes", fields, detail="ctrl+s saves, escape cancels")
-        )
-        if values is None:
-            return
-        chosen = {mode: mode in values["switches"] for _, mode in switches}
-        try:
-            self.state = await off_loop(
-                self.service.set_modes,
-                self.state,
-                kind,
-                **chosen,
-                ca_key=values.get("ca_key"),
-                networks=values["networks"],
-            )
-        except ConflictError as exc:
-            self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
-            self._load()
-            return
-        except QlutuiError as exc:
-            self.app.push_screen(ErrorDialog(str(exc), title="Modes not saved"))
-            return
-        self._show_file()
-        self._status(f"{TITLES[kind]} modes saved; p previews the file, w writes it")
+
+        async def save(values: dict[str, Any]) -> bool:
+            chosen = {mode: mode in values["switches"] for _, mode in switches}
+            try:
+                self.state = await off_loop(
+                    self.service.set_modes,
+                    self.state,
+                    kind,
+                    **chosen,
+                    ca_key=values.get("ca_key"),
+                    networks=values["networks"],
+                )
+            except ConflictError as exc:
+                self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
+                self._load()
+                return True
+            except QlutuiError as exc:
+                await self.app.push_screen_wait(ErrorDialog(str(exc), title="Modes not saved"))
+                return False
+            self._show_file()
+            self._status(f"{TITLES[kind]} modes saved; p previews the file, w writes it")
+            return True
+
+        form = FormDialog(f"{TITLES[kind]} modes", fields, detail="ctrl+s saves, escape cancels")
+        await submit_until_accepted(self.app, form, save)
 
     @on(Input.Submitted, "#ssh-description")
     @work(group="ssh-save", exclusive=True)
@@ -379,21 +386,23 @@ class SSHConfigsScreen(Screen):
 
     @work(group="ssh-scan", exclusive=True)
     async def action_scan_keys(self) -> None:
-        values = await self.app.push_screen_wait(
-            FormDialog(
-                "Scan host keys",
-                [
-                    Field.input("hosts", "Hosts"),
-                    Field.input("port", "SSH port", "22", validate=port_problem),
-                ],
-                detail="Connects to each host's primary-network IP and reads the keys it offers.",
+        form = FormDialog(
+            "Scan host keys",
+            [
+                Field.input("hosts", "Hosts"),
+                Field.input("port", "SSH port", "22", validate=port_problem),
+            ],
+            detail="Connects to each host's primary-network IP and reads the keys it offers.",
+        )
+
+        async def scan(values: dict[str, Any]) -> bool:
+            hosts, port = values["hosts"], int(values["port"])
+            return (
+                await scan_and_store(self, self.service, hosts, port, status=self._status)
+                is not None
             )
-        )
-        if values is None:
-            return
-        await scan_and_store(
-            self, self.service, values["hosts"], int(values["port"]), status=self._status
-        )
+
+        await submit_until_accepted(self.app, form, scan)
 
 
 async def scan_and_store(
@@ -403,9 +412,10 @@ async def scan_and_store(
     port: int = 22,
     *,
     status: Callable[[str], None] | None = None,
-) -> list[str]:
+) -> list[str] | None:
     """Scan the host keys of `hosts` (a node range; blank: every host), show what is new or
-    changed with its fingerprints, and store them once the admin confirms; the hosts stored."""
+    changed with its fingerprints, and store them once the admin confirms; the hosts stored,
+    None when refused (a bad range, an unknown host: shown)."""
     from qlutui.model.noderange import expand_all
 
     app = screen.app
@@ -415,7 +425,7 @@ async def scan_and_store(
         targets = service.scan_targets(names, port=port)
     except QlutuiError as exc:
         await app.push_screen_wait(ErrorDialog(str(exc)))
-        return []
+        return None
     say(f"Scanning {counted(len(targets), 'host')} ...")
     results = await service.scan_keys(targets)
     say(scan_summary(results))
@@ -428,7 +438,7 @@ async def scan_and_store(
         stored = await off_loop(service.store_keys, results)
     except QlutuiError as exc:
         await app.push_screen_wait(ErrorDialog(str(exc)))
-        return []
+        return None
     say(f"Stored the keys of {counted(len(stored), 'host')} in inventory.toml")
     return stored
 

@@ -14,7 +14,7 @@ admin changed since the diff, and starts what a class runs after writing (image 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -27,7 +27,13 @@ from qlutui.backend.files.base import STALE, UNCHANGED, FileStatus, class_state,
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
 from qlutui.widgets.blocking import off_loop
-from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.dialogs import (
+    Confirm,
+    ErrorDialog,
+    Field,
+    FormDialog,
+    submit_until_accepted,
+)
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.lists import RowTable
@@ -236,16 +242,21 @@ class WriteFilesScreen(Screen):
             return "; ".join(cls.header_problems(spec, text)[:2]) or None
 
         field = Field.text("header", "Header", header, validate=validate)
-        result = await self.app.push_screen_wait(FormDialog(f"Header of {spec.title}", [field]))
-        if result is None or result["header"] == header:
-            return
-        try:
-            await off_loop(cls.save_header, spec, result["header"])
-        except QlutuiError as exc:
-            await self.app.push_screen_wait(ErrorDialog(str(exc), title="Not saved"))
-            return
-        self.notify(f"{spec.title}: header saved")
-        self.action_refresh()
+
+        async def save(values: dict[str, Any]) -> bool:
+            if values["header"] == header:
+                return True
+            try:
+                await off_loop(cls.save_header, spec, values["header"])
+            except QlutuiError as exc:
+                await self.app.push_screen_wait(ErrorDialog(str(exc), title="Not saved"))
+                return False
+            self.notify(f"{spec.title}: header saved")
+            self.action_refresh()
+            return True
+
+        form = FormDialog(f"Header of {spec.title}", [field])
+        await submit_until_accepted(self.app, form, save)
 
     def action_only_changed(self) -> None:
         self.only_changed = not self.only_changed

@@ -32,16 +32,19 @@ if values is None:   # cancelled
   submit; its error text shows under the field and blocks submission. The form-level
   `validate(values) -> str | None` runs on submit (cross-field rules, or a service check:
   a raised `QlutuiError` is shown the same way).
+- `submit_until_accepted(app, form, attempt)`: what a form's answers go to; `attempt(values)`
+  returns False when the service refused them (it has shown why): the form opens again as
+  it was filled, until an attempt is done (True) or the form is cancelled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 from textual import events, on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
@@ -246,7 +249,7 @@ class FormDialog(_Dialog):
 
     def again(self, values: dict[str, Any]) -> FormDialog:
         """The same form filled with `values` (what was typed): back to it after a question
-        on the answers was declined."""
+        on the answers was declined or the service refused them."""
         fields = [replace(f, value=values.get(f.name, f.value)) for f in self.fields]
         return FormDialog(self._title, fields, detail=self.detail, validate=self.validate)
 
@@ -398,3 +401,15 @@ class FormDialog(_Dialog):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+async def submit_until_accepted(
+    app: App[Any], form: FormDialog, attempt: Callable[[dict[str, Any]], Awaitable[bool]]
+) -> None:
+    """Open `form`, and again as it was filled each time `attempt` refuses its answers
+    (returns False after showing why), so a refusal never loses what was typed; ends when an
+    attempt is done (True) or on cancel."""
+    while (values := await app.push_screen_wait(form)) is not None:
+        if await attempt(values):
+            return
+        form = form.again(values)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below
 from waiting import on_screen, until
 
@@ -130,6 +130,34 @@ async def test_new_with_keyboard_opens_the_following_log_window(cluster: Cluster
             lambda: "fast (ready)" in [str(o.prompt) for o in screen.selector.options],
             "the new chroot listed",
         )
+
+
+async def test_a_refused_new_chroot_opens_its_form_again_then_builds(cluster: Cluster) -> None:
+    """A name whose tree is on the head-node already: the refusal, then the form as it was
+    filled; another name, the build starts."""
+    trees = cluster.config.path.parent / "headnodes/beosrv-c/srv/apps/chroots"
+    (trees / "taken").mkdir(parents=True)
+    before = (cluster.config.state_dir / "chroots.toml").read_bytes()
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await open_chroots(pilot)
+        await pilot.press("n")
+        await on_screen(pilot, FormDialog, "the form")
+        await pilot.press(*"taken", "enter", *"quick one", "enter", "ctrl+s")
+        await on_screen(pilot, ErrorDialog, "the refusal")
+        assert pilot.app.screen.message == (
+            "beosrv-c:/srv/apps/chroots/taken already exists; remove it or choose another name"
+        )
+        await pilot.press("enter")
+        await on_screen(pilot, FormDialog, "the form again")
+        form = pilot.app.screen
+        assert form.query_one("#field-name", Input).value == "taken"
+        assert form.query_one("#field-description", Input).value == "quick one"
+        assert (cluster.config.state_dir / "chroots.toml").read_bytes() == before
+        await pilot.press("ctrl+a", "ctrl+k", *"fast", "ctrl+s")
+        await on_screen(pilot, JobsScreen, "the log window")
+        assert chroots(cluster)["fast"]["description"] == "quick one"
+        pane = pilot.app.screen.query_one(LogPane)
+        await until(pilot, lambda: pane.job is not None and pane.job.done, "the build")
 
 
 async def test_remove_refusal_lists_the_images(cluster: Cluster) -> None:

@@ -245,6 +245,52 @@ async def test_a_refused_edit_opens_its_form_again_as_filled(cluster: Cluster) -
     assert path(cluster).read_bytes() == before
 
 
+async def test_a_refused_set_image_opens_its_form_again_then_saves(cluster: Cluster) -> None:
+    """An unknown host named: the refusal, then the form as typed (the image chosen too);
+    the name fixed, the image is set."""
+    before = path(cluster).read_bytes()
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("i")
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"nosuch-01", "tab", "enter", "down", "enter", "ctrl+s")
+        error = await dialog(pilot, ErrorDialog)
+        assert error.message == "no host named nosuch-01 in the inventory"
+        await pilot.press("enter")
+        form = await dialog(pilot, FormDialog)
+        names, image = form.fields
+        assert (form.value_of(names), form.value_of(image)) == ("nosuch-01", "Legacy-jammy")
+        assert form.query_one("#field-names").has_focus
+        assert path(cluster).read_bytes() == before
+        await pilot.press("ctrl+u", *"beo-01", "ctrl+s")
+        await confirm(pilot, screen, "Set image Legacy-jammy on 1 host?")
+        assert hosts(cluster)["beo-01"]["image"] == "Legacy-jammy"
+
+
+async def test_a_refused_renumber_opens_its_form_again_then_saves(cluster: Cluster) -> None:
+    """beo-02's IP given to beo-01: the clash, then the form as typed; a free IP, done."""
+    before = path(cluster).read_bytes()
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("slash", *"beo-01", "enter")
+        await until(pilot, lambda: screen.current_host() == "beo-01", "beo-01")
+        await pilot.press("u")
+        await dialog(pilot, FormDialog)
+        await pilot.press("tab", "ctrl+u", *"127.52.1.12", "ctrl+s")
+        error = await dialog(pilot, ErrorDialog)
+        assert "127.52.1.12" in error.message
+        await pilot.press("enter")
+        form = await dialog(pilot, FormDialog)
+        assert form.query_one("#field-names", Input).value == "beo-01"
+        assert form.query_one("#field-ip0", Input).value == "127.52.1.12"
+        assert path(cluster).read_bytes() == before
+        await pilot.press("tab", "ctrl+u", *"127.52.9.9", "ctrl+s")
+        await confirm(pilot, screen, "Renumber 1 host?")
+        assert hosts(cluster)["beo-01"]["ips"]["boot"] == "127.52.9.9"
+
+
 @pytest.mark.ssh
 async def test_scan_the_keys_of_a_host_with_fingerprints_to_confirm(
     cluster: Cluster, sshd: SSHD
@@ -357,7 +403,10 @@ async def test_rename_a_network_refused_on_a_clash_then_done(cluster: Cluster) -
         error = await dialog(pilot, ErrorDialog)
         assert error.message == "network ib exists already: rename refused, nothing changed"
         await pilot.press("enter")
-        await until(pilot, lambda: pilot.app.screen is screen, "the error to close")
+        form = await dialog(pilot, FormDialog)  # back as typed; escape cancels it
+        assert form.query_one("#field-name", Input).value == "ib"
+        await pilot.press("escape")
+        await until(pilot, lambda: pilot.app.screen is screen, "the form to close")
         assert path(cluster).read_bytes() == before
         await pilot.press("n")
         await dialog(pilot, FormDialog)

@@ -7,8 +7,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
-from textual.widgets import Select
+from textual.widgets import Input, Select
 from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
@@ -171,6 +172,35 @@ async def test_conflict_reloads(cluster: Cluster) -> None:
         )
         assert images(cluster)["Standard-noble"]["description"] == "by another admin"
         assert any("changed by someone else" in n.message for n in app._notifications)
+
+
+async def test_a_refused_new_image_opens_its_form_again_then_creates(cluster: Cluster) -> None:
+    """A description pasted with a direction override in it: the refusal, then the form as
+    it was filled (the name too); the description fixed, the image is created."""
+    before = (cluster.config.state_dir / "images.toml").read_bytes()
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_images(pilot)
+        await pilot.press("n")
+        form = await dialog(pilot, FormDialog)
+        await pilot.press(*"Lab-img")
+        description = form.query_one("#field-description", Input)
+        description.focus()
+        description.post_message(events.Paste("Lab\u202enodes"))
+        await until(pilot, lambda: description.value == "Lab\u202enodes", "the paste")
+        await pilot.press("ctrl+s")
+        error = await dialog(pilot, ErrorDialog)
+        assert error.message.startswith("description: must be one line without control")
+        await pilot.press("enter")
+        form = await dialog(pilot, FormDialog)
+        assert form.query_one("#field-name", Input).value == "Lab-img"
+        assert form.query_one("#field-description", Input).value == "Lab\u202enodes"
+        assert (cluster.config.state_dir / "images.toml").read_bytes() == before
+        form.query_one("#field-description", Input).focus()
+        await pilot.press("ctrl+a", "ctrl+k", *"Lab nodes", "ctrl+s")
+        await until(pilot, lambda: "Lab-img" in images(cluster), "the new image on disk")
+        assert images(cluster)["Lab-img"]["description"] == "Lab nodes"
+        await until(pilot, lambda: app.screen is screen, "the form to close")
 
 
 def test_snapshot(cluster: Cluster, snap_compare) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
@@ -23,7 +23,7 @@ from qlutui.screens.rootfs import (
     ReportScreen,
     RootfsScreen,
 )
-from qlutui.widgets.dialogs import Confirm, FormDialog
+from qlutui.widgets.dialogs import Confirm, ErrorDialog, FormDialog
 from qlutui.widgets.diff_view import FileView
 
 SIZE = (80, 24)
@@ -105,6 +105,27 @@ async def test_new_assign_and_delete_by_keyboard(cluster: Cluster) -> None:
         assert not any(on(cluster, node, "site").exists() for node in HEADNODES)
         images = tomllib.loads((cluster.config.state_dir / "images.toml").read_text())
         assert images["images"]["Legacy-jammy"]["rootfs"] == []
+
+
+async def test_a_refused_new_config_opens_its_form_again_then_creates(cluster: Cluster) -> None:
+    """A name taken: the refusal, then the form as it was filled; another name, created."""
+    before = (cluster.config.state_dir / "rootfs.toml").read_bytes()
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_rootfs(pilot)
+        await pilot.press("n")
+        await on_screen(pilot, FormDialog)
+        await pilot.press(*"ntp-tweaks", "enter", *"Site files", "ctrl+s")
+        error = await on_screen(pilot, ErrorDialog, "the refusal")
+        assert error.message.startswith("root-fs config ntp-tweaks exists already on ")
+        await pilot.press("enter")
+        form = await on_screen(pilot, FormDialog, "the form again")
+        assert form.query_one("#field-name", Input).value == "ntp-tweaks"
+        assert form.query_one("#field-description", Input).value == "Site files"
+        assert (cluster.config.state_dir / "rootfs.toml").read_bytes() == before
+        await pilot.press("ctrl+a", "ctrl+k", *"site", "ctrl+s")
+        await until(pilot, lambda: "site" in (screen.state.configs or {}), "the new config")
+        rootfs = tomllib.loads((cluster.config.state_dir / "rootfs.toml").read_text())
+        assert rootfs["configs"]["site"] == {"description": "Site files"}
 
 
 async def test_files_edit_exec_bit_and_boot_order(cluster: Cluster) -> None:
