@@ -21,7 +21,6 @@ from textual import on, work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -34,6 +33,7 @@ from qlutui.widgets.blocking import closed, off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import Hanging, label_rows
+from qlutui.widgets.state_watch import WatchedScreen, conflict_text
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -63,7 +63,7 @@ def command_problem(text: str) -> str | None:
     return None if words else "enter a command"
 
 
-class ChrootsScreen(Screen):
+class ChrootsScreen(WatchedScreen):
     TITLE = "Manage Chroots"
     DEFAULT_CSS = """
     #chroots-body { height: 1fr; }
@@ -86,9 +86,10 @@ class ChrootsScreen(Screen):
         Binding("l", "log", "Log", id="chroots.log"),
         Binding("ctrl+r", "reload", "Reload", id="chroots.reload"),
     ]
+    WATCHED = ("chroots", "images", "catalog")
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__()
+        super().__init__(cluster.store)
         self.service = ChrootsService(cluster)
         self.state: ChrootsState | None = None
         self.probes: dict[str, Probe] = {}  # by name: presence and size, when selected
@@ -123,6 +124,7 @@ class ChrootsScreen(Screen):
 
     @work(group="chroots-load", exclusive=True)
     async def action_reload(self, select: str | None = None) -> None:
+        self.files.mark()
         try:
             state = await self.service.load()
         except QlutuiError as exc:
@@ -231,7 +233,7 @@ class ChrootsScreen(Screen):
 
     async def _refused(self, exc: QlutuiError) -> None:
         if isinstance(exc, ConflictError):
-            self.notify(str(exc), severity="warning")
+            self.notify(conflict_text(exc), severity="warning")
             self.action_reload()
             return
         await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
@@ -342,11 +344,12 @@ class ChrootsScreen(Screen):
         if values is None:
             return
         try:
-            self._show(
-                await off_loop(self.service.edit_description, state, name, values["description"])
-            )
+            new = await off_loop(self.service.edit_description, state, name, values["description"])
         except QlutuiError as exc:
             await self._refused(exc)
+            return
+        self.files.mark({"chroots": new.token})  # the files as this edit left them
+        self._show(new)
 
     @work(group="chroots-action", exclusive=True)
     async def action_remove(self) -> None:

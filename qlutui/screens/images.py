@@ -18,7 +18,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
@@ -33,6 +32,7 @@ from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.help import FIELD_HELP
 from qlutui.widgets.lists import FoldTree
+from qlutui.widgets.state_watch import WatchedScreen, conflict_text
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -84,7 +84,7 @@ class ImageTree(FoldTree[Ref]):
         return cell_len(icon) + node.label.cell_len
 
 
-class ImagesScreen(Screen):
+class ImagesScreen(WatchedScreen):
     TITLE = "Qlustar Images"
     DEFAULT_CSS = """
     #images-filter { margin: 0 1; }
@@ -109,9 +109,10 @@ class ImagesScreen(Screen):
         Binding("slash", "filter", "Filter", id="images.filter"),
         Binding("ctrl+r", "reload", "Reload", id="images.reload"),
     ]
+    WATCHED = ("images", "inventory", "chroots", "rootfs", "catalog")
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__()
+        super().__init__(cluster.store)
         self.service = ImagesService(cluster)
         self.state: ImagesState | None = None
         self.expanded: set[Ref] = set()
@@ -142,6 +143,7 @@ class ImagesScreen(Screen):
 
     @work(group="images-load", exclusive=True)
     async def action_reload(self) -> None:
+        self.files.mark()
         try:
             state = await self.service.load()
         except QlutuiError as exc:
@@ -293,12 +295,13 @@ class ImagesScreen(Screen):
         try:
             state = await off_loop(change, self.state)
         except ConflictError as exc:
-            self.notify(f"{exc}; reloaded", severity="error", timeout=8)
+            self.notify(conflict_text(exc), severity="error", timeout=8)
             self.action_reload()
             return False
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
             return False
+        self.files.mark({"images": state.token})  # the files as this change left them
         self._show(state, focus)
         self.notify(done)
         return True
