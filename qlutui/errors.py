@@ -18,7 +18,12 @@ class ConfigError(QlutuiError):
 
 
 class ConflictError(QlutuiError):
-    """A state file was changed by someone else since it was loaded."""
+    """A state file was changed by someone else since it was loaded (`changed`: its name;
+    empty when the conflict is another one: a lock held too long, a remote file)."""
+
+    def __init__(self, message: str, changed: str = "") -> None:
+        super().__init__(message)
+        self.changed = changed
 
 
 class TransportError(QlutuiError):

@@ -22,7 +22,7 @@ from qlutui.backend import confined as confined_ops
 from qlutui.backend.audit import FILE_NAME, AuditLog
 from qlutui.backend.config import Config, load_config
 from qlutui.backend.jobs import JobManager
-from qlutui.backend.store import AREAS, Signature, Store, file_signature
+from qlutui.backend.store import AREAS, Store
 from qlutui.backend.transport import Transport, open_transport
 from qlutui.errors import InvalidInput
 from qlutui.model.catalog import Catalog
@@ -232,12 +232,6 @@ class Cluster:
 
         return self._memo("count", area, count, stop)
 
-    def _signature(self, area: str) -> Signature | None:
-        try:
-            return file_signature(self.store.path(area))
-        except FileNotFoundError:
-            return None
-
     def _memo(
         self,
         what: str,
@@ -248,7 +242,8 @@ class Cluster:
         """`compute()`, again only when the area's state file (or one of the areas' files)
         changed: the menu asks each time it shows, and parsing 10,000 hosts takes ~40 ms.
         `Stopped` instead of computing once `stop` is set."""
-        signature = tuple(self._signature(a) for a in ((area,) if isinstance(area, str) else area))
+        areas = (area,) if isinstance(area, str) else area
+        signature = tuple(self.store.signature(a) for a in areas)
         cached = self._memos.get((what, area))
         if cached is not None and cached[0] == signature:
             return cached[1]

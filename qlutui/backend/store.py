@@ -20,7 +20,7 @@ import re
 import sys
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -167,6 +167,13 @@ class Store:
         """The conflict token of an area's file as it is now, without parsing it (a
         malformed file has one too: restoring a good version is how it gets mended)."""
         return _token(_read(self.path(area)))
+
+    def signature(self, area: str) -> Signature | None:
+        """`file_signature` of an area's file; None while there is none."""
+        try:
+            return file_signature(self.path(area))
+        except FileNotFoundError:
+            return None
 
     def _parse_cached(self, path: Path, raw: bytes, token: str) -> dict[str, Any]:
         """`parse_toml` of a state file; a big file's data comes from `.cache/<file>.json`
@@ -345,6 +352,43 @@ class Store:
                     tmp.unlink(missing_ok=True)
 
 
+class Watch:
+    """Whether the state files a screen shows changed on disk since it loaded them: a stat
+    per file at each check; a file whose stat changed is read and hashed (its conflict token),
+    never parsed, so a rewrite with the same content is no change."""
+
+    def __init__(self, store: Store, areas: Iterable[str]) -> None:
+        self.store = store
+        self.areas = tuple(areas)
+        self._seen: dict[str, tuple[Signature | None, str]] = {}  # area -> (stat, token)
+
+    def mark(self, tokens: Mapping[str, str] | None = None) -> None:
+        """The files as they are now are the ones shown (called before a load reads them);
+        `tokens`: what a save of the screen's own returned, so a change made elsewhere just
+        before it is not taken as seen."""
+        self._seen = {}
+        for area in self.areas:
+            if tokens is not None and area in tokens:
+                self._seen[area] = (None, tokens[area])  # hashed again at the next check
+            else:
+                signature = self.store.signature(area)
+                self._seen[area] = (signature, self.store.token(area))
+
+    def changed(self) -> list[str]:
+        """The file names (`images.toml`) whose content is no longer the one marked; each is
+        marked as seen again. Nothing before the first `mark`."""
+        changed = []
+        for area, (signature, token) in self._seen.items():
+            now = self.store.signature(area)
+            if now == signature:
+                continue
+            new = self.store.token(area)
+            self._seen[area] = (now, new)
+            if new != token:
+                changed.append(self.store.path(area).name)
+        return changed
+
+
 class _Lock:
     """An exclusive flock on a lock file, waiting at most `timeout` seconds."""
 
@@ -380,7 +424,8 @@ def _check_token(path: Path, token: str | None, raw: bytes | None) -> None:
     """ConflictError unless the file is still the one loaded with `token` (None: no check)."""
     if token is not None and token != _token(raw):
         raise ConflictError(
-            f"{path.name} was changed by someone else since it was loaded; reload and try again"
+            f"{path.name} was changed by someone else since it was loaded; reload and try again",
+            changed=path.name,
         )
 
 

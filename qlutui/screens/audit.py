@@ -33,7 +33,7 @@ class AuditScreen(Screen):
     TITLE = "Audit"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="audit.filter"),
-        Binding("r", "reload", "Reload", id="audit.reload"),
+        Binding("ctrl+r", "reload", "Reload", id="audit.reload"),
     ]
 
     def __init__(self, cluster: Cluster) -> None:

@@ -11,18 +11,19 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Static
 
+from qlutui.backend.store import AREAS
 from qlutui.model.names import counted
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import Hanging
+from qlutui.widgets.state_watch import WatchedScreen
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
 
 
-class CheckScreen(Screen):
+class CheckScreen(WatchedScreen):
     TITLE = "Check"
     AUTO_FOCUS = "#check-scroll"
     DEFAULT_CSS = """
@@ -30,11 +31,12 @@ class CheckScreen(Screen):
     #check-status { padding: 0 1; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "reload", "Check again", id="check.reload"),
+        Binding("ctrl+r", "reload", "Reload", id="check.reload"),
     ]
+    WATCHED = tuple(sorted(AREAS))
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__()
+        super().__init__(cluster.store)
         self.cluster = cluster
         self.problems: list[str] | None = None  # None until checked
 
@@ -50,11 +52,12 @@ class CheckScreen(Screen):
 
     @work(exclusive=True, group="check")
     async def action_reload(self) -> None:
+        self.files.mark()
         self._show(await self.cluster.all_problems())
 
     def _show(self, problems: list[str]) -> None:
         self.problems = problems
         self.query_one("#check-list", Static).update(Hanging(problems or ["No problem found."]))
         self.query_one("#check-status", Static).update(
-            f"{counted(len(problems), 'problem')}; r checks again"
+            f"{counted(len(problems), 'problem')}; ^r checks again"
         )

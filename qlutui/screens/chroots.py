@@ -21,7 +21,6 @@ from textual import on, work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -40,6 +39,7 @@ from qlutui.widgets.dialogs import (
 )
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import Hanging, label_rows
+from qlutui.widgets.state_watch import WatchedScreen, conflict_text
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -69,7 +69,7 @@ def command_problem(text: str) -> str | None:
     return None if words else "enter a command"
 
 
-class ChrootsScreen(Screen):
+class ChrootsScreen(WatchedScreen):
     TITLE = "Manage Chroots"
     DEFAULT_CSS = """
     #chroots-body { height: 1fr; }
@@ -92,9 +92,10 @@ class ChrootsScreen(Screen):
         Binding("l", "log", "Log", id="chroots.log"),
         Binding("ctrl+r", "reload", "Reload", id="chroots.reload"),
     ]
+    WATCHED = ("chroots", "images", "catalog")
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__()
+        super().__init__(cluster.store)
         self.service = ChrootsService(cluster)
         self.state: ChrootsState | None = None
         self.probes: dict[str, Probe] = {}  # by name: presence and size, when selected
@@ -129,6 +130,7 @@ class ChrootsScreen(Screen):
 
     @work(group="chroots-load", exclusive=True)
     async def action_reload(self, select: str | None = None) -> None:
+        self.files.mark()
         try:
             state = await self.service.load()
         except QlutuiError as exc:
@@ -240,7 +242,7 @@ class ChrootsScreen(Screen):
         the answers came from is done: False opens it again, not after a conflict (the state
         it was filled from is gone)."""
         if isinstance(exc, ConflictError):
-            self.notify(str(exc), severity="warning")
+            self.notify(conflict_text(exc), severity="warning")
             self.action_reload()
             return True
         await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
@@ -353,9 +355,11 @@ class ChrootsScreen(Screen):
         async def save(values: dict[str, Any]) -> bool:
             edit = self.service.edit_description
             try:
-                self._show(await off_loop(edit, state, name, values["description"]))
+                new = await off_loop(edit, state, name, values["description"])
             except QlutuiError as exc:
                 return await self._refused(exc)
+            self.files.mark({"chroots": new.token})  # the files as this edit left them
+            self._show(new)
             return True
 
         await submit_until_accepted(self.app, FormDialog(f"Edit chroot {name}", [field]), save)

@@ -33,7 +33,7 @@ class HistoryScreen(Screen):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("R", "restore", "Restore", id="history.restore"),
-        Binding("r", "reload", "Reload", id="history.reload"),
+        Binding("ctrl+r", "reload", "Reload", id="history.reload"),
         Binding("home", "first", "First", show=False, id="history.first"),
         Binding("end", "last", "Last", show=False, id="history.last"),
     ]

@@ -26,7 +26,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
-from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input, Static
@@ -55,6 +54,7 @@ from qlutui.widgets.dialogs import (
 )
 from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.state_watch import WatchedScreen, conflict_text
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -297,7 +297,7 @@ class RowsView(ScrollView, can_focus=True):
         return Strip([Segment(text, style)]).crop_extend(scroll_x, scroll_x + width, base)
 
 
-class HostsScreen(Screen):
+class HostsScreen(WatchedScreen):
     TITLE = "Hosts"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="hosts.filter"),
@@ -312,13 +312,14 @@ class HostsScreen(Screen):
         Binding("k", "scan_keys", "Scan keys", id="hosts.scan_keys"),
         Binding("m", "import_files", "Import", id="hosts.import"),
         Binding("n", "rename_network", "Rename", id="hosts.rename_network"),
-        Binding("r", "reload", "Reload", id="hosts.reload"),
+        Binding("ctrl+r", "reload", "Reload", id="hosts.reload"),
     ]
+    WATCHED = ("inventory", "images")
     HOST_ONLY = frozenset({"select", "set_image", "renumber", "filter", "scan_keys"})
     NETWORK_ONLY = frozenset({"rename_network"})
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__()
+        super().__init__(cluster.store)
         self.cluster = cluster
         self.service = InventoryService(cluster)
         self.state: InventoryState | None = None
@@ -379,6 +380,7 @@ class HostsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="hosts-load")
     def _load(self) -> None:
+        self.files.mark()
         try:
             state = self.service.load()
             images = self.service.image_names()
@@ -564,7 +566,7 @@ class HostsScreen(Screen):
         try:
             done = await off_loop(self.service.apply, state, new, summary=summary, dry_run=False)
         except ConflictError as exc:
-            self.notify(f"{exc}; reloaded", severity="error", timeout=8)
+            self.notify(conflict_text(exc), severity="error", timeout=8)
             self.action_reload()
             return True
         except QlutuiError as exc:
@@ -964,7 +966,7 @@ class HostsScreen(Screen):
         try:
             done = await off_loop(rename, state, old, new)
         except ConflictError as exc:
-            self.notify(f"{exc}; reloaded", severity="error", timeout=8)
+            self.notify(conflict_text(exc), severity="error", timeout=8)
             self.action_reload()
             return True
         except QlutuiError as exc:

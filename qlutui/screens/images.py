@@ -18,7 +18,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
@@ -39,6 +38,7 @@ from qlutui.widgets.dialogs import (
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.help import FIELD_HELP
 from qlutui.widgets.lists import FoldTree
+from qlutui.widgets.state_watch import WatchedScreen, conflict_text
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -90,7 +90,7 @@ class ImageTree(FoldTree[Ref]):
         return cell_len(icon) + node.label.cell_len
 
 
-class ImagesScreen(Screen):
+class ImagesScreen(WatchedScreen):
     TITLE = "Qlustar Images"
     DEFAULT_CSS = """
     #images-filter { margin: 0 1; }
@@ -115,9 +115,10 @@ class ImagesScreen(Screen):
         Binding("slash", "filter", "Filter", id="images.filter"),
         Binding("ctrl+r", "reload", "Reload", id="images.reload"),
     ]
+    WATCHED = ("images", "inventory", "chroots", "rootfs", "catalog")
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__()
+        super().__init__(cluster.store)
         self.service = ImagesService(cluster)
         self.state: ImagesState | None = None
         self.expanded: set[Ref] = set()
@@ -148,6 +149,7 @@ class ImagesScreen(Screen):
 
     @work(group="images-load", exclusive=True)
     async def action_reload(self) -> None:
+        self.files.mark()
         try:
             state = await self.service.load()
         except QlutuiError as exc:
@@ -300,12 +302,13 @@ class ImagesScreen(Screen):
         try:
             state = await off_loop(change, self.state)
         except ConflictError as exc:
-            self.notify(f"{exc}; reloaded", severity="error", timeout=8)
+            self.notify(conflict_text(exc), severity="error", timeout=8)
             self.action_reload()
             return True
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
             return False
+        self.files.mark({"images": state.token})  # the files as this change left them
         self._show(state, focus)
         self.notify(done)
         return True

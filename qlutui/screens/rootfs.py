@@ -42,6 +42,7 @@ from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import Hanging
 from qlutui.widgets.lists import FoldTree, RowTable
+from qlutui.widgets.state_watch import WatchedScreen, conflict_text
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -66,7 +67,7 @@ class _Actions(Screen):
         try:
             result = await change()
         except ConflictError as exc:
-            self.notify(f"{exc}; reloaded", severity="warning")
+            self.notify(conflict_text(exc), severity="warning")
             return True
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(str(exc), title="Refused"))
@@ -78,7 +79,7 @@ class _Actions(Screen):
         return True
 
 
-class RootfsScreen(_Actions):
+class RootfsScreen(_Actions, WatchedScreen):
     TITLE = "Root FS Customization"
     DEFAULT_CSS = """
     #rootfs-table { height: 1fr; }
@@ -94,9 +95,10 @@ class RootfsScreen(_Actions):
         Binding("s", "sync", "Sync", id="rootfs.sync"),
         Binding("ctrl+r", "reload", "Reload", id="rootfs.reload"),
     ]
+    WATCHED = ("rootfs", "images")
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__()
+        super().__init__(cluster.store)
         self.cluster = cluster
         self.service = RootfsService(cluster)
         self.state: RootfsState | None = None
@@ -124,6 +126,7 @@ class RootfsScreen(_Actions):
     @work(group="rootfs-load", exclusive=True)
     async def action_reload(self, focus: str | None = None) -> None:
         """Read the configs again; the cursor stays on its row, or goes to `focus`."""
+        self.files.mark()
         try:
             state = await self.service.load()
         except QlutuiError as exc:

@@ -61,7 +61,7 @@ class WriteFilesScreen(Screen):
         Binding("space", "mark", "Mark", id="write.mark"),
         Binding("e", "edit_header", "Edit header", id="write.edit_header"),
         Binding("o", "only_changed", "Only changed", id="write.only_changed"),
-        Binding("ctrl+r", "refresh", "Refresh", id="write.refresh"),
+        Binding("ctrl+r", "reload", "Reload", id="write.reload"),
     ]
 
     def __init__(self, cluster: Cluster) -> None:
@@ -87,16 +87,16 @@ class WriteFilesScreen(Screen):
     def on_mount(self) -> None:
         self.table.add_columns(" ", "File", "Head-node", "State", "Path")
         self.table.focus()
-        self.action_refresh()
+        self.action_reload()
 
     def on_screen_resume(self) -> None:
         if self.rows:  # back from a job's log window: the files may have changed
-            self.action_refresh()
+            self.action_reload()
 
     # -- loading and showing ---------------------------------------------------------------
 
     @work(group="write-load", exclusive=True)
-    async def action_refresh(self) -> None:
+    async def action_reload(self) -> None:
         self._status("Comparing with the head-nodes ...")
         try:
             self.rows = await self.service.statuses()
@@ -252,7 +252,7 @@ class WriteFilesScreen(Screen):
                 await self.app.push_screen_wait(ErrorDialog(str(exc), title="Not saved"))
                 return False
             self.notify(f"{spec.title}: header saved")
-            self.action_refresh()
+            self.action_reload()
             return True
 
         form = FormDialog(f"Header of {spec.title}", [field])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from qlutui.backend.store import HISTORY_KEEP, Store
+from qlutui.backend.store import HISTORY_KEEP, Store, Watch
 from qlutui.errors import ConfigError, ConflictError, QlutuiError
 
 IMAGES = """\
@@ -322,3 +322,21 @@ def test_state_files_are_plain_files_in_the_state_dir(store: Store) -> None:
     store.update("images", set_version("2"))
     names = sorted(os.listdir(store.state_dir))
     assert names == [".history", "images.toml", "images.toml.lock"]
+
+
+def test_watch_tells_a_change_made_elsewhere_not_a_save_of_its_own(store: Store) -> None:
+    watch = Watch(store, ["images", "inventory"])
+    assert watch.changed() == []  # nothing marked yet
+    watch.mark()
+    path = store.path("images")
+    path.write_bytes(path.read_bytes())  # rewritten with the same bytes: no change
+    assert watch.changed() == []
+    other = Store(store.state_dir)  # another process: the CLI, another admin
+    other.update("images", set_version("14"))
+    assert watch.changed() == ["images.toml"]
+    assert watch.changed() == []  # told once
+    own = store.edit("images", store.load("images").token, set_version("15"))
+    watch.mark({"images": own.token})
+    assert watch.changed() == []
+    other.update("inventory", increment)  # a file missing when marked, created elsewhere
+    assert watch.changed() == ["inventory.toml"]

@@ -223,9 +223,9 @@ async def test_check_screen_lists_the_problems_and_checks_again(demo: Path) -> N
         problem = f"{images}: unknown key images.Standard-noble.chrot (not used)"
         assert screen.problems == [problem]
         shown = screen_text(app).replace("\n", "").replace(" ", "")  # wrapped at 80 columns
-        assert problem.replace(" ", "") in shown and "1problem;rchecksagain" in shown
+        assert problem.replace(" ", "") in shown and "1problem;^rchecksagain" in shown
         images.write_text(images.read_text().replace("chrot =", "chroot =", 1))
-        await pilot.press("r")
+        await pilot.press("ctrl+r")
         await until(pilot, lambda: screen.problems == [], "the second check")
         assert "No problem found." in screen_text(app)
     await closed(cluster)
@@ -251,7 +251,7 @@ async def test_menu_and_check_warn_of_an_image_on_a_chroot_without_its_tree(
             "images.Standard-bookworm: chroot 'bookworm-base' cannot be used (missing on beosrv-c)",
         ]
         present_tree(config)
-        await pilot.press("r")
+        await pilot.press("ctrl+r")
         await until(pilot, lambda: screen.problems == [], "the second check")
         await pilot.press("escape")
         await until(pilot, lambda: "problem" not in screen_text(app), "no problem counted")

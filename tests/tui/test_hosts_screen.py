@@ -443,7 +443,7 @@ async def test_filter_results_kept_per_text_follow_a_reload(cluster: Cluster) ->
         state = service.load()
         added = add_hosts(state.inventory, ["beox-1"], HostFields(ips={"boot": "auto"}))
         service.apply(state, added, summary="test")
-        await pilot.press("enter", "r")
+        await pilot.press("enter", "ctrl+r")
         await until(pilot, lambda: screen.matching == 1, "the new host under the filter")
         assert screen.table.rows[0][0] == "beox-1"
         await pilot.press("slash", "backspace", "backspace", "backspace", "backspace", "backspace")

@@ -156,13 +156,14 @@ async def test_keyboard_walkthrough(cluster: Cluster) -> None:
 
 
 async def test_conflict_reloads(cluster: Cluster) -> None:
+    """The file changes under the open form (no reload under it): the save is refused."""
     app = QlutuiApp(cluster)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_images(pilot)
-        path = cluster.config.state_dir / "images.toml"
-        path.write_text(path.read_text().replace('"Compute nodes"', '"by another admin"'))
         await pilot.press("down", "down", "e")  # Standard-noble: edit the description
         await dialog(pilot, FormDialog)
+        path = cluster.config.state_dir / "images.toml"
+        path.write_text(path.read_text().replace('"Compute nodes"', '"by another admin"'))
         await pilot.press("ctrl+a", *"mine", "ctrl+s")
         await until(pilot, lambda: app.screen is screen, "the form to close")
         await until(
@@ -171,7 +172,10 @@ async def test_conflict_reloads(cluster: Cluster) -> None:
             "the reload",
         )
         assert images(cluster)["Standard-noble"]["description"] == "by another admin"
-        assert any("changed by someone else" in n.message for n in app._notifications)
+        assert [n.message for n in app._notifications] == [
+            "images.toml was changed meanwhile (by another admin or the CLI): reloaded,"
+            " nothing saved; try again"
+        ]
 
 
 async def test_a_refused_new_image_opens_its_form_again_then_creates(cluster: Cluster) -> None:

@@ -158,7 +158,7 @@ def test_every_binding_has_an_id_and_a_letter_key(owner: type) -> None:
 
 async def test_keymap_and_help_on_a_dialog_screen(demo: Path) -> None:
     with demo.open("a") as f:
-        f.write('\n[ui.keymap]\n"audit.reload" = "ctrl+r"\n"menu.audit" = "t"\n')
+        f.write('\n[ui.keymap]\n"audit.reload" = "ctrl+l"\n"menu.audit" = "t"\n')
     cluster = Cluster.open(demo)
     app = QlutuiApp(cluster)
     async with app.run_test(size=SIZE) as pilot:
@@ -169,11 +169,11 @@ async def test_keymap_and_help_on_a_dialog_screen(demo: Path) -> None:
         assert isinstance(app.screen, AuditScreen)
         await pilot.press("question_mark")
         text = screen_text(app)
-        assert "^r               Reload" in text and "/                Filter" in text
+        assert "^l               Reload" in text and "/                Filter" in text
         await pilot.press("escape", "ctrl+p")
         await pilot.press(*"Reload")
         await settle(pilot, 0.4)
-        assert "key: ^r" in screen_text(app)  # the palette offers the screen's actions
+        assert "key: ^l" in screen_text(app)  # the palette offers the screen's actions
     await cluster.aclose()
 
 
@@ -199,7 +199,7 @@ async def test_audit_screen_newest_first_with_filter(demo: Path) -> None:
         await pilot.press("slash", *"images")
         await settle(pilot)
         assert table.row_count == 1 and "1 event matching 'images'" in screen_text(app)
-        await pilot.press("enter", "r")
+        await pilot.press("enter", "ctrl+r")
         await settle(pilot)
         assert table.row_count == 1 and app.focused is table
     await cluster.aclose()
