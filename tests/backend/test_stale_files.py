@@ -1,8 +1,9 @@
 """Stale generated files: after an image is renamed (or deleted), its old config file on the
 head-nodes is listed as stale and a write removes it (kept as a backup beside it, audited),
-locally and over a real sshd. A file in the same directory that qlutui did not generate (no
-marker, another image's marker), a symlink to a directory or a file, a FIFO: never listed,
-never removed, nothing outside changed."""
+locally and over a real sshd; its old directory, when it holds nothing else but the file's
+backups, is renamed whole to its backup name (the diff says so first). A file in the same
+directory that qlutui did not generate (no marker, another image's marker), a symlink to a
+directory or a file, a FIFO: never listed, never removed, nothing outside changed."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from qlutui.backend.files.base import STALE, UNCHANGED, FileStatus
 from qlutui.cli import main
 
 IMAGES = "etc/qlustar/images"  # below a demo head-node's root
+NODES = ("beosrv-c", "beosrv-d")
 
 
 @pytest.fixture
@@ -94,6 +96,10 @@ async def test_a_renamed_images_file_is_stale_and_removed_the_rest_never(
     plant_strangers(images, outside)
     strangers = {name: tree_hash(images / name) for name in ("Hand", "Copied", "Pointer")}
     outside_hash = tree_hash(outside)
+    earlier = "qlutui.conf.bak-20260101T000000.000000Z"  # an earlier write's backup
+    (images / "Legacy-jammy" / earlier).write_text("# an earlier version\n")
+    old_d = config.parent / "headnodes/beosrv-d" / IMAGES / "Legacy-jammy"
+    (old_d / "notes").write_text("the admin's\n")  # beosrv-d's directory holds more
     assert (
         await asyncio.to_thread(cli, config, "images", "rename", "Legacy-jammy", "Old-jammy") == 0
     )
@@ -104,23 +110,34 @@ async def test_a_renamed_images_file_is_stale_and_removed_the_rest_never(
         ("images/Legacy-jammy", "beosrv-c", path),
         ("images/Legacy-jammy", "beosrv-d", path),
     ]
-    row = next(r for r in rows if r.state == STALE)
+    directories = [r.directory for r in rows if r.state == STALE]
+    assert directories == ["/etc/qlustar/images/Legacy-jammy", ""]
+    row, row_d = (r for r in rows if r.state == STALE)
     assert row.diff().startswith(
-        f"stale: beosrv-c:{path} (remove)\n--- beosrv-c:{path} (on disk)\n+++ /dev/null\n"
+        f"stale: beosrv-c:{path} (remove)\n"
+        "# and its directory, kept as Legacy-jammy.bak-<time> (nothing else is in it)\n"
+        f"--- beosrv-c:{path} (on disk)\n+++ /dev/null\n"
     )
+    assert row_d.diff().startswith(f"stale: beosrv-d:{path} (remove)\n--- beosrv-d:{path}")
     assert files.files_service(cluster, ["ssh"]).classes["ssh"].owned() is None
     assert stale(await service.statuses(["images/Standard-noble"])) == []  # not the whole class
 
     await write_all(service)
+    assert not (images / "Legacy-jammy").exists()  # beosrv-c: the directory renamed whole
+    [aside] = images.glob("Legacy-jammy.bak-*")
+    assert sorted(p.name for p in aside.iterdir()) == ["qlutui.conf", earlier]
+    assert (aside / "qlutui.conf").read_text() == old_text
+    assert (aside / earlier).read_text() == "# an earlier version\n"
+    assert not (old_d / "qlutui.conf").exists()  # beosrv-d: the file alone, beside the notes
+    [backup] = old_d.glob("qlutui.conf.bak-*")
+    assert backup.read_text() == old_text and (old_d / "notes").read_text() == "the admin's\n"
     for node in ("beosrv-c", "beosrv-d"):
-        directory = config.parent / "headnodes" / node / IMAGES / "Legacy-jammy"
-        assert not (directory / "qlutui.conf").exists()
-        backups = [p for p in directory.iterdir() if p.name.startswith("qlutui.conf.bak-")]
-        assert old_text in [p.read_text() for p in backups]
-        assert (directory.parent / "Old-jammy/qlutui.conf").exists()
+        assert (config.parent / "headnodes" / node / IMAGES / "Old-jammy/qlutui.conf").exists()
     audit = (config.parent / "state/audit.log").read_text()
-    assert audit.count(f"\tfile.rename\tbeosrv-c:{path}\tto {path}.bak-") == 1
-    assert {r.state for r in await service.statuses()} == {UNCHANGED}
+    directory = "/etc/qlustar/images/Legacy-jammy"
+    assert audit.count(f"\tfile.rename\tbeosrv-c:{directory}\tto {directory}.bak-") == 1
+    assert audit.count(f"\tfile.rename\tbeosrv-d:{path}\tto {path}.bak-") == 1
+    assert {r.state for r in await service.statuses()} == {UNCHANGED}  # the aside is no image's
 
     assert {name: tree_hash(images / name) for name in strangers} == strangers
     assert os.readlink(images / "Linked") == str(outside / "Linked")
@@ -156,6 +173,41 @@ async def test_a_stale_file_changed_or_made_a_link_since_the_diff_is_not_removed
     assert not [p for p in linked.parent.iterdir() if ".bak-" in p.name]
 
 
+async def test_an_old_directory_is_renamed_only_while_it_holds_nothing_else(
+    config: Path, cluster: Cluster, tmp_path: Path
+) -> None:
+    """beosrv-c's old directory holds a link named like a backup (to a file outside): the
+    directory is not offered, the file alone is removed, the link stays. beosrv-d's held
+    only the file at the diff, but an admin put a file in it since: the file alone is
+    removed, the directory kept, and the job's log says why."""
+    service = files.files_service(cluster, ["images"])
+    await write_all(service)
+    old_c, old_d = (config.parent / "headnodes" / n / IMAGES / "Legacy-jammy" for n in NODES)
+    outside = tmp_path / "outside.conf"
+    outside.write_text("# outside\n")
+    link = old_c / "qlutui.conf.bak-20260101T000000.000000Z"
+    link.symlink_to(outside)
+    assert await asyncio.to_thread(cli, config, "images", "rm", "Legacy-jammy") == 0
+    rows = await service.statuses()
+    directory = "/etc/qlustar/images/Legacy-jammy"
+    assert [(r.dest.headnode, r.directory) for r in rows if r.state == STALE] == [
+        ("beosrv-c", ""),
+        ("beosrv-d", directory),
+    ]
+    (old_d / "README").write_text("mine\n")
+    job = await service.write(rows)
+    await asyncio.wait_for(job.wait(), 60)
+    assert job.record.state == "Success", [line.text for line in job.lines()]
+    log = "\n".join(line.text for line in job.lines())
+    assert f"{directory}: kept: it holds more than {directory}/qlutui.conf and its backups" in log
+    for old in (old_c, old_d):
+        assert not (old / "qlutui.conf").exists()
+        assert len([p for p in old.glob("qlutui.conf.bak-*") if not p.is_symlink()]) == 1
+    assert os.readlink(link) == str(outside) and outside.read_text() == "# outside\n"
+    assert (old_d / "README").read_text() == "mine\n"
+    assert not list(old_c.parent.glob("Legacy-jammy.bak-*"))
+
+
 async def test_a_flat_destination_finds_its_files_by_prefix_and_suffix(
     config: Path, tmp_path: Path
 ) -> None:
@@ -187,6 +239,40 @@ async def test_a_flat_destination_finds_its_files_by_prefix_and_suffix(
             "img-Hand.conf",
             "img-Legacy-jammy.conf.bak",
             "img-Old.conf",
+        ]
+    finally:
+        await cluster.aclose()
+
+
+async def test_a_deeper_destination_renames_the_images_directory_only_when_all_is_its(
+    config: Path,
+) -> None:
+    """`destination = /etc/qlustar/images/{image}/conf/qlutui.conf`: the image's directory is
+    renamed when its only entry is `conf` holding the file; beosrv-d's also holds `extra`
+    beside `conf`, so there the file alone is renamed."""
+    text = config.read_text().replace(
+        "[images]\n", '[images]\ndestination = "/etc/qlustar/images/{image}/conf/qlutui.conf"\n'
+    )
+    config.write_text(text)
+    cluster = Cluster.open(config)
+    try:
+        service = files.files_service(cluster, ["images"])
+        await write_all(service)
+        old_c, old_d = (config.parent / "headnodes" / n / IMAGES / "Legacy-jammy" for n in NODES)
+        (old_d / "extra").mkdir()
+        await asyncio.to_thread(cli, config, "images", "rm", "Legacy-jammy")
+        rows = await service.statuses()
+        assert [r.directory for r in rows if r.state == STALE] == [
+            "/etc/qlustar/images/Legacy-jammy",
+            "",
+        ]
+        await write_all(service)
+        assert not old_c.exists()
+        assert [p.name for p in old_c.parent.glob("Legacy-jammy.bak-*/conf/*")] == ["qlutui.conf"]
+        assert sorted(p.name[:16] for p in old_d.rglob("*")) == [
+            "conf",
+            "extra",
+            "qlutui.conf.bak-",
         ]
     finally:
         await cluster.aclose()
@@ -249,7 +335,9 @@ async def test_stale_files_over_ssh(sshd: SSHD, tmp_path: Path) -> None:
         assert stale(rows) == [("images/Standard-noble", "beosrv-s", path)]
         await write_all(service)
         assert not Path(path).exists() and (images / "N/qlutui.conf").exists()
-        assert [p.name[:16] for p in (images / "Standard-noble").iterdir()] == ["qlutui.conf.bak-"]
+        assert not (images / "Standard-noble").exists()  # renamed whole: only its file was in it
+        [aside] = images.glob("Standard-noble.bak-*")
+        assert [p.name for p in aside.iterdir()] == ["qlutui.conf"]
         assert {r.state for r in await service.statuses()} == {UNCHANGED}
         assert {name: tree_hash(images / name) for name in strangers} == strangers
         assert (images / "Linked").is_symlink() and (images / "Fifo/qlutui.conf").is_fifo()

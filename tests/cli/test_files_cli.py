@@ -79,6 +79,24 @@ def test_unknown_names_are_one_line(config: Path, args: list[str], message: str)
     assert writes(config) == 0
 
 
+def test_an_unknown_name_lists_every_known_name_once(config: Path) -> None:
+    """`hosts` is both a class and its one file: named once."""
+    result = qlutui(config, "files", "diff", "nope")
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
+    known = result.stderr.rstrip().removesuffix(")").split("(known: ")[1].split(", ")
+    assert known == [
+        "ssh",
+        "hosts",
+        "images",
+        "known_hosts",
+        "shosts_equiv",
+        "authorized_keys",
+        "images/Legacy-jammy",
+        "images/Standard-bookworm",
+        "images/Standard-noble",
+    ]
+
+
 def test_hosts_header_set_validated_and_rendered(config: Path, tmp_path: Path) -> None:
     good = tmp_path / "header"
     good.write_text("### license server\n127.55.0.42 license-server\n")
@@ -133,9 +151,10 @@ def test_json_on_every_verb(config: Path) -> None:
 
 
 def test_a_deleted_images_file_is_stale_then_removed(config: Path) -> None:
-    """`images rm`, then `files diff` names the old file as stale (exit 1), `files write`
-    removes it on both head-nodes (a backup stays, the audit has it), `diff` is clean again;
-    the admin's own file in the same directory stays."""
+    """`images rm`, then `files diff` names the old file as stale (exit 1) and says its
+    directory, holding nothing else, goes with it; `files write` renames that directory to
+    its backup name on both head-nodes (the audit has it), `diff` is clean again; the admin's
+    own file in another image's directory stays."""
     assert qlutui(config, "files", "write", "images").returncode == 0
     images = config.parent / "headnodes/beosrv-d/etc/qlustar/images"
     (images / "Hand").mkdir()
@@ -147,10 +166,15 @@ def test_a_deleted_images_file_is_stale_then_removed(config: Path) -> None:
     assert diff.returncode == 1 and not diff.stderr
     stale = [line for line in diff.stdout.splitlines() if line.startswith("stale: ")]
     assert stale == [f"stale: beosrv-c:{path} (remove)", f"stale: beosrv-d:{path} (remove)"]
+    moved = "# and its directory, kept as Legacy-jammy.bak-<time> (nothing else is in it)"
+    assert diff.stdout.count(f"(remove)\n{moved}\n") == 2
     listed = json.loads(qlutui(config, "files", "diff", "images", "--json").stdout)
-    assert [(r["headnode"], r["path"]) for r in listed if r["state"] == "stale"] == [
-        ("beosrv-c", path),
-        ("beosrv-d", path),
+    directory = "/etc/qlustar/images/Legacy-jammy"
+    assert [
+        (r["headnode"], r["path"], r["directory"]) for r in listed if r["state"] == "stale"
+    ] == [
+        ("beosrv-c", path, directory),
+        ("beosrv-d", path, directory),
     ]
 
     written = qlutui(config, "files", "write")
@@ -158,10 +182,12 @@ def test_a_deleted_images_file_is_stale_then_removed(config: Path) -> None:
     assert "Success: Writing 12 files and removing 2 stale files on beosrv-c, beosrv-d" in (
         written.stdout
     )
+    assert f"{path}: removed (stale) with its directory, now Legacy-jammy.bak-" in written.stdout
     for node in ("beosrv-c", "beosrv-d"):
-        directory = config.parent / "headnodes" / node / "etc/qlustar/images/Legacy-jammy"
-        assert [p.name[:16] for p in directory.iterdir()] == ["qlutui.conf.bak-"]
+        old = config.parent / "headnodes" / node / directory.lstrip("/")
+        assert not old.exists()
+        assert [p.name for p in old.parent.glob("Legacy-jammy.bak-*/*")] == ["qlutui.conf"]
     audit = (config.parent / "state/audit.log").read_text()
-    assert audit.count(f"\tfile.rename\tbeosrv-d:{path}\tto {path}.bak-") == 1
+    assert audit.count(f"\tfile.rename\tbeosrv-d:{directory}\tto {directory}.bak-") == 1
     assert qlutui(config, "files", "diff").returncode == 0
     assert (images / "Hand/qlutui.conf").read_text() == "# my own, no marker\n"

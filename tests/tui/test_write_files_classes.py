@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from textual.widgets import Static
 from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
@@ -158,6 +159,34 @@ async def test_edit_header_says_where_a_header_is_edited(cluster: Cluster) -> No
         assert pilot.app.screen is screen
 
 
+async def test_only_changed_counts_marks_and_writes_only_what_it_shows(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """With `o`, the summary line, a class row's count and its panel, and Write Selected on a
+    class row are about the shown files only, not the unchanged ones hidden."""
+    service = files.files_service(cluster)
+    await (await service.write(await service.statuses())).wait()  # every file up to date
+    changed = tmp_path / "demo/headnodes/beosrv-d/etc/ssh/shosts.equiv"
+    changed.write_text("old-node\n")
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_write_files(pilot)
+        status = screen.query_one("#write-status", Static)
+        assert str(status.render()) == "18 files: 1 changed, 17 unchanged"
+        await pilot.press("o")
+        assert str(status.render()) == "1 of 18 files shown: 1 changed (17 unchanged hidden)"
+        assert screen.table.row_count == 2  # SSH Configs and its changed file
+        assert screen.table.get_row_at(0)[1:] == ["- SSH Configs", "", "changed", "1 file"]
+        view = screen.query_one(FileView)
+        panel = "SSH Configs: changed\nbeosrv-d:/etc/ssh/shosts.equiv: changed\n"
+        await until(pilot, lambda: view.text.endswith(panel), "the class's panel")
+        await pilot.press("space", "s")  # the class row marked: its shown file only
+        await on_screen(pilot, Confirm, "the confirmation")
+        assert pilot.app.screen.question == "Write 1 file to beosrv-d?"
+        await pilot.press("n")
+        await pilot.press("o")
+        assert str(status.render()) == "18 files: 1 changed, 17 unchanged"
+
+
 async def test_a_renamed_images_old_file_is_stale_and_write_changed_removes_it(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -179,10 +208,15 @@ async def test_a_renamed_images_old_file_is_stale_and_write_changed_removes_it(
         assert screen.table.get_row_at(10)[1:4] == ["  Image Legacy-jammy", "beosrv-d", "stale"]
         view = screen.query_one(FileView)
         await until(pilot, lambda: f"stale: beosrv-d:{path} (remove)" in view.text, "the diff")
+        assert "\n# and its directory, kept as Legacy-jammy.bak-<time> (nothing" in view.text
+        await pilot.press("v")  # the preview says what becomes of the old directory
+        await until(pilot, lambda: "removes it with its directory," in view.text, "the preview")
+        assert "renamed to Legacy-jammy.bak-<time>, the file and its backups" in view.text
         await pilot.press("w")
         await on_screen(pilot, Confirm, "the confirmation")
         question = "Write 2 files and remove 2 stale files on beosrv-c, beosrv-d?"
         assert pilot.app.screen.question == question
+        assert f"beosrv-d:{path} (remove: stale, and its directory)" in pilot.app.screen.detail
         await pilot.press("y")
         await on_screen(pilot, JobsScreen, "the log window")
         write = next(r for r in cluster.jobs.list() if r.kind == "files.write")
@@ -193,5 +227,7 @@ async def test_a_renamed_images_old_file_is_stale_and_write_changed_removes_it(
         await until(pilot, lambda: screen.table.row_count == 9, "the stale rows gone")
         assert not any(r.state == STALE for r in screen.rows)
     for node in ("beosrv-c", "beosrv-d"):
-        assert not (tmp_path / "demo/headnodes" / node / path.lstrip("/")).exists()
+        old = tmp_path / "demo/headnodes" / node / "etc/qlustar/images/Legacy-jammy"
+        assert not old.exists()
+        assert [p.name for p in old.parent.glob("Legacy-jammy.bak-*/*")] == ["qlutui.conf"]
     assert (images / "Hand/qlutui.conf").read_text() == "# the admin's own\n"

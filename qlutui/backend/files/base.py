@@ -144,6 +144,12 @@ class FileStatus:
     wanted: str
     current: str | None
     error: str = ""  # unreachable: why; invalid: what is wrong
+    directory: str = ""  # stale: its own directory, renamed aside with it (stale.py)
+
+    @property
+    def aside(self) -> str:
+        """The name a stale row's directory gets when a write renames it ("": none does)."""
+        return f"{posixpath.basename(self.directory)}.bak-<time>" if self.directory else ""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -162,6 +168,8 @@ class FileStatus:
             tofile="/dev/null" if stale else f"{where} (generated)",
         )
         head = f"stale: {where} (remove)\n" if stale else ""
+        if self.aside:
+            head += f"# and its directory, kept as {self.aside} (nothing else is in it)\n"
         return head + "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
     def to_dict(self) -> dict:
@@ -172,6 +180,7 @@ class FileStatus:
             "path": self.dest.path,
             "state": self.state,
             "error": self.error,
+            "directory": self.directory,
         }
 
 
@@ -222,10 +231,11 @@ class FilesService:
         if not names:
             return specs
         names = list(names)
-        by_id = [s.id for s in specs]
-        if unknown := [n for n in names if n not in self.classes and n not in by_id]:
-            known = ", ".join([*self.classes, *by_id])
-            raise InvalidInput(f"unknown class or file {shown(unknown[0])} (known: {known})")
+        # each name once: a class with one file may share its name (`hosts`)
+        known = list(dict.fromkeys([*self.classes, *(s.id for s in specs)]))
+        if unknown := [n for n in names if n not in known]:
+            listed = ", ".join(known)
+            raise InvalidInput(f"unknown class or file {shown(unknown[0])} (known: {listed})")
         return [s for s in specs if s.cls in names or s.id in names]
 
     async def rendered(self, name: str) -> str:
@@ -306,8 +316,14 @@ class FilesService:
             dest = Destination(spec, node, owned.directory)
             return [FileStatus(dest, UNREACHABLE, "", None, f"stale files not searched: {error}")]
         return [
-            FileStatus(Destination(owned.spec(name), node, owned.path(name)), STALE, "", text)
-            for name, text in found
+            FileStatus(
+                Destination(owned.spec(f.name), node, owned.path(f.name)),
+                STALE,
+                "",
+                f.text,
+                directory=f.directory,
+            )
+            for f in found
         ]
 
     @staticmethod
@@ -404,13 +420,19 @@ async def _remove_stale(ctx: JobContext, row: FileStatus, owned: Owned | None) -
     path = row.dest.path
     assert owned is not None and row.current is not None  # a stale row comes from `owned`
     try:
-        backup = await owned.remove(ctx.transport, path, row.current)
+        backup, whole = await owned.remove(ctx.transport, path, row.current, row.directory)
     except FileNotFoundError:
         ctx.message(f"{path}: already gone, not removed")
         return
     except (ConflictError, Refused, InvalidInput) as error:  # changed, now a link, a FIFO ...
         ctx.log(STDERR, f"Error: {error}; not removed: refresh and review the new diff")
         return
+    if whole:
+        aside = posixpath.basename(backup)
+        ctx.message(f"{path}: removed (stale) with its directory, now {aside}")
+        return
+    if row.directory:
+        ctx.message(f"{row.directory}: kept: it holds more than {path} and its backups now")
     ctx.message(f"{path}: removed (stale), backup {posixpath.basename(backup)}")
 
 
