@@ -30,6 +30,7 @@ from qlutui.model.noderange import folded
 from qlutui.model.versions import describe, parse_version
 from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, Field, FormDialog
+from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.help import FIELD_HELP
 from qlutui.widgets.lists import FoldTree
@@ -120,7 +121,9 @@ class ImagesScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Qlustar Images", classes="title-bar")
-        yield Input(placeholder="/ filter images by name", id="images-filter", compact=True)
+        yield FilterInput(
+            rows="images-tree", placeholder="/ filter images by name", id="images-filter"
+        )
         tree = ImageTree("Images", id="images-tree")
         tree.show_root = False
         tree.auto_expand = False  # enter edits a field; space expands
@@ -265,16 +268,12 @@ class ImagesScreen(Screen):
     # -- filter ------------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        self.query_one("#images-filter", Input).focus()
+        self.query_one(FilterInput).start()
 
     @on(Input.Changed, "#images-filter")
     def _filter_changed(self) -> None:
         if self.state is not None:
             self._show(self.state)
-
-    @on(Input.Submitted, "#images-filter")
-    def _filter_done(self) -> None:
-        self.tree.focus()
 
     # -- actions -----------------------------------------------------------------------
 
