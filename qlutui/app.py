@@ -32,12 +32,11 @@ from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.color import Color
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.filter import LineFilter, Monochrome, NoColor
 from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.theme import BUILTIN_THEMES
-from textual.widgets import Input
 
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.job_records import JobRecord, phrase
@@ -47,6 +46,7 @@ from qlutui.idle_gc import collect_if_due, interactive_gc
 from qlutui.screens.menu import Dialog, MenuScreen, menu_screen
 from qlutui.typeahead import KeysInOrder
 from qlutui.widgets.dialogs import Confirm
+from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.help import KEY_NAMES, HelpScreen, described_bindings, key_rows
 
 # In the order of the original's Manage menus: the four dialogs, then the views.
@@ -341,13 +341,14 @@ class QlutuiApp(KeysInOrder):
         return True
 
     def action_back(self) -> None:
-        """Escape, the same on every screen: first it clears the screen's filter (an Input
-        whose id ends in `-filter`), then it closes the screen's open panel (a screen's
-        `close_panel()` that returns True: the Images upgrade preview), only then does it
-        leave the screen. (A screen with an editor binds escape itself to close the editor
-        first, asking before it drops changes: SSH Configs, Root FS.)"""
+        """Escape, the same on every screen: first it clears the screen's filter (its
+        FilterInput; from the box, the focus goes to the list), then it closes the screen's
+        open panel (a screen's `close_panel()` that returns True: the Images upgrade
+        preview), only then does it leave the screen. (A screen with an editor binds escape
+        itself to close the editor first, asking before it drops changes: SSH Configs, Root
+        FS.)"""
         screen = self.screen
-        filters = [i for i in screen.query(Input) if (i.id or "").endswith("-filter") and i.value]
+        filters = [box for box in screen.query(FilterInput) if box.value]
         if not filters:
             close_panel = getattr(screen, "close_panel", None)
             if close_panel is None or not close_panel():
@@ -355,8 +356,14 @@ class QlutuiApp(KeysInOrder):
             return
         for box in filters:
             box.value = ""  # Input.Changed: the screen shows everything again
-        if self.focused in filters:
-            screen.focus_next()  # to the list below the filter
+            if box.has_focus:
+                box.rows.focus()
+
+    def action_command_palette(self) -> None:
+        """Textual's palette, its placeholder in ASCII: a serial console shows its '…' as '~'."""
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            palette = CommandPalette(placeholder="Search for commands ...", id="--command-palette")
+            self.push_screen(palette)
 
     def action_help(self) -> None:
         screen = self.screen

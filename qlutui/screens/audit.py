@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from qlutui.model.names import counted
+from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import label_rows
 from qlutui.widgets.lists import RowTable
@@ -44,7 +45,7 @@ class AuditScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Audit trail (times in UTC)", classes="title-bar")
         hint = "/ filter: user, action, file, job ..."
-        yield Input(placeholder=hint, id="audit-filter", compact=True)
+        yield FilterInput(rows="audit-table", placeholder=hint, id="audit-filter")
         yield RowTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="audit-detail", markup=False)
         yield Static(id="audit-status", markup=False)
@@ -60,7 +61,7 @@ class AuditScreen(Screen):
         self.action_reload()
 
     def action_filter(self) -> None:
-        self.query_one("#audit-filter").focus()
+        self.query_one(FilterInput).start()
 
     @property
     def match(self) -> str:
@@ -83,8 +84,7 @@ class AuditScreen(Screen):
 
     @on(Input.Submitted, "#audit-filter")
     def _filter_done(self) -> None:
-        self._refilter.now()  # the keys after Enter act on the rows of this filter
-        self.table.focus()
+        self._refilter.now()  # the keys after Enter or down act on the rows of this filter
 
     @work(thread=True, exclusive=True, group="audit-load")
     def _load(self, match: str) -> None:

@@ -26,6 +26,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input, Static
@@ -52,7 +53,7 @@ from qlutui.widgets.dialogs import (
     FormDialog,
     submit_until_accepted,
 )
-from qlutui.widgets.filter_input import FilterInput
+from qlutui.widgets.filter_input import FilterInput, up_to_filter
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.state_watch import WatchedScreen, conflict_text
 
@@ -175,6 +176,10 @@ class RowsView(ScrollView, can_focus=True):
         "rows-view--marked",
         "rows-view--cursor",
     }
+    # Its size (a new set of groups) asks for no layout of the whole screen, most of a filter
+    # key's cost: the scrollbars are updated in place, as Textual does when no layout is
+    # needed, and ask for a layout themselves when one appears or goes.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "move(-1)", "Up", show=False, id="rows.up"),
         Binding("down", "move(1)", "Down", show=False, id="rows.down"),
@@ -214,19 +219,14 @@ class RowsView(ScrollView, can_focus=True):
         self.chosen = chosen
         self.widths = [max(w, len(c)) for w, c in zip(widths, self.columns, strict=True)]
         width = len(MARK) + sum(self.widths) + 2 * len(self.widths)
-        self._set_virtual_size(Size(width, self.row_count + 1))
+        self.virtual_size = Size(width, self.row_count + 1)
         self.cursor = max(0, min(cursor, len(groups) - 1))
         self.scroll_to(0, 0, animate=False)
         self._show_cursor()
         self.refresh()
 
-    def _set_virtual_size(self, size: Size) -> None:
-        """As Textual does when no layout is needed: the scrollbars updated, the screen laid
-        out again only when one appears or goes (their reactives ask for it). Setting
-        `virtual_size` lays out the whole screen: most of a filter key's cost."""
-        if size != self.virtual_size:
-            self.set_reactive(ScrollView.virtual_size, size)
-            self._scroll_update(size)
+    def watch_virtual_size(self, size: Size) -> None:
+        self._scroll_update(size)
 
     def set_chosen(self, chosen: AbstractSet[str]) -> None:
         self.chosen = chosen
@@ -254,7 +254,12 @@ class RowsView(ScrollView, can_focus=True):
         self.refresh()
 
     def action_move(self, step: int) -> None:
+        if step < 0 and self.cursor == 0 and up_to_filter(self):
+            return
         self.move_to(self.cursor + step)
+
+    def to_first_row(self) -> None:
+        self.move_to(0)
 
     def action_page(self, step: int) -> None:
         rows = max(1, self.size.height - 2)
@@ -338,7 +343,9 @@ class HostsScreen(WatchedScreen):
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Hosts", classes="title-bar")
         yield Static(id="hosts-problems", markup=False)
-        yield FilterInput(placeholder="/ filter by name or IP", id="hosts-filter", compact=True)
+        yield FilterInput(
+            rows="hosts-table", placeholder="/ filter by name or IP", id="hosts-filter"
+        )
         yield RowsView(COLUMNS, id="hosts-table")
         networks = RowsView(NETWORK_COLUMNS, id="networks-table")
         networks.display = False  # before the mount: hiding it after costs another layout
@@ -430,10 +437,6 @@ class HostsScreen(WatchedScreen):
     def _filter_changed(self, event: Input.Changed) -> None:
         self.apply_filter(event.value)
 
-    @on(Input.Submitted, "#hosts-filter")
-    def _filter_done(self) -> None:
-        self.table.focus()
-
     def apply_filter(self, text: str, keep_cursor: bool = False) -> None:
         """Show the hosts whose names or IPs contain `text` (all hosts when empty)."""
         current = self.current_host() if keep_cursor else None
@@ -489,7 +492,7 @@ class HostsScreen(WatchedScreen):
     # -- keys ------------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        self.query_one("#hosts-filter").focus()
+        self.query_one(FilterInput).start()
 
     def action_switch(self, table: str) -> None:
         self.networks_shown = table == "networks"

@@ -35,6 +35,7 @@ from qlutui.widgets.dialogs import (
     FormDialog,
     submit_until_accepted,
 )
+from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.help import FIELD_HELP
 from qlutui.widgets.lists import FoldTree
@@ -127,7 +128,9 @@ class ImagesScreen(WatchedScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Qlustar Images", classes="title-bar")
-        yield Input(placeholder="/ filter images by name", id="images-filter", compact=True)
+        yield FilterInput(
+            rows="images-tree", placeholder="/ filter images by name", id="images-filter"
+        )
         tree = ImageTree("Images", id="images-tree")
         tree.show_root = False
         tree.auto_expand = False  # enter edits a field; space expands
@@ -273,16 +276,12 @@ class ImagesScreen(WatchedScreen):
     # -- filter ------------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        self.query_one("#images-filter", Input).focus()
+        self.query_one(FilterInput).start()
 
     @on(Input.Changed, "#images-filter")
     def _filter_changed(self) -> None:
         if self.state is not None:
             self._show(self.state)
-
-    @on(Input.Submitted, "#images-filter")
-    def _filter_done(self) -> None:
-        self.tree.focus()
 
     # -- actions -----------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from qlutui.backend.job_records import phrase
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
 from qlutui.widgets.dialogs import Confirm
+from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import middle_cut
 from qlutui.widgets.lists import RowTable
@@ -93,10 +94,10 @@ class JobsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Jobs", classes="title-bar")
         with Horizontal(id="jobs-filter-bar"):
-            yield Input(
+            yield FilterInput(
+                rows="jobs-table",
                 placeholder="/ filter by title, head-node, kind, state or id",
                 id="jobs-filter",
-                compact=True,
             )
             yield Static(id="jobs-count", markup=False)
         yield RowTable(id="jobs-table", cursor_type="row")
@@ -233,15 +234,11 @@ class JobsScreen(Screen):
     # -- filter ------------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        self.query_one("#jobs-filter", Input).focus()
+        self.query_one(FilterInput).start()
 
     @on(Input.Changed, "#jobs-filter")
     def _filter_changed(self) -> None:
         self.refresh_list()
-
-    @on(Input.Submitted, "#jobs-filter")
-    def _filter_done(self) -> None:
-        self.table.focus()
 
     # -- actions -----------------------------------------------------------------------
 

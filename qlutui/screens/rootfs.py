@@ -40,7 +40,7 @@ from qlutui.widgets.dialogs import (
 )
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
-from qlutui.widgets.hanging import Hanging
+from qlutui.widgets.hanging import Hanging, Line
 from qlutui.widgets.lists import FoldTree, RowTable
 from qlutui.widgets.state_watch import WatchedScreen, conflict_text
 
@@ -616,12 +616,14 @@ class ConfigScreen(_Actions):
         except QlutuiError as exc:
             await self.app.push_screen_wait(ErrorDialog(str(exc)))
             return
-        lines = [f"Scripts in {INITD}/, in the order run-parts runs them:", ""]
+        lines: list[Line] = [f"Scripts in {INITD}/, in the order run-parts runs them:", ""]
         for script in scripts:
             place = f"{script.position:>2}." if script.position else " -"
             lines.append(f"{place} {script.mode:04o} {script.name}")
-            lines += [f"      will not run: {problem}" for problem in script.problems]
-            lines += [f"      runs and fails: {script.fails}"] if script.fails else []
+            reasons = [("will not run", problem) for problem in script.problems]
+            reasons += [("runs and fails", script.fails)] if script.fails else []
+            # a reason continues under itself, not under its label
+            lines += [(f"      {label}: {reason}", len(label) + 2) for label, reason in reasons]
         if not scripts:
             lines.append(f"(no {INITD}/ or no scripts in it)")
         self.app.push_screen(ReportScreen(f"Boot order of {self.config_name}", lines))
@@ -851,7 +853,7 @@ class ReportScreen(Screen):
     #report { height: 1fr; padding: 0 1; }
     """
 
-    def __init__(self, title: str, lines: list[str]) -> None:
+    def __init__(self, title: str, lines: list[Line]) -> None:
         super().__init__()
         self.title_text = title
         self.lines = lines

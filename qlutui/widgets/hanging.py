@@ -30,21 +30,27 @@ def middle_cut(text: str, width: int) -> str:
     return text[:head] + ELLIPSIS + text[len(text) - (width - 1 - head) :]
 
 
-class Hanging:
-    """Plain lines; each one's continuation is indented `hang` cells past the line's own
-    leading spaces. `cut_long`: a word longer than a line stands on its own line, cut in
-    its middle (`middle_cut`), instead of being broken after a '/'."""
+Line = str | tuple[str, int]  # a line, or a line and its own hang
 
-    def __init__(self, lines: Iterable[str], hang: int = 2, *, cut_long: bool = False) -> None:
-        self.lines = [part for line in lines for part in line.split("\n")]
+
+class Hanging:
+    """Plain lines; each one's continuation is indented `hang` cells (or the line's own,
+    given with it) past the line's own leading spaces. `cut_long`: a word longer than a line
+    stands on its own line, cut in its middle (`middle_cut`), instead of being broken after
+    a '/'."""
+
+    def __init__(self, lines: Iterable[Line], hang: int = 2, *, cut_long: bool = False) -> None:
+        hung = (line if isinstance(line, tuple) else (line, hang) for line in lines)
+        self.hung = [(part, own) for text, own in hung for part in text.split("\n")]
+        self.lines = [text for text, _ in self.hung]
         self.hang = hang
         self.cut_long = cut_long
 
     def wrapped(self, width: int) -> list[str]:
         out: list[str] = []
-        for line in self.lines:
+        for line, hang in self.hung:
             lead = len(line) - len(line.lstrip(" "))
-            indent = min(lead + self.hang, width // 2)
+            indent = min(lead + hang, width // 2)
             out += wrap(line, max(width, 2), indent, cut_long=self.cut_long)
         return out
 

@@ -23,7 +23,7 @@ NAVIGATION = [
     ("space", "Tick or untick [ ] / [x] the item under the cursor"),
     ("tab / shift+tab", "Next / previous field or pane"),
     ("esc", "Clear a filter, close a panel or dialog, or go back"),
-    ("/", "Filter: type to narrow the list, enter to go back to it"),
+    ("/", "Filter: type to narrow the list; enter or down goes back to it"),
 ]
 
 # Keys Textual shows as glyphs (arrows, return, backspace), shown by name as NAVIGATION names

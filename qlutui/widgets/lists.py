@@ -4,7 +4,8 @@ Textual's Tree and OptionList already go to the first and last entry with home a
 DataTable scrolls sideways with them instead. `RowTable` is the DataTable of every row list
 (Root FS configs, Write Files, Jobs, Audit Trail): home and end go to the first and last row.
 `FoldTree` is the Tree of every tree (Qlustar Images, a Root FS config's files): right and
-left unfold and fold, as the help screen says (Textual's Tree binds neither).
+left unfold and fold, as the help screen says (Textual's Tree binds neither). Under a filter
+box (widgets/filter_input.py) up on the first row goes back to the box.
 """
 
 from __future__ import annotations
@@ -15,12 +16,21 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Tree
 from textual.widgets.tree import TreeDataType
 
+from qlutui.widgets.filter_input import up_to_filter
+
 
 class RowTable(DataTable):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("home", "scroll_top", "First", show=False),
         Binding("end", "scroll_bottom", "Last", show=False),
     ]
+
+    def to_first_row(self) -> None:
+        self.action_scroll_top()
+
+    def action_cursor_up(self) -> None:
+        if self.cursor_row > 0 or not up_to_filter(self):
+            super().action_cursor_up()
 
 
 class FoldTree(Tree[TreeDataType]):
@@ -36,6 +46,13 @@ class FoldTree(Tree[TreeDataType]):
         if getattr(self.app, "serial", False):
             self.ICON_NODE, self.ICON_NODE_EXPANDED = "+ ", "- "
             self.LINES = dict.fromkeys(Tree.LINES, ("  ", "| ", "`-", "|-"))
+
+    def to_first_row(self) -> None:
+        self.action_scroll_home()
+
+    def action_cursor_up(self) -> None:
+        if self.cursor_line > 0 or not up_to_filter(self):
+            super().action_cursor_up()
 
     def action_unfold(self) -> None:
         node = self.cursor_node

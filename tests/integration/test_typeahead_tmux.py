@@ -90,15 +90,17 @@ def test_ssh_header_editor_takes_a_burst_and_checks_the_last_text(
     assert sshfiles.read_bytes() == before
 
 
+@pytest.mark.parametrize("leave", [ENTER, DOWN], ids=["enter", "down"])
 def test_audit_filter_then_down_in_one_burst_acts_on_the_filtered_rows(
-    terminal: Pane, demo: Path
+    terminal: Pane, demo: Path, leave: str
 ) -> None:
-    # the trail is read again once the filter's keys pause, or at once on Enter: Down after
-    # Enter moves over the rows of the whole filter (newest first: greenish, green)
+    # the trail is read again once the filter's keys pause, or at once on leaving the box
+    # (Enter: to the list, Down: to its first row): Down after that moves over the rows of
+    # the whole filter (newest first: greenish, green)
     cluster = Cluster.open(demo)
     for summary in ("red", "green", "greenish"):
         cluster.audit.record("job.start", "20260922-120000-ab12", f"chroots.create: {summary}")
     terminal.burst("a")
     terminal.wait("the Audit Trail", "Summary: chroots.create: greenish")
-    terminal.burst("/green" + ENTER + DOWN)
+    terminal.burst("/green" + leave + DOWN)
     terminal.wait("the second row", "2 events matching 'green'", "Summary: chroots.create: green\n")

@@ -334,3 +334,17 @@ async def test_the_audit_trail_shows_the_whole_target_and_summary(demo: Path) ->
         )
         assert "\n          names " in shown  # under the summary, not under its label
     await cluster.aclose()
+
+
+async def test_a_boot_order_reason_continues_under_itself(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "r", "o", "b")  # gpu-setup, its boot order
+        lines = screen_lines(app)
+        at = next(i for i, line in enumerate(lines) if "will not run: name has" in line)
+        column = lines[at].index("name has")
+        continued = lines[at + 1]
+        assert continued[:column].isspace() and continued[column] != " ", lines[at : at + 2]
+        assert "run-parts skips it" in continued
+    await cluster.aclose()

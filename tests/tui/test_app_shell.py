@@ -15,7 +15,7 @@ import pytest
 import tomlkit
 from textual.command import CommandPalette
 from textual.scrollbar import ScrollBar, ScrollBarRender
-from textual.widgets import Input
+from textual.widgets import Input, Tree
 from tiny_chroot import present_tree
 from waiting import on_screen, opened, settled, until, until_file_sh
 
@@ -32,6 +32,7 @@ from qlutui.screens.hosts import HostsScreen, RowsView
 from qlutui.screens.jobs import SHOWN_JOBS, TITLE_WIDTH, JobsScreen, fitted
 from qlutui.screens.menu import MenuScreen
 from qlutui.widgets.dialogs import Confirm
+from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.footer import FooterItem, KeysFooter
 from qlutui.widgets.help import HelpScreen
 from qlutui.widgets.lists import RowTable
@@ -783,4 +784,85 @@ async def test_escape_clears_the_filter_before_it_leaves(demo: Path) -> None:
         assert app.focused is not None and app.focused.id == "images-tree"
         await pilot.press("escape")
         await on_screen(pilot, MenuScreen, "the menu")
+    await closed(cluster)
+
+
+def row_of(rows: object) -> int:
+    """The cursor's row in a list of any kind (Hosts' groups, a tree's lines, a table's rows)."""
+    if isinstance(rows, RowsView):
+        return rows.cursor
+    if isinstance(rows, Tree):
+        return rows.cursor_line
+    assert isinstance(rows, RowTable)
+    return rows.cursor_row
+
+
+@pytest.mark.parametrize(
+    ("key", "rows_id"),
+    [("h", "hosts-table"), ("i", "images-tree"), ("j", "jobs-table"), ("a", "audit-table")],
+)
+async def test_down_in_a_filter_goes_to_the_first_row_and_up_comes_back(
+    demo: Path, key: str, rows_id: str
+) -> None:
+    cluster = Cluster.open(demo)
+    demo_jobs(cluster)
+    cluster.audit.record("job.start", "20260922-120000-ab12", "chroots.create: one")
+    cluster.audit.record("job.end", "20260922-120000-ab12", "chroots.create: two")
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, key)
+        rows = app.screen.query_one(f"#{rows_id}")
+        box = app.screen.query_one(FilterInput)
+        rows.focus()
+        await pilot.press("down")
+        await until(pilot, lambda: row_of(rows) == 1, "the cursor a row down")
+        await pilot.press("slash")  # nothing typed: down leaves the rows as they are
+        await until(pilot, lambda: box.has_focus, "the filter box")
+        await pilot.press("down")
+        await until(pilot, lambda: rows.has_focus and row_of(rows) == 0, "the first row")
+        await pilot.press("down")  # the list's own keys again
+        await until(pilot, lambda: row_of(rows) == 1, "the second row")
+        await pilot.press("up")
+        await until(pilot, lambda: rows.has_focus and row_of(rows) == 0, "the first row again")
+        await pilot.press("up")
+        await until(pilot, lambda: box.has_focus, "back in the filter box")
+        await pilot.press("end", *"e")  # typed on: the filter kept, down to its first row
+        await until(pilot, lambda: box.value == "e", "the filter")
+        await pilot.press("down")
+        await until(pilot, lambda: rows.has_focus and row_of(rows) == 0, "the filtered rows")
+        assert box.value == "e"
+        await pilot.press("up", "escape")  # escape in the box: cleared, to the list
+        await until(pilot, lambda: rows.has_focus and not box.value, "the filter cleared")
+        assert isinstance(app.screen, type(rows.screen))
+    await closed(cluster)
+
+
+async def test_filter_keys_in_a_burst_on_the_hosts(demo: Path) -> None:
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, "h")
+        screen = app.screen
+        assert isinstance(screen, HostsScreen)
+        box = screen.query_one(FilterInput)
+        await pilot.press("slash", *"beo-0", "down", "down", "down", "up", "up", "up", "up", "x")
+        await until(pilot, lambda: box.value == "beo-0x", "typed on")  # kept, not replaced
+        assert box.has_focus
+        await pilot.press("backspace", "down", "down")
+        await until(pilot, lambda: screen.table.has_focus and screen.table.cursor == 1, "row 2")
+        assert screen.current_host() == "beo-02" and box.value == "beo-0"
+    await closed(cluster)
+
+
+async def test_palette_placeholder_reads_well_on_a_serial_console(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERM", "linux")
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await on_screen(pilot, CommandPalette, "the palette")
+        await pilot.pause()
+        assert "Search for commands ..." in screen_text(app)
     await closed(cluster)
