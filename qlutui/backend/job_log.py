@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from qlutui.backend.job_records import MESSAGE, STDERR, STDOUT, LogLine, TargetRecord
+from qlutui.backend.jobrunner import KILLED_MESSAGE
 
 STREAMS = {"o": STDOUT, "e": STDERR, "m": MESSAGE}
 TAGS = {stream: tag for tag, stream in STREAMS.items()}
@@ -40,6 +41,7 @@ class Tracker:
         self.error_lines = 0
         self.rc: int | None = None
         self.reason = ""
+        self.killed = False  # the job was killed (jobrunner's or in-process work's message)
         self.fraction = 0.0  # set by in-process work through JobContext.progress
         self.last_time = 0.0
 
@@ -93,7 +95,9 @@ class Tracker:
             self.steps_done = int(m[1]) - 1
         elif m := _FINISHED.match(text):
             self.rc, self.steps_done = int(m[1]), self.steps
-        elif not self.reason and (text.startswith(("failed: ", "locked: ")) or text == "killed"):
+        elif text == KILLED_MESSAGE:
+            self.killed = True
+        elif not self.reason and text.startswith(("failed: ", "locked: ")):
             self.reason = text.removeprefix("failed: ")
 
     def progress(self) -> float:

@@ -14,7 +14,10 @@ PENDING, RUNNING, FAILED, ERRORS, SUCCESS = "Pending", "Running", "Failed", "Err
 # Ended without an exit status: its runner is gone (head-node rebooted, runner killed), or
 # qlutui quit while it ran in-process.
 INTERRUPTED = "Interrupted"
-STATES = (PENDING, RUNNING, FAILED, ERRORS, SUCCESS, INTERRUPTED)
+# Ended by a kill of the job (k on the Jobs screen, `qlutui jobs kill`). A step that died of a
+# signal from anything else is Failed, its reason naming the signal ("... killed by signal 9").
+KILLED = "Killed"
+STATES = (PENDING, RUNNING, FAILED, ERRORS, SUCCESS, INTERRUPTED, KILLED)
 STDOUT, STDERR, MESSAGE = "stdout", "stderr", "message"
 
 
@@ -68,6 +71,13 @@ class TargetRecord:
     steps: int = 0
     phases: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TargetRecord:
+        target = cls(**data)
+        if (target.state, target.error) == (FAILED, "killed"):  # recorded before Killed was
+            target.state, target.error = KILLED, ""
+        return target
+
 
 @dataclass
 class JobRecord:
@@ -83,7 +93,7 @@ class JobRecord:
     @property
     def state(self) -> str:
         states = {t.state for t in self.targets.values()}
-        for state in (RUNNING, PENDING, FAILED, INTERRUPTED, ERRORS):
+        for state in (RUNNING, PENDING, FAILED, INTERRUPTED, KILLED, ERRORS):
             if state in states:
                 return RUNNING if state == PENDING else state
         return SUCCESS
@@ -96,7 +106,7 @@ class JobRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobRecord:
         fields = {k: v for k, v in data.items() if k not in ("state", "targets")}
-        targets = {n: TargetRecord(**t) for n, t in data.get("targets", {}).items()}
+        targets = {n: TargetRecord.from_dict(t) for n, t in data.get("targets", {}).items()}
         return cls(**fields, targets=targets)
 
 

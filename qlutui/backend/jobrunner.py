@@ -2,7 +2,9 @@
 
 Modes: `start <jobdir> <plan-json>`, `follow <jobdir> <offset>`, `status <jobdir>`,
 `kill <jobdir>`. A job directory holds `plan.json`, `identity`, `pgid`, `log` (lines
-`<epoch> <o|e|m> <text>`: stdout, stderr, runner messages) and, once the job ended, `rc`.
+`<epoch> <o|e|m> <text>`: stdout, stderr, runner messages), `kill` once `kill` asked (a TERM
+without it, e.g. at shutdown, fails the job rather than reading as killed) and, once the job
+ended, `rc`.
 
 `identity` tells the runner from a process that got its pid later (after a reboot, or once
 pids wrapped around): the boot id, the runner's start time (/proc/<pid>/stat field 22), a
@@ -34,6 +36,7 @@ EXIT_INTERRUPTED = 3
 EXIT_MISSING = 4
 EXIT_LOCKED = 75
 EXIT_KILLED = 143
+KILLED_MESSAGE = "killed"  # the log's message once a job was killed (job_log reads it)
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 TOKEN = "QLUTUI_JOB"  # in the environment of every process the runner starts
 # Characters str.splitlines() treats as line ends: they must not reach the log inside a line.
@@ -144,7 +147,8 @@ class Runner:
                 + (f"; failed: {', '.join(failed)}" if failed else "")
             )
         if self.killed:
-            self.log.message("killed")
+            asked = os.path.exists(os.path.join(self.jobdir, "kill"))
+            self.log.message(KILLED_MESSAGE if asked else "failed: terminated by signal 15")
             rc = EXIT_KILLED
         if rc:
             cleanup = self.plan.get("on_failure", [])
@@ -476,6 +480,7 @@ def kill(jobdir):
     pgid = runner_pgid(jobdir)
     if pgid is None:
         return kill_orphans(jobdir)
+    open(os.path.join(jobdir, "kill"), "ab").close()
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:

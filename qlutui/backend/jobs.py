@@ -34,6 +34,7 @@ from qlutui.backend.job_records import (
     ERRORS,
     FAILED,
     INTERRUPTED,
+    KILLED,
     MESSAGE,
     PENDING,
     RUNNING,
@@ -237,6 +238,8 @@ class Job:
             target.state, target.error = INTERRUPTED, error
         elif error or rc is None:
             target.state, target.error = FAILED, error or "no exit status in the log"
+        elif tracker.killed:
+            target.state, target.error = KILLED, ""
         elif rc == 0:
             target.state = ERRORS if tracker.error_lines else SUCCESS
             target.error = "error lines on stderr" if tracker.error_lines else ""
@@ -255,10 +258,12 @@ class Job:
             else:
                 reasons = "; ".join(f"{n}: {targets[n].error}" for n in ended)
             return f"{state} on {', '.join(ended)}: {reasons}"
-        errors = [n for n, t in targets.items() if t.state == ERRORS]
-        if errors:
-            return f"Finished with errors on {', '.join(errors)}: {phrase(self.record.title)}"
-        return f"Success: {phrase(self.record.title)}"
+        title = phrase(self.record.title)
+        if killed := [n for n, t in targets.items() if t.state == KILLED]:
+            return f"{KILLED} on {', '.join(killed)}: {title}"
+        if errors := [n for n, t in targets.items() if t.state == ERRORS]:
+            return f"Finished with errors on {', '.join(errors)}: {title}"
+        return f"Success: {title}"
 
 
 class JobContext:
@@ -672,8 +677,8 @@ class JobManager:
         except asyncio.CancelledError:
             if not job.killing:
                 raise  # the app is closing: the next resume() marks it interrupted
-            context.message("killed")
-            job._end_target(name, jobrunner.EXIT_KILLED, "killed")
+            context.message(jobrunner.KILLED_MESSAGE)
+            job._end_target(name, jobrunner.EXIT_KILLED)
             return
         except QlutuiError as error:
             context.message(f"failed: {error}")

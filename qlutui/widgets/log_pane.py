@@ -31,6 +31,7 @@ from textual.widgets import Log, Static
 
 from qlutui.backend.job_records import (
     INTERRUPTED,
+    KILLED,
     MESSAGE,
     STATES,
     STDERR,
@@ -41,6 +42,7 @@ from qlutui.backend.job_records import (
 from qlutui.backend.jobs import Job
 from qlutui.widgets.hanging import middle_cut
 
+RARE = (INTERRUPTED, KILLED)  # states the header counts only once one occurs
 STREAMS = {STDOUT: "stdout", STDERR: "stderr", MESSAGE: "messages"}  # footer labels
 HEADER_LIVE_S = 0.25  # the header is re-rendered at most this often while lines flow
 HEADER_IDLE_S = 1.0  # and this often otherwise (the elapsed clock)
@@ -256,12 +258,13 @@ class LogPane(Widget):
         status = f"  [{record.state}]  {_elapsed(job.elapsed)}"
         top = fitted(record.title, max(self.size.width - len(status), 10)) + status
         counts = job.counts()
-        # Interrupted is rare: once it happened, only the states that occur fit in 80 columns
-        rare = counts[INTERRUPTED] > 0
+        # Interrupted and Killed are rare: once one happened, only the states that occur fit
+        # in 80 columns
+        rare = any(counts[state] for state in RARE)
         counters = "  ".join(
             f"{state} {counts[state]}"
             for state in STATES
-            if counts[state] or not (rare or state == INTERRUPTED)
+            if counts[state] or not (rare or state in RARE)
         )
         width = max(self.size.width - len(counters) - 7, 10)
         bar = progress_bar(job.progress, width, getattr(self.app, "serial", False))

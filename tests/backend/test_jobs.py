@@ -21,6 +21,7 @@ from qlutui.backend.job_records import (
     ERRORS,
     FAILED,
     INTERRUPTED,
+    KILLED,
     RUNNING,
     SUCCESS,
     LogLine,
@@ -129,6 +130,7 @@ async def test_a_plan_succeeds_with_its_log_copied_byte_for_byte(manager, transp
         "Errors": 0,
         "Success": 1,
         "Interrupted": 0,
+        "Killed": 0,
     }
 
     record = manager.list()[0]
@@ -217,10 +219,11 @@ async def test_kill_terminates_the_remote_group(manager, transports, tmp_path):
     await manager.kill(job.id)
     await finished(job)
     target = job.record.targets["beosrv-c"]
-    assert (target.state, target.rc, target.error) == (FAILED, 143, "killed")
+    assert (target.state, target.rc, target.error) == (KILLED, 143, "")
+    assert job.record.state == KILLED
     assert gone(sleep) and gone(pgid)
     assert (tmp_path / "headnodes" / "beosrv-c" / "cleaned").is_dir()
-    assert texts(job.lines(), "message")[-1] == "Failed on beosrv-c: killed"
+    assert texts(job.lines(), "message")[-1] == "Killed on beosrv-c: Sleeping"
     assert manager.running("s") is None
     with pytest.raises(Refused, match="is not running"):
         await manager.kill(job.id)
@@ -234,7 +237,8 @@ async def test_kill_cancels_in_process_work(manager):
     await asyncio.sleep(0.05)
     await manager.kill(job.id)
     await finished(job)
-    assert job.record.targets["beosrv-c"].error == "killed"
+    assert (job.record.state, job.record.targets["beosrv-c"].error) == (KILLED, "")
+    assert texts(job.lines(), "message")[-1] == "Killed on beosrv-c: Forever"
 
 
 async def test_a_second_job_on_the_same_subject_or_lock_is_refused(manager, transports):
@@ -447,7 +451,9 @@ async def test_list_parses_a_record_again_only_when_its_file_changed(manager, tr
     assert listed[running.id].state == "Running"
     await other.kill(running.id)
     await finished(running)
-    assert {r.id: r for r in manager.list()}[running.id].state == "Failed"
+    assert {r.id: r for r in manager.list()}[
+        running.id
+    ].state == "Failed"  # its work is no callable
     a, b, c = (job.id for job in jobs)
     (manager.directory / b / "job.toml").write_text("[broken\n")
     shutil.rmtree(manager.directory / c)
@@ -609,7 +615,7 @@ async def test_kill_refuses_a_job_whose_pgid_now_names_a_stranger(tmp_path, tran
         await manager.kill(genuine.id)
         await finished(genuine)
         target = genuine.record.targets["beosrv-c"]
-        assert (target.state, target.error) == (FAILED, "killed")
+        assert (target.state, target.error) == (KILLED, "")
         assert gone(pgid)
     finally:
         await manager.close()
@@ -639,7 +645,7 @@ async def test_a_job_record_naming_another_jobs_directory_is_refused(tmp_path, t
         text = record.read_text()
         record.write_text(
             text.replace("finished = ", "# finished = ")
-            .replace('state = "Failed"', 'state = "Running"')
+            .replace('state = "Killed"', 'state = "Running"')
             .replace(thief.record.targets["beosrv-c"].remote_dir, stolen)
         )
         manager = new_manager(tmp_path, transports)
