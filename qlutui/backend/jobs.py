@@ -449,8 +449,11 @@ class JobManager:
         failures = [f"{n}: {r}" for n, r in outcomes.items() if isinstance(r, BaseException)]
         if failures:
             raise TransportError(f"could not kill job {job_id} on " + "; ".join(failures))
-        if gone := [n for n, r in outcomes.items() if r is False]:
-            await self._settle(job, gone)
+        gone = [n for n, r in outcomes.items() if r is False]
+        # the end recorded now when no process follows the job (`qlutui jobs kill`): else a
+        # list would say Running until a session re-attaches it
+        await self._settle(job, [n for n, t in running.items() if t.remote_dir])
+        if gone:
             raise Refused(
                 f"job {job_id} is interrupted on {', '.join(gone)}: {RUNNER_GONE}; "
                 "no other process was signalled"

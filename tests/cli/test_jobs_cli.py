@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,3 +62,21 @@ async def test_kill_refuses_a_stranger_and_the_job_reads_interrupted(tmp_path: P
         stranger.wait()
         if runner and alive(runner):
             os.killpg(runner, signal.SIGKILL)
+
+
+async def test_a_job_killed_from_the_cli_lists_as_killed(tmp_path: Path) -> None:
+    config = init_demo(tmp_path / "demo")
+    cluster = Cluster.open(config)
+    try:
+        job = await cluster.jobs.start(
+            "a.kind", "Sleeper", {"beosrv-c": Plan([{"argv": ["sleep", "1000"]}])}
+        )
+        await cluster.aclose()  # the app is gone; the runner goes on
+        killed = qlutui(config, "kill", job.id)
+        assert (killed.returncode, killed.stdout) == (0, f"killed {job.id}\n")
+        listed = qlutui(config, "list").stdout.splitlines()
+        assert listed[1].split()[:3] == [job.id, "a.kind", "Killed"]
+        shown = qlutui(config, "list", "--json").stdout
+        assert json.loads(shown)[0]["state"] == "Killed"
+    finally:
+        await cluster.aclose()

@@ -484,10 +484,13 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
         assert "Kill job Long build?" in text and "It runs on beosrv-c, beosrv-d." in text
         await pilot.press("y")
         await wait_done(job)
-        assert job.record.state == "Failed"
-        assert {t.error for t in job.record.targets.values()} == {"killed"}
+        assert job.record.state == "Killed"
+        assert {t.error for t in job.record.targets.values()} == {""}
         await pilot.pause(0.2)
         assert "beosrv-c: * killed" in pane.log_widget.lines
+        await until(
+            pilot, lambda: str(screen.table.get_cell(job.id, "state")) == "Killed", "row Killed"
+        )
         await until(pilot, lambda: not kill_key(screen).enabled, "Kill dimmed: the job ended")
 
         table = screen.table
