@@ -1,7 +1,9 @@
 """SSH Configs: pick a file, edit its header and description, set its modes, preview it.
 
-The header is read-only until Edit (`e`); `ctrl+s` saves it, `ctrl+u` goes back to the saved
-header. Bad lines are listed under the editor once the keys pause (line number and reason)
+The header is read-only until Edit (`e`); `ctrl+s` saves it, Escape goes back to the saved
+header (asking first if it was changed). The editor keeps its own keys (`ctrl+u` deletes to the
+line's start, `ctrl+z` undoes): a screen key there would end the edit under the admin's
+fingers and hand the next typed letters to the screen. Bad lines are listed under the editor once the keys pause (line number and reason)
 and a header with bad lines is not saved. Preview renders the whole file in a worker (a big
 inventory takes tens of milliseconds) and shows the header and the generated part apart.
 Modes (`m`): hashed names and a host CA (`@cert-authority`) for known_hosts, IPs and the
@@ -88,7 +90,6 @@ class SSHConfigsScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "edit", "Edit", id="ssh.edit"),
         Binding("ctrl+s", "save", "Save", id="ssh.save", priority=True),
-        Binding("ctrl+u", "undo", "Undo", id="ssh.undo", priority=True),
         Binding("p", "preview", "Preview", id="ssh.preview"),
         Binding("m", "modes", "Modes", id="ssh.modes"),
         Binding("f", "focus_file", "File", id="ssh.file"),
@@ -164,7 +165,7 @@ class SSHConfigsScreen(Screen):
         self.editing = editing
         self.editor.read_only = not editing
         self.editor.set_class(editing, "-editing")
-        caption = "Header (editing: ctrl+s saves, ctrl+u undoes)" if editing else "Header"
+        caption = "Header (editing: ctrl+s saves, esc ends)" if editing else "Header"
         if self.kind == "authorized_keys":
             caption += " - the whole file"
         else:
@@ -206,7 +207,7 @@ class SSHConfigsScreen(Screen):
     # -- actions -----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("save", "undo"):
+        if action == "save":
             return self.editing
         if action == "edit":
             return not self.editing
@@ -220,7 +221,7 @@ class SSHConfigsScreen(Screen):
         self.editor.focus()
         self._status(f"Editing the {TITLES[self.kind]} header")
 
-    def action_undo(self) -> None:
+    def _revert(self) -> None:
         self._show_file()
         self.query_one("#ssh-file", Select).focus()
         self._status("Back to the saved header")
@@ -358,7 +359,7 @@ class SSHConfigsScreen(Screen):
             question = f"Drop the unsaved changes of the {TITLES[self.kind]} header?"
             if not await self.app.push_screen_wait(Confirm(question)):
                 return
-        self.action_undo()
+        self._revert()
 
     def action_focus_file(self) -> None:
         self.query_one("#ssh-file", Select).focus()
