@@ -41,7 +41,7 @@ from qlutui.model.inventory import (
     ip_key,
     mac_key,
 )
-from qlutui.model.names import name_problem, shown
+from qlutui.model.names import counted, name_problem, shown
 from qlutui.model.sshfiles import host_key_problem
 
 KINDS = ("hosts", "dnsmasq", "known_hosts", "ethers")
@@ -276,9 +276,11 @@ def _networks_from(sections: list[_Section], unusable: list[_Refusal]) -> list[t
         if name.startswith("ib") or "infiniband" in name:
             kind = "ib"
         suffix = "" if primary else _suffix(section, nodes, name, {n.suffix for n, _ in made})
-        cidr = _cidr([line.ip for line in section.lines])
+        cidr, outside = _cidr([line.ip for line in section.lines])
         network = Network(name, kind, primary, suffix, kind != "ipmi", cidr)
         parts = [kind, "primary" if primary else f"suffix {suffix}", cidr or "no CIDR"]
+        if outside:
+            parts.append(f"{counted(outside, 'IP')} of the section outside it: see the check")
         made.append((network, f"{name} ({', '.join(parts)}) from {section.where}"))
     return made
 
@@ -298,17 +300,26 @@ def _suffix(section: _Section, nodes: set[str], fallback: str, taken: set[str]) 
     return re.sub(r"[^a-z0-9-]+", "-", fallback).strip("-") or "net"  # "my_net" -> "my-net"
 
 
-def _cidr(ips: list[str]) -> str:
-    """The smallest /24 (IPv4) or /64 (IPv6), or wider, holding all of `ips`."""
+def _cidr(ips: list[str]) -> tuple[str, int]:
+    """The smallest /24 (IPv4) or /64 (IPv6), or wider, holding all of `ips`, and 0; but never
+    wider than a /16 (/48): one stray address must not make the network 0.0.0.0/0, which no
+    IP is ever outside. Then the block holds the IPs of the fullest /16 (/48), and the count
+    of those left outside it (the check lists them)."""
     numbers = [_number(ip) for ip in ips]
     v4 = [value for bits, value in numbers if bits == 32]
-    values, bits, widest = (v4, 32, 24) if v4 else ([value for _, value in numbers], 128, 64)
+    values, bits, narrowest, widest = (
+        (v4, 32, 24, 16) if v4 else ([value for _, value in numbers], 128, 64, 48)
+    )
     if not values:
-        return ""
+        return "", 0
+    if bits - (min(values) ^ max(values)).bit_length() < widest:
+        blocks = Counter(value >> (bits - widest) for value in values)
+        fullest = blocks.most_common(1)[0][0]
+        values = [value for value in values if value >> (bits - widest) == fullest]
     low, high = min(values), max(values)
-    prefix = min(widest, bits - (low ^ high).bit_length())
+    prefix = min(narrowest, bits - (low ^ high).bit_length())
     network = ipaddress.ip_network((low >> (bits - prefix) << (bits - prefix), prefix))
-    return str(network)
+    return str(network), len(numbers) - len(values)
 
 
 def _number(ip: str) -> tuple[int, int]:

@@ -424,3 +424,17 @@ def test_generated_fixture_is_what_the_files_say(tmp_path: Path) -> None:
     assert "10.1.1.244\tbeosrv-d" in generated.dnsmasq_hosts
     assert "10.2.1.241  beo-497-ib" in generated.dnsmasq_hosts
     assert len(generated.expected.hosts) == 500
+
+
+def test_one_stray_ip_does_not_widen_a_new_network_to_everything() -> None:
+    """A section of 192.168.52.x with one 10.9.9.9 among them: the network is the /24 of the
+    many, not 0.0.0.0/0 (no IP could be outside that); the stray one is named by the check."""
+    lines = "".join(f"192.168.52.{i} beo-{i:02d}\n" for i in range(1, 5))
+    text = f"# Network: boot\n{lines}10.9.9.9 stray\n"
+    plan = plan_import(Inventory(), [ImportSource("hosts", "h", text)])
+    assert plan.inventory.networks == [Network("boot", "ether", True, "", True, "192.168.52.0/24")]
+    assert any(
+        "boot (ether, primary, 192.168.52.0/24, 1 IP of the section" in n for n in plan.networks
+    )
+    problems = [str(p) for p in check_unique(plan.inventory)]
+    assert problems == ["IP 10.9.9.9 is outside boot's 192.168.52.0/24: stray (boot)"]
