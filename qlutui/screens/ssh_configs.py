@@ -5,8 +5,8 @@ header (asking first if it was changed). The editor keeps its own keys (`ctrl+u`
 line's start, `ctrl+z` undoes): a screen key there would end the edit under the admin's
 fingers and hand the next typed letters to the screen. Bad lines are listed under the editor
 once the keys pause (line number and reason) and a header with bad lines is not saved.
-Preview renders the whole file in a worker (a big
-inventory takes tens of milliseconds) and shows the header and the generated part apart.
+Preview renders the whole file in a worker (a big inventory takes tens of milliseconds) and
+shows the header and the generated part apart.
 Modes (`m`): hashed names and a host CA (`@cert-authority`) for known_hosts, IPs and the
 networks taking part for both generated files; the line under the file names them.
 Every decision is an `SSHFilesService` call.
