@@ -129,7 +129,10 @@ def known_state(known_hosts: Path, spec: HeadNodeSpec, key: HostKey) -> str:
 
 def check_new_dir(directory: Path) -> None:
     if (directory / "config.toml").exists() or (directory / "config.toml").is_symlink():
-        raise Refused(f"{directory / 'config.toml'} exists already; init writes a new one")
+        raise Refused(
+            f"{directory / 'config.toml'} exists already; init writes a new one (hosts go into"
+            " it with `qlutui --config PATH hosts import`)"
+        )
     if directory.exists() and not directory.is_dir():
         raise Refused(f"{directory}: not a directory")
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qlutui.errors import Refused
+from qlutui.errors import QlutuiError, Refused
 from qlutui.model.names import counted
 
 if TYPE_CHECKING:
@@ -142,9 +143,15 @@ async def _import(config: Path, headnode: str) -> None:
     from qlutui.backend.inventory_import import import_files
 
     cluster = Cluster.open(config)
+    found: list[str] = []
     try:
         specs = await import_specs(cluster, headnode)
+        skipped = (await import_files(cluster, specs, missing_ok=True, dry_run=True)).skipped
+        found = [spec for spec in specs if spec not in skipped]
         result = await import_files(cluster, specs, missing_ok=True)
+    except QlutuiError as exc:  # the config stays: its trusted keys are good, and it is needed
+        again = shlex.join(["qlutui", "--config", str(config), "hosts", "import", *found])
+        raise Refused(f"{exc}; {config.name} is written, not the inventory: `{again}`") from None
     finally:
         await cluster.aclose()
     print("\n".join(result.lines()))

@@ -325,3 +325,28 @@ def test_init_keeps_a_catalog_already_there(
     assert main(["init", str(tmp_path / "c"), "--headnode", f"hn=local:{tmp_path}"]) == 0
     assert "catalog.toml" not in capsys.readouterr().out
     assert (state / "catalog.toml").read_text() == '[flavours.trixie]\ndistribution = "debian"\n'
+
+
+def test_a_refused_import_says_what_is_written_and_what_to_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/dnsmasq.hosts").write_text("# Network: Boot\n10.1.0.1 beo-01\n10.1.0.2 beo-02\n")
+    (root / "etc/ethers").write_text("aa:bb:cc:dd:ee:01 beo-01\naa:bb:cc:dd:ee:01 beo-02\n")
+    directory = tmp_path / "c"
+    code = main(["init", str(directory), "--headnode", f"hn=local:{root}", "--import"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1 and len(err) == 1
+    config = directory / "config.toml"
+    assert err[0].endswith(
+        f"; config.toml is written, not the inventory: `qlutui --config {config}"
+        " hosts import hn:/etc/dnsmasq.hosts"
+        " hn:/etc/ethers`"
+    ), err[0]
+    assert not (directory / "state/inventory.toml").exists()
+    # the file fixed, the command it names imports into the config written
+    (root / "etc/ethers").write_text("aa:bb:cc:dd:ee:01 beo-01\naa:bb:cc:dd:ee:02 beo-02\n")
+    command = err[0].rsplit("`", 2)[1].split()[1:]
+    assert main(command) == 0
+    assert "added 2 hosts: beo-[01-02]" in capsys.readouterr().out
