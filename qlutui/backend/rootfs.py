@@ -26,7 +26,7 @@ import os
 import posixpath
 import stat
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -471,8 +471,9 @@ class RootfsService:
     async def save_file(self, opened: OpenedFile, data: bytes, *, force: bool = False) -> Outcome:
         """Save the editor's text on every head-node, unless a copy is not the one it
         showed (changed since it was opened, or different from the start): FileConflict."""
+        absent = opened.missing()  # absent then and still absent: written there too
         return await self.write_file(
-            opened.name, opened.path, data, expect=opened.digest, force=force
+            opened.name, opened.path, data, expect=opened.digest, absent_ok=absent, force=force
         )
 
     async def conflict_diff(
@@ -505,13 +506,15 @@ class RootfsService:
         mode: int | None = None,
         *,
         expect: str | None = None,
+        absent_ok: Collection[str] = (),
         force: bool = False,
     ) -> Outcome:
         """Write atomically on every head-node; `mode` None keeps each file's mode (0644
         for a new file). Missing parent directories are created.
 
         No copy is lost unseen: with `expect` (a sha256, or "" for "absent") every head-node's
-        copy must be that one; without it the head-nodes' copies must not differ. Else
+        copy must be that one (or absent, on the head-nodes `absent_ok`); without it the
+        head-nodes' copies must not differ. Else
         FileConflict and nothing is written; `force` skips the check. What was checked is
         checked again on each head-node just before its rename."""
         what = f"{name}/{normalize_relpath(relpath)}"
@@ -520,7 +523,7 @@ class RootfsService:
         now: dict[str, str | None] = {}
         if not force:
             now = await self.copies(name, relpath)
-            check_copies(what, now, expect)
+            check_copies(what, now, expect, absent_ok)
 
         async def write(transport: Transport) -> None:
             fields: dict[str, Any] = {"mode": mode}
@@ -907,13 +910,18 @@ def text_diff(old: bytes, new: bytes, old_node: str, new_node: str, path: str) -
     return lines or [f"mode or metadata of {path}"]
 
 
-def check_copies(what: str, copies: dict[str, str | None], expect: str | None) -> None:
-    """Refuse (FileConflict) unless every copy is `expect` (a sha256, "" for absent), or,
-    with `expect` None, the present copies agree."""
+def check_copies(
+    what: str, copies: dict[str, str | None], expect: str | None, absent_ok: Collection[str] = ()
+) -> None:
+    """Refuse (FileConflict) unless every copy is `expect` (a sha256, "" for absent) or absent
+    on a head-node of `absent_ok`, or, with `expect` None, the present copies agree."""
     if expect is None:
         if len({digest for digest in copies.values() if digest}) > 1:
             raise FileConflict(what, copies, None)
-    elif any((digest or "") != expect for digest in copies.values()):
+    elif any(
+        (digest or "") != expect and not (digest is None and node in absent_ok)
+        for node, digest in copies.items()
+    ):
         raise FileConflict(what, copies, expect)
 
 
@@ -950,7 +958,11 @@ class OpenedFile:
 
     def diverged(self) -> list[str]:
         """Head-nodes whose copy was already another one when the file was opened."""
-        return [node for node, digest in self.copies.items() if digest != self.digest]
+        return [node for node, d in self.copies.items() if d is not None and d != self.digest]
+
+    def missing(self) -> list[str]:
+        """Head-nodes that had no copy when the file was opened (a save writes it there)."""
+        return [node for node, digest in self.copies.items() if digest is None]
 
     def saved(self, data: bytes, outcome: Outcome) -> OpenedFile:
         """The file as it is after `data` was saved (on the head-nodes in `outcome.done`)."""

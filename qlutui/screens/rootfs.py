@@ -504,6 +504,8 @@ class ConfigScreen(_Actions):
                 severity="warning",
                 timeout=10,
             )
+        if missing := opened.missing():
+            self.notify(f"{', '.join(missing)} has no copy: saving writes it there too")
         if await self.app.push_screen_wait(EditScreen(self.service, opened, entry.mode)):
             self.action_reload(entry.path)
 

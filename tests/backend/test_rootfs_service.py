@@ -490,3 +490,26 @@ async def test_every_change_on_a_headnode_is_audited(
     ]
     for event in expected:
         assert event in events
+
+
+async def test_a_file_absent_on_a_head_node_when_opened_is_saved_there_too(
+    service: RootfsService, cluster: Cluster
+) -> None:
+    """Absent on beosrv-d then and at the save: not a conflict, nor "another copy"; the save
+    writes it there. A copy that appeared on d meanwhile is one (never overwritten unseen)."""
+    rel = "ntp-tweaks/etc/chrony/conf.d/qlustar.conf"
+    c, d = real(cluster, "beosrv-c", rel), real(cluster, "beosrv-d", rel)
+    d.unlink()
+    path = rel.partition("/")[2]
+    opened = await service.open_file("ntp-tweaks", path)
+    assert (opened.diverged(), opened.missing()) == ([], ["beosrv-d"])
+    outcome = await service.save_file(opened, b"edited\n")
+    assert outcome.done == ["beosrv-c", "beosrv-d"]
+    assert c.read_bytes() == d.read_bytes() == b"edited\n"
+
+    d.unlink()
+    opened = await service.open_file("ntp-tweaks", path)
+    d.write_bytes(b"made on d meanwhile\n")
+    with pytest.raises(FileConflict, match="beosrv-d"):
+        await service.save_file(opened, b"edited again\n")
+    assert d.read_bytes() == b"made on d meanwhile\n"
