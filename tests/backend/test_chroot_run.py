@@ -105,7 +105,7 @@ async def test_kill_ends_the_run_and_leaves_nothing(config: Path, service: Chroo
     with pytest.raises(Refused, match="is busy"):
         await service.run(await service.load(), NAME, ["true"])
     await service.cluster.jobs.kill(job.id)
-    assert await finish(job) == "Failed"
+    assert await finish(job) == "Killed"
     assert mounts_below(base(config)) == []
     assert not (base(config) / NAME / "usr/sbin/policy-rc.d").exists()
 
@@ -183,7 +183,7 @@ async def test_a_builders_mounts_stay_in_its_own_namespace(tmp_path: Path) -> No
         finally:
             if not job.done:
                 await cluster.jobs.kill(job.id)
-        assert await finish(job) == "Failed"
+        assert await finish(job) == "Killed"
         assert mounts_below(base(config)) == []
         assert not (base(config) / "mounting.partial").exists()
     finally:

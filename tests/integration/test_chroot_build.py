@@ -137,7 +137,7 @@ async def test_kill_a_build_midway(built: Path, service: ChrootsService) -> None
         raise AssertionError(f"the build did not start: {seen}")
     assert not job.done
     await service.cluster.jobs.kill(job.id)
-    assert await finish(job, 60) == "Failed"
+    assert await finish(job, 60) == "Killed"
     record = chroots(built)["bw-killed"]
     assert record["state"] == "failed" and record["job"] == job.id
     assert not tree(built, "bw-killed").exists()
@@ -185,7 +185,7 @@ async def test_commands_run_inside_the_real_chroot(built: Path, service: Chroots
     else:
         raise AssertionError("the command did not start")
     await service.cluster.jobs.kill(job.id)
-    assert await finish(job, 60) == "Failed"
+    assert await finish(job, 60) == "Killed"
     assert mounts_below_base(built) == []
 
     job = await service.run_action(await service.load(), NAME, "upgrade")
