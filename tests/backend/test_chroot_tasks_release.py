@@ -168,7 +168,7 @@ async def test_a_killed_upgrade_leaves_the_old_version_and_no_mount(
         raise AssertionError([line.text for line in job.lines()])
     assert mounts_below(base(config)) == []
     await service.cluster.jobs.kill(job.id)
-    assert await finish(job) == "Failed"
+    assert await finish(job) == "Killed"
     record = records(config)["next"]
     assert (record["state"], record["version"]) == ("ready", "13.0")
     assert records(config)[NAME]["version"] == "13.0"
