@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import time
 import tomllib
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.demo import init_demo
 from qlutui.screens.hosts import HostsScreen
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, FormDialog
 from qlutui.widgets.footer import KeysFooter
@@ -25,18 +23,7 @@ from qlutui.widgets.footer import KeysFooter
 SIZE = (80, 24)
 
 
-@pytest.fixture(autouse=True)
-def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TERM", "xterm-256color")
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path):
-    cluster = Cluster.open(init_demo(tmp_path / "demo"))
-    yield cluster
-    await cluster.aclose()
+pytestmark = pytest.mark.usefixtures("plain_terminal")
 
 
 def path(cluster: Cluster) -> Path:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import tomllib
-from pathlib import Path
 
 import pytest
 from textual import events
@@ -14,25 +12,13 @@ from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.demo import init_demo
 from qlutui.screens.images import ImagesScreen, ImageTree
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, FormDialog
 
 SIZE = (80, 24)
 
 
-@pytest.fixture(autouse=True)
-def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TERM", "xterm-256color")
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path):
-    cluster = Cluster.open(init_demo(tmp_path / "demo"))
-    yield cluster
-    await cluster.aclose()
+pytestmark = pytest.mark.usefixtures("plain_terminal")
 
 
 def images(cluster: Cluster) -> dict:

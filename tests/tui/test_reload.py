@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 import tomllib
-from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
@@ -16,7 +14,6 @@ from waiting import on_screen, opened, settled, until
 
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.demo import init_demo
 from qlutui.screens.audit import AuditScreen
 from qlutui.screens.check import CheckScreen
 from qlutui.screens.chroots import ChrootsScreen
@@ -41,18 +38,7 @@ RELOADING = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TERM", "xterm-256color")
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path):
-    cluster = Cluster.open(init_demo(tmp_path / "demo"))
-    yield cluster
-    await cluster.aclose()
+pytestmark = pytest.mark.usefixtures("plain_terminal")
 
 
 async def cli(cluster: Cluster, *args: str) -> None:
