@@ -271,7 +271,12 @@ class QlutuiApp(KeysInOrder):
         return [*filters, ASCII_FILTER] if self.serial else filters
 
     def get_default_screen(self) -> Screen:
-        return menu_screen(DIALOGS, self.cluster.headnode_names, self.cluster.status)
+        return menu_screen(
+            DIALOGS,
+            self.cluster.headnode_names,
+            self.cluster.status,
+            lambda changed: self.cluster.jobs.watch(lambda _job: changed()),
+        )
 
     def on_mount(self) -> None:
         if self._theme_problem:

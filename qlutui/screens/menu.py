@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 SUMMARY_DELAY_S = 0.3  # the menu's count starts once the menu has been shown this long
 # the menu's count (`Cluster.status`): summaries, more exact each, until the event is set
 Counter = Callable[[threading.Event], AsyncIterator["Summary"]]
+# `watch(changed)`: `changed()` whenever a job starts or changes; returns the unwatch function
+JobsWatch = Callable[[Callable[[], None]], Callable[[], None]]
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,16 @@ class MenuScreen(Screen):
         dialogs: Sequence[Dialog],
         headnodes: Sequence[str],
         summary: Counter | None = None,
+        jobs_watch: JobsWatch | None = None,
     ) -> None:
         super().__init__()
         self.dialogs = list(dialogs)
         self.headnodes = list(headnodes)
         self.summary = summary  # counts the cluster's state, more exactly each time
+        self.jobs_watch = jobs_watch
         self._stop = threading.Event()  # set when the menu is left: the count stops
+        self._unwatch: Callable[[], None] | None = None
+        self._pending: Timer | None = None  # a count asked for by a job's change
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Manage", classes="title-bar")
@@ -98,11 +105,30 @@ class MenuScreen(Screen):
         (`Cluster.summary`). A key typed at once does not wait for it."""
         if self.summary is not None:
             self.set_timer(SUMMARY_DELAY_S, self._count)
+        if self.jobs_watch is not None and self._unwatch is None:
+            # a job started or ended while the menu is shown: its "N jobs running" counted
+            # again (the state files' counts are memoized: only what changed is read)
+            self._unwatch = self.jobs_watch(self._count_soon)
 
     def on_screen_suspend(self) -> None:
+        self._leave()
+
+    def on_unmount(self) -> None:
+        self._leave()  # the app quits: a count in its thread would hold the exit
+
+    def _leave(self) -> None:
         self._stop.set()
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+
+    def _count_soon(self) -> None:
+        """Once, however many of a job's changes come together."""
+        if self._pending is None:
+            self._pending = self.set_timer(SUMMARY_DELAY_S, self._count)
 
     def _count(self) -> None:
+        self._pending = None
         if self.summary is not None and self.app.screen is self:  # no dialog opened meanwhile
             self._stop = threading.Event()
             counts = self.summary(self._stop)
@@ -145,6 +171,7 @@ def menu_screen(
     dialogs: Sequence[Dialog],
     headnodes: Sequence[str],
     summary: Counter | None = None,
+    jobs_watch: JobsWatch | None = None,
 ) -> MenuScreen:
     """The menu with one binding per dialog (a subclass, since Textual bindings are per class).
 
@@ -154,4 +181,4 @@ def menu_screen(
         Binding(d.key, f"open('{d.id}')", d.title, id=f"menu.{d.id}", show=False) for d in dialogs
     ]
     screen_class = type("MenuScreen", (MenuScreen,), {"BINDINGS": bindings})
-    return screen_class(dialogs, headnodes, summary)
+    return screen_class(dialogs, headnodes, summary, jobs_watch)

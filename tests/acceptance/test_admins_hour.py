@@ -64,8 +64,13 @@ def session(tmux: Tmux, demo: Path, name: str, status: Path, **env: str) -> Pane
 
 
 def quit_(pane: Pane, status: Path) -> None:
+    """Once no job runs (Write Files' rebuild jobs may still), else q would ask first."""
+    pane.wait("the jobs' end", "Qlustar Images", "no job running")
     pane.keys("q")
-    wait_for("qlutui to exit", status.exists)
+    try:
+        wait_for("qlutui to exit", status.exists)
+    except AssertionError as exc:  # what qlutui showed instead of exiting
+        raise AssertionError(f"{exc}; the screen:\n{pane.screen()}") from None
     assert status.read_text() == "0\n"
 
 

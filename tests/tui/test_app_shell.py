@@ -211,6 +211,20 @@ async def test_menu_counts_the_cluster_and_counts_again_on_return(demo: Path) ->
     await closed(cluster)
 
 
+async def test_menu_counts_a_job_that_starts_or_ends_while_it_is_shown(demo: Path) -> None:
+    """No need to leave the menu and come back: a job's start and end change its line."""
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "no job running" in screen_text(app), "the first count")
+        job = await cluster.jobs.start("test.build", "Long build", {"beosrv-c": never_ending})
+        await until(pilot, lambda: "1 job running" in screen_text(app), "the job counted")
+        await cluster.jobs.kill(job.id)
+        await wait_done(job)
+        await until(pilot, lambda: "no job running" in screen_text(app), "the job's end")
+    await closed(cluster)
+
+
 async def test_check_screen_lists_the_problems_and_checks_again(demo: Path) -> None:
     images = demo.parent / "state/images.toml"
     images.write_text(images.read_text().replace("chroot =", "chrot =", 1))
