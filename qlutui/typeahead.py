@@ -13,6 +13,14 @@ mounted, and the workers it started have finished or wait for the user (a dialog
 Work that goes on long without changing what the next key acts on (probing head-nodes,
 writing files) does not hold keys: its screen names the worker groups in BACKGROUND_WORK.
 A key never waits longer than KEY_HOLD_S, so nothing can freeze the keyboard.
+
+An Escape and the key after it in one read (within the escape delay) reach the app as one
+key: Textual's XTermParser makes ESC + a character into alt+<character>, the way a terminal
+sends Alt. An alt key that no binding of the screen takes is handled as that Escape, then
+the character, each in turn like the rest of a burst: the character acts where the Escape
+left the user (on the menu after leaving a screen, on the list after the filter was cleared)
+and is not typed into the Input that had the focus. A binding of an alt key (`[ui.keymap]`)
+keeps it.
 """
 
 from __future__ import annotations
@@ -32,6 +40,17 @@ KEY_HOLD_S = 10.0  # a loaded 2-core machine takes ~3 s to read a screen's conte
 POLL_S = 0.02
 
 
+def after_escape(key: events.Key) -> events.Key | None:
+    """The key typed after an Escape if `key` is what Textual's parser makes of the two
+    (alt+x for ESC x, alt+shift+x for ESC X), else None."""
+    char = key.character
+    if char is None or len(char) != 1 or not char.isprintable():
+        return None
+    if key.key not in (f"alt+{char}", f"alt+shift+{char.lower()}"):
+        return None
+    return events.Key(char, char)
+
+
 class KeysInOrder(App):
     """Holds each key (and paste) until the one before it has been handled."""
 
@@ -45,12 +64,22 @@ class KeysInOrder(App):
             if self._key_busy:
                 self._held.append(event)
                 return
+            if isinstance(event, events.Key):
+                event = self._escape_first(event)
             self._key_busy = True
             workers, screens = set(self.workers), list(self.screen_stack)
             await super().on_event(event)
             asyncio.get_running_loop().create_task(self._settle(workers, screens))
             return
         await super().on_event(event)
+
+    def _escape_first(self, key: events.Key) -> events.Key:
+        """An alt+<character> no binding takes: the Escape now, the character next (held)."""
+        after = after_escape(key)
+        if after is None or key.key in self.screen.active_bindings:
+            return key
+        self._held.appendleft(after)
+        return events.Key("escape", "\x1b")
 
     async def _settle(self, workers: set[Worker], screens: list) -> None:
         """Until the key's effects are done (bounded), then the next key. Done: a pass over

@@ -16,7 +16,7 @@ from waiting import wait_for
 
 SIZE = (80, 24)
 # Keys as a terminal sends them, for bursts (`Pane.burst`); `Pane.keys` takes tmux's names.
-ENTER, TAB, UP, DOWN, CTRL_S = "\r", "\t", "\x1b[A", "\x1b[B", "\x13"
+ENTER, TAB, UP, DOWN, CTRL_S, ESC = "\r", "\t", "\x1b[A", "\x1b[B", "\x13", "\x1b"
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
 

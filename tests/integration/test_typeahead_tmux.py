@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from terminal import CTRL_S, DOWN, ENTER, TAB, Pane, Tmux, qlutui
+from terminal import CTRL_S, DOWN, ENTER, ESC, TAB, Pane, Tmux, qlutui
 from waiting import wait_for
 
 from qlutui.backend.cluster import Cluster
@@ -66,6 +66,14 @@ def test_a_key_typed_with_the_one_that_opens_hosts_acts_once_it_loaded(terminal:
     # menu -> Hosts (its inventory loads after the first paint) -> Add, in one write
     terminal.burst("ha")
     terminal.wait("the Add hosts form", "Add hosts")
+
+
+def test_escape_and_a_letter_in_one_write_are_both_keys(terminal: Pane) -> None:
+    # Images -> Escape (the menu) -> c (Manage Chroots): the terminal's Alt+c on the wire
+    terminal.burst("i")
+    terminal.wait("the Images", "qlutui - Qlustar Images")
+    terminal.burst(ESC + "c")
+    terminal.wait("Manage Chroots", "qlutui - Manage Chroots", "1 chroot below")
 
 
 def test_ssh_header_editor_takes_a_burst_and_checks_the_last_text(

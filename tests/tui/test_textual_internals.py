@@ -4,7 +4,9 @@ here, by name, not in front of a user.
 A change of a scrolling widget's `virtual_size` makes Textual lay out the whole screen: the
 filter box (FilterInput), the Hosts table (RowsView) and the job log (LogPane's log) declare
 it without layout and update their scrollbars in place with `Widget._scroll_update`, Textual's
-private method. pyproject.toml allows only the Textual these tests passed on."""
+private method. An Escape read together with the next character is one alt key from Textual's
+XTermParser, which typeahead.after_escape takes apart again. pyproject.toml allows only the
+Textual these tests passed on."""
 
 from __future__ import annotations
 
@@ -14,13 +16,16 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from textual._xterm_parser import XTermParser
 from textual.app import App, ComposeResult
+from textual.events import Key
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input
 
 from qlutui.screens.hosts import HostEntry, RowsView
+from qlutui.typeahead import after_escape
 from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.log_pane import _Log
 
@@ -117,3 +122,20 @@ async def test_filter_keys_and_new_rows_lay_out_nothing(monkeypatch: pytest.Monk
         rows.set_groups(hosts(30), [8])  # more rows, the scrollbar there already
         await pilot.pause()
         assert not layouts and rows.vertical_scrollbar.window_virtual_size == 31
+
+
+@pytest.mark.parametrize(
+    ("burst", "alt"),
+    [("\x1bc", ("alt+c", "c")), ("\x1bC", ("alt+shift+c", "C")), ("\x1bé", ("alt+é", "é"))],
+)
+def test_escape_and_a_character_read_together_are_one_alt_key(
+    burst: str, alt: tuple[str, str]
+) -> None:
+    """What the parser makes of ESC + a character once the escape delay is over (the end of
+    input takes the same path), and after_escape gives the character's own key back."""
+    parser = XTermParser()
+    keys = [e for e in (*parser.feed(burst + "n"), *parser.feed("")) if isinstance(e, Key)]
+    assert [(k.key, k.character) for k in keys] == [alt, ("n", "n")]
+    after = after_escape(keys[0])
+    assert after is not None and (after.key, after.character) == (burst[1], burst[1])
+    assert after_escape(keys[1]) is None

@@ -7,14 +7,22 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Static, TextArea
-from waiting import on_screen, until
+from waiting import on_screen, opened, until
 
 from qlutui import typeahead
+from qlutui.app import QlutuiApp
+from qlutui.backend.cluster import Cluster
+from qlutui.screens.chroots import ChrootsScreen
+from qlutui.screens.images import ImagesScreen
+from qlutui.screens.menu import MenuScreen
 from qlutui.typeahead import KeysInOrder
+from qlutui.widgets.dialogs import FormDialog
+from qlutui.widgets.filter_input import FilterInput
+from qlutui.widgets.help import HelpScreen
 
 
 class Editor(Screen):
@@ -73,3 +81,39 @@ async def test_keys_reach_a_screen_an_app_worker_waits_for(
         area = editor.query_one(TextArea)
         await until(pilot, lambda: area.text == "ab", "the typed keys in the editor")
         assert not app._held
+
+
+# -- an Escape read together with the next key ----------------------------------------------
+# Textual's parser makes ESC + x, read within its escape delay, into the one key alt+x.
+
+
+async def test_an_alt_key_nothing_binds_is_escape_then_the_key(cluster: Cluster) -> None:
+    """On Images, ESC c: Escape leaves for the menu, where c opens Manage Chroots. Remapped
+    to an alt key (`[ui.keymap]`), a binding keeps it."""
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await opened(pilot, "i")
+        assert isinstance(app.screen, ImagesScreen)
+        app.post_message(events.Key("alt+c", "c"))
+        await on_screen(pilot, ChrootsScreen, "Manage Chroots, opened from the menu")
+        menu, _chroots = app.screen_stack  # c reached the menu: the Escape had left Images
+        assert isinstance(menu, MenuScreen)
+
+        app.set_keymap({"app.help": "alt+c"})
+        app.post_message(events.Key("alt+c", "c"))
+        await on_screen(pilot, HelpScreen, "the keys, bound to alt+c")
+        assert len(app.screen_stack) == 3
+
+
+async def test_an_alt_key_in_a_filter_box_is_escape_then_the_key(cluster: Cluster) -> None:
+    """ESC c in the Images filter box: the Escape clears the filter, the focus goes to the
+    list, and c is the list's key (edit the image's chroot), not a letter of the filter."""
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await opened(pilot, "i")
+        await pilot.press("slash", *"jammy")
+        box = app.screen.query_one(FilterInput)
+        await until(pilot, lambda: box.value == "jammy", "the filter typed")
+        app.post_message(events.Key("alt+c", "c"))
+        await on_screen(pilot, FormDialog, "the chroot form")
+        assert not box.value
