@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from terminal import CTRL_S, DOWN, ENTER, TAB, Pane, Tmux, colours, qlutui, reversed_runs
+from terminal import CTRL_S, DOWN, ENTER, ESC, TAB, Pane, Tmux, colours, qlutui, reversed_runs
 from waiting import wait_for
 
 from qlutui.backend.demo import HEADNODES, init_demo
@@ -75,7 +75,8 @@ def quit_(pane: Pane, status: Path) -> None:
 
 
 def back(pane: Pane, what: str, *texts: str) -> str:
-    """Escape alone (in a burst it would start an Alt key), then the screen it leads to."""
+    """Escape, then the screen it leads to (where the test checks it on the way; else the
+    Escape goes in one write with the keys after it)."""
     pane.keys("Escape")
     return pane.wait(what, *texts)
 
@@ -127,8 +128,7 @@ def images_and_chroots(pane: Pane, demo: Path) -> None:
     assert "- hour-img" in shown
 
     # A new chroot: the form filled and sent in one write; its build log in Jobs.
-    back(pane, "the Manage menu", "Manage Chroots")
-    pane.burst("cn")
+    pane.burst(ESC + "cn")  # back to the menu, Manage Chroots, New
     pane.wait("the New chroot form", "New chroot", "Qlustar tasks")
     pane.burst("hour-base" + TAB + "built this hour" + TAB * 4 + " " + CTRL_S)
     log = pane.wait(
@@ -242,8 +242,7 @@ def rootfs_config(pane: Pane, demo: Path) -> None:
     shown = pane.wait("the boot order", "Boot order of hour-fs", "20-hour-tune")
     assert "will not run: not executable: run-parts skips it" in shown
     no_colour(pane)
-    back(pane, "the tree", "20-hour-tune  (0644, 34 B)")
-    pane.burst("x")
+    pane.burst(ESC + "x")  # back to the tree, the exec bit
     pane.wait("the exec bit", "20-hour-tune*  (0755, 34 B)")
     pane.burst("b")
     shown = pane.wait("the boot order again", "1. 0755 20-hour-tune")
