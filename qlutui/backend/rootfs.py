@@ -336,6 +336,7 @@ class RootfsService:
 
     def describe(self, state: RootfsState, name: str, description: str) -> None:
         check_name(name, "config name")
+        state.config(name)  # never a description for a config that is nowhere
         check_line(description, "description")
 
         def mutate(doc) -> None:
@@ -538,6 +539,8 @@ class RootfsService:
     ) -> Outcome:
         """Copy a regular file from an absolute path on a head-node (its mode too) into the
         config on every head-node; a FIFO, a device or a file over the limit is refused."""
+        check_name(name, "config name")
+        normalize_relpath(relpath)  # a bad destination is refused before anything is read
         if not posixpath.isabs(source) or ".." in source.split("/") or source == "/":
             raise InvalidInput(f"invalid source {shown(source)}: must be an absolute path")
         transport = await self._reader(headnode)
@@ -555,9 +558,32 @@ class RootfsService:
 
         return await self._everywhere(make)
 
+    async def removal(self, name: str, relpath: str) -> dict[str, Entry | None]:
+        """What `remove` deletes: the entry on each head-node that answers (None: it has
+        none there); refused when none of them has it, since removing it would do nothing."""
+        path = normalize_relpath(relpath)
+        names = self.cluster.headnode_names
+        found = await asyncio.gather(
+            *(self._op(self.cluster.transport(n), "stat", name, path) for n in names),
+            return_exceptions=True,
+        )
+        entries: dict[str, Entry | None] = {}
+        for node, item in zip(names, found, strict=True):
+            if isinstance(item, NotFound) or item is None:
+                entries[node] = None  # a directory on the way is missing, or the entry
+            elif isinstance(item, dict):
+                entries[node] = _entry(path, item)
+            elif isinstance(item, Refused) or not isinstance(item, QlutuiError | OSError):
+                raise item  # a link on the way, or a bug
+            # else: unreachable, or no such config there; the removal reports it
+        if entries and not any(entries.values()):
+            raise InvalidInput(f"{name}/{path} does not exist on {', '.join(entries)}")
+        return entries
+
     async def remove(self, name: str, relpath: str) -> Outcome:
-        """Delete a file, a link (never what it points at) or a tree inside the config."""
-        normalize_relpath(relpath)
+        """Delete a file, a link (never what it points at) or a tree inside the config;
+        refused when no head-node has it."""
+        await self.removal(name, relpath)
 
         async def remove(transport: Transport) -> None:
             await self._op(transport, "rm", name, relpath)

@@ -13,9 +13,18 @@ from typing import Any
 from qlutui import commands
 from qlutui.model.rootfs import mode_text, size_text
 
+PATH_HELP = "a path inside the config, relative: etc/ntp.conf"
+
 
 def register(verbs: Any) -> None:
     sub = commands.add_verb(verbs, "rootfs", "Root FS customization configs on the head-nodes")
+    _config_verbs(sub)
+    _file_verbs(sub)
+    _boot_and_sync_verbs(sub)
+
+
+def _config_verbs(sub: Any) -> None:
+    """The configs themselves: the Root FS screen's list and its actions."""
     p = sub.add_parser("list", help="every config: files, size, images, head-node agreement")
     commands.json_flag(p)
     p.set_defaults(handler=list_configs)
@@ -32,6 +41,22 @@ def register(verbs: Any) -> None:
     p.add_argument("name", help="the Root FS config's name")
     commands.dry_run_flag(p)
     p.set_defaults(handler=remove_config)
+    p = sub.add_parser("describe", help="set a config's description")
+    p.add_argument("name", help="the Root FS config's name")
+    p.add_argument("text", help="the new description (one line; '' for none)")
+    commands.json_flag(p)
+    p.set_defaults(handler=describe)
+    p = sub.add_parser("assign", help="set the images a config is assigned to")
+    p.add_argument("name", help="the Root FS config's name")
+    p.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="every image that gets it (none: no image)"
+    )
+    commands.json_flag(p)
+    p.set_defaults(handler=assign)
+
+
+def _file_verbs(sub: Any) -> None:
+    """What is inside a config: the config screen's file tree and its actions."""
     p = sub.add_parser("ls", help="list a directory inside a config")
     p.add_argument("name", help="the Root FS config's name")
     p.add_argument(
@@ -41,11 +66,11 @@ def register(verbs: Any) -> None:
     p.set_defaults(handler=list_dir)
     p = sub.add_parser("cat", help="print a file of a config")
     p.add_argument("name", help="the Root FS config's name")
-    p.add_argument("path", help="a path inside the config, relative: etc/ntp.conf")
+    p.add_argument("path", help=PATH_HELP)
     p.set_defaults(handler=cat_file)
     p = sub.add_parser("put", help="write a file into a config (atomically)")
     p.add_argument("name", help="the Root FS config's name")
-    p.add_argument("path", help="a path inside the config, relative: etc/ntp.conf")
+    p.add_argument("path", help=PATH_HELP)
     p.add_argument("--from", dest="source", default="-", metavar="FILE", help="'-' = stdin")
     p.add_argument("--mode", type=_mode, help="octal; default: keep, or 0644 for a new file")
     p.add_argument(
@@ -57,20 +82,44 @@ def register(verbs: Any) -> None:
     )
     p.add_argument("--force", action="store_true", help="overwrite whatever the copies are")
     p.set_defaults(handler=put_file)
+    p = sub.add_parser("import", help="copy a file of a head-node (and its mode) into a config")
+    p.add_argument("name", help="the Root FS config's name")
+    p.add_argument("source", help="the file's absolute path on the head-node: /etc/ntp.conf")
+    p.add_argument("path", help=PATH_HELP)
+    p.add_argument(
+        "--headnode",
+        metavar="HEADNODE",
+        help="the head-node it is read from (default: the first that answers)",
+    )
+    p.set_defaults(handler=import_file)
     p = sub.add_parser("sum", help="the sha256 of a file's copy on every head-node")
     p.add_argument("name", help="the Root FS config's name")
-    p.add_argument("path", help="a path inside the config, relative: etc/ntp.conf")
+    p.add_argument("path", help=PATH_HELP)
     commands.json_flag(p)
     p.set_defaults(handler=sum_file)
     p = sub.add_parser("mkdir", help="create a directory inside a config")
     p.add_argument("name", help="the Root FS config's name")
-    p.add_argument("path", help="a path inside the config, relative: etc/ntp.conf")
+    p.add_argument("path", help=PATH_HELP)
     p.set_defaults(handler=make_dir)
     p = sub.add_parser("chmod", help="change the mode of a file or directory in a config")
     p.add_argument("name", help="the Root FS config's name")
-    p.add_argument("path", help="a path inside the config, relative: etc/ntp.conf")
+    p.add_argument("path", help=PATH_HELP)
     p.add_argument("mode", type=_mode, help="octal, e.g. 755")
     p.set_defaults(handler=change_mode)
+    p = sub.add_parser("mv", help="rename a file or directory inside a config")
+    p.add_argument("name", help="the Root FS config's name")
+    p.add_argument("path", help=PATH_HELP)
+    p.add_argument("new_path", help="its new path in the config (refused if it exists already)")
+    p.set_defaults(handler=move_path)
+    p = sub.add_parser("rm-path", help="delete a file, link or directory tree inside a config")
+    p.add_argument("name", help="the Root FS config's name")
+    p.add_argument("path", help=PATH_HELP)
+    commands.dry_run_flag(p)
+    p.set_defaults(handler=remove_path)
+
+
+def _boot_and_sync_verbs(sub: Any) -> None:
+    """The boot order a node gets and the head-nodes' copies made one (HA)."""
     p = sub.add_parser("scripts", help="the boot scripts in run order, with their problems")
     p.add_argument("name", help="the Root FS config's name")
     commands.json_flag(p)
@@ -276,6 +325,45 @@ async def make_dir(cluster: Any, args: argparse.Namespace) -> int:
 async def change_mode(cluster: Any, args: argparse.Namespace) -> int:
     outcome = await _service(cluster).chmod(args.name, args.path, args.mode)
     return _report(outcome, f"mode of {args.name}/{args.path} is {args.mode:04o}")
+
+
+async def move_path(cluster: Any, args: argparse.Namespace) -> int:
+    outcome = await _service(cluster).rename(args.name, args.path, args.new_path)
+    return _report(outcome, f"renamed {args.name}/{args.path} to {args.new_path}")
+
+
+async def remove_path(cluster: Any, args: argparse.Namespace) -> int:
+    service = _service(cluster)
+    if args.dry_run:
+        entries = await service.removal(args.name, args.path)
+        for node, entry in entries.items():
+            what = f"{entry.kind} {args.name}/{entry.path}" if entry else "nothing"
+            tree = " and everything in it" if entry and entry.kind == "dir" else ""
+            print(f"would delete {what}{tree} on {node}")
+        return 0
+    outcome = await service.remove(args.name, args.path)
+    return _report(outcome, f"deleted {args.name}/{args.path}")
+
+
+async def import_file(cluster: Any, args: argparse.Namespace) -> int:
+    service = _service(cluster)
+    outcome = await service.import_file(args.name, args.path, args.source, args.headnode)
+    return _report(outcome, f"imported {args.source} as {args.name}/{args.path}")
+
+
+async def describe(cluster: Any, args: argparse.Namespace) -> None:
+    service, state = await _state(cluster)
+    service.describe(state, args.name, args.text)
+    data = {"name": args.name, "description": args.text}
+    commands.emit(args, data, f"{args.name}: description saved")
+
+
+async def assign(cluster: Any, args: argparse.Namespace) -> None:
+    service, state = await _state(cluster)
+    service.set_images(state, args.name, args.images)
+    images = sorted(set(args.images))
+    data = {"name": args.name, "images": images}
+    commands.emit(args, data, f"{args.name}: assigned to {', '.join(images) or 'no image'}")
 
 
 async def scripts(cluster: Any, args: argparse.Namespace) -> int:

@@ -103,11 +103,19 @@ async def test_directory_without_description_and_description_without_directory(
         (real(cluster, node) / "site-extra").mkdir()
     (real(cluster, "beosrv-c") / "not a config").mkdir()  # invalid name: ignored
     state = await service.load()
-    service.describe(state, "only-described", "no directory anywhere")
+    with pytest.raises(InvalidInput, match="no root-fs config named 'only-described'"):
+        service.describe(state, "only-described", "a typo, nowhere: never described")
+    assert "only-described" not in toml(cluster, "rootfs")["configs"]
+
+    def describe(doc) -> None:  # as another admin's hand or an old qlutui left it
+        doc["configs"]["only-described"] = {"description": "no directory anywhere"}
+
+    cluster.store.edit("rootfs", state.token, describe)
     state = await service.load()
     assert state.config("site-extra").description == ""
     assert state.config("only-described").status == "missing on every head-node"
     assert "not a config" not in state.configs
+    service.describe(state, "only-described", "still described")  # it is listed: it can be
 
 
 # -- new / delete -------------------------------------------------------------------------

@@ -248,3 +248,120 @@ def test_a_script_with_a_syntax_error_keeps_its_place(config: Path) -> None:
     assert lines[:2] == ["  1 0755 20-nvidia-persistenced", "  2 0755 25-broken"]
     assert lines[2].startswith("      runs and fails: syntax error: ") and "25-broken" in lines[2]
     assert lines[3] == "  - 0755 30-gpu-clocks.sh"
+
+
+CHRONY = "ntp-tweaks/etc/chrony/conf.d/qlustar.conf"
+
+
+def test_mv_renames_a_file_and_a_directory_on_every_headnode(
+    config: Path, capsys: pytest.CaptureFixture
+) -> None:
+    text = on(config, "beosrv-c", CHRONY).read_text()
+    assert cli(config, "mv", "ntp-tweaks", CHRONY.partition("/")[2], "etc/chrony/site.conf") == 0
+    out = capsys.readouterr().out
+    assert out == (
+        "renamed ntp-tweaks/etc/chrony/conf.d/qlustar.conf to etc/chrony/site.conf"
+        " on beosrv-c, beosrv-d\n"
+    )
+    assert cli(config, "mv", "ntp-tweaks", "etc/chrony", "etc/ntp") == 0
+    for node in HEADNODES:
+        assert not on(config, node, "ntp-tweaks/etc/chrony").exists()
+        assert on(config, node, "ntp-tweaks/etc/ntp/site.conf").read_text() == text
+        assert on(config, node, "ntp-tweaks/etc/ntp/conf.d").is_dir()
+
+
+def test_rm_path_deletes_a_file_and_a_tree_on_every_headnode(
+    config: Path, capsys: pytest.CaptureFixture
+) -> None:
+    before = demo_hash(config)
+    assert cli(config, "rm-path", "gpu-setup", "lib/qlustar", "--dry-run") == 0
+    assert capsys.readouterr().out == "".join(
+        f"would delete dir gpu-setup/lib/qlustar and everything in it on {node}\n"
+        for node in HEADNODES
+    )
+    assert demo_hash(config) == before
+    assert cli(config, "rm-path", "ntp-tweaks", CHRONY.partition("/")[2]) == 0
+    assert capsys.readouterr().out == f"deleted {CHRONY} on beosrv-c, beosrv-d\n"
+    assert cli(config, "rm-path", "gpu-setup", "lib/qlustar") == 0
+    for node in HEADNODES:
+        assert not on(config, node, CHRONY).exists()
+        assert on(config, node, "ntp-tweaks/etc/chrony/conf.d").is_dir()
+        assert list(on(config, node, "gpu-setup/lib").iterdir()) == []  # no tree left aside
+
+
+def test_import_copies_a_headnode_file_and_its_mode_to_every_headnode(
+    config: Path, capsys: pytest.CaptureFixture
+) -> None:
+    for node, text in (("beosrv-c", "c's copy\n"), ("beosrv-d", "d's copy\n")):
+        source = config.parent / "headnodes" / node / "etc/site.conf"
+        source.write_text(text)
+        source.chmod(0o640)
+    assert cli(config, "import", "ntp-tweaks", "/etc/site.conf", "etc/site.conf") == 0
+    assert capsys.readouterr().out == (
+        "imported /etc/site.conf as ntp-tweaks/etc/site.conf on beosrv-c, beosrv-d\n"
+    )
+    for node in HEADNODES:
+        copy = on(config, node, "ntp-tweaks/etc/site.conf")
+        assert copy.read_text() == "c's copy\n"  # from the first head-node that answers
+        assert copy.stat().st_mode & 0o777 == 0o640
+    args = ("import", "ntp-tweaks", "/etc/site.conf", "etc/d.conf", "--headnode", "beosrv-d")
+    assert cli(config, *args) == 0
+    assert {on(config, n, "ntp-tweaks/etc/d.conf").read_text() for n in HEADNODES} == {"d's copy\n"}
+
+
+def test_describe_and_assign_change_the_state_files(
+    config: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert cli(config, "describe", "ntp-tweaks", "Chrony for the nodes", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "name": "ntp-tweaks",
+        "description": "Chrony for the nodes",
+    }
+    rootfs = tomllib.loads((config.parent / "state/rootfs.toml").read_text())
+    assert rootfs["configs"]["ntp-tweaks"]["description"] == "Chrony for the nodes"
+    assert cli(config, "assign", "ntp-tweaks", "Legacy-jammy", "Standard-noble") == 0
+    assert capsys.readouterr().out == "ntp-tweaks: assigned to Legacy-jammy, Standard-noble\n"
+    images = tomllib.loads((config.parent / "state/images.toml").read_text())["images"]
+    using = sorted(name for name, image in images.items() if "ntp-tweaks" in image["rootfs"])
+    assert using == ["Legacy-jammy", "Standard-noble"]
+    assert cli(config, "assign", "ntp-tweaks") == 0
+    images = tomllib.loads((config.parent / "state/images.toml").read_text())["images"]
+    assert not any("ntp-tweaks" in image["rootfs"] for image in images.values())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("mv", "ntp-tweaks", "etc/chrony", "../gpu-setup/x"), "must not contain '..'"),
+        (("mv", "ntp-tweaks", "etc/chrony", "/etc/x"), "must be relative to the config"),
+        (("mv", "ntp-tweaks", "etc/nope", "etc/x"), "ntp-tweaks/etc/nope: No such file"),
+        (("mv", "ntp-tweaks", "etc/chrony", "lib"), "ntp-tweaks/lib exists already"),
+        (("mv", "../x", "etc/chrony", "etc/x"), "invalid config name '../x'"),
+        (("rm-path", "ntp-tweaks", "../gpu-setup"), "must not contain '..'"),
+        (("rm-path", "ntp-tweaks", "/"), "must be relative to the config"),
+        (("rm-path", "ntp-tweaks", "."), "must name something inside the config"),
+        (("rm-path", "ntp-tweaks", "etc/nope"), "ntp-tweaks/etc/nope does not exist on"),
+        (("rm-path", "ntp-tweaks", "etc/nope", "--dry-run"), "etc/nope does not exist on"),
+        (("rm-path", "nope", "etc"), "no root-fs config nope"),
+        (("rm-path", "a b", "etc"), "invalid config name 'a b'"),
+        (("import", "ntp-tweaks", "/etc/qlustar", "../gpu-setup/x"), "must not contain '..'"),
+        (("import", "ntp-tweaks", "/etc/nope", "etc/x"), "/etc/nope: no such file"),
+        (("import", "ntp-tweaks", "etc/qlustar", "etc/x"), "must be an absolute path"),
+        (("import", "ntp-tweaks", "/etc/qlustar", "etc/x"), "is a directory"),
+        (("import", "nope", f"/{BASE}/{CHRONY}", "etc/x"), "no root-fs config nope"),
+        (("import", "../x", "/etc/qlustar", "etc/x"), "invalid config name '../x'"),
+        (("describe", "nope", "x"), "no root-fs config named 'nope'"),
+        (("describe", "../x", "x"), "invalid config name '../x'"),
+        (("describe", "ntp-tweaks", "two\nlines"), "description must be one line"),
+        (("assign", "ntp-tweaks", "Nope"), "no image named 'Nope'"),
+        (("assign", "nope", "Legacy-jammy"), "no root-fs config named 'nope'"),
+    ],
+)
+def test_new_verbs_refuse_bad_input_with_one_line_changing_nothing(
+    config: Path, args: tuple, message: str
+) -> None:
+    before = demo_hash(config)
+    result = run(config, *args)
+    assert result.returncode == 1, result.stdout
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+    assert demo_hash(config) == before
