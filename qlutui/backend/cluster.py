@@ -197,19 +197,20 @@ class Cluster:
         ]
 
     async def all_problems(self) -> list[str]:
-        """`problems()` and what only the head-nodes can tell (`state_check.chroot_problems`):
-        what `qlutui check` prints and the Check screen shows."""
+        """`problems()` and what only the head-nodes can tell (`state_check.headnode_problems`:
+        the chroots' trees, the root-fs configs' clashes): what `qlutui check` prints and the
+        Check screen shows."""
         problems = await asyncio.to_thread(self.problems)
-        return problems + await self.chroot_problems()
+        return problems + await self.headnode_problems()
 
-    async def chroot_problems(self) -> list[str]:
-        from qlutui.backend.state_check import chroot_problems
+    async def headnode_problems(self) -> list[str]:
+        from qlutui.backend.state_check import headnode_problems
 
-        return await chroot_problems(self)
+        return await headnode_problems(self)
 
     async def status(self, stop: threading.Event | None = None) -> AsyncIterator[Summary]:
         """The menu's line: `summary()` (the state files, read in a thread), then the same
-        with the chroot problems counted too (a head-node that is slow to answer does not
+        with the head-nodes' problems counted too (a head-node that is slow to answer does not
         hold the first). Ends early, quietly, once `stop` is set."""
         try:
             summary = await asyncio.to_thread(self.summary, stop)
@@ -218,7 +219,7 @@ class Cluster:
         yield summary
         if stop is not None and stop.is_set():
             return
-        extra = await self.chroot_problems()
+        extra = await self.headnode_problems()
         yield dataclasses.replace(summary, problems=summary.problems + len(extra))
 
     def _count(self, area: str, *keys: str, stop: threading.Event | None = None) -> tuple[int, ...]:

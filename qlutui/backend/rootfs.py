@@ -45,8 +45,11 @@ from qlutui.errors import (
 from qlutui.model.names import check_line, check_name, name_problem, shown
 from qlutui.model.rootfs import (
     INITD,
+    Clash,
     RootfsConfig,
     boot_order,
+    clash_note,
+    clashes,
     configs_from_dict,
     normalize_relpath,
     script_problems,
@@ -117,7 +120,12 @@ class RootfsState:
     down: dict[str, str]  # head-node -> why it could not be read
     token: str
     images_token: str
-    images: tuple[str, ...]  # every image name
+    assigned: dict[str, tuple[str, ...]]  # every image, sorted -> its configs, in its order
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """Every image name."""
+        return tuple(self.assigned)
 
     def config(self, name: str) -> ConfigView:
         try:
@@ -169,6 +177,11 @@ class NodeFile:
     mode: int
     size: int
     target: str = ""  # links
+    clashes: tuple[Clash, ...] = ()  # images where another config ships the same path
+
+    def note(self, config: str) -> str:
+        """What the node preview shows beside the file (`clash_note`), or ""."""
+        return clash_note(config, self.clashes)
 
 
 class RootfsService:
@@ -182,10 +195,14 @@ class RootfsService:
 
     # -- loading -------------------------------------------------------------------------
 
-    async def load(self) -> RootfsState:
+    async def load(self, *, contents: bool = True) -> RootfsState:
+        """Every config on every head-node, its description and images. `contents=False`
+        lists the entries without hashing the files (`clashes` needs paths only): the
+        copies are then not compared."""
         names = self.cluster.headnode_names
         scans = await asyncio.gather(
-            *(self._scan(self.cluster.transport(n)) for n in names), return_exceptions=True
+            *(self._scan(self.cluster.transport(n), contents) for n in names),
+            return_exceptions=True,
         )
         manifests: dict[str, dict[str, Manifest]] = {}
         down: dict[str, str] = {}
@@ -203,16 +220,17 @@ class RootfsService:
         table = images.data.get("images", {})
         if not isinstance(table, dict):
             raise ConfigError(f"{images.path}: images: must be a table")
+        by_image = {image: _rootfs_of(entry) for image, entry in sorted(table.items())}
         assigned: dict[str, list[str]] = {}
-        for image in sorted(table):
-            for config in table[image].get("rootfs", []) if isinstance(table[image], dict) else []:
+        for image, configs in by_image.items():
+            for config in configs:
                 assigned.setdefault(config, []).append(image)
         found = {c for scan in manifests.values() for c in scan}
         configs = {
             name: self._view(name, described.get(name), manifests, assigned.get(name, []))
             for name in sorted(found | set(described))
         }
-        return RootfsState(configs, manifests, down, snap.token, images.token, tuple(sorted(table)))
+        return RootfsState(configs, manifests, down, snap.token, images.token, by_image)
 
     def _view(
         self,
@@ -249,8 +267,9 @@ class RootfsService:
             status=status,
         )
 
-    async def _scan(self, transport: Transport) -> dict[str, Manifest]:
-        """Every config on one head-node with its entries and file hashes (two commands)."""
+    async def _scan(self, transport: Transport, contents: bool = True) -> dict[str, Manifest]:
+        """Every config on one head-node with its entries and (`contents`) file hashes (two
+        commands, one without them)."""
         info = await transport.stat(self.base)
         if info is None:
             return {}
@@ -276,7 +295,10 @@ class RootfsService:
             configs[config][path] = entry
             if entry.kind == "file":
                 files.append((config, path))
-        digests = await self._hashes(transport, host_base, files)
+        if contents:
+            digests = await self._hashes(transport, host_base, files)
+        else:
+            digests = dict.fromkeys(files, "")
         for config, path in files:
             entry = configs[config][path]
             configs[config][path] = Entry(
@@ -670,12 +692,37 @@ class RootfsService:
         )
 
     def node_files(self, state: RootfsState, name: str) -> list[NodeFile]:
-        """What a node gets: every file and link with its destination, mode and size."""
+        """What a node gets: every file and link with its destination, mode and size, and
+        the clashes with another config of the same image (`clashes`) that ships it too."""
+        shared: dict[str, list[Clash]] = {}
+        for clash in self.clashes(state):
+            if name in clash.configs:
+                shared.setdefault(clash.path, []).append(clash)
         return [
-            NodeFile("/" + e.path, e.kind, e.mode, e.size, e.digest if e.kind == "link" else "")
+            NodeFile(
+                "/" + e.path,
+                e.kind,
+                e.mode,
+                e.size,
+                e.digest if e.kind == "link" else "",
+                tuple(shared.get(e.path, ())),
+            )
             for e in state.manifest(name).values()
             if e.kind != "dir"
         ]
+
+    @staticmethod
+    def clashes(state: RootfsState) -> list[Clash]:
+        """The node paths that several configs of one image ship (model `clashes`), over
+        every reachable head-node's copies: a path one of them has counts."""
+        shipped: dict[str, dict[str, str]] = {}
+        for scan in state.manifests.values():
+            for config, manifest in scan.items():
+                paths = shipped.setdefault(config, {})
+                for path, entry in manifest.items():
+                    if paths.get(path, "dir") == "dir":  # a file beside a directory wins
+                        paths[path] = entry.kind
+        return clashes(state.assigned, shipped)
 
     def differences(self, state: RootfsState, name: str) -> list[str]:
         """Paths whose entry is not the same on every head-node that has the config."""
@@ -841,6 +888,12 @@ class RootfsService:
         if first is not None and not outcome.done:
             raise first
         return outcome
+
+
+def _rootfs_of(image: object) -> tuple[str, ...]:
+    """The configs an images.toml entry lists (what is not a name is the check's to report)."""
+    configs = image.get("rootfs", []) if isinstance(image, dict) else []
+    return tuple(c for c in configs if isinstance(c, str)) if isinstance(configs, list) else ()
 
 
 def read_local(source: str | None) -> bytes:

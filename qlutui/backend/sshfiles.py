@@ -31,6 +31,7 @@ from qlutui.model.sshfiles import (
     ca_key_problem,
     check_files,
     fingerprint,
+    header_duplicates,
     modes_text,
     options_from_toml,
     problems_text,
@@ -116,6 +117,16 @@ class SSHFilesService:
                 raise InvalidInput(f"{kind} header not saved: {problems_text(problems)}")
 
         return self._set(state, kind, values, check)
+
+    def header_warnings(self, state: SSHFilesState, kind: str) -> list[LineProblem]:
+        """What a saved header is not refused for but `qlutui check` reports: its known_hosts
+        names the generated part has too (`header_duplicates`); nothing when the
+        inventory cannot be read (the check says why)."""
+        try:
+            inventory = self.cluster.inventory()
+        except (QlutuiError, OSError):
+            return []
+        return header_duplicates(check_kind(kind), inventory, state.options[kind])
 
     def save_description(self, state: SSHFilesState | None, kind: str, text: str) -> SSHFilesState:
         check_kind(kind)

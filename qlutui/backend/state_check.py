@@ -6,8 +6,9 @@ keys no qlutui field reads (a typo such as `chrot` would otherwise go unnoticed)
 whose path is not `<chroots_base>/<name>` (every chroot operation refuses them). The
 generated files are checked by their classes (`backend/files/`); `ssh_files_problems` says
 what `ssh write` would refuse in the SSH files, as `check_files` finds it.
-`chroot_problems` adds what only the head-nodes can tell: ready chroots whose tree is not
-there, and images on a chroot that cannot serve them (failed, or not there).
+`chroot_problems` and `rootfs_problems` add what only the head-nodes can tell: ready chroots
+whose tree is not there, images on a chroot that cannot serve them (failed, or not there),
+and node files that two root-fs configs of one image both ship.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def _misplaced(chroots: Mapping[str, Chroot], base: str) -> list[str]:
 def ssh_files_problems(store: Store) -> list[str]:
     """What `ssh write` would refuse in the generated files (`check_files`, the function it
     uses), less what the inventory's own lines already say: one line per bad header line,
-    per bad host key, per generated line the second wall refuses."""
+    per bad host key, per generated line the second wall refuses; and one per name of the
+    known_hosts header that the generated part has too (`header_duplicates`)."""
     try:
         options = options_from_toml(store.load("sshfiles").data)
         inventory = Inventory.from_dict(store.load("inventory").data)
@@ -84,7 +86,8 @@ def ssh_files_problems(store: Store) -> list[str]:
     known = {str(p) for p in check_unique(inventory)}
     problems = []
     for kind, checked in check_files(inventory, options).items():
-        problems += [f"{sshfiles}: {kind} header {p}" for p in checked.header]
+        header = sorted(checked.header + checked.duplicates, key=lambda p: p.line)
+        problems += [f"{sshfiles}: {kind} header {p}" for p in header]
         if isinstance(checked.error, Refusal):
             reasons = [r for r in checked.error.problems if r not in known]
             problems += [f"{inventory_path}: {kind}: {r}" for r in reasons]
@@ -117,3 +120,26 @@ async def chroot_problems(cluster: Cluster) -> list[str]:
         if unusable := chroot_unusable(image, state.chroots, trees):
             problems.append(f"{images}: images.{label(name)}: {unusable}")
     return problems
+
+
+async def rootfs_problems(cluster: Cluster) -> list[str]:
+    """Node paths that several root-fs configs assigned to one image ship (the head-nodes'
+    file lists, one `find` each, no hashing): the node gets one of them. A head-node that
+    does not answer is left out (`rootfs list` names it); nothing when the state files
+    cannot be read (reported as their own problem)."""
+    from qlutui.backend.rootfs import RootfsService
+
+    service = RootfsService(cluster)
+    try:
+        state = await service.load(contents=False)
+    except (QlutuiError, OSError):
+        return []
+    images = cluster.store.path("images")
+    return [f"{images}: images.{label(c.image)}: {c}" for c in service.clashes(state)]
+
+
+async def headnode_problems(cluster: Cluster) -> list[str]:
+    """What only the head-nodes can tell: `chroot_problems`, then `rootfs_problems`, asked
+    at the same time."""
+    chroots, rootfs = await asyncio.gather(chroot_problems(cluster), rootfs_problems(cluster))
+    return chroots + rootfs

@@ -224,6 +224,7 @@ async def show_config(cluster: Any, args: argparse.Namespace) -> None:
                 "mode": f"{f.mode:04o}",
                 "size": f.size,
                 "target": f.target,
+                "clashes": [{"image": c.image, "configs": list(c.configs)} for c in f.clashes],
             }
             for f in files
         ],
@@ -239,6 +240,7 @@ async def show_config(cluster: Any, args: argparse.Namespace) -> None:
         *(
             f"    {f.mode:04o} {f.size:>8} {commands.printable(f.destination)}"
             + (f" -> {commands.printable(f.target)}" if f.target else "")
+            + (f"  ({commands.printable(note)})" if (note := f.note(view.name)) else "")
             for f in files
         ),
     ]

@@ -172,6 +172,8 @@ def header(cluster: Any, args: argparse.Namespace) -> None:
     data = {"file": args.file, "saved": True, "lines": lines}
     data["allow_patterns"] = state.options[args.file].allow_patterns
     said = f"{args.file}: header saved ({lines} lines{allowed[args.allow_patterns]})"
+    for warning in service.header_warnings(state, args.file):
+        print(f"qlutui: warning: {args.file} header {warning}", file=sys.stderr)
     commands.emit(args, data, said)
 
 

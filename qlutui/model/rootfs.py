@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from qlutui.errors import InvalidInput
@@ -44,6 +44,52 @@ def configs_from_dict(data: dict) -> dict[str, RootfsConfig]:
             raise InvalidInput(f"{where}: description {problem}")
         configs[name] = RootfsConfig(name, entry.get("description", ""))
     return configs
+
+
+@dataclass(frozen=True)
+class Clash:
+    """A node path that more than one config assigned to one image ships. Every config is
+    copied onto the node at boot and nothing orders them (REFERENCE: root-fs), so the node
+    gets one of them, which one is not defined."""
+
+    image: str
+    path: str  # below the config root: etc/motd
+    configs: tuple[str, ...]  # in the image's order of its rootfs list
+
+    def __str__(self) -> str:
+        return (
+            f"/{self.path} is shipped by root-fs configs {', '.join(self.configs)}:"
+            " the node gets only one of them, which one is not defined"
+        )
+
+
+def clashes(
+    assigned: Mapping[str, Iterable[str]], shipped: Mapping[str, Mapping[str, str]]
+) -> list[Clash]:
+    """Every clash, by image then path: `assigned` is image -> its configs, `shipped` config
+    -> {path below its root: kind}. A directory in several configs is merged, not a clash; a
+    file, link or other entry is one, also beside a directory of the same path."""
+    found = []
+    for image in sorted(assigned):
+        owners: dict[str, list[str]] = {}
+        for config in dict.fromkeys(assigned[image]):
+            for path in shipped.get(config, {}):
+                owners.setdefault(path, []).append(config)
+        found += [
+            Clash(image, path, tuple(configs))
+            for path, configs in sorted(owners.items())
+            if len(configs) > 1 and any(shipped[c][path] != "dir" for c in configs)
+        ]
+    return found
+
+
+def clash_note(config: str, found: Iterable[Clash]) -> str:
+    """What a file of `config` shows beside it when other configs of an image ship it too:
+    "also in gpu-setup on Standard-bookworm: the node gets one of them"."""
+    parts = [
+        f"{', '.join(c for c in clash.configs if c != config)} on {clash.image}" for clash in found
+    ]
+    return f"also in {'; '.join(parts)}: the node gets one of them" if parts else ""
 
 
 def normalize_relpath(path: str) -> str:

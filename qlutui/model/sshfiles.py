@@ -732,12 +732,58 @@ class Checked:
     text: str  # the whole file ("" when it cannot be rendered)
     error: InvalidInput | None = None  # why it cannot be written (None: it can)
     header: list[LineProblem] = field(default_factory=list)  # the header's bad lines
+    duplicates: list[LineProblem] = field(default_factory=list)  # `header_duplicates`
+
+
+def header_duplicates(kind: str, inv: Inventory, opts: FileOptions) -> list[LineProblem]:
+    """The known_hosts header's names of a host the generated part names too (a host name
+    or IP of the inventory on the file's networks): ssh then reads the keys of both lines
+    for it, which may differ. One problem per name; written anyway (a warning, not a
+    refusal). Compared as ssh looks a host up: names without regard to case, IPv6 in its
+    canonical form. Hashed names, patterns, `[host]:port` and `@revoked` lines are not."""
+    if kind != "known_hosts":
+        return []
+    named = []  # (line number, line, name) of each plain name or IP of the header
+    for number, line in enumerate(opts.header.split("\n"), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or _CONTROL.search(line):
+            continue
+        parsed = parse_known_hosts_line(stripped)
+        if isinstance(parsed, KnownHostsLine) and parsed.marker != "@revoked":
+            named += [(number, line, name) for name in parsed.names if _looked_up(name)]
+    if not named:
+        return []  # the common case: no need to gather the inventory's names
+    try:
+        networks = _networks(kind, inv, opts)
+    except InvalidInput:  # render_all says why
+        return []
+    generated = {  # as ssh looks it up -> the host it is generated for
+        _looked_up(name): host.name
+        for host in inv.hosts
+        for name in _names(inv, host, networks, opts.include_ips)
+    }
+    return [
+        LineProblem(
+            number, line, f"{shown(name)} is also generated from the inventory (host {label(host)})"
+        )
+        for number, line, name in named
+        if (host := generated.get(_looked_up(name)))
+    ]
+
+
+def _looked_up(name: str) -> str | None:
+    """A known_hosts name as ssh compares it with the host it connects to, None for what is
+    not one plain host name or IP (a pattern, a hashed name, `[host]:port`)."""
+    if ip := ip_key(name):
+        return ip
+    return name.lower() if _HOST_CHARS.fullmatch(name) else None
 
 
 def check_files(inv: Inventory, options: Mapping[str, FileOptions]) -> dict[str, Checked]:
     """Every file as `ssh write` would write it, or why not: first what `render_all` refuses
     (the inventory, its host keys, the second wall), then the header's bad lines (with the
-    file's `allow_patterns`). `ssh write` and `ssh diff`, `qlutui check` and the menu's
+    file's `allow_patterns`); and the header's names the generated part has too
+    (`header_duplicates`, not a refusal). `ssh write` and `ssh diff`, `qlutui check` and the menu's
     count all go through this one function, so they never disagree."""
     generated = [kind for kind in options if kind != "authorized_keys"]
     try:
@@ -752,14 +798,14 @@ def check_files(inv: Inventory, options: Mapping[str, FileOptions]) -> dict[str,
     for kind, opts in options.items():
         text = rendered[kind]
         header = validate_header(kind, opts.header, allow_patterns=opts.allow_patterns)
+        duplicates = header_duplicates(kind, inv, opts)
         if isinstance(text, InvalidInput):
-            checked[kind] = Checked(kind, "", text, header)
+            checked[kind] = Checked(kind, "", text, header, duplicates)
         elif header:
-            checked[kind] = Checked(
-                kind, text, InvalidInput(f"header {problems_text(header)}"), header
-            )
+            error = InvalidInput(f"header {problems_text(header)}")
+            checked[kind] = Checked(kind, text, error, header, duplicates)
         else:
-            checked[kind] = Checked(kind, text)
+            checked[kind] = Checked(kind, text, duplicates=duplicates)
     return checked
 
 

@@ -641,11 +641,12 @@ class ConfigScreen(_Actions):
             await self.app.push_screen_wait(ErrorDialog(str(exc)))
             return
         files = self.service.node_files(state, self.config_name)
-        lines = ["What a node gets (mode, size, destination):", ""] + [
-            f"{f.mode:04o} {size_text(f.size):>9}  {f.destination}"
-            + (f" -> {f.target}" if f.target else "")
-            for f in files
-        ]
+        lines: list[Line] = ["What a node gets (mode, size, destination):", ""]
+        for f in files:
+            target = f" -> {f.target}" if f.target else ""
+            lines.append(f"{f.mode:04o} {size_text(f.size):>9}  {f.destination}{target}")
+            if note := f.note(self.config_name):
+                lines.append((f"  ! {note}", 4))
         self.app.push_screen(ReportScreen(f"{self.config_name} on the node", lines))
 
 

@@ -27,7 +27,7 @@ from textual.widgets import Input, Label, Select, Static, TextArea
 from qlutui.backend.sshfiles import FILES, TITLES, SSHFilesService, SSHFilesState
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted
-from qlutui.model.sshfiles import MODES, ca_key_problem
+from qlutui.model.sshfiles import MODES, ca_key_problem, problems_text
 from qlutui.widgets.blocking import closed, off_loop
 from qlutui.widgets.dialogs import (
     Confirm,
@@ -258,6 +258,13 @@ class SSHConfigsScreen(Screen):
         self._show_file()
         self.query_one("#ssh-file", Select).focus()
         self._status(f"{TITLES[self.kind]} header saved; w writes the files to the head-nodes")
+        warnings = await off_loop(self.service.header_warnings, self.state, self.kind)
+        if warnings and not closed(self):
+            self.notify(
+                f"{TITLES[self.kind]} header {problems_text(warnings)}",
+                title="Saved, but",
+                severity="warning",
+            )
 
     def _patterns_only(self, text: str) -> list:
         """The header's problems when they are all wildcards and negations (to confirm),

@@ -21,9 +21,10 @@ from waiting import on_screen, opened, settled, until, until_file_sh
 
 from qlutui.app import QlutuiApp, serial_mode
 from qlutui.backend.cluster import Cluster
-from qlutui.backend.demo import build_inventory, init_demo
+from qlutui.backend.demo import build_inventory, init_demo, public_key
 from qlutui.backend.job_records import STDERR, STDOUT, JobRecord, Plan, TargetRecord
 from qlutui.backend.jobs import JobContext
+from qlutui.backend.sshfiles import SSHFilesService
 from qlutui.idle_gc import FULL_AFTER, interactive_gc
 from qlutui.screens import jobs as jobs_screen
 from qlutui.screens.check import CheckScreen
@@ -270,6 +271,32 @@ async def test_menu_and_check_warn_of_an_image_on_a_chroot_without_its_tree(
         await until(pilot, lambda: screen.problems == [], "the second check")
         await pilot.press("escape")
         await until(pilot, lambda: "problem" not in screen_text(app), "no problem counted")
+    await closed(cluster)
+
+
+async def test_menu_and_check_list_rootfs_clashes_and_header_duplicates(demo: Path) -> None:
+    """Two configs of Standard-bookworm both shipping etc/motd (asked of the head-nodes) and
+    a known_hosts header line for beo-05: the menu counts both, Check lists both."""
+    rootfs = demo.parent / "headnodes/beosrv-d/var/lib/qlustar/root-fs"
+    for config in ("ntp-tweaks", "gpu-setup"):
+        (rootfs / config / "etc").mkdir(exist_ok=True)
+        (rootfs / config / "etc/motd").write_text("x\n")
+    cluster = Cluster.open(demo)
+    SSHFilesService(cluster).save_header(None, "known_hosts", f"beo-05 {public_key('root@x')}")
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        problems = "(!) 2 problems in the state files: k lists them"
+        await until(pilot, lambda: problems in screen_text(app), "both problems counted")
+        await pilot.press("k")
+        await on_screen(pilot, CheckScreen, "the check screen")
+        screen = app.screen
+        await until(pilot, lambda: screen.problems is not None, "the check")
+        assert [p.split(": ", 1)[1] for p in screen.problems] == [
+            "known_hosts header line 1: 'beo-05' is also generated from the inventory"
+            " (host beo-05)",
+            "images.Standard-bookworm: /etc/motd is shipped by root-fs configs ntp-tweaks,"
+            " gpu-setup: the node gets only one of them, which one is not defined",
+        ]
     await closed(cluster)
 
 

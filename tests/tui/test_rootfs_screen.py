@@ -250,3 +250,22 @@ def test_snapshot(cluster: Cluster, snap_compare) -> None:
         await pilot.pause()
 
     assert snap_compare(QlutuiApp(cluster), terminal_size=SIZE, run_before=open_list)
+
+
+async def test_node_gets_marks_a_file_another_config_of_the_image_ships(
+    cluster: Cluster,
+) -> None:
+    for config in ("ntp-tweaks", "gpu-setup"):
+        on(cluster, "beosrv-c", f"{config}/etc/motd").write_text("x\n")
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await open_rootfs(pilot)
+        await pilot.press("o")  # gpu-setup, the first config
+        await on_screen(pilot, ConfigScreen)
+        await pilot.press("p")
+        report = await on_screen(pilot, ReportScreen)
+        shown = str(report.query_one("#report Static", Static).content).splitlines()
+        motd = shown.index(next(line for line in shown if line.endswith(" /etc/motd")))
+        assert shown[motd + 1] == (
+            "  ! also in ntp-tweaks on Standard-bookworm: the node gets one of them"
+        )
+        assert sum("also in" in line for line in shown) == 1

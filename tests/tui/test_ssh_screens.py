@@ -306,3 +306,23 @@ async def test_modes_set_in_the_screen_show_in_the_preview(cluster: Cluster) -> 
         await until(pilot, lambda: screen.kind == "authorized_keys", "Authorized Keys")
         assert text_of(screen, "#ssh-modes") == "Modes: no modes: the file is the header alone"
         assert screen.check_action("modes", ()) is None
+
+
+async def test_saving_a_header_line_for_an_inventory_host_warns(cluster: Cluster) -> None:
+    """The header is saved (it is valid), and the save says which name the generated part
+    has too: the check `qlutui check` reports (`header_duplicates`)."""
+    line = f"beo-07 {public_key('root@old')}"
+    async with QlutuiApp(cluster).run_test(size=SIZE, notifications=True) as pilot:
+        screen = await open_ssh(pilot)
+        await pilot.press("e", *line, "ctrl+s")
+        await until(pilot, lambda: bool(pilot.app._notifications), "the warning")
+        assert saved(cluster)["known_hosts"]["header"] == line + "\n"
+        assert [(n.title, n.message, n.severity) for n in pilot.app._notifications] == [
+            (
+                "Saved, but",
+                "Known Hosts header line 1: 'beo-07' is also generated from the inventory"
+                " (host beo-07)",
+                "warning",
+            )
+        ]
+        assert not screen.editing

@@ -8,8 +8,10 @@ from qlutui.backend.demo import ROOTFS
 from qlutui.errors import InvalidInput
 from qlutui.model.rootfs import (
     INITD,
+    Clash,
     RootfsConfig,
     boot_order,
+    clashes,
     configs_from_dict,
     normalize_relpath,
     runparts_name_ok,
@@ -178,3 +180,20 @@ def test_demo_initd_scripts():
     }
     assert flagged["20-nvidia-persistenced"] == []
     assert flagged["30-gpu-clocks.sh"] and flagged["40-fabric-check"]
+
+
+def test_clashes_are_paths_several_configs_of_one_image_ship() -> None:
+    shipped = {
+        "a": {"etc": "dir", "etc/motd": "file", "lib/x": "file"},
+        "b": {"etc": "dir", "etc/motd": "link", "lib/x": "dir"},
+        "c": {"etc": "dir", "etc/motd": "file"},
+    }
+    found = clashes({"img1": ["b", "a"], "img2": ["a"], "img3": ["c", "c"]}, shipped)
+    assert found == [
+        Clash("img1", "etc/motd", ("b", "a")),  # the image's order
+        Clash("img1", "lib/x", ("b", "a")),  # a file beside a directory
+    ]  # etc, a directory in both, is merged; a config listed twice is one
+    assert str(found[0]) == (
+        "/etc/motd is shipped by root-fs configs b, a: the node gets only one of them,"
+        " which one is not defined"
+    )

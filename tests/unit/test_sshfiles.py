@@ -24,6 +24,7 @@ from qlutui.model.sshfiles import (
     LineProblem,
     Refusal,
     check_files,
+    header_duplicates,
     options_from_toml,
     options_problem,
     render,
@@ -642,3 +643,26 @@ def test_check_files_refuses_what_write_refuses(inv: Inventory, keys: dict[str, 
         " the key data is of type 'ssh-ed25519', not ssh-rsa"
     ]
     assert checked["authorized_keys"].error is None  # the inventory does not concern it
+
+
+def test_header_names_the_generated_part_has_too(inv: Inventory, keys: dict[str, str]) -> None:
+    """As ssh compares a host with a line: names in any case, an IP only when the file lists
+    IPs, only the file's networks (ipmi: none); patterns, other ports, hashed names and
+    revocations are not a second key for the host."""
+    key = keys["user"]
+    header = (
+        f"# extra\nGW,git.example.org {key}\n192.168.52.2 {key}\nbeo-01-ipmi {key}\n"
+        f"@revoked beo-01 {key}\n[beo-01]:2222 {key}\nbeo-0? {key}\n@cert-authority beo-02 {key}\n"
+    )
+    found = header_duplicates("known_hosts", inv, FileOptions(header=header))
+    assert [str(p) for p in found] == [
+        "line 2: 'GW' is also generated from the inventory (host beosrv-c)",
+        "line 3: '192.168.52.2' is also generated from the inventory (host beo-02)",
+        "line 8: 'beo-02' is also generated from the inventory (host beo-02)",
+    ]
+    no_ips = FileOptions(header=header, include_ips=False)
+    assert [p.line for p in header_duplicates("known_hosts", inv, no_ips)] == [2, 8]
+    checked = check_files(inv, {"known_hosts": FileOptions(header=header, allow_patterns=True)})
+    assert checked["known_hosts"].error is None  # written anyway: a warning
+    assert checked["known_hosts"].duplicates == found
+    assert header_duplicates("shosts_equiv", inv, FileOptions(header="beo-01\n")) == []
