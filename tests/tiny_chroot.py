@@ -4,7 +4,12 @@ an SSH head-node (the test sshd)."""
 
 from __future__ import annotations
 
+import os
+import select
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from sshd import SSHD
@@ -61,3 +66,32 @@ def present_tree(config: Path) -> Path:
     root = config.parent / "headnodes/beosrv-c/srv/apps/chroots" / NAME
     root.mkdir(parents=True)
     return root
+
+
+def open_shell(config: Path) -> subprocess.Popen:
+    """`qlutui chroots shell NAME` in its own session, its commands on a pipe; returned once
+    the shell inside the chroot answers."""
+    argv = [sys.executable, "-m", "qlutui", "--config", str(config), "chroots", "shell", NAME]
+    shell = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    shell.stdin.write("cat /etc/debian_version\n")
+    shell.stdin.flush()
+    said = b""
+    try:
+        while select.select([shell.stdout], [], [], 60)[0]:  # bounded: 60 s of silence
+            said += (chunk := os.read(shell.stdout.fileno(), 4096))
+            if b"tiny-chroot-1.0\n" in said:  # after the shell's banner and prompt
+                return shell
+            if not chunk:
+                break
+        raise AssertionError(f"the shell did not start inside the chroot: {said!r}")
+    except BaseException:
+        os.killpg(shell.pid, signal.SIGKILL)
+        shell.wait(30)
+        raise

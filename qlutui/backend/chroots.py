@@ -2,7 +2,9 @@
 
 Builds, clones, renames and removals are Jobs (docs/architecture.md, "Jobs") whose plans run
 detached on the chroot's head-node under the lock `<chroots_base>/.qlutui-locks/<name>.lock`,
-so one job works on a chroot at a time, also across qlutui processes. Trees are made in
+so one job works on a chroot at a time, also across qlutui processes; an interactive shell
+(`shell_command`) holds the same lock while it runs, and removal, rename and clone probe it up
+front (`check_unlocked`). Trees are made in
 `<path>.partial` and renamed into place only on success; on failure or Kill the partial tree
 is removed (unless the builder has `keep_failed`) and the chroot is marked failed.
 
@@ -15,7 +17,8 @@ Every name passes `check_name` before it reaches a path or a command; every path
 `<chroots_base>/<name>`: a record whose path is anything else (hand-edited) is refused by every
 operation and reported by `qlutui check` (`misplaced`), nothing touched. A tree with something
 mounted at or below it is never removed or copied (a clone must not copy a bind-mounted /proc
-or an NFS share), and the copy itself stays on one file system.
+or an NFS share), and the copy itself stays on one file system. A rename moves the tree
+(rename(2) within `<chroots_base>`: same file system, nothing copied).
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ PARTIAL = ".partial"
 APT_SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list")
 _URI = re.compile(r"^\s*(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+://\S+)", re.M)
 PROBE_TIMEOUT = 60.0
-LOCK_EXIT = "75"  # flock's exit status when the source chroot is locked by another job
+LOCK_EXIT = "75"  # flock's exit status when the chroot's lock is held by another process
+LOCK_HOLDERS = "a shell in it or a job holds its lock"  # who may hold it, for refusals
 # The ready-made actions of `run_action`: their argv steps, run one after the other.
 ACTIONS: dict[str, list[list[str]]] = {
     "upgrade": [["apt-get", "update"], ["apt-get", "-y", "full-upgrade"]],
@@ -383,10 +387,28 @@ class ChrootsService:
             raise Refused(f"chroot {shown(name)} is still being built")
 
     async def check_remove(self, state: ChrootsState, name: str) -> None:
-        """Images using it, a job on it, or a mount below it refuse the removal."""
+        """Images using it, a job or a shell on it, or a mount below it refuse the removal."""
         check_removable(name, state.images.values())
         self.check_idle(state, name)
-        await self._check_unmounted(self.chroot(state, name), "removed")
+        chroot = self.chroot(state, name)
+        await self.check_unlocked(chroot, "removed")
+        await self._check_unmounted(chroot, "removed")
+
+    async def check_unlocked(self, chroot: Chroot, what: str) -> None:
+        """Refuse when a process on the head-node holds the chroot's lock: an interactive
+        shell (`shell_command`) or a job whose record is not in this state dir. The probe
+        takes the lock for an instant (`flock --nonblock ... true`); no lock file, nobody
+        holds it. A job started at that very instant fails "locked", as it would had the
+        chroot been busy."""
+        transport = self.cluster.transport(chroot.server)
+        lock = transport.host_path(self.lock(chroot.name))
+        argv = ["flock", "--nonblock", "--conflict-exit-code", LOCK_EXIT, lock, "true"]
+        result = await transport.run(argv, timeout=PROBE_TIMEOUT)
+        if str(result.returncode) == LOCK_EXIT:
+            raise Refused(
+                f"chroot {shown(chroot.name)} cannot be {what}: it is in use "
+                f"({LOCK_HOLDERS}, {chroot.server}:{self.lock(chroot.name)})"
+            )
 
     async def _check_unmounted(self, chroot: Chroot, what: str) -> None:
         """Refuse when anything is mounted at or below the chroot's tree."""
@@ -406,6 +428,7 @@ class ChrootsService:
         chroot = self.chroot(state, name)
         if problem := await self.presence(chroot):
             raise Refused(f"chroot {shown(name)} cannot be {what} ({problem}); nothing changed")
+        await self.check_unlocked(chroot, what)
         return chroot
 
     async def _check_target_free(self, server: str, path: str) -> None:
@@ -475,6 +498,7 @@ class ChrootsService:
         check_line(description, "description")
         self.check_idle(state, source)
         path = self.check_new_name(state, name)
+        await self.check_unlocked(src, "cloned")
         await self._check_unmounted(src, "cloned")
         await self._check_target_free(src.server, path)
         chroot = Chroot(
@@ -500,9 +524,10 @@ class ChrootsService:
         return state.users(old)
 
     async def rename(self, state: ChrootsState, old: str, new: str) -> Job:
-        """One job: copy to `new`, remove `old`, rename into place; the completion hook then
-        repoints the images. A failed step restores `old` (from the copy if it was removed
-        already) and drops the copy."""
+        """One job under `old`'s lock: rename(2) of the tree to `new`'s path (both are
+        `<chroots_base>/<name>`: one file system, the same directory moved, nothing copied;
+        it happens whole or not at all). The completion hook then repoints the images and
+        drops `old`'s record; on failure `old` is untouched and `new`'s record goes."""
         self.check_rename(state, old, new)
         src = await self.check_tree(state, old, "renamed")
         path = self.path(new)
@@ -518,14 +543,11 @@ class ChrootsService:
             list(src.tasks),
             "building",
         )
-        partial_tree = path + PARTIAL
-        finish = [
-            {"op": "rmtree", "path": src.path, "base": self.base},
-            {"op": "rename", "src": partial_tree, "dst": path},
+        steps = [
+            {"op": "unmounted", "path": src.path},  # mounted since `_check_unmounted`?
+            {"op": "rename", "src": src.path, "dst": path},
         ]
-        plan = self._copy_plan(src, path, finish, lock=self.lock(old))
-        # Rollback: if `old` is gone already, the copy takes its place; else the copy goes.
-        plan.on_failure.insert(0, {"op": "rename", "src": partial_tree, "dst": src.path})
+        plan = Plan(steps=steps, lock=self.lock(old))
         title = f"Renaming chroot {src.server}:{src.path} to {new} ..."
         meta = {"chroots": [new, old], "source": old}
         return await self._start(state.token, chroot, RENAME, title, plan, meta)
@@ -877,7 +899,7 @@ async def complete(cluster: Cluster, job: Job) -> None:
         return
     if record.kind == RENAME:
         old = record.meta.get("source", "")
-        if ok:
+        if ok or await _moved(cluster, old, name):  # a Kill just after the rename: it is done
             await _repoint(cluster, old, name)
             await _drop(cluster, old)
             await _set(cluster, name, state="ready")
@@ -908,6 +930,19 @@ async def _mark_by_tree(cluster: Cluster, name: str) -> None:
     except QlutuiError:
         return  # cannot tell: leave the record as it is
     await _set(cluster, name, state="ready" if present else "failed")
+
+
+async def _moved(cluster: Cluster, old: str, new: str) -> bool:
+    """Whether the tree is at `new`'s path and no longer at `old`'s (False when unknown)."""
+    chroot = chroots_from_dict(cluster.store.load("chroots").data).get(new)
+    if chroot is None or misplaced(chroot, cluster.config.chroots_base):
+        return False
+    transport = cluster.transport(chroot.server)
+    old_path = chroot_path(cluster.config.chroots_base, old)
+    try:
+        return await transport.exists(chroot.path) and not await transport.exists(old_path)
+    except QlutuiError:
+        return False
 
 
 async def _repoint(cluster: Cluster, old: str, new: str) -> None:

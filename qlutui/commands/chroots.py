@@ -54,7 +54,7 @@ def register(verbs: Any) -> None:
     p.add_argument("name", help="the chroot's name")
     commands.dry_run_flag(p)
     p.set_defaults(handler=remove_chroot)
-    p = sub.add_parser("rename", help="clone, repoint its images, remove the old one")
+    p = sub.add_parser("rename", help="move the tree to the new name, repoint its images")
     p.add_argument("name", help="the chroot's name")
     p.add_argument("new_name", help="the new chroot's name")
     p.set_defaults(handler=rename_chroot)
@@ -228,7 +228,7 @@ async def release_upgrade(cluster: Any, args: argparse.Namespace) -> int:
 
 
 async def chroot_shell(cluster: Any, args: argparse.Namespace) -> int:
-    from qlutui.backend.chroots import LOCK_EXIT
+    from qlutui.backend.chroots import LOCK_EXIT, LOCK_HOLDERS
 
     service, state = await _state(cluster)
     argv = await service.shell_command(state, args.name)
@@ -236,7 +236,7 @@ async def chroot_shell(cluster: Any, args: argparse.Namespace) -> int:
     proc = await asyncio.create_subprocess_exec(*argv)
     rc = await proc.wait()
     if rc == int(LOCK_EXIT):
-        print(f"qlutui: chroot {args.name} is busy: a job holds its lock", file=sys.stderr)
+        print(f"qlutui: chroot {args.name} is busy: {LOCK_HOLDERS}", file=sys.stderr)
         return 1
     print(f"left chroot {args.name}", file=sys.stderr)
     return rc  # the shell's, as `chroot` itself does

@@ -24,7 +24,7 @@ from textual.containers import Horizontal
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from qlutui.backend.chroots import LOCK_EXIT, ChrootsService, ChrootsState, Probe
+from qlutui.backend.chroots import LOCK_EXIT, LOCK_HOLDERS, ChrootsService, ChrootsState, Probe
 from qlutui.backend.job_records import phrase
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted, name_problem
@@ -400,7 +400,7 @@ class ChrootsScreen(WatchedScreen):
                 images = self.service.check_rename(state, old, new)
             except QlutuiError as exc:
                 return await self._refused(exc)
-            detail = "Copies the tree, then removes the old one."
+            detail = "Moves the tree (the same directory, nothing copied)."
             if images:
                 detail += f" These Qlustar Images will use '{new}': {', '.join(images)}"
             if not await self.app.push_screen_wait(
@@ -557,7 +557,7 @@ class ChrootsScreen(WatchedScreen):
             await self._refused(QlutuiError(str(exc) or "this terminal cannot be suspended"))
             return
         if rc == int(LOCK_EXIT):
-            self.notify(f"chroot '{name}' is busy: a job holds its lock", severity="warning")
+            self.notify(f"chroot '{name}' is busy: {LOCK_HOLDERS}", severity="warning")
         self.action_reload(name)  # what the shell changed: size and state
 
     def action_log(self) -> None:

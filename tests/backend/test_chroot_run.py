@@ -6,6 +6,8 @@ tests/integration/test_chroot_build.py."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 import tomllib
@@ -13,11 +15,12 @@ from pathlib import Path
 
 import pytest
 from sshd import SSHD
-from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below, ssh_cluster
+from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below, open_shell, ssh_cluster
 
-from qlutui.backend.chroots import POLICY_MARK, ChrootsService
+from qlutui.backend.chroots import POLICY_MARK, ChrootsService, complete
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
+from qlutui.backend.job_records import KILLED
 from qlutui.errors import InvalidInput, Refused
 
 pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
@@ -215,6 +218,82 @@ def test_cli_run_streams_the_log_and_exits_with_the_job(config: Path) -> None:
         assert empty.returncode == 2, nothing
         assert "no command given: qlutui chroots run NAME -- ARGV..." in empty.stderr
     assert mounts_below(base(config)) == []
+
+
+def test_a_running_shell_marks_the_chroot_in_use(config: Path) -> None:
+    """While `chroots shell` runs, remove and rename are refused up front with one line (its
+    flock on the chroot's lock, as jobs take it); once the shell ends, by exit or by SIGKILL
+    of its session (the kernel drops the lock), they are allowed."""
+    images = config.parent / "state/images.toml"  # no image uses it: only the shell refuses
+    images.write_text(images.read_text().replace(f'chroot = "{NAME}"', 'chroot = ""'))
+    state_files = {f: f.read_bytes() for f in (config.parent / "state").glob("*.toml")}
+    shell = open_shell(config)
+    try:
+        for verb in (["rm", NAME], ["rm", "--dry-run", NAME], ["rename", NAME, "moved"]):
+            done = qlutui(config, *verb)
+            assert done.returncode != 0 and done.stdout == "", verb
+            what = "renamed" if verb[0] == "rename" else "removed"
+            assert done.stderr.splitlines() == [
+                f"qlutui: chroot '{NAME}' cannot be {what}: it is in use (a shell in it or a "
+                f"job holds its lock, beosrv-c:/srv/apps/chroots/.qlutui-locks/{NAME}.lock)"
+            ], verb
+        assert {f: f.read_bytes() for f in state_files} == state_files  # nothing changed
+        assert (base(config) / NAME / "etc/debian_version").is_file()
+    finally:
+        os.killpg(shell.pid, signal.SIGKILL)  # a dropped terminal: nothing is left to unlock
+        shell.wait(30)
+    assert qlutui(config, "rm", "--dry-run", NAME).returncode == 0
+
+    shell = open_shell(config)
+    shell.communicate("exit 0\n", timeout=60)
+    assert shell.returncode == 0
+    done = qlutui(config, "rename", NAME, "moved")
+    assert done.returncode == 0, done.stderr
+    assert (base(config) / "moved/etc/debian_version").is_file()
+
+
+def state_file(config: Path, area: str) -> dict:
+    return tomllib.loads((config.parent / f"state/{area}.toml").read_text())[area]
+
+
+async def test_rename_moves_the_same_directory(config: Path, service: ChrootsService) -> None:
+    """A rename is rename(2) within the chroots base: the tree keeps its inode (nothing is
+    copied), no partial tree appears, the records and images follow the tree."""
+    inodes = {p.relative_to(base(config) / NAME): p.lstat().st_ino for p in tree_of(config)}
+    job = await service.rename(await service.load(), NAME, "moved")
+    assert await finish(job) == "Success", texts(job)
+    moved = base(config) / "moved"
+    assert {p.relative_to(moved): p.lstat().st_ino for p in tree_of(config, moved)} == inodes
+    assert sorted(p.name for p in base(config).iterdir()) == [".qlutui-locks", "moved"]
+    chroots = state_file(config, "chroots")
+    assert NAME not in chroots and chroots["moved"]["state"] == "ready"
+    assert chroots["moved"]["path"] == "/srv/apps/chroots/moved"
+    assert [i["chroot"] for i in state_file(config, "images").values()].count("moved") == 1
+
+
+async def test_a_rename_killed_after_its_move_records_the_move(
+    config: Path, service: ChrootsService
+) -> None:
+    """A Kill that lands after the rename(2) ends the job Killed with the tree at the new
+    path: the hook follows the tree (new name ready, images repointed), never marking the
+    old name failed and dropping the record of the tree that exists."""
+    files = [config.parent / f"state/{area}.toml" for area in ("chroots", "images")]
+    job = await service.rename(await service.load(), NAME, "moved")
+    started = {f: f.read_text() for f in files}  # no await since: the hook has not run
+    assert await finish(job) == "Success", texts(job)
+    for file, text in started.items():
+        file.write_text(text)
+    assert set(state_file(config, "chroots")) == {NAME, "moved"}
+    job.record.targets["beosrv-c"].state = KILLED
+    await complete(service.cluster, job)
+    chroots_now = state_file(config, "chroots")
+    assert NAME not in chroots_now and chroots_now["moved"]["state"] == "ready"
+    assert [i["chroot"] for i in state_file(config, "images").values()].count("moved") == 1
+
+
+def tree_of(config: Path, root: Path | None = None) -> list[Path]:
+    root = root or base(config) / NAME
+    return [root, *root.rglob("*")]
 
 
 @pytest.mark.ssh

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
-from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below
+from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below, open_shell
 from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
@@ -167,6 +167,27 @@ async def test_remove_refusal_lists_the_images(cluster: Cluster) -> None:
         )
         await pilot.press("enter")
         await on_screen(pilot, ChrootsScreen, "closing it")
+    assert (cluster.config.state_dir / "chroots.toml").read_bytes() == before
+
+
+@pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
+async def test_rename_is_refused_while_a_shell_is_open_in_the_chroot(cluster: Cluster) -> None:
+    busybox_tree(cluster.config.path)
+    before = (cluster.config.state_dir / "chroots.toml").read_bytes()
+    shell = open_shell(cluster.config.path)  # `qlutui chroots shell`, another process
+    try:
+        async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+            await open_chroots(pilot)
+            await pilot.press("r")
+            await on_screen(pilot, ErrorDialog, "the refusal")
+            assert pilot.app.screen.message == (
+                "chroot 'bookworm-base' cannot be renamed: it is in use (a shell in it or a job "
+                "holds its lock, beosrv-c:/srv/apps/chroots/.qlutui-locks/bookworm-base.lock)"
+            )
+            await pilot.press("enter")
+            await on_screen(pilot, ChrootsScreen, "closing it")
+    finally:
+        shell.communicate("exit\n", timeout=60)
     assert (cluster.config.state_dir / "chroots.toml").read_bytes() == before
 
 
