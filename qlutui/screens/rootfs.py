@@ -590,13 +590,18 @@ class ConfigScreen(_Actions):
         directory = self._directory()
         fields = [
             Field.input(
-                "source", "Head-node file", "/", help="The file's absolute path on the head-node"
+                "source",
+                "Head-node file",
+                "/",
+                help="The file's absolute path on the head-node",
+                extend=True,
             ),
             Field.input(
                 "path",
                 "Path",
                 f"{directory}/" if directory else "",
                 validate=_path_problem,
+                extend=True,
             ),
         ]
 

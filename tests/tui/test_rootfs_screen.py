@@ -159,6 +159,22 @@ async def test_files_edit_exec_bit_and_boot_order(cluster: Cluster) -> None:
         assert "will not run: not executable: run-parts skips it" in shown
 
 
+async def test_import_form_types_after_its_prefilled_starts(cluster: Cluster) -> None:
+    """The source "/" and the path's directory are starts to type on: keys add to them."""
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await open_rootfs(pilot)
+        await pilot.press("down", "o")
+        config = await on_screen(pilot, ConfigScreen)
+        await until(pilot, lambda: len(labels(config)) == 3, "the top of the tree")
+        await pilot.press("down", "down", "i")  # on lib/
+        form = await on_screen(pilot, FormDialog, "the Import form")
+        await pilot.press(*"etc/hostname", "tab", *"hostname")
+        assert form.query_one("#field-source", Input).value == "/etc/hostname"
+        assert form.query_one("#field-path", Input).value == "lib/hostname"
+        await pilot.press("escape")
+        await on_screen(pilot, ConfigScreen)
+
+
 async def test_sync_shows_the_content_diff_and_runs_only_when_confirmed(
     cluster: Cluster,
 ) -> None:
