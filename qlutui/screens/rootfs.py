@@ -684,10 +684,11 @@ class EditScreen(Screen[bool]):
         self.mode = mode
         self.saved_text = _text(opened) or ""
         self.saved = False
+        self.title = f"edit {opened.name}/{opened.path} ({mode:04o})"
 
     def compose(self) -> ComposeResult:
         yield Static(
-            f"qlutui - edit {self.opened.name}/{self.opened.path} ({self.mode:04o})",
+            f"qlutui - {self.title}",
             classes="title-bar",
             markup=False,
         )
@@ -831,7 +832,7 @@ class DiffScreen(Screen[bool]):
 
     def __init__(self, title: str, lines: list[str], confirm: str = "") -> None:
         super().__init__()
-        self.title_text = title
+        self.title = title  # the help's title too
         self.lines = lines
         self.confirm = confirm
 
@@ -839,7 +840,7 @@ class DiffScreen(Screen[bool]):
         return bool(self.confirm) or action != "answer" or parameters != (True,)
 
     def compose(self) -> ComposeResult:
-        yield Static(f"qlutui - {self.title_text}", classes="title-bar", markup=False)
+        yield Static(f"qlutui - {self.title}", classes="title-bar", markup=False)
         yield FileView()
         yield KeysFooter()
 
@@ -862,14 +863,14 @@ class ReportScreen(Screen):
 
     def __init__(self, title: str, lines: list[Line]) -> None:
         super().__init__()
-        self.title_text = title
+        self.title = title  # the help's title too
         self.lines = lines
 
     def on_mount(self) -> None:
         self.query_one("#report").focus()
 
     def compose(self) -> ComposeResult:
-        yield Static(f"qlutui - {self.title_text}", classes="title-bar", markup=False)
+        yield Static(f"qlutui - {self.title}", classes="title-bar", markup=False)
         with VerticalScroll(id="report"):
             yield Static(Hanging(self.lines, hang=4), markup=False)
         yield KeysFooter()

@@ -24,6 +24,7 @@ from qlutui.screens.rootfs import (
 )
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, FormDialog
 from qlutui.widgets.diff_view import FileView
+from qlutui.widgets.help import HelpScreen
 
 SIZE = (80, 24)
 BASE = "var/lib/qlustar/root-fs"
@@ -157,6 +158,9 @@ async def test_files_edit_exec_bit_and_boot_order(cluster: Cluster) -> None:
         shown = str(report.query_one("#report Static", Static).content)
         assert " - 0644 10-chrony-wait" in shown
         assert "will not run: not executable: run-parts skips it" in shown
+        await pilot.press("question_mark")
+        keys = await on_screen(pilot, HelpScreen, "the keys")
+        assert keys.query_one("#dialog").border_title == "Keys: Boot order of ntp-tweaks"
 
 
 async def test_import_form_types_after_its_prefilled_starts(cluster: Cluster) -> None:
