@@ -565,7 +565,8 @@ class ChrootsService:
         if not argv or not argv[0] or any("\0" in word for word in argv):
             raise InvalidInput("the command is empty or contains a NUL character")
         chroot = self.check_runnable(state, name)
-        title = f"Running {shlex.join(argv)} in chroot {chroot.server}:{chroot.path}"
+        # the command last: a title cut in its middle (Jobs list, log header) keeps its end
+        title = f"Running in chroot {name} on {chroot.server}: {shlex.join(argv)}"
         return await self._run_job(chroot, [argv], title)
 
     async def run_action(self, state: ChrootsState, name: str, action: str) -> Job:

@@ -56,6 +56,7 @@ class Dialog:
 class MenuScreen(Screen):
     """Lists the dialogs; build it with `menu_screen(dialogs)` so each gets its key."""
 
+    TITLE = "Manage"
     BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"summary"})  # see typeahead.py
 
     class Open(Message):
@@ -82,7 +83,7 @@ class MenuScreen(Screen):
         self._pending: Timer | None = None  # a count asked for by a job's change
 
     def compose(self) -> ComposeResult:
-        yield Static("qlutui - Manage", classes="title-bar")
+        yield Static(f"qlutui - {self.TITLE}", classes="title-bar")
         yield Static(f"Head-nodes: {', '.join(self.headnodes)}", id="menu-cluster")
         yield Static(id="menu-summary", markup=False)
         width = max(len(d.title) for d in self.dialogs)

@@ -590,13 +590,18 @@ class ConfigScreen(_Actions):
         directory = self._directory()
         fields = [
             Field.input(
-                "source", "Head-node file", "/", help="The file's absolute path on the head-node"
+                "source",
+                "Head-node file",
+                "/",
+                help="The file's absolute path on the head-node",
+                extend=True,
             ),
             Field.input(
                 "path",
                 "Path",
                 f"{directory}/" if directory else "",
                 validate=_path_problem,
+                extend=True,
             ),
         ]
 
@@ -680,10 +685,11 @@ class EditScreen(Screen[bool]):
         self.mode = mode
         self.saved_text = _text(opened) or ""
         self.saved = False
+        self.title = f"edit {opened.name}/{opened.path} ({mode:04o})"
 
     def compose(self) -> ComposeResult:
         yield Static(
-            f"qlutui - edit {self.opened.name}/{self.opened.path} ({self.mode:04o})",
+            f"qlutui - {self.title}",
             classes="title-bar",
             markup=False,
         )
@@ -827,7 +833,7 @@ class DiffScreen(Screen[bool]):
 
     def __init__(self, title: str, lines: list[str], confirm: str = "") -> None:
         super().__init__()
-        self.title_text = title
+        self.title = title  # the help's title too
         self.lines = lines
         self.confirm = confirm
 
@@ -835,7 +841,7 @@ class DiffScreen(Screen[bool]):
         return bool(self.confirm) or action != "answer" or parameters != (True,)
 
     def compose(self) -> ComposeResult:
-        yield Static(f"qlutui - {self.title_text}", classes="title-bar", markup=False)
+        yield Static(f"qlutui - {self.title}", classes="title-bar", markup=False)
         yield FileView()
         yield KeysFooter()
 
@@ -858,14 +864,14 @@ class ReportScreen(Screen):
 
     def __init__(self, title: str, lines: list[Line]) -> None:
         super().__init__()
-        self.title_text = title
+        self.title = title  # the help's title too
         self.lines = lines
 
     def on_mount(self) -> None:
         self.query_one("#report").focus()
 
     def compose(self) -> ComposeResult:
-        yield Static(f"qlutui - {self.title_text}", classes="title-bar", markup=False)
+        yield Static(f"qlutui - {self.title}", classes="title-bar", markup=False)
         with VerticalScroll(id="report"):
             yield Static(Hanging(self.lines, hang=4), markup=False)
         yield KeysFooter()

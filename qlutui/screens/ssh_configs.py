@@ -370,7 +370,10 @@ class SSHConfigsScreen(Screen):
         self._revert()
 
     def action_focus_file(self) -> None:
-        self.query_one("#ssh-file", Select).focus()
+        """The file list, open: one enter takes the file chosen in it."""
+        select = self.query_one("#ssh-file", Select)
+        select.focus()
+        select.action_show_overlay()
 
     def action_focus_description(self) -> None:
         self.query_one("#ssh-description", Input).focus()

@@ -67,9 +67,7 @@ async def test_a_command_runs_inside_with_proc_sys_dev_and_no_mount_left(
         " echo hello >/dev/null && echo DEV-OK; grep -c . /proc/self/mountinfo"
     )
     job = await service.run(await service.load(), NAME, ["sh", "-c", script])
-    assert job.record.title.startswith("Running sh -c ") and job.record.title.endswith(
-        f"in chroot beosrv-c:/srv/apps/chroots/{NAME}"
-    )
+    assert job.record.title.startswith(f"Running in chroot {NAME} on beosrv-c: sh -c ")
     assert await finish(job) == "Success"
     out = texts(job)
     for expected in ("tiny-chroot-1.0", "FRONTEND=noninteractive", POLICY_MARK, "exit 101"):
@@ -207,8 +205,7 @@ def test_cli_run_streams_the_log_and_exits_with_the_job(config: Path) -> None:
     done = qlutui(config, "run", NAME, "--", "cat", "/etc/debian_version")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    where = f"beosrv-c:/srv/apps/chroots/{NAME}"
-    assert lines[0] == f"Running cat /etc/debian_version in chroot {where}"
+    assert lines[0] == f"Running in chroot {NAME} on beosrv-c: cat /etc/debian_version"
     assert any(line.endswith(" tiny-chroot-1.0") for line in lines)
     failed = qlutui(config, "run", NAME, "--", "sh", "-c", "echo oops >&2; exit 3")
     assert failed.returncode == 1

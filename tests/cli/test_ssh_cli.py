@@ -48,7 +48,8 @@ def test_diff_write_then_nothing_differs(config: Path) -> None:
     for node in ("beosrv-c", "beosrv-d"):
         assert (root / node / "etc/ssh/ssh_known_hosts").read_text() == rendered
     after = qlutui(config, "diff")
-    assert (after.returncode, after.stdout) == (0, "")
+    up_to_date = "no differences: the files are up to date on beosrv-c, beosrv-d\n"
+    assert (after.returncode, after.stdout) == (0, up_to_date)
     again = qlutui(config, "write", "--only-changed")
     assert (again.returncode, again.stdout) == (0, "nothing to write: the files are up to date\n")
     states = json.loads(qlutui(config, "diff", "--json").stdout)

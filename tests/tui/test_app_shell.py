@@ -304,8 +304,12 @@ async def test_help_lists_the_keys_of_the_current_screen(demo: Path) -> None:
     cluster = Cluster.open(demo)
     app = QlutuiApp(cluster)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("j", "question_mark")
+        await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
+        assert app.screen.query_one("#dialog").border_title == "Keys: Manage"
+        await pilot.press("escape", "j", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert app.screen.query_one("#dialog").border_title == "Keys: Jobs"
         text = screen_text(app)
         for row in (
             "k                Kill",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import DataTable, Input, Static
 from tiny_chroot import BUSYBOX, NAME, busybox_tree, mounts_below, open_shell
 from waiting import on_screen, until
 
@@ -204,8 +204,13 @@ async def test_run_and_upgrade_open_the_log_window(cluster: Cluster) -> None:
         await pilot.press("end", "'", "ctrl+s")
         await on_screen(pilot, JobsScreen, "the log window")
         pane = pilot.app.screen.query_one(LogPane)
-        title = f"Running cat /etc/debian_version in chroot beosrv-c:/srv/apps/chroots/{NAME}"
+        title = f"Running in chroot {NAME} on beosrv-c: cat /etc/debian_version"
         await until(pilot, lambda: pane.title == title, "the job in the log window")
+        table = pilot.app.screen.query_one("#jobs-table", DataTable)
+        job_id = pane.job.id if pane.job else ""
+        await until(pilot, lambda: job_id in table.rows, "the job in the list")
+        cell = str(table.get_row(job_id)[1])  # cut in its middle at 80 columns
+        assert cell.startswith("Running in chro") and cell.endswith("debian_version"), cell
         await until(pilot, lambda: pane.job is not None and pane.job.done, "the run", 30)
         await until(
             pilot, lambda: "tiny-chroot-1.0" in "\n".join(pane.log_widget.lines), "the output"

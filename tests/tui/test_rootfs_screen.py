@@ -24,6 +24,7 @@ from qlutui.screens.rootfs import (
 )
 from qlutui.widgets.dialogs import Confirm, ErrorDialog, FormDialog
 from qlutui.widgets.diff_view import FileView
+from qlutui.widgets.help import HelpScreen
 
 SIZE = (80, 24)
 BASE = "var/lib/qlustar/root-fs"
@@ -157,6 +158,25 @@ async def test_files_edit_exec_bit_and_boot_order(cluster: Cluster) -> None:
         shown = str(report.query_one("#report Static", Static).content)
         assert " - 0644 10-chrony-wait" in shown
         assert "will not run: not executable: run-parts skips it" in shown
+        await pilot.press("question_mark")
+        keys = await on_screen(pilot, HelpScreen, "the keys")
+        assert keys.query_one("#dialog").border_title == "Keys: Boot order of ntp-tweaks"
+
+
+async def test_import_form_types_after_its_prefilled_starts(cluster: Cluster) -> None:
+    """The source "/" and the path's directory are starts to type on: keys add to them."""
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await open_rootfs(pilot)
+        await pilot.press("down", "o")
+        config = await on_screen(pilot, ConfigScreen)
+        await until(pilot, lambda: len(labels(config)) == 3, "the top of the tree")
+        await pilot.press("down", "down", "i")  # on lib/
+        form = await on_screen(pilot, FormDialog, "the Import form")
+        await pilot.press(*"etc/hostname", "tab", *"hostname")
+        assert form.query_one("#field-source", Input).value == "/etc/hostname"
+        assert form.query_one("#field-path", Input).value == "lib/hostname"
+        await pilot.press("escape")
+        await on_screen(pilot, ConfigScreen)
 
 
 async def test_sync_shows_the_content_diff_and_runs_only_when_confirmed(

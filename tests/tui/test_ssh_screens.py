@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static, TextArea
+from textual.widgets import DataTable, Select, Static, TextArea
 from waiting import on_screen, until
 
 from qlutui.app import QlutuiApp
@@ -53,6 +53,14 @@ async def open_ssh(pilot: Pilot) -> SSHConfigsScreen:
 
 def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
+
+
+async def test_f_opens_the_file_list_one_enter_takes_the_choice(cluster: Cluster) -> None:
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_ssh(pilot)
+        await pilot.press("f", "down", "enter")
+        await until(pilot, lambda: screen.kind == "shosts_equiv", "SHosts Equiv shown")
+        assert not screen.query_one("#ssh-file", Select).expanded
 
 
 async def test_edit_save_and_undo_header(cluster: Cluster) -> None:
