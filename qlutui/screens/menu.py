@@ -108,8 +108,11 @@ class MenuScreen(Screen):
             self.set_timer(SUMMARY_DELAY_S, self._count)
         if self.jobs_watch is not None and self._unwatch is None:
             # a job started or ended while the menu is shown: its "N jobs running" counted
-            # again (the state files' counts are memoized: only what changed is read)
-            self._unwatch = self.jobs_watch(self._count_soon)
+            # again (the state files' counts are memoized: only what changed is read). The
+            # call comes in the job's task, whose context may lack Textual's active app (a
+            # job started before the app ran): a timer set there fails when it fires, so the
+            # timer is set from the screen's own message loop.
+            self._unwatch = self.jobs_watch(lambda: self.call_later(self._count_soon))
 
     def on_screen_suspend(self) -> None:
         self._leave()

@@ -226,6 +226,21 @@ async def test_menu_counts_a_job_that_starts_or_ends_while_it_is_shown(demo: Pat
     await closed(cluster)
 
 
+async def test_menu_counts_the_end_of_a_job_started_before_the_app(demo: Path) -> None:
+    """A job started before the app ran (Write Files' rebuilds of a script, a test's job)
+    reports its end from outside Textual's context: the count still follows it, and the
+    app closes cleanly (a timer set there raised LookupError when it fired)."""
+    cluster = Cluster.open(demo)
+    job = await cluster.jobs.start("test.build", "Long build", {"beosrv-c": never_ending})
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "1 job running" in screen_text(app), "the job counted")
+        await cluster.jobs.kill(job.id)
+        await wait_done(job)
+        await until(pilot, lambda: "no job running" in screen_text(app), "the job's end")
+    await closed(cluster)
+
+
 async def test_check_screen_lists_the_problems_and_checks_again(demo: Path) -> None:
     images = demo.parent / "state/images.toml"
     images.write_text(images.read_text().replace("chroot =", "chrot =", 1))
