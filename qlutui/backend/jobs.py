@@ -462,9 +462,8 @@ class JobManager:
     async def _settle(self, job: Job, gone: list[str]) -> None:
         """Record now that the runners of `gone` are, unless another process or task follows
         the job (it sees the same the next time it looks)."""
-        if not job._idle.is_set() or not job._try_lock():
+        if not job._idle.is_set() or not self._take(job):
             return
-        job.record = self._read_record(job.id)
         await self._reattach(job)
         ending = [job._tasks[name] for name in gone if name in job._tasks]
         if ending:
@@ -483,13 +482,30 @@ class JobManager:
             job = self.get(record.id)
             if not job._idle.is_set():
                 continue  # already followed by this process
-            if job._try_lock():
-                job.record = self._read_record(job.id)
+            if self._take(job):
                 reattach.append(self._reattach(job))
-            else:
+            else:  # driven elsewhere (or just ended there: observing sees the end)
                 job._idle.clear()
                 self._spawn(self._observe(job))
         await asyncio.gather(*reattach)
+
+    async def settle(self) -> None:
+        """Complete the jobs whose runners ended while no process followed them, as `resume`
+        does at start, but leave the runners still running alone: what a read verb calls
+        first, so it never shows Running (or a chroot "building") for a job that is over.
+        A job another process drives is left to it; a head-node is asked only about jobs
+        recorded as running there."""
+        taken = []
+        for record in self.list():
+            if record.finished is None:
+                job = self.get(record.id)
+                try:
+                    if job._idle.is_set() and self._take(job):
+                        taken.append(job)
+                except PermissionError:  # a reader who may not write the state: as recorded
+                    continue
+        await asyncio.gather(*(self._reattach(job, running=False) for job in taken))
+        await asyncio.gather(*(job.wait() for job in taken))
 
     async def prune(self, days: float = KEEP_DAYS) -> list[str]:
         """Remove the head-node directories of jobs that ended more than `days` ago (the local
@@ -542,6 +558,19 @@ class JobManager:
     def _read_record(self, job_id: str) -> JobRecord:
         path = self.directory / job_id / "job.toml"
         return JobRecord.from_dict(parse_toml(path, path.read_bytes()))
+
+    def _take(self, job: Job) -> bool:
+        """Drive `job` from now on: its lock taken, its record re-read. False when another
+        process holds the lock, or ended the job between our reading and locking it (its
+        hooks ran there: they must not run twice)."""
+        if not job._try_lock():
+            return False
+        record = self._read_record(job.id)
+        if record.finished is not None:
+            job._release()
+            return False
+        job.record = record
+        return True
 
     def _changed(self, job: Job) -> None:
         _tell(self._watchers, job, job.id, "watcher")
@@ -696,7 +725,9 @@ class JobManager:
             context._sink.flush()
         job._end_target(name, 0)
 
-    async def _reattach(self, job: Job) -> None:
+    async def _reattach(self, job: Job, running: bool = True) -> None:
+        """Follow the job's unfinished targets to their ends (`running=False`: only those
+        whose runner is no longer running) and finalize it once all have ended."""
         job._replay()
         runners = {}
 
@@ -725,12 +756,14 @@ class JobManager:
             target.error = ""
             if state == "missing":
                 job._end_target(name, None, "job directory missing on the head-node")
-            else:  # running, finished or interrupted: `follow` fetches the rest and tells
+            elif running or state != "running":  # `follow` fetches the rest and tells
                 runners[name] = lambda: self._follow(job, name)
 
         unfinished = {n: t for n, t in job.record.targets.items() if t.state in (PENDING, RUNNING)}
+        errors = {n: t.error for n, t in unfinished.items()}
         await asyncio.gather(*(check(n, t) for n, t in unfinished.items()))
-        job._save()
+        if any(t.error != errors[n] for n, t in unfinished.items()):
+            job._save()  # an ended target saved itself; an unchanged record is not rewritten
         self._drive(job, runners)
 
     async def _observe(self, job: Job) -> None:
@@ -749,8 +782,7 @@ class JobManager:
                 self._reread(job)
                 if finished:
                     return
-                if job._try_lock():
-                    job.record = self._read_record(job.id)
+                if self._take(job):
                     await self._reattach(job)
                     return
                 await asyncio.sleep(OBSERVE_EVERY)

@@ -322,6 +322,61 @@ async def test_a_job_that_ended_while_the_app_was_away_is_finalized(tmp_path, tr
     await second.close()
 
 
+async def test_settle_ends_what_ended_once_and_leaves_the_running_alone(tmp_path, transports):
+    """Jobs whose runners ended while no process followed them are completed by whoever
+    settles first (a read verb) or re-attaches (a TUI starting): their hooks run once, however
+    many managers settle them, at once or later. A job still running is not followed, and
+    its record is not rewritten."""
+    first = new_manager(tmp_path, transports)
+    go = tmp_path / "go"
+    two = {"beosrv-c": Plan([sh("echo built")]), "beosrv-d": Plan([sh("exit 3")])}
+    running = await first.start(
+        "chroots.create", "Going", {"beosrv-c": Plan([sh(until_file_sh(go))])}
+    )
+    ended = await first.start("chroots.create", "Ended", two)
+    await first.close()  # at once (nothing followed `ended` yet): no process follows either
+    for name in two:
+        await until(lambda name=name: (remote(ended, transports, name) / "rc").exists())
+    record = tmp_path / "state" / "jobs" / running.id / "job.toml"
+    before = record.stat().st_mtime_ns, record.read_bytes()
+
+    hooked: list[str] = []
+
+    async def hook(done: Job) -> None:
+        hooked.append(f"{done.id} {done.record.state}")
+
+    managers = [new_manager(tmp_path, transports) for _ in range(4)]
+    for manager in managers:
+        manager.register_hook("chroots.create", hook)
+    cli, tui, other_cli, later = managers
+    try:
+        await asyncio.wait_for(asyncio.gather(cli.settle(), tui.resume(), other_cli.settle()), 30)
+        await finished(tui.get(ended.id))  # the TUI observed the end the CLI recorded
+        assert hooked == [f"{ended.id} {FAILED}"]
+        await later.settle()
+        await later.resume()
+        await finished(later.get(ended.id))
+        assert hooked == [f"{ended.id} {FAILED}"]
+        states = {n: t.state for n, t in later.get(ended.id).record.targets.items()}
+        assert states == {"beosrv-c": SUCCESS, "beosrv-d": FAILED}
+        final = [t for t in texts(later.get(ended.id).lines(), "message") if "Failed on" in t]
+        assert final == ["Failed on beosrv-d: step 1/1: sh exited with 3"]  # written once
+
+        assert cli.get(running.id).record.state == RUNNING  # settled, not followed
+        assert (record.stat().st_mtime_ns, record.read_bytes()) == before
+    finally:
+        for manager in managers:
+            await manager.close()
+    go.touch()
+    await until(lambda: (remote(running, transports, "beosrv-c") / "rc").exists())
+    last = new_manager(tmp_path, transports)
+    last.register_hook("chroots.create", hook)
+    await last.settle()
+    assert last.get(running.id).record.state == SUCCESS
+    assert hooked == [f"{ended.id} {FAILED}", f"{running.id} {SUCCESS}"]
+    await last.close()
+
+
 async def test_a_runner_killed_hard_is_interrupted(tmp_path, transports):
     first = new_manager(tmp_path, transports)
     job = await first.start("chroots.create", "Doomed", {"beosrv-c": Plan([sh("sleep 1000")])})
