@@ -19,6 +19,7 @@ def register(verbs: Any) -> None:
 
 
 async def check_state(cluster: Any, args: argparse.Namespace) -> int:
+    await cluster.jobs.settle()  # the states of chroots whose job ended unwatched
     problems = await cluster.all_problems()
     text = "\n".join(problems) or f"no problem found in {cluster.config.state_dir}"
     commands.emit(args, problems, text)

@@ -102,6 +102,7 @@ async def _state(cluster: Any) -> tuple[Any, Any]:
     from qlutui.backend.chroots import ChrootsService
 
     service = ChrootsService(cluster)
+    await cluster.jobs.settle()  # a build that ended unwatched is ready or failed, not building
     return service, await service.load()
 
 

@@ -77,6 +77,7 @@ async def _state(cluster: Any) -> tuple[Any, Any]:
     from qlutui.backend.images import ImagesService
 
     service = ImagesService(cluster)
+    await cluster.jobs.settle()  # the states of chroots whose job ended unwatched
     return service, await service.load()
 
 

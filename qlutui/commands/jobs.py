@@ -1,4 +1,8 @@
-"""`qlutui jobs list|show|log|kill`: the jobs of this cluster (builds, clones, file writes)."""
+"""`qlutui jobs list|show|log|kill`: the jobs of this cluster (builds, clones, file writes).
+
+The read verbs first settle the jobs whose runner ended while no qlutui followed them
+(`JobManager.settle`): what it shows is how they ended, their completion hooks run.
+"""
 
 from __future__ import annotations
 
@@ -33,15 +37,18 @@ def _record_dict(record: Any) -> dict:
     return record.to_dict()
 
 
-def list_jobs(cluster: Any, args: argparse.Namespace) -> None:
+async def list_jobs(cluster: Any, args: argparse.Namespace) -> None:
+    await cluster.jobs.settle()
     records = cluster.jobs.list()
     rows = [[r.id, r.kind, r.state, r.title] for r in records]
     text = commands.table(rows, ["ID", "KIND", "STATE", "TITLE"]) if rows else "no jobs yet"
     commands.emit(args, [_record_dict(r) for r in records], text)
 
 
-def show_job(cluster: Any, args: argparse.Namespace) -> None:
-    record = cluster.jobs.get(args.id).record
+async def show_job(cluster: Any, args: argparse.Namespace) -> None:
+    job = cluster.jobs.get(args.id)  # an unknown id refused before anything is settled
+    await cluster.jobs.settle()  # `job` among them: its record is then how it ended
+    record = job.record
     lines = [f"{record.id}  {record.title}", f"kind: {record.kind}  state: {record.state}"]
     lines += [
         f"  {name}: {t.state}" + (f" ({t.error})" if t.error else "")
@@ -58,6 +65,7 @@ def format_line(line: Any, many_targets: bool) -> str:
 
 async def job_log(cluster: Any, args: argparse.Namespace) -> int:
     job = cluster.jobs.get(args.id)
+    await cluster.jobs.settle()  # the end of the log fetched when the job is over
     many = len(job.record.targets) > 1
     for line in job.lines():
         print(format_line(line, many))
