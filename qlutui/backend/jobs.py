@@ -656,6 +656,9 @@ class JobManager:
         job._idle.set()
 
     async def _finalize(self, job: Job) -> None:
+        # when the work ended: its logs' last line, not now (a job that ended unwatched is
+        # finalized whenever a read verb or a session comes: its elapsed time stays true)
+        ended = max((tracker.last_time for tracker in job.trackers.values()), default=0.0)
         for hook in self._hooks.get(job.record.kind, []):
             try:
                 await hook(job)
@@ -663,7 +666,7 @@ class JobManager:
                 log.exception("job %s: completion hook failed", job.id)
                 job._message(f"completion hook failed: {error}")
         job._message(job._final_message())
-        job.record.finished = time.time()
+        job.record.finished = max(ended, job.record.created) if ended else time.time()
         job._save()
         job._release()
         if self.audit:

@@ -377,6 +377,24 @@ async def test_settle_ends_what_ended_once_and_leaves_the_running_alone(tmp_path
     await last.close()
 
 
+async def test_a_job_settled_later_keeps_the_time_it_ended(tmp_path, transports):
+    """Its elapsed time is the work's, not until whoever came to settle it."""
+    first = new_manager(tmp_path, transports)
+    job = await first.start("chroots.create", "Ended", {"beosrv-c": Plan([sh("echo built")])})
+    await first.close()  # nothing follows it
+    await until(lambda: (remote(job, transports, "beosrv-c") / "rc").exists())
+    over = time.time()  # the runner wrote its last line before its rc file
+    await asyncio.sleep(1.5)
+    later = new_manager(tmp_path, transports)
+    try:
+        await later.settle()
+        record = later.get(job.id).record
+        assert record.state == SUCCESS
+        assert record.created <= record.finished <= over
+    finally:
+        await later.close()
+
+
 async def test_a_runner_killed_hard_is_interrupted(tmp_path, transports):
     first = new_manager(tmp_path, transports)
     job = await first.start("chroots.create", "Doomed", {"beosrv-c": Plan([sh("sleep 1000")])})
