@@ -407,6 +407,8 @@ class SSHConfigsScreen(WatchedScreen):
         except QlutuiError as exc:
             self.app.push_screen(ErrorDialog(str(exc)))
             return
+        described = self.query_one("#ssh-description", Input)
+        described.value = self.state.options[self.kind].description  # as saved: stripped
         self.query_one("#ssh-file", Select).focus()
         self._status(f"{TITLES[self.kind]} description saved")
 

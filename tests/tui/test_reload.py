@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import TextArea
+from textual.widgets import Input, Static, TextArea
 from waiting import on_screen, opened, settled, until
 
 from qlutui.app import QlutuiApp
@@ -177,6 +177,10 @@ async def set_header_elsewhere(cluster: Cluster, tmp_path: Path, text: str) -> N
     await cli(cluster, "ssh", "header", "known_hosts", "--set", str(source))
 
 
+def status_of(screen: SSHConfigsScreen) -> str:
+    return str(screen.query_one("#ssh-status", Static).render())
+
+
 async def open_ssh(pilot: Pilot) -> tuple[SSHConfigsScreen, TextArea]:
     await opened(pilot, "s")
     screen = pilot.app.screen
@@ -190,10 +194,14 @@ async def test_ssh_configs_screen_shows_a_header_the_cli_set(
     app = QlutuiApp(cluster)
     async with app.run_test(size=SIZE) as pilot:
         screen, editor = await open_ssh(pilot)
+        # a description saved here (stripped as it is saved) is no edit in progress
+        await pilot.press("d", "ctrl+a", "ctrl+k", *"Ours  ", "enter")
+        await until(pilot, lambda: "description saved" in status_of(screen), "saved")
         await set_header_elsewhere(cluster, tmp_path, "# set from the CLI\n")
         await until(pilot, lambda: editor.text == "# set from the CLI\n", "the reload")
         assert "sshfiles.toml changed on disk: reloaded" in messages(app)
         assert editor.read_only and not screen.editing
+        assert screen.query_one("#ssh-description", Input).value == "Ours"
 
 
 async def test_an_unsaved_header_is_never_reloaded_over_its_save_is_refused_once(
