@@ -58,6 +58,13 @@ def file_signature(path: Path | str) -> Signature:
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
+def _signature(path: Path) -> Signature | None:
+    try:
+        return file_signature(path)
+    except FileNotFoundError:
+        return None
+
+
 def parse_toml(path: Path | str, raw: bytes) -> dict[str, Any]:
     """Parse TOML bytes with tomllib; any problem is a ConfigError "path:line:col: reason"."""
     try:
@@ -170,10 +177,7 @@ class Store:
 
     def signature(self, area: str) -> Signature | None:
         """`file_signature` of an area's file; None while there is none."""
-        try:
-            return file_signature(self.path(area))
-        except FileNotFoundError:
-            return None
+        return _signature(self.path(area))
 
     def _parse_cached(self, path: Path, raw: bytes, token: str) -> dict[str, Any]:
         """`parse_toml` of a state file; a big file's data comes from `.cache/<file>.json`
@@ -353,40 +357,50 @@ class Store:
 
 
 class Watch:
-    """Whether the state files a screen shows changed on disk since it loaded them: a stat
-    per file at each check; a file whose stat changed is read and hashed (its conflict token),
-    never parsed, so a rewrite with the same content is no change."""
+    """Whether the files a screen shows changed on disk since it loaded them: a stat per file
+    at each check. A state file whose stat changed is read and hashed (its conflict token),
+    never parsed, so a rewrite with the same content is no change; a log (`logs`: the audit
+    trail, only ever appended to) is not read: its stat is its content."""
 
-    def __init__(self, store: Store, areas: Iterable[str]) -> None:
+    def __init__(self, store: Store, areas: Iterable[str], logs: Iterable[Path] = ()) -> None:
         self.store = store
         self.areas = tuple(areas)
-        self._seen: dict[str, tuple[Signature | None, str]] = {}  # area -> (stat, token)
+        self.logs = tuple(logs)
+        self._seen: dict[str | Path, tuple[Signature | None, str]] = {}  # -> (stat, content)
+        # changes seen while the screen kept an edit in progress: due at its next reload
+        self.held: list[str] = []
 
     def mark(self, tokens: Mapping[str, str] | None = None) -> None:
         """The files as they are now are the ones shown (called before a load reads them);
         `tokens`: what a save of the screen's own returned, so a change made elsewhere just
         before it is not taken as seen."""
-        self._seen = {}
+        self._seen, self.held = {}, []
         for area in self.areas:
             if tokens is not None and area in tokens:
                 self._seen[area] = (None, tokens[area])  # hashed again at the next check
             else:
                 signature = self.store.signature(area)
                 self._seen[area] = (signature, self.store.token(area))
+        for log in self.logs:
+            signature = _signature(log)
+            self._seen[log] = (signature, repr(signature))
 
     def changed(self) -> list[str]:
         """The file names (`images.toml`) whose content is no longer the one marked; each is
         marked as seen again. Nothing before the first `mark`."""
         changed = []
-        for area, (signature, token) in self._seen.items():
-            now = self.store.signature(area)
+        for item, (signature, content) in self._seen.items():
+            now = self._stat(item)
             if now == signature:
                 continue
-            new = self.store.token(area)
-            self._seen[area] = (now, new)
-            if new != token:
-                changed.append(self.store.path(area).name)
+            new = self.store.token(item) if isinstance(item, str) else repr(now)
+            self._seen[item] = (now, new)
+            if new != content:
+                changed.append(self.store.path(item).name if isinstance(item, str) else item.name)
         return changed
+
+    def _stat(self, item: str | Path) -> Signature | None:
+        return self.store.signature(item) if isinstance(item, str) else _signature(item)
 
 
 class _Lock:

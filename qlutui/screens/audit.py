@@ -1,5 +1,6 @@
 """Audit: the audit trail (state/audit.log), newest first, with a filter on any field (read
-again once the keys typed into it pause, or at once on Enter)."""
+again once the keys typed into it pause, or at once on Enter). A line appended by another
+process (the CLI, another admin) is shown by itself, the cursor staying on its event."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from qlutui.model.names import counted
@@ -17,6 +17,7 @@ from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.hanging import label_rows
 from qlutui.widgets.lists import RowTable
 from qlutui.widgets.pause import AfterPause
+from qlutui.widgets.state_watch import WatchedScreen
 
 if TYPE_CHECKING:
     from qlutui.backend.audit import Event
@@ -30,7 +31,7 @@ def event_row(event: Event) -> tuple[str, str, str, str, str]:
     return when, event.user, event.action, event.target, event.summary
 
 
-class AuditScreen(Screen):
+class AuditScreen(WatchedScreen):
     TITLE = "Audit"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="audit.filter"),
@@ -38,7 +39,7 @@ class AuditScreen(Screen):
     ]
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__()
+        super().__init__(cluster.store, logs=[cluster.audit.path])
         self.cluster = cluster
         self._refilter = AfterPause(self, self.action_reload)
 
@@ -88,6 +89,7 @@ class AuditScreen(Screen):
 
     @work(thread=True, exclusive=True, group="audit-load")
     def _load(self, match: str) -> None:
+        self.files.mark()
         events = self.cluster.audit.read(limit=SHOW_MAX, match=match)
         self.app.call_from_thread(self._show, events, match)
 
@@ -95,8 +97,13 @@ class AuditScreen(Screen):
         if match != self.match:
             return  # typed meanwhile: the read of the newer filter is due
         table = self.table
+        at = table.cursor_row
+        cursor = table.get_row_at(at) if 0 <= at < table.row_count else None
         table.clear()
-        table.add_rows(event_row(e) for e in events)
+        rows = [event_row(e) for e in events]
+        table.add_rows(rows)
+        if cursor is not None and (same := [i for i, r in enumerate(rows) if r == tuple(cursor)]):
+            table.move_cursor(row=next((i for i in same if i >= at), same[0]))  # newer ones above
         if not events:
             self.query_one("#audit-detail", Static).update("")
         more = " (the newest)" if len(events) == SHOW_MAX else ""

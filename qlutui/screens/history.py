@@ -1,5 +1,7 @@
 """History: the previous versions of every state file (`state/.history/`), the diff of each
-against the current file, and restore (`qlutui history ...` does the same from scripts)."""
+against the current file, and restore (`qlutui history ...` does the same from scripts).
+Shown again by itself when a state file changes (each change makes a version), the cursor on
+the same version."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from qlutui.backend.history import HistoryService, Version
@@ -19,12 +20,13 @@ from qlutui.widgets.blocking import off_loop
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.state_watch import WatchedScreen
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
 
 
-class HistoryScreen(Screen):
+class HistoryScreen(WatchedScreen):
     TITLE = "History"
     AUTO_FOCUS = "#history-table"
     DEFAULT_CSS = """
@@ -37,9 +39,10 @@ class HistoryScreen(Screen):
         Binding("home", "first", "First", show=False, id="history.first"),
         Binding("end", "last", "Last", show=False, id="history.last"),
     ]
+    WATCHED = tuple(sorted(AREAS))
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__()
+        super().__init__(cluster.store)
         self.service = HistoryService(cluster)
         self.versions: list[Version] = []
         # the version whose diff is shown and the current file's token it was made against:
@@ -63,14 +66,20 @@ class HistoryScreen(Screen):
 
     @work(thread=True, exclusive=True, group="history-load")
     def action_reload(self) -> None:
+        self.files.mark()
         versions = [v for area in sorted(AREAS) for v in self.service.versions(area)]
         self.app.call_from_thread(self._show, versions)
 
     def _show(self, versions: list[Version]) -> None:
+        selected, table = self.selected, self.table
+        at = table.cursor_row
         self.versions = versions
-        table = self.table
         table.clear()
         table.add_rows((f"{v.area}.toml", str(v.number), v.replaced, str(v.size)) for v in versions)
+        if selected is not None and versions:  # the same version (a newer one moves it down)
+            paths = [v.path for v in versions]
+            row = paths.index(selected.path) if selected.path in paths else at
+            table.move_cursor(row=min(row, len(versions) - 1))
         status = f"{counted(len(versions), 'previous version')}; R restores the selected one"
         self.query_one("#history-status", Static).update(status)
         if not versions:

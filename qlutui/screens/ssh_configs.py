@@ -9,12 +9,16 @@ Preview renders the whole file in a worker (a big inventory takes tens of millis
 shows the header and the generated part apart.
 Modes (`m`): hashed names and a host CA (`@cert-authority`) for known_hosts, IPs and the
 networks taking part for both generated files; the line under the file names them.
+sshfiles.toml changed elsewhere (the CLI, another admin) is shown again by itself
+(`WatchedScreen`), but never over an edit in progress (the header editor open, a description
+typed and not saved): that keeps its text, and its save is refused as a conflict once, then
+saves over the new version.
 Every decision is an `SSHFilesService` call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -39,6 +43,7 @@ from qlutui.widgets.dialogs import (
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.pause import AfterPause
+from qlutui.widgets.state_watch import WatchedScreen, conflict_text
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -72,7 +77,7 @@ class PreviewScreen(Screen):
         view.query_one("#view-header").focus()
 
 
-class SSHConfigsScreen(Screen):
+class SSHConfigsScreen(WatchedScreen):
     TITLE = "SSH Configs"
     BACKGROUND_WORK = ("ssh-check",)  # the bad lines listed: no key acts on them
     DEFAULT_CSS = """
@@ -97,11 +102,13 @@ class SSHConfigsScreen(Screen):
         Binding("d", "focus_description", "Description", id="ssh.description"),
         Binding("w", "write_files", "Write Files", id="ssh.write"),
         Binding("k", "scan_keys", "Scan Keys", id="ssh.scan"),
+        Binding("ctrl+r", "reload", "Reload", id="ssh.reload"),
         Binding("escape", "leave", "Back", id="ssh.back"),
     ]
+    WATCHED = ("sshfiles",)
 
     def __init__(self, cluster: Cluster, kind: str = "known_hosts") -> None:
-        super().__init__()
+        super().__init__(cluster.store)
         self.cluster = cluster
         self.service = SSHFilesService(cluster)
         self.state: SSHFilesState | None = None
@@ -133,24 +140,66 @@ class SSHConfigsScreen(Screen):
 
     # -- loading and showing ---------------------------------------------------------------
 
+    def action_reload(self) -> None:
+        self._load()
+
     @work(group="ssh-load", exclusive=True)
-    async def _load(self, message: str = "") -> None:
+    async def _load(self) -> None:
+        """sshfiles.toml read again; an edit in progress keeps its text (`_unsaved`)."""
+        self.files.mark()
         try:
-            self.state = await off_loop(self.service.load)
+            state = await off_loop(self.service.load)
         except QlutuiError as exc:
             self._status(f"Cannot load sshfiles.toml: {exc}")
             return
-        self._show_file()
-        if message:
-            self._status(message)
+        kept = self._unsaved()  # against the state it was typed over
+        self.state = state
+        self._show_file(kept)
 
-    def _show_file(self) -> None:
+    def _saved(self, state: SSHFilesState) -> None:
+        self.state = state
+        self.files.mark({"sshfiles": state.token})  # the file as this save left it
+
+    def _conflict(self, exc: ConflictError) -> None:
+        """A save refused: sshfiles.toml changed since it was loaded. It is loaded again;
+        what is being edited stays as typed, and saving it again puts it over the new one."""
+        text = conflict_text(exc)
+        if edit := self.edit_in_progress():
+            text = (
+                f"{exc.changed or exc} was changed meanwhile (by another admin or the CLI): "
+                f"nothing saved. Your {edit} is kept as typed: saving it again puts it over "
+                "the new version."
+            )
+        self.app.push_screen(ErrorDialog(text, title="Not saved"))
+        self._load()
+
+    def _unsaved(self) -> set[str]:
+        """What a reload would overwrite: "header" while the editor is open, "description"
+        while the one typed is not the saved one."""
+        if self.state is None:
+            return set()
+        unsaved = {"header"} if self.editing else set()
+        typed = self.query_one("#ssh-description", Input).value
+        if typed != self.state.options[self.kind].description:
+            unsaved.add("description")
+        return unsaved
+
+    def edit_in_progress(self) -> str:
+        parts = sorted(self._unsaved(), reverse=True)  # header, description
+        return f"{TITLES[self.kind]} {' and '.join(parts)}" if parts else ""
+
+    def _show_file(self, keep: Collection[str] = ()) -> None:
+        """The file's saved settings, but for the edits in progress named in `keep`."""
         if self.state is None:
             return
         options = self.state.options[self.kind]
-        self.query_one("#ssh-description", Input).value = options.description
+        if "description" not in keep:
+            self.query_one("#ssh-description", Input).value = options.description
         modes = self.service.modes_text(self.kind, options)
         self.query_one("#ssh-modes", Static).update(f"Modes: {modes}")
+        if "header" in keep:
+            self._header_check.now()  # its bad lines under the settings as they are now
+            return
         self._set_editing(False)
         self.editor.load_text(options.header)
         self._header_check.now()
@@ -210,7 +259,7 @@ class SSHConfigsScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "save":
             return self.editing
-        if action == "edit":
+        if action in ("edit", "reload"):
             return not self.editing
         if action == "modes":  # dimmed for authorized_keys, which has none
             return None if self.editing or not MODES[self.kind] else True
@@ -245,12 +294,17 @@ class SSHConfigsScreen(Screen):
                     return
                 allow_patterns = True
         try:
-            self.state = await off_loop(
-                self.service.save_header, self.state, self.kind, text, allow_patterns=allow_patterns
+            self._saved(
+                await off_loop(
+                    self.service.save_header,
+                    self.state,
+                    self.kind,
+                    text,
+                    allow_patterns=allow_patterns,
+                )
             )
         except ConflictError as exc:
-            self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
-            self._load()
+            self._conflict(exc)
             return
         except QlutuiError as exc:
             self.app.push_screen(ErrorDialog(str(exc), title="Header not saved"))
@@ -315,17 +369,18 @@ class SSHConfigsScreen(Screen):
         async def save(values: dict[str, Any]) -> bool:
             chosen = {mode: mode in values["switches"] for _, mode in switches}
             try:
-                self.state = await off_loop(
-                    self.service.set_modes,
-                    self.state,
-                    kind,
-                    **chosen,
-                    ca_key=values.get("ca_key"),
-                    networks=values["networks"],
+                self._saved(
+                    await off_loop(
+                        self.service.set_modes,
+                        self.state,
+                        kind,
+                        **chosen,
+                        ca_key=values.get("ca_key"),
+                        networks=values["networks"],
+                    )
                 )
             except ConflictError as exc:
-                self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
-                self._load()
+                self._conflict(exc)
                 return True
             except QlutuiError as exc:
                 await self.app.push_screen_wait(ErrorDialog(str(exc), title="Modes not saved"))
@@ -343,16 +398,17 @@ class SSHConfigsScreen(Screen):
         if self.state is None:
             return
         try:
-            self.state = await off_loop(
-                self.service.save_description, self.state, self.kind, event.value
+            self._saved(
+                await off_loop(self.service.save_description, self.state, self.kind, event.value)
             )
         except ConflictError as exc:
-            self.app.push_screen(ErrorDialog(f"{exc}. The saved version is shown again."))
-            self._load()
+            self._conflict(exc)
             return
         except QlutuiError as exc:
             self.app.push_screen(ErrorDialog(str(exc)))
             return
+        described = self.query_one("#ssh-description", Input)
+        described.value = self.state.options[self.kind].description  # as saved: stripped
         self.query_one("#ssh-file", Select).focus()
         self._status(f"{TITLES[self.kind]} description saved")
 

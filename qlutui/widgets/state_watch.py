@@ -1,11 +1,14 @@
 """Screens that show state files reload themselves when one changes on disk (another admin,
 the CLI): checked every `CHECK_S` (a stat per file, `store.Watch`), when the screen is shown
 again and when one of its own workers ends (a form closed, an edit done); never under an open
-dialog or while its own load or edit runs. Each screen's `action_reload` keeps the cursor on
-its item by name."""
+dialog or while its own load or edit runs. An edit in progress on the screen itself (the SSH
+header editor) is never reloaded over: the change is named once and the reload waits for the
+edit to end; its save meanwhile is refused as a conflict. Each screen's `action_reload` keeps
+the cursor on its item by name."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.screen import Screen
@@ -14,6 +17,8 @@ from textual.worker import Worker
 from qlutui.backend.store import Watch
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from qlutui.backend.store import Store
     from qlutui.errors import ConflictError
 
@@ -30,17 +35,22 @@ def conflict_text(exc: ConflictError) -> str:
 
 
 class WatchedScreen(Screen):
-    """A screen showing the state files of `WATCHED` (areas); it defines `action_reload`,
-    which calls `self.files.mark()` before it reads them."""
+    """A screen showing the state files of `WATCHED` (areas) and the `logs` it is given; it
+    defines `action_reload`, which calls `self.files.mark()` before it reads them."""
 
     WATCHED: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, logs: Iterable[Path] = ()) -> None:
         super().__init__()
-        self.files = Watch(store, self.WATCHED)
+        self.files = Watch(store, self.WATCHED, logs)
 
     def action_reload(self) -> None:
         raise NotImplementedError
+
+    def edit_in_progress(self) -> str:
+        """What the admin is editing on the screen itself, unsaved, that a reload would
+        overwrite ("Known Hosts header"); "" when nothing."""
+        return ""
 
     def on_mount(self) -> None:
         self.set_interval(CHECK_S, self.check_files)
@@ -56,7 +66,18 @@ class WatchedScreen(Screen):
         """Reload, saying so, when a file shown changed on disk since it was read."""
         if self.app.screen is not self or self._busy():
             return
-        if changed := self.files.changed():
+        changed = self.files.changed()
+        if edit := self.edit_in_progress():
+            if changed:  # said once; reloaded once the edit ends
+                self.files.held += changed
+                self.notify(
+                    f"{', '.join(changed)} changed on disk: not reloaded over your edit of "
+                    f"the {edit}; saving it reports the conflict",
+                    severity="warning",
+                    timeout=8,
+                )
+            return
+        if changed := list(dict.fromkeys([*self.files.held, *changed])):
             self.notify(f"{', '.join(changed)} changed on disk: reloaded")
             self.action_reload()
 

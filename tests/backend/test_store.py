@@ -340,3 +340,15 @@ def test_watch_tells_a_change_made_elsewhere_not_a_save_of_its_own(store: Store)
     assert watch.changed() == []
     other.update("inventory", increment)  # a file missing when marked, created elsewhere
     assert watch.changed() == ["inventory.toml"]
+
+
+def test_watch_tells_a_line_appended_to_a_log_without_reading_it(store: Store) -> None:
+    log = store.state_dir / "audit.log"
+    watch = Watch(store, [], logs=[log])
+    watch.mark()  # no log yet
+    log.write_text("first\n")
+    assert watch.changed() == ["audit.log"]
+    with log.open("a") as f:
+        f.write("second\n")
+    assert watch.changed() == ["audit.log"]
+    assert watch.changed() == []  # told once
