@@ -78,7 +78,10 @@ class WatchedScreen(Screen):
                 )
             return
         if changed := list(dict.fromkeys([*self.files.held, *changed])):
-            self.notify(f"{', '.join(changed)} changed on disk: reloaded")
+            # a log only grows, and its new lines show: said only of the state files
+            logs = {log.name for log in self.files.logs}
+            if told := [name for name in changed if name not in logs]:
+                self.notify(f"{', '.join(told)} changed on disk: reloaded")
             self.action_reload()
 
     def _busy(self) -> bool:

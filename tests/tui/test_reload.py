@@ -288,7 +288,7 @@ async def test_audit_screen_shows_a_line_the_cli_appended_the_cursor_on_its_even
         events = screen.table.row_count
         await cli(cluster, "images", "set", "Standard-noble", "--description", "elsewhere")
         await until(pilot, lambda: screen.table.row_count == events + 1, "the new line")
-        assert "audit.log changed on disk: reloaded" in messages(app)
+        assert not any("changed on disk" in m for m in messages(app))  # new lines just show
         await settled(pilot)
         row = screen.table.get_row_at(0)
         await cli(cluster, "images", "set", "Standard-noble", "--description", "again")
