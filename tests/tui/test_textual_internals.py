@@ -9,7 +9,9 @@ typeahead.EscapeParser, which typeahead.after_escape takes apart again: EscapePa
 XTermParser._sequence_to_key_events(sequence, alt), which Textual's parse loop calls with each
 longer prefix of an escape sequence and, for a sequence it gave up on, with alt=True for the
 character after its ESC; the app has Textual's Linux drivers build it by replacing the name
-XTermParser in their module. pyproject.toml allows only the Textual these tests passed on."""
+XTermParser in their module. Textual's Input deletes the word after the cursor on
+alt+backspace, which widgets/text_input.TextInput rebinds. pyproject.toml allows only the
+Textual these tests passed on."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from packaging.requirements import Requirement
 from textual import constants
 from textual._xterm_parser import XTermParser
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.driver import Driver
 from textual.drivers import linux_driver, linux_inline_driver
 from textual.drivers.linux_inline_driver import LinuxInlineDriver
@@ -198,3 +201,14 @@ def test_the_app_has_the_linux_drivers_build_escape_parser(
     monkeypatch.setattr(constants, "DRIVER", f"{driver.__module__}:{driver.__name__}")
     assert KeysInOrder().driver_class is driver
     assert module.XTermParser is EscapeParser
+
+
+def test_textual_input_alt_backspace_deletes_the_word_after_the_cursor() -> None:
+    """widgets/text_input.TextInput binds alt+backspace (ESC DEL) to delete the word before
+    the cursor; once Textual's Input does so itself, TextInput is no longer needed."""
+    actions = [
+        binding.action
+        for binding in Input.BINDINGS
+        if isinstance(binding, Binding) and "alt+backspace" in binding.key.split(",")
+    ]
+    assert actions == ["delete_right_word"], f"Input's alt+backspace: {actions}"
