@@ -15,22 +15,29 @@ writing files) does not hold keys: its screen names the worker groups in BACKGRO
 A key never waits longer than KEY_HOLD_S, so nothing can freeze the keyboard.
 
 An Escape and the key after it in one read (within the escape delay) reach the app as one
-key: Textual's XTermParser makes ESC + a character into alt+<character>, the way a terminal
-sends Alt. An alt key that no binding of the screen takes is handled as that Escape, then
-the character, each in turn like the rest of a burst: the character acts where the Escape
-left the user (on the menu after leaving a screen, on the list after the filter was cleared)
-and is not typed into the Input that had the focus. A binding of an alt key (`[ui.keymap]`)
-keeps it.
+key, alt+<the key>, the way a terminal sends Alt: `EscapeParser` (Textual's XTermParser, as the
+app's driver builds it) makes every ESC + character into that, where Textual's own parser
+drops the Escape before Enter, space and punctuation, and reads ESC b, ESC f, ESC DEL and
+ESC 1 as the Mac's ctrl+left, ctrl+right, ctrl+w and '¡'. ESC Tab stays Shift+Tab (the Linux
+console's). An alt key that no binding of the screen takes is handled as that Escape, then
+the key, each in turn like the rest of a burst: the key acts where the Escape left the user
+(on the menu after leaving a screen, on the list after the filter was cleared) and is not
+typed into the Input that had the focus. A binding of an alt key keeps it: `[ui.keymap]`,
+a text field's alt+backspace (delete a word).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import deque
+from collections.abc import Iterable
 
 from textual import events
+from textual._xterm_parser import XTermParser
 from textual.app import App
+from textual.driver import Driver
 from textual.message_pump import MessagePump
 from textual.screen import ModalScreen
 from textual.widget import Widget
@@ -40,15 +47,46 @@ KEY_HOLD_S = 10.0  # a loaded 2-core machine takes ~3 s to read a screen's conte
 POLL_S = 0.02
 
 
+ESC = "\x1b"
+# After an ESC, not the Alt of a key: CSI and SS3 start longer sequences (cursor keys, mouse),
+# and ESC Tab is the Linux console's Shift+Tab (terminfo linux: kcbt=\E^I).
+NOT_ALT = frozenset("[O\t")
+
+
+class EscapeParser(XTermParser):
+    """Textual's parser, where ESC + a character is alt+<the character's own key>, with the
+    character: alt+c, alt+shift+c (ESC C), alt+enter, alt+space, alt+slash, alt+backspace."""
+
+    def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterable[events.Key]:
+        # Textual calls this with each longer prefix of an escape sequence (ESC + a character
+        # decides at once here), and with alt=True for the character after an ESC it gave up on
+        if len(sequence) == 2 and sequence[0] == ESC and sequence[1] not in NOT_ALT:
+            sequence, alt = sequence[1], True
+        keys = super()._sequence_to_key_events(sequence, alt)
+        if not alt:
+            return keys
+        # Textual adds alt+ to one-character key names only: enter, space, slash... had none
+        return [
+            key if key.key.startswith("alt+") else events.Key(f"alt+{key.key}", key.character)
+            for key in keys
+        ]
+
+
+def use_escape_parser(driver: type[Driver]) -> None:
+    """Have `driver` build an EscapeParser: Textual's terminal drivers build the parser
+    named XTermParser in their module when their input thread starts."""
+    module = sys.modules[driver.__module__]
+    if getattr(module, "XTermParser", None) is XTermParser:
+        module.XTermParser = EscapeParser  # type: ignore[attr-defined]
+
+
 def after_escape(key: events.Key) -> events.Key | None:
-    """The key typed after an Escape if `key` is what Textual's parser makes of the two
-    (alt+x for ESC x, alt+shift+x for ESC X), else None."""
-    char = key.character
-    if char is None or len(char) != 1 or not char.isprintable():
-        return None
-    if key.key not in (f"alt+{char}", f"alt+shift+{char.lower()}"):
-        return None
-    return events.Key(char, char)
+    """The key typed after an Escape if `key` is what EscapeParser makes of the two
+    (alt+<key> with the key's character), else None."""
+    char, name = key.character, key.key.removeprefix("alt+")
+    if name == key.key or char is None or len(char) != 1:
+        return None  # no alt key, or one from a terminal that reports Alt (no character)
+    return events.Key(char if name == f"shift+{char.lower()}" else name, char)
 
 
 class KeysInOrder(App):
@@ -58,6 +96,11 @@ class KeysInOrder(App):
         super().__init__(*args, **kwargs)
         self._held: deque[events.Event] = deque()
         self._key_busy = False
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        use_escape_parser(driver)
+        return driver
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
@@ -74,7 +117,7 @@ class KeysInOrder(App):
         await super().on_event(event)
 
     def _escape_first(self, key: events.Key) -> events.Key:
-        """An alt+<character> no binding takes: the Escape now, the character next (held)."""
+        """An alt key no binding takes: the Escape now, the key after it next (held)."""
         after = after_escape(key)
         if after is None or key.key in self.screen.active_bindings:
             return key

@@ -44,6 +44,7 @@ from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
 from qlutui.widgets.pause import AfterPause
 from qlutui.widgets.state_watch import WatchedScreen, conflict_text
+from qlutui.widgets.text_input import TextInput
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -122,7 +123,7 @@ class SSHConfigsScreen(WatchedScreen):
             yield Select(
                 [(TITLES[k], k) for k in FILES], value=self.kind, allow_blank=False, id="ssh-file"
             )
-            yield Input(placeholder="Description (enter saves)", id="ssh-description")
+            yield TextInput(placeholder="Description (enter saves)", id="ssh-description")
         yield Static("", id="ssh-modes", markup=False)
         yield Label("", id="ssh-header-caption")
         yield TextArea("", id="ssh-header", read_only=True, soft_wrap=False, show_line_numbers=True)

@@ -55,6 +55,7 @@ from qlutui.errors import QlutuiError
 from qlutui.widgets.blocking import closed
 from qlutui.widgets.checklist import CheckList
 from qlutui.widgets.help import FIELD_HELP
+from qlutui.widgets.text_input import TextInput
 
 FieldKind = Literal["input", "select", "multi", "text"]
 Validator = Callable[[Any], str | None]
@@ -299,7 +300,7 @@ class FormDialog(_Dialog):
     def _widget(self, field: Field) -> Widget:
         wid = f"field-{field.name}"
         if field.kind == "input":
-            return Input(
+            return TextInput(
                 field.value or "",
                 placeholder=field.placeholder,
                 id=wid,

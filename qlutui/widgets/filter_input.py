@@ -19,7 +19,8 @@ from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.widget import Widget
-from textual.widgets import Input
+
+from qlutui.widgets.text_input import TextInput
 
 
 class FilteredRows(Protocol):
@@ -29,7 +30,7 @@ class FilteredRows(Protocol):
     def to_first_row(self) -> None: ...
 
 
-class FilterInput(Input):
+class FilterInput(TextInput):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down", "to_rows", "First row", show=False),
     ]

@@ -112,3 +112,19 @@ def test_audit_filter_then_down_in_one_burst_acts_on_the_filtered_rows(
     terminal.wait("the Audit Trail", "Summary: chroots.create: greenish")
     terminal.burst("/green" + leave + DOWN)
     terminal.wait("the second row", "2 events matching 'green'", "Summary: chroots.create: green\n")
+
+
+@pytest.mark.parametrize(
+    ("after", "shown"),
+    [("?", ("Keys: Manage", "Qlustar Images")), ("\x7f", ("qlutui - Manage", "Head-nodes"))],
+    ids=["question-mark", "backspace"],
+)
+def test_escape_and_a_key_that_is_no_letter_in_one_write_are_both_keys(
+    terminal: Pane, after: str, shown: tuple[str, ...]
+) -> None:
+    # Images -> Escape (the menu) -> ? (the menu's keys) / Backspace (nothing): Textual's
+    # parser dropped the Escape before ? and read ESC DEL as ctrl+w
+    terminal.burst("i")
+    terminal.wait("the Images", "qlutui - Qlustar Images")
+    terminal.burst(ESC + after)
+    terminal.wait("the menu", *shown, gone=("qlutui - Qlustar Images",))

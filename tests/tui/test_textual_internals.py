@@ -4,20 +4,32 @@ here, by name, not in front of a user.
 A change of a scrolling widget's `virtual_size` makes Textual lay out the whole screen: the
 filter box (FilterInput), the Hosts table (RowsView) and the job log (LogPane's log) declare
 it without layout and update their scrollbars in place with `Widget._scroll_update`, Textual's
-private method. An Escape read together with the next character is one alt key from Textual's
-XTermParser, which typeahead.after_escape takes apart again. pyproject.toml allows only the
+private method. An Escape read together with the next key is one alt key from
+typeahead.EscapeParser, which typeahead.after_escape takes apart again: EscapeParser overrides
+XTermParser._sequence_to_key_events(sequence, alt), which Textual's parse loop calls with each
+longer prefix of an escape sequence and, for a sequence it gave up on, with alt=True for the
+character after its ESC; the app has Textual's Linux drivers build it by replacing the name
+XTermParser in their module. Textual's Input deletes the word after the cursor on
+alt+backspace, which widgets/text_input.TextInput rebinds. pyproject.toml allows only the
 Textual these tests passed on."""
 
 from __future__ import annotations
 
+import inspect
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from packaging.requirements import Requirement
+from textual import constants
 from textual._xterm_parser import XTermParser
 from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.driver import Driver
+from textual.drivers import linux_driver, linux_inline_driver
+from textual.drivers.linux_inline_driver import LinuxInlineDriver
 from textual.events import Key
 from textual.reactive import Reactive
 from textual.screen import Screen
@@ -25,7 +37,7 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 from qlutui.screens.hosts import HostEntry, RowsView
-from qlutui.typeahead import after_escape
+from qlutui.typeahead import EscapeParser, KeysInOrder, after_escape
 from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.log_pane import _Log
 
@@ -124,18 +136,79 @@ async def test_filter_keys_and_new_rows_lay_out_nothing(monkeypatch: pytest.Monk
         assert not layouts and rows.vertical_scrollbar.window_virtual_size == 31
 
 
+def keys(burst: str) -> list[tuple[str, str | None]]:
+    """What EscapeParser makes of `burst` once the escape delay is over (the end of input
+    takes the same path)."""
+    parser = EscapeParser()
+    parsed = (*parser.feed(burst), *parser.feed(""))
+    return [(key.key, key.character) for key in parsed if isinstance(key, Key)]
+
+
 @pytest.mark.parametrize(
-    ("burst", "alt"),
-    [("\x1bc", ("alt+c", "c")), ("\x1bC", ("alt+shift+c", "C")), ("\x1bé", ("alt+é", "é"))],
+    ("after", "alt", "alone"),
+    [
+        ("c", "alt+c", "c"),
+        ("C", "alt+shift+c", "C"),
+        ("é", "alt+é", "é"),
+        # Textual's own parser: Enter, space, punctuation without the Escape; b and f as
+        # ctrl+left and ctrl+right, DEL as ctrl+w, 1 as '¡'
+        ("\r", "alt+enter", "enter"),
+        (" ", "alt+space", "space"),
+        ("/", "alt+slash", "slash"),
+        ("?", "alt+question_mark", "question_mark"),
+        ("b", "alt+b", "b"),
+        ("f", "alt+f", "f"),
+        ("\x7f", "alt+backspace", "backspace"),
+        ("1", "alt+1", "1"),
+    ],
+    ids=repr,
 )
-def test_escape_and_a_character_read_together_are_one_alt_key(
-    burst: str, alt: tuple[str, str]
+def test_escape_and_a_key_read_together_are_one_alt_key(after: str, alt: str, alone: str) -> None:
+    """ESC + a key, and the next key: the alt key carries the key's character, and
+    after_escape gives the key back as it is read alone."""
+    assert keys("\x1b" + after + "n") == [(alt, after), ("n", "n")]
+    assert keys(after) == [(alone, after)]
+    first = Key(alt, after)
+    split = after_escape(first)
+    assert split is not None and (split.key, split.character) == (alone, after)
+    assert after_escape(Key("n", "n")) is None
+
+
+def test_escape_sequences_and_linux_shift_tab_stay_keys() -> None:
+    """ESC Tab is TERM=linux's Shift+Tab (terminfo kcbt); cursor keys and Escape Escape are
+    what they were. ESC [ and ESC O start sequences: alt keys only if nothing follows. An
+    Escape followed by more keys than Textual looks at for one sequence: it made the Escape
+    a '^'."""
+    assert keys("\x1b\t") == [("shift+tab", None)]
+    assert keys("\x1b[A\x1bOB\x1b[1;5D") == [("up", None), ("down", None), ("ctrl+left", None)]
+    assert keys("\x1b\x1b") == [("escape", "\x1b")] * 2
+    assert keys("\x1b[") == [("alt+left_square_bracket", "[")]  # a CSI that never came
+    typed = "abcdefghijklmnopqrstuvwxyz0123456789"
+    assert keys("\x1bc" + typed) == [("alt+c", "c"), *((c, c) for c in typed)]
+    assert after_escape(Key("alt+up", None)) is None  # a terminal that reports Alt itself
+
+
+@pytest.mark.parametrize(
+    ("module", "driver"),
+    [(linux_driver, linux_driver.LinuxDriver), (linux_inline_driver, LinuxInlineDriver)],
+    ids=["linux", "linux-inline"],
+)
+def test_the_app_has_the_linux_drivers_build_escape_parser(
+    module: ModuleType, driver: type[Driver], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the parser makes of ESC + a character once the escape delay is over (the end of
-    input takes the same path), and after_escape gives the character's own key back."""
-    parser = XTermParser()
-    keys = [e for e in (*parser.feed(burst + "n"), *parser.feed("")) if isinstance(e, Key)]
-    assert [(k.key, k.character) for k in keys] == [alt, ("n", "n")]
-    after = after_escape(keys[0])
-    assert after is not None and (after.key, after.character) == (burst[1], burst[1])
-    assert after_escape(keys[1]) is None
+    assert "XTermParser(" in inspect.getsource(driver.run_input_thread)
+    monkeypatch.setattr(module, "XTermParser", XTermParser)
+    monkeypatch.setattr(constants, "DRIVER", f"{driver.__module__}:{driver.__name__}")
+    assert KeysInOrder().driver_class is driver
+    assert module.XTermParser is EscapeParser
+
+
+def test_textual_input_alt_backspace_deletes_the_word_after_the_cursor() -> None:
+    """widgets/text_input.TextInput binds alt+backspace (ESC DEL) to delete the word before
+    the cursor; once Textual's Input does so itself, TextInput is no longer needed."""
+    actions = [
+        binding.action
+        for binding in Input.BINDINGS
+        if isinstance(binding, Binding) and "alt+backspace" in binding.key.split(",")
+    ]
+    assert actions == ["delete_right_word"], f"Input's alt+backspace: {actions}"

@@ -11,7 +11,7 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Static, TextArea
-from waiting import on_screen, opened, until
+from waiting import on_screen, opened, settled, until
 
 from qlutui import typeahead
 from qlutui.app import QlutuiApp
@@ -19,7 +19,7 @@ from qlutui.backend.cluster import Cluster
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.images import ImagesScreen
 from qlutui.screens.menu import MenuScreen
-from qlutui.typeahead import KeysInOrder
+from qlutui.typeahead import EscapeParser, KeysInOrder
 from qlutui.widgets.dialogs import FormDialog
 from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.help import HelpScreen
@@ -84,7 +84,14 @@ async def test_keys_reach_a_screen_an_app_worker_waits_for(
 
 
 # -- an Escape read together with the next key ----------------------------------------------
-# Textual's parser makes ESC + x, read within its escape delay, into the one key alt+x.
+# The app's parser (EscapeParser) makes ESC + x, read within the escape delay, into alt+x.
+
+
+def typed(app: QlutuiApp, burst: str) -> None:
+    """`burst` as the app's parser reads it from the terminal in one read."""
+    parser = EscapeParser()
+    for message in (*parser.feed(burst), *parser.feed("")):
+        app.post_message(message)
 
 
 async def test_an_alt_key_nothing_binds_is_escape_then_the_key(cluster: Cluster) -> None:
@@ -117,3 +124,54 @@ async def test_an_alt_key_in_a_filter_box_is_escape_then_the_key(cluster: Cluste
         app.post_message(events.Key("alt+c", "c"))
         await on_screen(pilot, FormDialog, "the chroot form")
         assert not box.value
+
+
+@pytest.mark.parametrize(
+    ("after", "stack"),
+    [
+        ("?", [MenuScreen, HelpScreen]),
+        ("\r", [MenuScreen, ImagesScreen]),  # Enter: the highlighted entry, Images again
+        (" ", [MenuScreen]),
+        ("\x7f", [MenuScreen]),
+    ],
+    ids=["question-mark", "enter", "space", "backspace"],
+)
+async def test_escape_and_any_key_in_one_read_are_both_keys(
+    cluster: Cluster, after: str, stack: list[type]
+) -> None:
+    """On Images, ESC + ?, Enter, space or Backspace: the Escape leaves for the menu, where
+    the key acts. Textual's parser dropped the Escape before the first three and made ESC
+    DEL a ctrl+w nothing binds."""
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await opened(pilot, "i")
+        images = app.screen
+        typed(app, "\x1b" + after)
+
+        def reached() -> bool:
+            screens = app.screen_stack
+            kinds = len(screens) == len(stack) and all(map(isinstance, screens, stack))
+            return kinds and app.screen is not images and app.screen.is_mounted
+
+        await until(pilot, reached, f"the screens {stack}")
+        await settled(pilot)
+        assert reached()
+
+
+async def test_an_alt_key_the_filter_box_binds_stays_that_key(cluster: Cluster) -> None:
+    """ESC DEL is the text field's alt+backspace in the filter box: the word before the
+    cursor deleted (Textual's Input deletes the one after it); on the list, where nothing
+    binds it, Escape (back to the menu) then Backspace."""
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await opened(pilot, "i")
+        await pilot.press("slash", *"jammy", "space", *"x")
+        box = app.screen.query_one(FilterInput)
+        await until(pilot, lambda: box.value == "jammy x", "the filter typed")
+        typed(app, "\x1b\x7f")
+        await until(pilot, lambda: box.value == "jammy ", "the word deleted")
+        assert isinstance(app.screen, ImagesScreen)
+        await pilot.press("escape")  # clears the filter: the focus goes to the list
+        await until(pilot, lambda: not box.value and not box.has_focus, "the list focused")
+        typed(app, "\x1b\x7f")
+        await on_screen(pilot, MenuScreen, "the menu")
