@@ -458,6 +458,10 @@ class JobManager:
                 f"job {job_id} is interrupted on {', '.join(gone)}: {RUNNER_GONE}; "
                 "no other process was signalled"
             )
+        targets = job.record.targets
+        if job.done and not any(targets[name].state == KILLED for name in running):
+            # every runner had ended before the kill came (the job ended unwatched)
+            raise Refused(f"job {job_id} had already ended: {job.record.state}")
 
     async def _settle(self, job: Job, gone: list[str]) -> None:
         """Record now that the runners of `gone` are, unless another process or task follows

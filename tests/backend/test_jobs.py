@@ -519,14 +519,12 @@ async def test_list_parses_a_record_again_only_when_its_file_changed(manager, tr
     assert {r.id: r for r in manager.list()} == first
     assert all(r is first[r.id] for r in manager.list())  # cached
     other = new_manager(tmp_path, transports)  # a second admin's process
-    running = await other.start("a.kind", "D", {"beosrv-c": sh("sleep 30")})
+    running = await other.start("a.kind", "D", {"beosrv-c": Plan([sh("sleep 30")])})
     listed = {r.id: r for r in manager.list()}
     assert listed[running.id].state == "Running"
     await other.kill(running.id)
     await finished(running)
-    assert {r.id: r for r in manager.list()}[
-        running.id
-    ].state == "Failed"  # its work is no callable
+    assert {r.id: r for r in manager.list()}[running.id].state == "Killed"
     a, b, c = (job.id for job in jobs)
     (manager.directory / b / "job.toml").write_text("[broken\n")
     shutil.rmtree(manager.directory / c)

@@ -174,3 +174,15 @@ async def test_read_verbs_at_once_end_a_job_once(tmp_path: Path) -> None:
     assert chroot_states(config) == {"bookworm-base": "ready", "copy": "ready"}
     messages = (config.parent / "state/jobs" / job_id / ".job.log").read_text()
     assert messages.count("Success: Cloning chroot") == 1
+
+
+async def test_kill_of_a_job_that_ended_unwatched_says_it_had_ended(tmp_path: Path) -> None:
+    """Not 'killed': the runner had ended before the kill came; the end is recorded as it was."""
+    config = init_demo(tmp_path / "demo")
+    job_id = await clone_unwatched(config)
+    killed = qlutui(config, "kill", job_id)
+    assert (killed.returncode, killed.stdout) == (1, "")
+    assert killed.stderr.strip().endswith(f"job {job_id} had already ended: Success")
+    shown = qlutui(config, "show", job_id).stdout.splitlines()
+    assert shown[1] == "kind: chroots.clone  state: Success"
+    assert len(job_ends(config, job_id)) == 1
