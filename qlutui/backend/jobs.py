@@ -627,6 +627,11 @@ class JobManager:
         job._idle.set()
 
     async def _finalize(self, job: Job) -> None:
+        if job.record.finished is not None:
+            # ended already, by the process that followed it: a kill that came as the job
+            # ended re-reads its record and re-attaches; hooks, message and audit were done
+            job._release()
+            return
         for hook in self._hooks.get(job.record.kind, []):
             try:
                 await hook(job)
