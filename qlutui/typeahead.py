@@ -96,6 +96,7 @@ class KeysInOrder(App):
         super().__init__(*args, **kwargs)
         self._held: deque[events.Event] = deque()
         self._key_busy = False
+        self._discarding = False
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -104,6 +105,8 @@ class KeysInOrder(App):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            if self._discarding:
+                return
             if self._key_busy:
                 self._held.append(event)
                 return
@@ -115,6 +118,19 @@ class KeysInOrder(App):
             asyncio.get_running_loop().create_task(self._settle(workers, screens))
             return
         await super().on_event(event)
+
+    def discard_typed_ahead(self) -> None:
+        """Drop every key read and not handled yet: those held and those still in the app's
+        queue (the loop was blocked). Called when a program that had the terminal (a chroot
+        shell) ends: keys typed with the one that started it were meant for that program, and
+        acted in qlutui afterwards (`echo hi<Enter>` became e Edit, 'cho hi' typed into the
+        form, Enter saving it as the chroot's description)."""
+        self._held.clear()
+        self._discarding = True
+        self.call_later(self._stop_discarding)  # runs after what is queued now
+
+    def _stop_discarding(self) -> None:
+        self._discarding = False
 
     def _escape_first(self, key: events.Key) -> events.Key:
         """An alt key no binding takes: the Escape now, the key after it next (held)."""

@@ -711,7 +711,8 @@ class ChrootsService:
         return [
             {
                 "argv": [*inside, *argv],
-                "title": f"in a private mount namespace: chroot {root} {shlex.join(argv)}",
+                # the command first: the log pane cuts a line at its width (78 columns)
+                "title": f"{shlex.join(argv)} (inside {root}, in a private mount namespace)",
                 "program": argv[0],
             }
             for argv in commands
@@ -725,7 +726,9 @@ class ChrootsService:
         policy = ["sh", "-c", DROP_POLICY, "qlutui-chroot", root + POLICY_RC]
         return Plan(
             steps=steps,
-            on_failure=[{"argv": policy, "title": f"remove {root}{POLICY_RC} if it is ours"}],
+            on_failure=[
+                {"argv": policy, "title": f"remove the run's policy-rc.d: {root}{POLICY_RC}"}
+            ],
             lock=self.lock(chroot.name),
         )
 

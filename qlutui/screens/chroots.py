@@ -553,6 +553,7 @@ class ChrootsScreen(WatchedScreen):
                 rc = subprocess.run(argv).returncode
                 if rc == SSH_FAILED:  # ssh's own error is on the screen: let it be read
                     input(f"ssh to {state.chroot(name).server} failed; press Enter to return")
+            self.app.discard_typed_ahead()  # type: ignore[attr-defined]
         except (QlutuiError, SuspendNotSupported) as exc:
             await self._refused(QlutuiError(str(exc) or "this terminal cannot be suspended"))
             return

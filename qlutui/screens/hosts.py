@@ -180,13 +180,15 @@ class RowsView(ScrollView, can_focus=True):
     # key's cost: the scrollbars are updated in place, as Textual does when no layout is
     # needed, and ask for a layout themselves when one appears or goes.
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+    # No descriptions: `?` lists these under "Moving around", as on every other screen, not
+    # first among the Hosts screen's own keys (the ids keep them remappable)
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(-1)", "Up", show=False, id="rows.up"),
-        Binding("down", "move(1)", "Down", show=False, id="rows.down"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="rows.page_up"),
-        Binding("pagedown", "page(1)", "Page down", show=False, id="rows.page_down"),
-        Binding("home", "jump(0)", "First", show=False, id="rows.home"),
-        Binding("end", "jump(-1)", "Last", show=False, id="rows.end"),
+        Binding("up", "move(-1)", show=False, id="rows.up"),
+        Binding("down", "move(1)", show=False, id="rows.down"),
+        Binding("pageup", "page(-1)", show=False, id="rows.page_up"),
+        Binding("pagedown", "page(1)", show=False, id="rows.page_down"),
+        Binding("home", "jump(0)", show=False, id="rows.home"),
+        Binding("end", "jump(-1)", show=False, id="rows.end"),
     ]
 
     def __init__(self, columns: Row, *, id: str | None = None) -> None:

@@ -109,6 +109,11 @@ async def test_kill_ends_the_run_and_leaves_nothing(config: Path, service: Chroo
     assert await finish(job) == "Killed"
     assert mounts_below(base(config)) == []
     assert not (base(config) / NAME / "usr/sbin/policy-rc.d").exists()
+    # as the Jobs screen's log shows them at 80 columns ('* ' and 76 characters): the step
+    # named the command past the cut, and the cleanup read 'remove <the chroot's path>'
+    shown = [f"* {line.text}"[:78] for line in job.lines() if line.stream == "message"]
+    assert "* step 1/1: sh -c 'echo started; sleep 300' (inside " in "\n".join(shown), shown
+    assert any(line.startswith("* cleanup 1/1: remove the run's policy-rc.d: ") for line in shown)
 
 
 async def test_the_chroots_own_policy_rc_d_is_hidden_for_the_run_and_kept(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -227,6 +228,52 @@ async def test_kill_terminates_the_remote_group(manager, transports, tmp_path):
     assert manager.running("s") is None
     with pytest.raises(Refused, match="is not running"):
         await manager.kill(job.id)
+
+
+async def test_a_kill_that_comes_as_the_job_ends_leaves_it_ended_once(tmp_path, transports):
+    """`qlutui jobs kill` (or k in a Jobs list read a moment before) while another process
+    follows the job, which ends just then: the killer found the job unlocked and ended it
+    again: its last message twice in the log, two job.end audit entries, the completion hooks
+    run twice (register_hook promises once)."""
+    audited: list[tuple[str, str]] = []
+    hooked: list[str] = []
+
+    def follower_and_killer() -> list[JobManager]:
+        return [
+            JobManager(
+                tmp_path / "state" / "jobs",
+                transports.__getitem__,
+                JOBS_DIR,
+                audit=lambda action, target, summary: audited.append((action, target)),
+            )
+            for _ in range(2)
+        ]
+
+    async def hook(job: Job) -> None:
+        hooked.append(job.id)
+
+    follower, killer = follower_and_killer()
+    for manager in (follower, killer):
+        manager.register_hook("chroots.run", hook)
+    try:
+        plan = Plan([{"argv": ["sleep", "1000"]}])
+        job = await follower.start("chroots.run", "Sleeping", {"beosrv-c": plan}, subject="s")
+        pgid = runner_pid(job, transports, "beosrv-c")
+        await until(lambda: any(True for _ in jobrunner.group_members(pgid)))
+        stale = killer.get(job.id)  # read while it runs, as a Jobs list or `jobs kill` reads it
+        os.killpg(pgid, signal.SIGTERM)  # the job ends before the kill lands (the race, made sure)
+        await finished(job)
+        assert not stale.done
+        with contextlib.suppress(Refused):  # too late: nothing left to signal
+            await killer.kill(job.id)
+        messages = texts(job.lines(), "message")
+        assert messages[-1] == "Failed on beosrv-c: terminated by signal 15"
+        assert messages.count(messages[-1]) == 1, messages
+        assert audited.count(("job.end", job.id)) == 1, audited
+        assert hooked == [job.id]
+    finally:
+        await follower.close()
+        await killer.close()
 
 
 async def test_kill_cancels_in_process_work(manager):

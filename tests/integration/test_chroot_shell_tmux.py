@@ -56,3 +56,29 @@ def test_shell_key_suspends_the_tui_and_exit_returns(tmux: Tmux, tmp_path: Path)
     pane.keys("exit", "Enter")
     pane.wait("the TUI again", "Last job:", gone=("(chroot-",))
     assert mounts_below(config.parent) == []
+
+
+def test_keys_typed_before_the_shell_started_do_not_act_after_it(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    """`s` and a command in one write (a paste, a slow link): the command was typed for the
+    shell, but qlutui had read it before it gave the terminal away. Those keys acted in
+    Manage Chroots once the shell ended: `echo typed-ahead<Enter>` was e Edit, 'cho
+    typed-ahead' typed into the form and Enter saving it as the chroot's description."""
+    config = init_demo(tmp_path / "demo")
+    busybox_tree(config)
+    chroots = config.parent / "state" / "chroots.toml"
+    pane = tmux.start("tui", qlutui(config), env={"TERM": "linux"})
+
+    pane.wait("the main menu", "Manage Chroots")
+    pane.keys("c")
+    pane.wait("the chroots screen", "Last job:")
+    before = chroots.read_text()
+    pane.burst("secho typed-ahead\r")
+    pane.wait("the chroot's prompt", f"(chroot-{NAME}) / #")
+    pane.keys("exit", "Enter")
+    pane.wait("the TUI again", "Last job:", gone=("(chroot-",))
+    pane.keys("?")  # a key typed now still acts: the held ones were handled first
+    pane.wait("the keys of the screen", "Keys: Manage Chroots")
+    assert "typed-ahead" not in pane.screen()
+    assert chroots.read_text() == before

@@ -163,6 +163,25 @@ async def test_key_help_explains_moving_around(demo: Path) -> None:
     await cluster.aclose()
 
 
+async def test_key_help_lists_each_screens_own_keys_not_the_moving_ones(demo: Path) -> None:
+    """The keys part of `?` on every screen holds the screen's own keys: Hosts listed up,
+    down, pgup, pgdn, home and end there first (their table's bindings), six of the 19 rows
+    an 80x24 help shows, again under "Moving around"; Delete, Scan keys and Import came after."""
+    moving = {"up", "down", "pgup", "pgdn", "home", "end"}
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        for dialog in DIALOGS:
+            await press(pilot, dialog.key, "question_mark")
+            help_screen = app.screen
+            assert isinstance(help_screen, HelpScreen), dialog.id
+            rows = str(help_screen.query_one("#keys").content).splitlines()
+            listed = {key for row in rows for key in row.split("  ")[0].strip().split(" / ")}
+            assert not listed & moving, f"{dialog.id}: {sorted(listed & moving)}"
+            await press(pilot, "escape", "escape")
+    await cluster.aclose()
+
+
 class FormHarness(App):
     CSS_PATH = str(Path(__file__).parents[2] / "qlutui" / "app.tcss")
 

@@ -4,6 +4,7 @@ what is typed next goes into that screen at once."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -13,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Static, TextArea
 from waiting import on_screen, opened, settled, until
 
+import qlutui
 from qlutui import typeahead
 from qlutui.app import QlutuiApp
 from qlutui.backend.cluster import Cluster
@@ -20,7 +22,7 @@ from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.images import ImagesScreen
 from qlutui.screens.menu import MenuScreen
 from qlutui.typeahead import EscapeParser, KeysInOrder
-from qlutui.widgets.dialogs import FormDialog
+from qlutui.widgets.dialogs import Field, FormDialog
 from qlutui.widgets.filter_input import FilterInput
 from qlutui.widgets.help import HelpScreen
 
@@ -175,3 +177,32 @@ async def test_an_alt_key_the_filter_box_binds_stays_that_key(cluster: Cluster) 
         await until(pilot, lambda: not box.value and not box.has_focus, "the list focused")
         typed(app, "\x1b\x7f")
         await on_screen(pilot, MenuScreen, "the menu")
+
+
+class FormOpener(KeysInOrder):
+    """A two-line form (as Clone chroot: New name, Description), its answer recorded."""
+
+    BINDINGS: ClassVar = [("f", "form")]
+    CSS_PATH = Path(qlutui.__file__).with_name("app.tcss")
+
+    answer: dict | None = None
+
+    @work
+    async def action_form(self) -> None:
+        fields = [Field.input("name", "New name"), Field.input("description", "Description")]
+        self.answer = await self.push_screen_wait(FormDialog("Clone", fields))
+
+
+async def test_enter_in_a_form_moves_on_before_the_next_key_of_a_burst() -> None:
+    """`name<Enter>desc<Enter>` in one read: Enter goes to the next field (its Input's
+    Submitted message bubbling up to the form), and the key after it is typed there, not into
+    the name (a clone named 'mini2c', described 'lone of mini')."""
+    app = FormOpener()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.post_message(events.Key("f", "f"))
+        await on_screen(pilot, FormDialog, "the form")
+        for char in "ab\rcd\r":
+            key = "enter" if char == "\r" else char
+            app.post_message(events.Key(key, char))
+        await until(pilot, lambda: app.answer is not None, "the form answered")
+        assert app.answer == {"name": "ab", "description": "cd"}
