@@ -63,6 +63,9 @@ OBSERVE_EVERY = 0.2
 REMOTE_TIMEOUT = 60.0
 KEEP_DAYS = 7.0  # head-node job directories of ended jobs are kept this long (see prune)
 RUNNER_GONE = "its runner on the head-node is gone, rebooted or killed"
+# an empty file beside job.toml while the record says unfinished: a read verb settling jobs
+# looks for it instead of parsing a year of job records (2,000: +0.4 s per CLI call)
+UNFINISHED = "unfinished"
 
 
 def _tell(callbacks: list[Callable[[Any], None]], value: object, job_id: str, who: str) -> None:
@@ -188,12 +191,17 @@ class Job:
         import tomlkit  # deferred: read-only CLI verbs import this module and never save
 
         path = self.directory / "job.toml"
+        marker = self.directory / UNFINISHED
+        if not self.done:  # before the record: a crash in between leaves no job unmarked
+            marker.touch()
         tmp = path.with_name(f"job.toml.tmp-{os.getpid()}")
         with tmp.open("w") as file:
             file.write(tomlkit.dumps(self.record.to_dict()))
             file.flush()
             os.fsync(file.fileno())
         tmp.replace(path)
+        if self.done:
+            marker.unlink(missing_ok=True)
         self._changed(self)
 
     def _try_lock(self) -> bool:
@@ -500,14 +508,17 @@ class JobManager:
         A job another process drives is left to it; a head-node is asked only about jobs
         recorded as running there."""
         taken = []
-        for record in self.list():
-            if record.finished is None:
-                job = self.get(record.id)
-                try:
-                    if job._idle.is_set() and self._take(job):
-                        taken.append(job)
-                except PermissionError:  # a reader who may not write the state: as recorded
-                    continue
+        for job_id in self._marked_unfinished():
+            try:
+                job = self.get(job_id)
+                if job.done:  # ended just before its marker went: the marker goes now
+                    (job.directory / UNFINISHED).unlink(missing_ok=True)
+                elif job._idle.is_set() and self._take(job):
+                    taken.append(job)
+            except PermissionError:  # a reader who may not write the state: as recorded
+                continue
+            except (QlutuiError, TypeError) as error:  # a record removed or broken meanwhile
+                log.warning("skipping job %s: %s", job_id, error)
         await asyncio.gather(*(self._reattach(job, running=False) for job in taken))
         await asyncio.gather(*(job.wait() for job in taken))
 
@@ -562,6 +573,17 @@ class JobManager:
     def _read_record(self, job_id: str) -> JobRecord:
         path = self.directory / job_id / "job.toml"
         return JobRecord.from_dict(parse_toml(path, path.read_bytes()))
+
+    def _marked_unfinished(self) -> list[str]:
+        """The ids of the jobs whose record was last saved unfinished (`UNFINISHED`): a stat
+        each, no record parsed. A record saved before the marker existed is found by
+        `resume` (a session's start), which reads them all."""
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        marked = (n for n in names if _JOB_ID.fullmatch(n))
+        return [n for n in marked if os.path.exists(f"{self.directory}/{n}/{UNFINISHED}")]
 
     def _take(self, job: Job) -> bool:
         """Drive `job` from now on: its lock taken, its record re-read. False when another

@@ -28,7 +28,7 @@ from qlutui.backend.job_records import (
     LogLine,
     Plan,
 )
-from qlutui.backend.jobs import RUNNER_GONE, Job, JobContext, JobManager
+from qlutui.backend.jobs import RUNNER_GONE, UNFINISHED, Job, JobContext, JobManager
 from qlutui.backend.transport_local import LocalTransport
 from qlutui.errors import InvalidInput, Refused, TransportError
 
@@ -438,6 +438,29 @@ async def test_a_job_settled_later_keeps_the_time_it_ended(tmp_path, transports)
         record = later.get(job.id).record
         assert record.state == SUCCESS
         assert record.created <= record.finished <= over
+    finally:
+        await later.close()
+
+
+async def test_settle_reads_only_the_records_saved_unfinished(tmp_path, transports):
+    """A year of ended jobs is not parsed by every read verb: settle finds the unfinished
+    ones by their marker; a job's marker goes once its record says it ended."""
+    first = new_manager(tmp_path, transports)
+    ended = [await first.start("k", f"Old {i}", {"beosrv-c": Plan([sh("true")])}) for i in "AB"]
+    for job in ended:
+        await finished(job)
+    unwatched = await first.start("k", "Unwatched", {"beosrv-c": Plan([sh("echo built")])})
+    await first.close()
+    await until(lambda: (remote(unwatched, transports, "beosrv-c") / "rc").exists())
+    markers = sorted(p.parent.name for p in first.directory.glob(f"*/{UNFINISHED}"))
+    assert markers == [unwatched.id]
+    later = new_manager(tmp_path, transports)
+    try:
+        await later.settle()
+        assert later.get(unwatched.id).record.state == SUCCESS
+        assert not list(first.directory.glob(f"*/{UNFINISHED}"))
+        assert later._records == {}  # no record listed (parsed) but the unfinished one's
+        assert set(later._jobs) == {unwatched.id}
     finally:
         await later.close()
 
