@@ -787,7 +787,7 @@ class HostsScreen(WatchedScreen):
             except QlutuiError as exc:  # a missing file, an unknown head-node: fix the list
                 await self.app.push_screen_wait(ErrorDialog(str(exc), title="Cannot import"))
                 return False
-            detail = "\n".join(preview.lines(listed=5))
+            detail = "\n".join(preview.lines())  # every host and line: the dialog scrolls
             if preview.plan.clashes or not preview.plan.changes:
                 title = "Import refused" if preview.plan.clashes else "Nothing to import"
                 await self.app.push_screen_wait(ErrorDialog(detail, title=title))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sshd import SSHD
+from textual.containers import VerticalScroll
 from textual.pilot import Pilot
 from textual.widgets import Input
 from waiting import on_screen, until
@@ -336,6 +337,53 @@ async def test_import_by_keys_previews_then_applies(cluster: Cluster) -> None:
         await pilot.press("ctrl+u", *"beosrv-c:/etc/dnsmasq.hosts", "enter")
         shown = await dialog(pilot, ErrorDialog)
         assert "nothing to change" in shown.message
+
+
+def screen_text(app: QlutuiApp) -> str:
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+
+async def test_a_long_import_preview_lists_every_line_and_scrolls_by_keys(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every line not used is in the preview (it listed 5 and '... and 35 more'); on a
+    serial console without colours, at 80x24, its text scrolls with pgdn / up while the
+    question and Yes / No stay in view."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    root = cluster.config.headnode("beosrv-c").root
+    bad = [f"127.52.2.{i} bad,name{i}" for i in range(40)]
+    (root / "etc/dnsmasq.hosts").write_text("\n".join(["127.52.1.100 gpu-01", *bad, ""]))
+    before = path(cluster).read_bytes()
+    async with QlutuiApp(cluster, serial=True).run_test(size=(80, 24)) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("m")
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"beosrv-c:/etc/dnsmasq.hosts", "enter")
+        asked = await dialog(pilot, Confirm)
+        assert "bad,name39" in asked.detail and "more" not in asked.detail
+        await until(pilot, lambda: "more: up/down pgup/pgdn" in screen_text(pilot.app), "hint")
+        assert "bad,name39" not in screen_text(pilot.app)
+        await pilot.press(*["pagedown"] * 12)
+        shown = screen_text(pilot.app)
+        assert "Import these hosts?" in shown and "No" in shown
+        last = shown.splitlines()
+        at = next(i for i, line in enumerate(last) if "bad,name39" in line)
+        assert "by '.'" in last[at + 2], last[at:]  # its wrapped end too: nothing cut off
+        body = asked.query_one(".body", VerticalScroll)
+        bottom = body.scroll_y
+        assert bottom == body.max_scroll_y > 0
+        await pilot.press("up")
+        assert body.scroll_y == bottom - 1
+        await pilot.press("down", *["pageup"] * 12)
+        assert body.scroll_y == 0 and "bad,name39" not in screen_text(pilot.app)
+        for _ in range(2):  # two pgdn in one burst (no refresh between): two pages
+            asked.action_scroll_body(1, page=True)
+        await pilot.pause()
+        assert body.scroll_y == 2 * body.scrollable_content_region.height
+        await pilot.press("n")
+        await until(pilot, lambda: pilot.app.screen is screen, "the preview to close")
+    assert path(cluster).read_bytes() == before
 
 
 async def test_a_refused_import_path_goes_back_to_the_filled_form(cluster: Cluster) -> None:
