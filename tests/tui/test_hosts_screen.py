@@ -536,6 +536,29 @@ async def test_every_field_shows_its_help_while_it_has_the_focus(
         assert len(shown) == len(dialog_.fields) >= 1
 
 
+async def test_the_key_bar_shows_reload_at_80_columns_and_help_lists_every_key(
+    cluster: Cluster,
+) -> None:
+    """^r Reload (as on every other screen) and the most used keys fit in the bar at 80
+    columns, on the hosts and on the networks; `?` lists all of them."""
+    from qlutui.widgets.help import HelpScreen
+
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_hosts(pilot)
+        bar = screen_bar(app)
+        for key in ("tab Networks", "a Add", "e Edit", "d Delete", "m Import", "^r Reload"):
+            assert key in bar, bar
+        await pilot.press("tab")
+        await until(pilot, lambda: "n Rename" in screen_bar(app), "the networks' keys")
+        assert "tab Hosts" in screen_bar(app) and "^r Reload" in screen_bar(app)
+        await pilot.press("tab", "question_mark")
+        keys = await dialog(pilot, HelpScreen)
+        listed = {what for _, what in keys.rows}
+        left_out = {"Select", "Image", "Renumber", "Scan keys", "Filter"}
+        assert left_out | {"Add", "Edit", "Delete", "Import", "Reload"} <= listed, listed
+
+
 async def test_escape_goes_from_the_networks_back_to_the_hosts_then_leaves(
     cluster: Cluster,
 ) -> None:
