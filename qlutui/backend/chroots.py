@@ -79,6 +79,7 @@ ACTIONS: dict[str, list[list[str]]] = {
     "upgrade": [["apt-get", "update"], ["apt-get", "-y", "full-upgrade"]],
     "clean": [["apt-get", "clean"]],
 }
+DOING = {"upgrade": "Upgrading", "clean": "Cleaning"}  # the job titles of ACTIONS
 # A private mount namespace for what follows: the builder's mounts (mmdebstrap mounts /proc,
 # /sys and /dev below the tree it builds) and a run's never show on the head-node and vanish
 # with the namespace's last process, however it ends.
@@ -489,7 +490,7 @@ class ChrootsService:
             lock=self.lock(name),
             phases=list(builder.phases),
         )
-        title = f"Creating chroot {server}:{chroot.path} ..."
+        title = f"{chroot.job_title('Creating')} ..."
         return await self._start(state.token, chroot, CREATE, title, plan, {"chroots": [name]})
 
     async def clone(self, state: ChrootsState, source: str, name: str, description: str) -> Job:
@@ -513,7 +514,7 @@ class ChrootsService:
         )
         finish = [{"op": "rename", "src": path + PARTIAL, "dst": path}]
         plan = self._copy_plan(src, path, finish, lock=self.lock(name))
-        title = f"Cloning chroot {src.server}:{src.path} to {name} ..."
+        title = f"{src.job_title('Cloning', f'to {name}')} ..."
         meta = {"chroots": [name, source], "source": source}
         return await self._start(state.token, chroot, CLONE, title, plan, meta)
 
@@ -548,7 +549,7 @@ class ChrootsService:
             {"op": "rename", "src": src.path, "dst": path},
         ]
         plan = Plan(steps=steps, lock=self.lock(old))
-        title = f"Renaming chroot {src.server}:{src.path} to {new} ..."
+        title = f"{src.job_title('Renaming', f'to {new}')} ..."
         meta = {"chroots": [new, old], "source": old}
         return await self._start(state.token, chroot, RENAME, title, plan, meta)
 
@@ -565,8 +566,7 @@ class ChrootsService:
         if not argv or not argv[0] or any("\0" in word for word in argv):
             raise InvalidInput("the command is empty or contains a NUL character")
         chroot = self.check_runnable(state, name)
-        # the command last: a title cut in its middle (Jobs list, log header) keeps its end
-        title = f"Running in chroot {name} on {chroot.server}: {shlex.join(argv)}"
+        title = chroot.job_title("Running in", shlex.join(argv))
         return await self._run_job(chroot, [argv], title)
 
     async def run_action(self, state: ChrootsState, name: str, action: str) -> Job:
@@ -574,8 +574,8 @@ class ChrootsService:
         if action not in ACTIONS:
             raise InvalidInput(f"unknown action {shown(action)} (known: {', '.join(ACTIONS)})")
         chroot = self.check_runnable(state, name)
-        steps = " + ".join(shlex.join(argv) for argv in ACTIONS[action])
-        title = f"{action.capitalize()} chroot {chroot.server}:{chroot.path} ({steps})"
+        # its steps are the same for every chroot (the log shows them): the name ends the title
+        title = chroot.job_title(DOING[action])
         return await self._run_job(chroot, ACTIONS[action], title)
 
     async def shell_command(self, state: ChrootsState, name: str) -> list[str]:
@@ -607,7 +607,7 @@ class ChrootsService:
             raise Refused(f"chroot {shown(name)} has these tasks already: {', '.join(had)}")
         packages = list(dict.fromkeys(p for t in tasks for p in state.catalog.task(t).packages))
         commands = [["apt-get", "update"], ["apt-get", "-y", "install", *packages]]
-        title = f"Adding tasks {', '.join(tasks)} to chroot {chroot.server}:{chroot.path}"
+        title = chroot.job_title("Adding tasks to", ", ".join(tasks))
         return await self._run_job(chroot, commands, title, ADD_TASKS, {"tasks": tasks})
 
     def release_rule(self, chroot: Chroot) -> ReleaseSources:
@@ -675,7 +675,7 @@ class ChrootsService:
             "title": f"switch the release sources {root}{rule.file}: {old!r} -> {new!r}",
         }
         upgrade = self._inside_steps(transport, target, ACTIONS["upgrade"])
-        title = f"Release upgrade of chroot {target.server}:{target.path} to {version}"
+        title = target.job_title("Upgrading the release of", f"to {version}")
         meta: dict[str, Any] = {"source": name, "version": version}
         if target.state != "building":  # the clone exists: the source is not read
             plan = self._inside_plan(transport, target, [switch, *upgrade])
@@ -754,7 +754,7 @@ class ChrootsService:
         plan = Plan(
             steps=[{"op": "rmtree", "path": chroot.path, "base": self.base}], lock=self.lock(name)
         )
-        title = f"Removing chroot {chroot.server}:{chroot.path} ..."
+        title = f"{chroot.job_title('Removing')} ..."
         job = await self.cluster.jobs.start(
             REMOVE,
             title,

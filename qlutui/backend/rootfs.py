@@ -51,6 +51,7 @@ from qlutui.model.rootfs import (
     clash_note,
     clashes,
     configs_from_dict,
+    move_problem,
     normalize_relpath,
     script_problems,
     shebang_shell,
@@ -613,7 +614,11 @@ class RootfsService:
         return await self._everywhere(remove)
 
     async def rename(self, name: str, relpath: str, new_relpath: str) -> Outcome:
-        dst = [name, *normalize_relpath(new_relpath).split("/")]
+        check_name(name, "config name")
+        old, new = normalize_relpath(relpath), normalize_relpath(new_relpath)
+        if problem := move_problem(old, new):
+            raise InvalidInput(f"cannot move {name}/{old} to {name}/{new}: {problem}")
+        dst = [name, *new.split("/")]
 
         async def rename(transport: Transport) -> None:
             await self._op(transport, "rename", name, relpath, dst=dst)

@@ -30,6 +30,13 @@ class Chroot:
     state: str = "ready"  # ready | building | failed
     job: str = ""  # id of the last job that worked on it
 
+    def job_title(self, doing: str, detail: str = "") -> str:
+        """The title of a job on this chroot: '<doing> chroot NAME on SERVER: DETAIL'. What
+        varies between jobs of one kind (the command, the new name) comes last, so a title
+        cut in its middle (the Jobs list, the log header) keeps it."""
+        title = f"{doing} chroot {self.name} on {self.server}"
+        return f"{title}: {detail}" if detail else title
+
     def to_dict(self) -> dict:
         """The chroots.toml table of this chroot (its name is the table key)."""
         return {

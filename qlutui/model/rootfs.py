@@ -119,6 +119,17 @@ def normalize_relpath(path: str) -> str:
     return "/".join(parts)
 
 
+def move_problem(path: str, new_path: str) -> str | None:
+    """Why `path` cannot move to `new_path` (both normalized), found before anything is
+    tried: onto itself, or below itself (rename(2) says only "Invalid argument", and the
+    confined op would have made the new path's parents first)."""
+    if new_path == path:
+        return "it is the same path"
+    if new_path.startswith(path + "/"):
+        return "the new path is inside it"
+    return None
+
+
 def runparts_name_ok(name: str) -> bool:
     """Whether run-parts runs a file of this name (letters, digits, '_' and '-' only)."""
     return bool(_RUNPARTS.fullmatch(name))

@@ -306,20 +306,22 @@ class RowsView(ScrollView, can_focus=True):
 
 class HostsScreen(WatchedScreen):
     TITLE = "Hosts"
+    # Most used first: the key bar shows what fits at 80 columns (through ^r Reload) and
+    # leaves out the rest whole; `?` lists them all. The filter line above says `/`.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", id="hosts.filter"),
         Binding("tab", "switch('networks')", "Networks", id="hosts.switch"),
         Binding("tab", "switch('hosts')", "Hosts", id="hosts.switch_back"),
         Binding("a", "add", "Add", id="hosts.add"),
         Binding("e,enter", "edit", "Edit", id="hosts.edit"),
-        Binding("space", "select", "Select", id="hosts.select"),
-        Binding("i", "set_image", "Image", id="hosts.image"),
-        Binding("u", "renumber", "Renumber", id="hosts.renumber"),
         Binding("d", "delete", "Delete", id="hosts.delete"),
-        Binding("k", "scan_keys", "Scan keys", id="hosts.scan_keys"),
         Binding("m", "import_files", "Import", id="hosts.import"),
         Binding("n", "rename_network", "Rename", id="hosts.rename_network"),
         Binding("ctrl+r", "reload", "Reload", id="hosts.reload"),
+        Binding("space", "select", "Select", id="hosts.select"),
+        Binding("i", "set_image", "Image", id="hosts.image"),
+        Binding("u", "renumber", "Renumber", id="hosts.renumber"),
+        Binding("k", "scan_keys", "Scan keys", id="hosts.scan_keys"),
+        Binding("slash", "filter", "Filter", id="hosts.filter"),
     ]
     WATCHED = ("inventory", "images")
     HOST_ONLY = frozenset({"select", "set_image", "renumber", "filter", "scan_keys"})
@@ -789,7 +791,7 @@ class HostsScreen(WatchedScreen):
             except QlutuiError as exc:  # a missing file, an unknown head-node: fix the list
                 await self.app.push_screen_wait(ErrorDialog(str(exc), title="Cannot import"))
                 return False
-            detail = "\n".join(preview.lines(listed=5))
+            detail = "\n".join(preview.lines())  # every host and line: the dialog scrolls
             if preview.plan.clashes or not preview.plan.changes:
                 title = "Import refused" if preview.plan.clashes else "Nothing to import"
                 await self.app.push_screen_wait(ErrorDialog(detail, title=title))

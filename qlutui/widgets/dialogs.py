@@ -24,6 +24,8 @@ if values is None:   # cancelled
 - `Confirm(question, detail="")` -> `bool`: `y` (or `enter` once Yes has the focus) -> True,
   `n` / `escape` / `enter` -> False: No has the focus first, so Enter never deletes.
 - `ErrorDialog(message, title="Error")` -> `None`: `enter` / `escape` closes it.
+- A Confirm's detail or an ErrorDialog's message longer than the box scrolls: up / down /
+  pgup / pgdn, with "more: ..." on the bottom border.
 - `FormDialog(title, fields, detail="", validate=None)` -> `dict | None`: one entry per field
   name (`input`/`text` -> str, `select` -> the option value or None for `<None>`, `multi` ->
   list of values in option order); `None` when cancelled. `tab` moves between fields, `enter`
@@ -57,6 +59,7 @@ from qlutui.widgets.checklist import CheckList
 from qlutui.widgets.help import FIELD_HELP
 from qlutui.widgets.text_input import TextInput
 
+MORE = "more: up/down pgup/pgdn"  # a long dialog's bottom border
 FieldKind = Literal["input", "select", "multi", "text"]
 Validator = Callable[[Any], str | None]
 Options = Iterable[str | tuple[str, Any]]
@@ -169,7 +172,42 @@ class _Dialog(ModalScreen):
         self.query_one("#dialog").border_title = self._title
 
 
-class Confirm(_Dialog):
+class _Scrolled(_Dialog):
+    """A dialog whose text scrolls in its `.body` when it is longer than the screen has room
+    for (an import plan with every host, a long refusal): up / down / pgup / pgdn move it
+    while a button keeps the focus, so Enter still answers as before."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "scroll_body(-1)", "Scroll up", show=False, id="dialog.scroll_up"),
+        Binding("down", "scroll_body(1)", "Scroll down", show=False, id="dialog.scroll_down"),
+        Binding("pageup", "scroll_body(-1, True)", "Page up", show=False, id="dialog.page_up"),
+        Binding("pagedown", "scroll_body(1, True)", "Page down", show=False, id="dialog.page_down"),
+    ]
+
+    @staticmethod
+    def body(text: str, classes: str) -> VerticalScroll:
+        scroll = VerticalScroll(Static(text, classes=classes), classes="body")
+        scroll.can_focus = False  # the focus stays on the buttons (Tab, Enter as before)
+        return scroll
+
+    def on_mount(self) -> None:  # after _Dialog's (Textual calls each class's handler)
+        self.call_after_refresh(self._hint_more)
+
+    def _hint_more(self) -> None:
+        """Say that there is more below: a scroll bar does not show without colours."""
+        bodies = self.query(".body").results(VerticalScroll)
+        if any(body.max_scroll_y > 0 for body in bodies):
+            self.query_one("#dialog").border_subtitle = MORE
+
+    def action_scroll_body(self, step: int, page: bool = False) -> None:
+        body = self.query_one(".body", VerticalScroll)
+        lines = step * body.scrollable_content_region.height if page else step
+        # at once: Textual's page keys move after the next refresh, each from where the
+        # text was, so keys typed ahead in one burst (a serial line) moved it one page only
+        body.scroll_to(y=body.scroll_y + lines, animate=False, immediate=True)
+
+
+class Confirm(_Scrolled):
     """A yes/no question; returns True for yes. No has the focus: many are destructive."""
 
     AUTO_FOCUS = "#no"
@@ -188,7 +226,7 @@ class Confirm(_Dialog):
         with Vertical(id="dialog"):
             yield Static(self.question, classes="question")
             if self.detail:
-                yield Static(self.detail, classes="detail")
+                yield self.body(self.detail, "detail")
             with Horizontal(classes="buttons"):
                 yield Button("Yes", id="yes", variant="primary", compact=True)
                 yield Button("No", id="no", compact=True)
@@ -201,7 +239,7 @@ class Confirm(_Dialog):
         self.dismiss(event.button.id == "yes")
 
 
-class ErrorDialog(_Dialog):
+class ErrorDialog(_Scrolled):
     """A message the user must acknowledge."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -215,7 +253,7 @@ class ErrorDialog(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.message, classes="question")
+            yield self.body(self.message, "question")
             with Horizontal(classes="buttons"):
                 yield Button("OK", id="ok", variant="error", compact=True)
 

@@ -133,7 +133,7 @@ def images_and_chroots(pane: Pane, demo: Path) -> None:
     pane.burst("hour-base" + TAB + "built this hour" + TAB * 4 + " " + CTRL_S)
     log = pane.wait(
         "the build's log to its end",
-        "Creating chroot beosrv-c:/srv/apps/chroots/hour-base",
+        "Creating chroot hour-base on beosrv-c",
         "finished: exit 0",
         "[Success]",
         "Success  Creating chroot",  # its row in the job list

@@ -83,9 +83,7 @@ async def test_tasks_are_installed_and_recorded_only_on_success(
     assert records(config)[NAME]["tasks"] == ["admin-tools"]
     (root / "etc/apt-fails").write_text("seqtk\n")
     job = await service.add_tasks(await service.load(), NAME, ["nvidia", "debmed-ngs"])
-    assert job.record.title == (
-        f"Adding tasks nvidia, debmed-ngs to chroot beosrv-c:/srv/apps/chroots/{NAME}"
-    )
+    assert job.record.title == f"Adding tasks to chroot {NAME} on beosrv-c: nvidia, debmed-ngs"
     assert await finish(job) == "Failed"
     assert records(config)[NAME]["tasks"] == ["admin-tools"]  # nothing recorded
     assert records(config)[NAME]["job"] == job.id
@@ -262,8 +260,7 @@ def test_cli_add_tasks_and_release_upgrade(config: Path) -> None:
     (root / "etc/apt-fails").unlink()
     done = qlutui(config, "add-tasks", NAME, "nvidia")
     assert done.returncode == 0, done.stdout + done.stderr
-    where = f"beosrv-c:/srv/apps/chroots/{NAME}"
-    assert done.stdout.startswith(f"Adding tasks nvidia to chroot {where}")
+    assert done.stdout.startswith(f"Adding tasks to chroot {NAME} on beosrv-c: nvidia\n")
     assert records(config)[NAME]["tasks"] == ["admin-tools", "nvidia"]
     again = qlutui(config, "add-tasks", NAME, "nvidia")
     assert again.returncode == 1 and "has these tasks already: nvidia" in again.stderr

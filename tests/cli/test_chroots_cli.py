@@ -91,7 +91,7 @@ def test_clone_streams_the_log_and_rename_repoints(config: Path) -> None:
     small_tree(config)
     result = qlutui(config, "clone", "bookworm-base", "copy", "--description", "c")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Cloning chroot beosrv-c:/srv/apps/chroots/bookworm-base")
+    assert result.stdout.startswith("Cloning chroot bookworm-base on beosrv-c: to copy ...\n")
     assert "Success: Cloning chroot" in result.stdout
     copy = config.parent / "headnodes/beosrv-c/srv/apps/chroots/copy"
     assert (copy / "etc/os-release").read_text() == "ID=debian\n"

@@ -336,6 +336,13 @@ def test_describe_and_assign_change_the_state_files(
         (("mv", "ntp-tweaks", "etc/chrony", "/etc/x"), "must be relative to the config"),
         (("mv", "ntp-tweaks", "etc/nope", "etc/x"), "ntp-tweaks/etc/nope: No such file"),
         (("mv", "ntp-tweaks", "etc/chrony", "lib"), "ntp-tweaks/lib exists already"),
+        (
+            ("mv", "ntp-tweaks", "etc/chrony", "etc/chrony/x"),
+            "cannot move ntp-tweaks/etc/chrony to ntp-tweaks/etc/chrony/x: "
+            "the new path is inside it",
+        ),
+        (("mv", "ntp-tweaks", "etc", "./etc/chrony/a/b"), "to ntp-tweaks/etc/chrony/a/b: the"),
+        (("mv", "ntp-tweaks", "etc/chrony/", "etc//chrony"), "chrony: it is the same path"),
         (("mv", "../x", "etc/chrony", "etc/x"), "invalid config name '../x'"),
         (("rm-path", "ntp-tweaks", "../gpu-setup"), "must not contain '..'"),
         (("rm-path", "ntp-tweaks", "/"), "must be relative to the config"),

@@ -28,9 +28,7 @@ from qlutui.widgets.hanging import label_rows, wrap
 from qlutui.widgets.help import FIELD_HELP, NAVIGATION, HelpScreen
 
 SIZE = (80, 24)
-LONG_TITLE = (
-    "Cloning chroot beosrv-c:/srv/apps/chroots/bookworm-base to bookworm-gpu-cuda-experimental ..."
-)
+LONG_TITLE = "Cloning chroot bookworm-base on beosrv-c: to bookworm-gpu-cuda-experimental ..."
 
 
 @pytest.fixture(autouse=True)
@@ -325,7 +323,7 @@ async def test_a_long_job_title_keeps_the_progress_line_and_the_log_the_height(
         await until(pilot, lambda: "copying" in "\n".join(screen_lines(app)), "the log")
         lines = screen_lines(app)
         top = next(i for i, line in enumerate(lines) if "[Running]" in line)
-        assert lines[top].startswith("|Cloning chroot beosrv-c:")  # cut in the middle:
+        assert lines[top].startswith("|Cloning chroot bookw")  # cut in the middle:
         assert "gpu-cuda-experimental  [Running]" in lines[top]  # its end names the chroot
         assert " 25%  Pending 0  Running 1  Failed 0  Errors 0  Success 0" in lines[top + 1]
         # one job: its table is a heading and a row, the log pane's border right below it

@@ -102,7 +102,7 @@ async def test_new_with_keyboard_opens_the_following_log_window(cluster: Cluster
         await pilot.press("ctrl+s")
         await on_screen(pilot, JobsScreen, "the log window")
         pane = pilot.app.screen.query_one(LogPane)
-        title = "Creating chroot beosrv-c:/srv/apps/chroots/fast ..."
+        title = "Creating chroot fast on beosrv-c ..."
         await until(pilot, lambda: pane.title == title, "the job in the log window")
         assert pane.follow
         assert chroots(cluster)["fast"]["state"] == "building"
@@ -223,7 +223,10 @@ async def test_run_and_upgrade_open_the_log_window(cluster: Cluster) -> None:
         await on_screen(pilot, JobsScreen, "the log window")
         pane = pilot.app.screen.query_one(LogPane)
         await until(pilot, lambda: pane.job is not None and pane.job.done, "the upgrade", 30)
-        assert pane.title.startswith("Upgrade chroot beosrv-c:/srv/apps/chroots/")
+        assert pane.title == f"Upgrading chroot {NAME} on beosrv-c"
+        table = pilot.app.screen.query_one("#jobs-table", DataTable)
+        cell = str(table.get_row(pane.job.id)[1])  # cut in its middle at 80 columns
+        assert cell.startswith("Upgrading chroo") and cell.endswith(" on beosrv-c"), cell
         assert pane.job.record.state == "Failed"  # busybox has no apt-get
         await until(pilot, lambda: "apt-get" in "\n".join(pane.log_widget.lines), "the log")
     assert mounts_below(cluster.config.path.parent / "headnodes") == []
@@ -261,7 +264,7 @@ async def test_add_tasks_and_release_upgrade_with_the_keyboard(config: Path) -> 
             await on_screen(pilot, JobsScreen, "the log window")
             pane = pilot.app.screen.query_one(LogPane)
             await until(pilot, lambda: pane.job is not None and pane.job.done, "the job", 30)
-            assert pane.title.startswith("Adding tasks debmed-imaging to chroot beosrv-c:")
+            assert pane.title == f"Adding tasks to chroot {NAME} on beosrv-c: debmed-imaging"
             assert pane.job.record.state == "Success"
             tasks = ["admin-tools", "debmed-imaging"]
             await until(pilot, lambda: chroots(cluster)[NAME]["tasks"] == tasks, "the record")
@@ -277,6 +280,7 @@ async def test_add_tasks_and_release_upgrade_with_the_keyboard(config: Path) -> 
             await until(pilot, lambda: pane.job is not None and pane.job.done, "the job", 60)
             assert pane.job.record.state == "Success", "\n".join(pane.log_widget.lines)
             clone = f"{NAME}-13.1"
+            assert pane.title == f"Upgrading the release of chroot {clone} on beosrv-c: to 13.1"
             assert chroots(cluster)[clone]["version"] == "13.1"
             assert chroots(cluster)[NAME]["version"] == "13.0"
             tree = root.parent / clone

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sshd import SSHD
+from textual.containers import VerticalScroll
 from textual.pilot import Pilot
 from textual.widgets import Input
 from waiting import on_screen, until
@@ -338,6 +339,53 @@ async def test_import_by_keys_previews_then_applies(cluster: Cluster) -> None:
         assert "nothing to change" in shown.message
 
 
+def screen_text(app: QlutuiApp) -> str:
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+
+async def test_a_long_import_preview_lists_every_line_and_scrolls_by_keys(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every line not used is in the preview (it listed 5 and '... and 35 more'); on a
+    serial console without colours, at 80x24, its text scrolls with pgdn / up while the
+    question and Yes / No stay in view."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    root = cluster.config.headnode("beosrv-c").root
+    bad = [f"127.52.2.{i} bad,name{i}" for i in range(40)]
+    (root / "etc/dnsmasq.hosts").write_text("\n".join(["127.52.1.100 gpu-01", *bad, ""]))
+    before = path(cluster).read_bytes()
+    async with QlutuiApp(cluster, serial=True).run_test(size=(80, 24)) as pilot:
+        screen = await open_hosts(pilot)
+        await pilot.press("m")
+        await dialog(pilot, FormDialog)
+        await pilot.press("ctrl+u", *"beosrv-c:/etc/dnsmasq.hosts", "enter")
+        asked = await dialog(pilot, Confirm)
+        assert "bad,name39" in asked.detail and "more" not in asked.detail
+        await until(pilot, lambda: "more: up/down pgup/pgdn" in screen_text(pilot.app), "hint")
+        assert "bad,name39" not in screen_text(pilot.app)
+        await pilot.press(*["pagedown"] * 12)
+        shown = screen_text(pilot.app)
+        assert "Import these hosts?" in shown and "No" in shown
+        last = shown.splitlines()
+        at = next(i for i, line in enumerate(last) if "bad,name39" in line)
+        assert "by '.'" in last[at + 2], last[at:]  # its wrapped end too: nothing cut off
+        body = asked.query_one(".body", VerticalScroll)
+        bottom = body.scroll_y
+        assert bottom == body.max_scroll_y > 0
+        await pilot.press("up")
+        assert body.scroll_y == bottom - 1
+        await pilot.press("down", *["pageup"] * 12)
+        assert body.scroll_y == 0 and "bad,name39" not in screen_text(pilot.app)
+        for _ in range(2):  # two pgdn in one burst (no refresh between): two pages
+            asked.action_scroll_body(1, page=True)
+        await pilot.pause()
+        assert body.scroll_y == 2 * body.scrollable_content_region.height
+        await pilot.press("n")
+        await until(pilot, lambda: pilot.app.screen is screen, "the preview to close")
+    assert path(cluster).read_bytes() == before
+
+
 async def test_a_refused_import_path_goes_back_to_the_filled_form(cluster: Cluster) -> None:
     """A missing file is named, then the form is back as it was typed (not closed, the
     list lost): the path fixed, the import goes on."""
@@ -486,6 +534,29 @@ async def test_every_field_shows_its_help_while_it_has_the_focus(
             assert shown[-1] == field.help and field.help.strip(), f"{form}: {field.name}"
             await pilot.press("tab")
         assert len(shown) == len(dialog_.fields) >= 1
+
+
+async def test_the_key_bar_shows_reload_at_80_columns_and_help_lists_every_key(
+    cluster: Cluster,
+) -> None:
+    """^r Reload (as on every other screen) and the most used keys fit in the bar at 80
+    columns, on the hosts and on the networks; `?` lists all of them."""
+    from qlutui.widgets.help import HelpScreen
+
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_hosts(pilot)
+        bar = screen_bar(app)
+        for key in ("tab Networks", "a Add", "e Edit", "d Delete", "m Import", "^r Reload"):
+            assert key in bar, bar
+        await pilot.press("tab")
+        await until(pilot, lambda: "n Rename" in screen_bar(app), "the networks' keys")
+        assert "tab Hosts" in screen_bar(app) and "^r Reload" in screen_bar(app)
+        await pilot.press("tab", "question_mark")
+        keys = await dialog(pilot, HelpScreen)
+        listed = {what for _, what in keys.rows}
+        left_out = {"Select", "Image", "Renumber", "Scan keys", "Filter"}
+        assert left_out | {"Add", "Edit", "Delete", "Import", "Reload"} <= listed, listed
 
 
 async def test_escape_goes_from_the_networks_back_to_the_hosts_then_leaves(

@@ -163,6 +163,29 @@ async def test_files_edit_exec_bit_and_boot_order(cluster: Cluster) -> None:
         assert keys.query_one("#dialog").border_title == "Keys: Boot order of ntp-tweaks"
 
 
+async def test_renaming_a_directory_into_itself_is_refused_in_one_line(cluster: Cluster) -> None:
+    before = sorted(str(p) for p in on(cluster, HEADNODES[0], "ntp-tweaks").rglob("*"))
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await open_rootfs(pilot)
+        await pilot.press("down", "o")
+        config = await on_screen(pilot, ConfigScreen)
+        await until(pilot, lambda: len(labels(config)) == 3, "the top of the tree")
+        await pilot.press("down", "r")  # etc/
+        await on_screen(pilot, FormDialog, "the Rename form")
+        await pilot.press("end", *"/chrony/x", "ctrl+s")
+        await on_screen(pilot, ErrorDialog, "the refusal")
+        assert pilot.app.screen.message == (
+            "cannot move ntp-tweaks/etc to ntp-tweaks/etc/chrony/x: the new path is inside it"
+        )
+        await pilot.press("enter")
+        await on_screen(pilot, FormDialog, "the form again, as it was filled")
+        await pilot.press("escape")
+        await on_screen(pilot, ConfigScreen)
+    for node in HEADNODES:
+        now = sorted(str(p) for p in on(cluster, node, "ntp-tweaks").rglob("*"))
+        assert now == [path.replace(HEADNODES[0], node) for path in before]
+
+
 async def test_import_form_types_after_its_prefilled_starts(cluster: Cluster) -> None:
     """The source "/" and the path's directory are starts to type on: keys add to them."""
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:

@@ -13,6 +13,7 @@ from qlutui.model.rootfs import (
     boot_order,
     clashes,
     configs_from_dict,
+    move_problem,
     normalize_relpath,
     runparts_name_ok,
     script_problems,
@@ -197,3 +198,18 @@ def test_clashes_are_paths_several_configs_of_one_image_ship() -> None:
         "/etc/motd is shipped by root-fs configs b, a: the node gets only one of them,"
         " which one is not defined"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "new_path", "problem"),
+    [
+        ("etc/chrony", "etc/chrony", "it is the same path"),
+        ("etc/chrony", "etc/chrony/x", "the new path is inside it"),
+        ("etc", "etc/chrony/a/b", "the new path is inside it"),
+        ("etc/chrony", "etc/chrony2", None),
+        ("etc/chrony", "etc", None),
+        ("etc/chrony/x", "etc/chrony", None),
+    ],
+)
+def test_a_move_onto_or_below_itself_is_refused(path, new_path, problem):
+    assert move_problem(path, new_path) == problem
