@@ -90,8 +90,12 @@ def described_bindings(screen: Screen) -> list[tuple[list[str], ActiveBinding]]:
 
 
 def key_rows(screen: Screen) -> list[tuple[str, str]]:
-    """(keys, description) rows for the help screen of `screen`."""
-    return [(" / ".join(keys), a.binding.description) for keys, a in described_bindings(screen)]
+    """(keys, description) rows for the help screen of `screen`: a binding's tooltip, when
+    it has one, says more than the key bar's short description (what the key acts on)."""
+    return [
+        (" / ".join(keys), a.binding.tooltip or a.binding.description)
+        for keys, a in described_bindings(screen)
+    ]
 
 
 class HelpScreen(ModalScreen[None]):
