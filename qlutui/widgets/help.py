@@ -18,7 +18,7 @@ from textual.widgets import Static
 NAVIGATION = [
     ("up / down", "Move the cursor; pgup / pgdn a page"),
     ("home / end", "First / last row of a list, table or tree"),
-    ("left / right", "Fold / unfold a tree node; move in a field"),
+    ("left / right", "Fold / unfold a tree; move in a field; scroll a log"),
     ("enter", "Open or choose the item under the cursor; next field"),
     ("space", "Tick or untick [ ] / [x] the item under the cursor"),
     ("tab / shift+tab", "Next / previous field or pane"),
