@@ -187,7 +187,9 @@ class QlutuiCommands(Provider):
             if active.binding.action in ("command_palette", "app.command_palette"):
                 continue
             run = partial(app.run_action, active.binding.action, active.node)
-            yield active.binding.description, run, f"key: {' / '.join(keys)}"
+            key = f"key: {' / '.join(keys)}"
+            tooltip = active.binding.tooltip
+            yield active.binding.description, run, f"{tooltip}; {key}" if tooltip else key
 
     async def discover(self) -> Hits:
         for name, command, help_text in self._commands():

@@ -271,7 +271,8 @@ def op_ls(request, data):
 
 def op_put(request, data):
     """Write atomically: a temp file made with O_EXCL|O_NOFOLLOW in the last directory,
-    renamed over the last part. `mode` None keeps the old file's mode (0644 for a new one);
+    renamed over the last part. `mode` None keeps the old file's mode (`new_mode`, else 0644,
+    for a new one);
     `expect` (a sha256, or "" for absent) refuses when the current copy is another one."""
     with walk_of(request, 0o755) as walk:
         st = walk.lstat()
@@ -285,7 +286,8 @@ def op_put(request, data):
                 found = now[:12] or "absent"
                 raise Failure("conflict", walk.path, f"changed (now {found})")
         mode = request.get("mode")
-        mode = (stat.S_IMODE(st.st_mode) if st else 0o644) if mode is None else mode
+        if mode is None:
+            mode = stat.S_IMODE(st.st_mode) if st else request.get("new_mode", 0o644)
         tmp = temp_name(walk.name)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(tmp, flags, 0o600, dir_fd=walk.fd)

@@ -52,6 +52,7 @@ from qlutui.model.rootfs import (
     clashes,
     configs_from_dict,
     move_problem,
+    new_file_mode,
     normalize_relpath,
     script_problems,
     shebang_shell,
@@ -533,8 +534,9 @@ class RootfsService:
         absent_ok: Collection[str] = (),
         force: bool = False,
     ) -> Outcome:
-        """Write atomically on every head-node; `mode` None keeps each file's mode (0644
-        for a new file). Missing parent directories are created.
+        """Write atomically on every head-node; `mode` None keeps each file's mode (a new
+        file gets `new_file_mode`: 0755 in init.d, else 0644). Missing parent directories are
+        created.
 
         No copy is lost unseen: with `expect` (a sha256, or "" for "absent") every head-node's
         copy must be that one (or absent, on the head-nodes `absent_ok`); without it the
@@ -542,6 +544,7 @@ class RootfsService:
         FileConflict and nothing is written; `force` skips the check. What was checked is
         checked again on each head-node just before its rename."""
         what = f"{name}/{normalize_relpath(relpath)}"
+        new_mode = new_file_mode(normalize_relpath(relpath))
         if len(data) > MAX_FILE_BYTES:
             raise InvalidInput(f"{what}: {len(data)} bytes, more than the limit {MAX_FILE_BYTES}")
         now: dict[str, str | None] = {}
@@ -550,7 +553,7 @@ class RootfsService:
             check_copies(what, now, expect, absent_ok)
 
         async def write(transport: Transport) -> None:
-            fields: dict[str, Any] = {"mode": mode}
+            fields: dict[str, Any] = {"mode": mode, "new_mode": new_mode}
             if transport.name in now:
                 fields["expect"] = now[transport.name] or ""
             await self._op(transport, "put", name, relpath, data, **fields)

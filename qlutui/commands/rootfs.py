@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from qlutui import commands
-from qlutui.model.rootfs import mode_text, size_text
+from qlutui.model.rootfs import INITD, mode_text, size_text
 
 PATH_HELP = "a path inside the config, relative: etc/ntp.conf"
 
@@ -72,7 +72,11 @@ def _file_verbs(sub: Any) -> None:
     p.add_argument("name", help="the Root FS config's name")
     p.add_argument("path", help=PATH_HELP)
     p.add_argument("--from", dest="source", default="-", metavar="FILE", help="'-' = stdin")
-    p.add_argument("--mode", type=_mode, help="octal; default: keep, or 0644 for a new file")
+    p.add_argument(
+        "--mode",
+        type=_mode,
+        help=f"octal; default: keep, or for a new file 0755 in {INITD}/ (a boot script), else 0644",
+    )
     p.add_argument(
         "--expect",
         type=_digest,

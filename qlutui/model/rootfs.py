@@ -180,6 +180,12 @@ def shebang_shell(head: bytes) -> str | None:
     return shell if shell in SYNTAX_SHELLS else None
 
 
+def new_file_mode(relpath: str) -> int:
+    """The mode a new file gets: a file in init.d is a boot script, which run-parts runs only
+    when it is executable (0755, what the exec-bit toggle gives 0644); any other 0644."""
+    return toggled_executable(0o644) if relpath.rpartition("/")[0] == INITD else 0o644
+
+
 def toggled_executable(mode: int) -> int:
     """Permission bits with the executable bits toggled: cleared when any is set, else set
     for whoever may read (0644 -> 0755, 0600 -> 0700)."""

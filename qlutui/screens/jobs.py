@@ -255,6 +255,9 @@ class JobsScreen(Screen):
     def action_toggle_follow(self) -> None:
         self.pane.action_toggle_follow()
 
+    def action_toggle_wrap(self) -> None:
+        self.pane.action_toggle_wrap()
+
     @work(group="jobs-kill")
     async def action_kill(self) -> None:
         job = self.pane.job

@@ -29,7 +29,7 @@ from qlutui.backend.rootfs import (
 )
 from qlutui.errors import ConflictError, QlutuiError
 from qlutui.model.names import counted, name_problem
-from qlutui.model.rootfs import INITD, mode_text, normalize_relpath, size_text
+from qlutui.model.rootfs import INITD, mode_text, new_file_mode, normalize_relpath, size_text
 from qlutui.widgets.blocking import closed, off_loop
 from qlutui.widgets.dialogs import (
     Confirm,
@@ -490,6 +490,9 @@ class ConfigScreen(_Actions):
                 f"{entry.path} is a {entry.kind}: only files are edited", severity="warning"
             )
             return
+        await self._edit(entry)
+
+    async def _edit(self, entry: Entry) -> None:
         try:
             opened = await self.service.open_file(self.config_name, entry.path)
         except QlutuiError as exc:
@@ -511,18 +514,32 @@ class ConfigScreen(_Actions):
 
     @work(group="config-action", exclusive=True)
     async def action_new_file(self) -> None:
+        """An empty file (in init.d executable: a boot script), selected in the tree and
+        opened in the editor, as it is made to be written."""
         directory = self._directory()
+        created: list[Entry] = []
 
         async def create(path: str) -> bool:
-            if done := await self._do(
-                lambda: self.service.write_file(self.config_name, path, b"", expect=""),
-                f"File {path} created",
-            ):
-                self.expanded.add(path.rpartition("/")[0])
-                self.action_reload(path)
-            return done
+            mode = new_file_mode(path)
+
+            async def write() -> Outcome:
+                outcome = await self.service.write_file(self.config_name, path, b"", expect="")
+                created.append(Entry(path, "file", mode, 0))
+                return outcome
+
+            boot = ", executable: a boot script" if mode & 0o111 else ""
+            return await self._do(write, f"File {path} created ({mode:04o}{boot})")
 
         await self._with_path("New file", f"{directory}/" if directory else "", create)
+        if created:
+            self._show(created[0].path)
+            await self._edit(created[0])
+
+    def _show(self, path: str) -> None:
+        """Reload with `path` selected, every directory above it open."""
+        parts = path.split("/")
+        self.expanded.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        self.action_reload(path)
 
     @work(group="config-action", exclusive=True)
     async def action_mkdir(self) -> None:
@@ -532,8 +549,7 @@ class ConfigScreen(_Actions):
             if done := await self._do(
                 lambda: self.service.mkdir(self.config_name, path), f"Directory {path} created"
             ):
-                self.expanded.add(path.rpartition("/")[0])
-                self.action_reload(path)
+                self._show(path)
             return done
 
         await self._with_path("New directory", f"{directory}/" if directory else "", create)
@@ -567,7 +583,7 @@ class ConfigScreen(_Actions):
                 lambda: self.service.rename(self.config_name, entry.path, path),
                 f"{entry.path} renamed to {path}",
             ):
-                self.action_reload(path)
+                self._show(path)
             return done
 
         title = f"Rename {entry.path}"
@@ -611,7 +627,7 @@ class ConfigScreen(_Actions):
                 lambda: self.service.import_file(self.config_name, path, values["source"]),
                 f"{values['source']} imported as {path}",
             ):
-                self.action_reload(path)
+                self._show(path)
             return done
 
         await submit_until_accepted(self.app, FormDialog("Import a file", fields), import_file)

@@ -38,6 +38,7 @@ from qlutui.widgets.dialogs import (
 )
 from qlutui.widgets.diff_view import FileView
 from qlutui.widgets.footer import KeysFooter
+from qlutui.widgets.hanging import start_cut
 from qlutui.widgets.lists import RowTable
 
 if TYPE_CHECKING:
@@ -54,15 +55,58 @@ class WriteFilesScreen(Screen):
     """
     BACKGROUND_WORK: ClassVar[frozenset[str]] = frozenset({"write-run"})
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("w", "write(True)", "Write Changed", id="write.changed"),
-        Binding("s", "write(False)", "Write Selected", id="write.selected"),
-        Binding("d", "show('diff')", "Diff", id="write.diff"),
-        Binding("v", "show('preview')", "Preview", id="write.preview"),
-        Binding("n", "step(1)", "Next", id="write.next"),
-        Binding("p", "step(-1)", "Prev", id="write.prev"),
-        Binding("space", "mark", "Mark", id="write.mark"),
-        Binding("e", "edit_header", "Edit header", id="write.edit_header"),
-        Binding("o", "only_changed", "Only changed", id="write.only_changed"),
+        # the tooltip is what `?` says: the key bar has room only for the short name
+        Binding(
+            "w",
+            "write(True)",
+            "Write Changed",
+            id="write.changed",
+            tooltip="Write Changed: every file that differs from the state",
+        ),
+        Binding(
+            "s",
+            "write(False)",
+            "Write Selected",
+            id="write.selected",
+            tooltip="Write Selected: marked rows, else the cursor's row",
+        ),
+        Binding(
+            "d",
+            "show('diff')",
+            "Diff",
+            id="write.diff",
+            tooltip="Diff: the cursor's file against the head-node's copy",
+        ),
+        Binding(
+            "v",
+            "show('preview')",
+            "Preview",
+            id="write.preview",
+            tooltip="Preview: the cursor's file as it would be written",
+        ),
+        Binding("n", "step(1)", "Next", id="write.next", tooltip="Next file row"),
+        Binding("p", "step(-1)", "Prev", id="write.prev", tooltip="Previous file row"),
+        Binding(
+            "space",
+            "mark",
+            "Mark",
+            id="write.mark",
+            tooltip="Mark / unmark the row for Write Selected (class: all)",
+        ),
+        Binding(
+            "e",
+            "edit_header",
+            "Edit header",
+            id="write.edit_header",
+            tooltip="Edit header of the cursor's file (the hosts table)",
+        ),
+        Binding(
+            "o",
+            "only_changed",
+            "Only changed",
+            id="write.only_changed",
+            tooltip="Only changed: hide the unchanged files, or show all",
+        ),
         Binding("ctrl+r", "reload", "Reload", id="write.reload"),
     ]
 
@@ -131,9 +175,11 @@ class WriteFilesScreen(Screen):
         table = self.table
         current = self._current()
         table.clear()
-        for row in self._visible():
-            table.add_row(*self._cells(row))
         visible = self._visible()
+        cells = [self._cells(row) for row in visible]
+        room = self._path_room(cells)
+        for *fixed, path in cells:
+            table.add_row(*fixed, start_cut(path, room))
         if current in visible:
             table.move_cursor(row=visible.index(current))
         shown = self._shown()
@@ -151,6 +197,20 @@ class WriteFilesScreen(Screen):
             line = f"{len(shown)} files: {summary}"
         self._status(line)
         self._show_current()
+
+    def _path_room(self, cells: list[tuple[str, ...]]) -> int:
+        """The cells the Path column has beside the others at the screen's width (room kept
+        for the scroll bar): a head-node's paths differ at their ends, which must show."""
+        table, pad = self.table, 2 * self.table.cell_padding
+        heads = [str(column.label) for column in table.columns.values()][:-1]
+        used = sum(
+            max([len(head), *(len(row[i]) for row in cells)]) + pad for i, head in enumerate(heads)
+        )
+        return max(self.size.width - used - pad - table.styles.scrollbar_size_vertical, 12)
+
+    def on_resize(self) -> None:
+        if self.rows:
+            self._fill()
 
     def _cells(self, row: Row) -> tuple[str, str, str, str, str]:
         if isinstance(row, str):

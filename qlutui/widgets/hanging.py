@@ -5,7 +5,8 @@ continue with a hanging indent: a detail row `Description: a long text ...` cont
 its value, not under the label; a report line continues a little right of where it starts.
 A word longer than a whole line (a long path) is either broken after a '/' (its parts stay
 whole), or, with `cut_long`, kept on one line cut in its middle so both its start and its
-end (the file name, `line:col`) stay visible. `middle_cut` is that cut for one line of text.
+end (the file name, `line:col`) stay visible. `middle_cut` is that cut for one line of text;
+`start_cut` keeps only the end (a path in a table cell).
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ def middle_cut(text: str, width: int) -> str:
         return text[-width:] if width > 0 else ""
     head = width // 2
     return text[:head] + ELLIPSIS + text[len(text) - (width - 1 - head) :]
+
+
+def start_cut(text: str, width: int) -> str:
+    """`text` in at most `width` cells, its start cut when longer: a path keeps its end."""
+    if len(text) <= width:
+        return text
+    return ELLIPSIS + text[len(text) - width + 1 :] if width > 1 else text[len(text) - width :]
 
 
 Line = str | tuple[str, int]  # a line, or a line and its own hang

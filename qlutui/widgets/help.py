@@ -18,7 +18,7 @@ from textual.widgets import Static
 NAVIGATION = [
     ("up / down", "Move the cursor; pgup / pgdn a page"),
     ("home / end", "First / last row of a list, table or tree"),
-    ("left / right", "Fold / unfold a tree node; move in a field"),
+    ("left / right", "Fold / unfold a tree; move in a field; scroll a log"),
     ("enter", "Open or choose the item under the cursor; next field"),
     ("space", "Tick or untick [ ] / [x] the item under the cursor"),
     ("tab / shift+tab", "Next / previous field or pane"),
@@ -90,8 +90,12 @@ def described_bindings(screen: Screen) -> list[tuple[list[str], ActiveBinding]]:
 
 
 def key_rows(screen: Screen) -> list[tuple[str, str]]:
-    """(keys, description) rows for the help screen of `screen`."""
-    return [(" / ".join(keys), a.binding.description) for keys, a in described_bindings(screen)]
+    """(keys, description) rows for the help screen of `screen`: a binding's tooltip, when
+    it has one, says more than the key bar's short description (what the key acts on)."""
+    return [
+        (" / ".join(keys), a.binding.tooltip or a.binding.description)
+        for keys, a in described_bindings(screen)
+    ]
 
 
 class HelpScreen(ModalScreen[None]):

@@ -5,12 +5,15 @@ Lines arrive through `feed(lines)` from any task or thread. They are buffered an
 most once every `batch_ms` with a single `Log.write_lines` call, so a build printing
 thousands of lines a second costs the UI ~20 writes a second and typing stays responsive.
 The widget keeps at most `max_lines` lines; toggling a filter re-renders from the job's lines
-(or, without a job, from the last `max_lines` lines fed).
+(or, without a job, from the last `max_lines` lines fed). Long lines run past the right edge
+(left / right scroll there) unless Wrap is on: then each line is cut into pieces of the log's
+width as it is written, and the log re-rendered when Wrap is toggled or the width changes; the
+streaming path pays for that only while Wrap is on.
 
 A screen hosting a LogPane adds `LogPane.BINDINGS` to its own BINDINGS (so the keys work
-wherever the focus is on that screen) and forwards `action_toggle_stream` /
-`action_toggle_follow` to the pane; the pane's own copies of the bindings work when the log
-itself has the focus.
+wherever the focus is on that screen) and forwards `action_toggle_stream`,
+`action_toggle_follow` and `action_toggle_wrap` to the pane; the pane's own copies of the
+bindings work when the log itself has the focus.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
-from rich.cells import cell_len
+from rich.cells import cell_len, chop_cells
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -54,6 +57,20 @@ def format_line(line: LogLine, many_targets: bool) -> str:
     mark = "* " if line.stream == MESSAGE else ""
     where = f"{line.target}: " if many_targets and line.target else ""
     return f"{where}{mark}{line.text}"
+
+
+def wrapped(texts: Iterable[str], width: int) -> list[str]:
+    """The lines cut into pieces of at most `width` cells, as the log shows them: printable
+    ASCII (nearly every line) by slicing, any other line after Log's own processing (tabs
+    expanded, control characters replaced) by its cells."""
+    pieces: list[str] = []
+    for text in texts:
+        if text.isascii() and text.isprintable():
+            pieces += [text[i : i + width] for i in range(0, len(text), width)] or [""]
+        else:
+            for line in text.splitlines() or [""]:
+                pieces += chop_cells(Log._process_line(line), width) or [""]
+    return pieces
 
 
 def progress_bar(fraction: float, width: int, ascii_only: bool) -> str:
@@ -113,10 +130,42 @@ class LogPane(Widget):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", f"toggle_stream('{STDOUT}')", "Stdout", id="log.stdout"),
-        Binding("e", f"toggle_stream('{STDERR}')", "Stderr", id="log.stderr"),
-        Binding("m", f"toggle_stream('{MESSAGE}')", "Messages", id="log.messages", show=False),
-        Binding("f", "toggle_follow", "Follow", id="log.follow"),
+        Binding(
+            "o",
+            f"toggle_stream('{STDOUT}')",
+            "Stdout",
+            id="log.stdout",
+            tooltip="Stdout lines of the log: show / hide",
+        ),
+        Binding(
+            "e",
+            f"toggle_stream('{STDERR}')",
+            "Stderr",
+            id="log.stderr",
+            tooltip="Stderr lines of the log: show / hide",
+        ),
+        Binding(
+            "m",
+            f"toggle_stream('{MESSAGE}')",
+            "Messages",
+            id="log.messages",
+            show=False,
+            tooltip="qlutui's own lines of the log (* ...): show / hide",
+        ),
+        Binding(
+            "f",
+            "toggle_follow",
+            "Follow",
+            id="log.follow",
+            tooltip="Follow: keep the log at its newest line, or stay",
+        ),
+        Binding(
+            "w",
+            "toggle_wrap",
+            "Wrap",
+            id="log.wrap",
+            tooltip="Wrap long lines on / off (off: tab, then left/right)",
+        ),
     ]
 
     def __init__(
@@ -132,6 +181,8 @@ class LogPane(Widget):
         self.max_lines = max_lines
         self.streams = set(STREAMS)
         self.follow = True
+        self.wrap = False
+        self._wrapped_at = 0  # the width the shown lines were wrapped to
         self.job: Job | None = None
         self.title = ""
         self.many_targets = False
@@ -190,6 +241,8 @@ class LogPane(Widget):
             texts = [format_line(line, many) for line in lines if line.stream in streams]
         else:  # format_line of one target, every stream shown: the flood's common case
             texts = [t if s != MESSAGE else f"* {t}" for _, _, s, t in lines]
+        if self.wrap:
+            texts = wrapped(texts, self._wrapped_at)
         texts = texts[-self.max_lines :]
         if texts:
             self.writes += 1
@@ -222,6 +275,7 @@ class LogPane(Widget):
         source = self.job.lines() if self.job is not None else self._fed
         self.log_widget.clear()
         self.shown = 0
+        self._wrapped_at = self._wrap_width()
         self._write(source)
         self._render_footer()
 
@@ -238,10 +292,22 @@ class LogPane(Widget):
             self.log_widget.scroll_end(animate=False)
         self._render_footer()
 
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+        self.rerender()
+
+    def _wrap_width(self) -> int:
+        """The log's width less a vertical scroll bar (there or not): no line is cut twice
+        when one appears."""
+        log = self.log_widget
+        return max(log.outer_size.width - log.styles.scrollbar_size_vertical, 10)
+
     # -- header and footer -------------------------------------------------------------
 
     def on_resize(self) -> None:
         self.render_header()  # the title and the bar are fitted to the width
+        if self.wrap and self._wrap_width() != self._wrapped_at:
+            self.rerender()
 
     def render_header(self) -> None:
         """Also called by the host screen when the job's state changes (at once, not at the
@@ -278,4 +344,5 @@ class LogPane(Widget):
 
         parts = [f"{flag(s in self.streams)} {name}" for s, name in STREAMS.items()]
         parts.append(f"{flag(self.follow)} follow")
+        parts.append(f"{flag(self.wrap)} wrap")
         self.query_one("#log-footer", Static).update("  ".join(parts), layout=False)

@@ -99,6 +99,30 @@ def test_new_put_cat_ls_chmod_mkdir_rm(config: Path, capsys: pytest.CaptureFixtu
     assert "site" not in rootfs["configs"]
 
 
+def test_put_makes_a_new_boot_script_executable(config: Path) -> None:
+    """A new file in init.d is a boot script: 0755 unless --mode says otherwise; elsewhere
+    0644; an existing file keeps its mode."""
+    script, plain, notes = "lib/qlustar/init.d/50-new", "lib/qlustar/init.d/60-plain", "etc/x"
+    empty = config.parent / "empty"
+    empty.write_bytes(b"")
+    paths = (script, plain, notes)
+
+    def modes() -> set[tuple[int, ...]]:
+        return {
+            tuple(on(config, node, f"ntp-tweaks/{rel}").stat().st_mode & 0o777 for rel in paths)
+            for node in HEADNODES
+        }
+
+    assert cli(config, "put", "ntp-tweaks", script, "--from", str(empty)) == 0
+    assert cli(config, "put", "ntp-tweaks", plain, "--from", str(empty), "--mode", "644") == 0
+    assert cli(config, "put", "ntp-tweaks", notes, "--from", str(empty)) == 0
+    assert modes() == {(0o755, 0o644, 0o644)}
+    assert cli(config, "chmod", "ntp-tweaks", script, "700") == 0
+    assert run(config, "put", "ntp-tweaks", script, stdin="#!/bin/sh\n").returncode == 0
+    assert modes() == {(0o700, 0o644, 0o644)}
+    assert "0755 in lib/qlustar/init.d/" in " ".join(run(config, "put", "--help").stdout.split())
+
+
 def test_sync_makes_the_headnodes_agree(config: Path, capsys: pytest.CaptureFixture) -> None:
     assert cli(config, "sync", "gpu-setup", "--from", "beosrv-c") == 0
     out = capsys.readouterr().out

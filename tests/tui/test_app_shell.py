@@ -330,6 +330,8 @@ async def test_help_lists_the_keys_of_the_current_screen(demo: Path) -> None:
             "k                Kill",
             "o                Stdout",
             "f                Follow",
+            "w                Wrap long lines on / off (off: tab, then left/right)",
+            "left / right     Fold / unfold a tree; move in a field; scroll a log",
             "?                Keys",
             "esc              Back",
         ):
@@ -536,7 +538,12 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
         await pilot.press("e")  # stderr off, with the focus in the job list
         assert "beosrv-c: W: slow mirror" not in pane.log_widget.lines
         keys = screen.query_one(KeysFooter).render().plain
-        assert keys.startswith(" k Kill  o Stdout ") and keys.endswith("  ^p Palette ")  # fits
+        assert keys.startswith("k Kill o Stdout ") and keys.endswith("  ^p Palette ")  # fits
+        assert " f Follow w Wrap " in keys
+        await pilot.press("w")  # wrap, with the focus in the job list
+        assert pane.wrap and "[x] wrap" in screen_text(app)
+        await pilot.press("w")
+        assert not pane.wrap
         assert kill_key(screen).enabled
         await pilot.press("k")
         assert isinstance(app.screen, Confirm)

@@ -15,7 +15,7 @@ from waiting import until
 
 import qlutui
 from qlutui.backend.job_records import MESSAGE, STDERR, STDOUT, LogLine
-from qlutui.widgets.log_pane import LogPane, format_line, progress_bar
+from qlutui.widgets.log_pane import LogPane, format_line, progress_bar, wrapped
 
 
 class Harness(App):
@@ -121,6 +121,42 @@ async def test_filters_rerender_and_follow_mode() -> None:
         await pilot.press("f")
         await pilot.pause()
         assert log.scroll_y == log.max_scroll_y
+
+
+async def test_wrap_cuts_long_lines_to_the_width_and_back() -> None:
+    """Wrap off: a long line runs past the edge. On: every piece fits the log beside a
+    scroll bar, live lines too, re-cut when the width changes; off again: as fed."""
+    long = LogLine(1.0, "beosrv-c", STDOUT, "/srv/apps/chroots/" + "x" * 180 + " END")
+    app = Harness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LogPane)
+        pane.feed([*lines(3), long])
+        await pilot.pause(0.1)
+        log = pane.log_widget
+        assert list(log.lines)[-1] == long.text and log.virtual_size.width > 80
+        log.focus()
+        await pilot.press("w")
+        width = log.outer_size.width - log.styles.scrollbar_size_vertical
+        shown = list(log.lines)
+        assert shown[:3] == ["line 0", "line 1", "* line 2"]
+        assert "".join(shown[3:]) == long.text and len(shown) == 3 + -(-len(long.text) // width)
+        assert max(map(len, shown)) == width and log.virtual_size.width <= width
+        assert "[x] wrap" in str(app.query_one("#log-footer").render())
+        pane.feed([long])  # a live line is wrapped as it comes
+        await pilot.pause(0.1)
+        assert "".join(list(log.lines)[len(shown) :]) == long.text
+        await pilot.resize_terminal(120, 24)
+        await until(pilot, lambda: max(map(len, log.lines)) > width, "the wider wrap")
+        assert max(map(len, log.lines)) <= log.outer_size.width - 2
+        await pilot.press("w")
+        assert list(log.lines)[-2:] == [long.text, long.text]
+
+
+def test_wrapped_cuts_by_cells_after_the_logs_own_processing() -> None:
+    assert wrapped(["abcdef", "ab"], 4) == ["abcd", "ef", "ab"]
+    assert wrapped(["a\tb"], 4) == ["a   ", "    ", "b"]  # the tab expanded to 8, as shown
+    assert wrapped(["\u6f22\u5b57\u6f22"], 4) == ["\u6f22\u5b57", "\u6f22"]  # 2 cells each
+    assert wrapped([""], 4) == [""]
 
 
 def test_line_format_and_progress_bar() -> None:

@@ -163,6 +163,42 @@ async def test_files_edit_exec_bit_and_boot_order(cluster: Cluster) -> None:
         assert keys.query_one("#dialog").border_title == "Keys: Boot order of ntp-tweaks"
 
 
+async def test_new_file_is_shown_selected_and_opened_in_the_editor(cluster: Cluster) -> None:
+    """From the top of the tree: the directories above the new file open, the cursor is on it
+    and the editor is open on it; in init.d it is a boot script, executable at once."""
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        await open_rootfs(pilot)
+        await pilot.press("down", "o")
+        config = await on_screen(pilot, ConfigScreen)
+        await until(pilot, lambda: len(labels(config)) == 3, "the top of the tree")
+        await pilot.press("n")
+        await on_screen(pilot, FormDialog, "the New file form")
+        await pilot.press(*"lib/qlustar/init.d/50-new", "enter")
+        editor = await on_screen(pilot, EditScreen, "the editor on the new file")
+        assert editor.opened.path == "lib/qlustar/init.d/50-new"
+        await pilot.press(*"#!/bin/sh", "ctrl+s")
+        await until(pilot, lambda: editor.saved, "the save")
+        await pilot.press("escape")
+        await on_screen(pilot, ConfigScreen)
+        tree = config.query_one(FileTree)
+        await until(pilot, lambda: tree.cursor_node.data.path.endswith("50-new"), "the cursor")
+        assert str(tree.cursor_node.label) == "50-new*  (0755, 9 B)"
+        for node in HEADNODES:
+            script = on(cluster, node, "ntp-tweaks/lib/qlustar/init.d/50-new")
+            assert script.stat().st_mode & 0o777 == 0o755 and script.read_text() == "#!/bin/sh"
+
+        await pilot.press("home", "n")  # elsewhere: a plain file
+        await on_screen(pilot, FormDialog, "the New file form")
+        await pilot.press(*"etc/site/notes", "enter")
+        await on_screen(pilot, EditScreen, "the editor on the new file")
+        await pilot.press("escape")
+        await on_screen(pilot, ConfigScreen)
+        await until(pilot, lambda: tree.cursor_node.data.path == "etc/site/notes", "the cursor")
+        assert (
+            on(cluster, HEADNODES[0], "ntp-tweaks/etc/site/notes").stat().st_mode & 0o777 == 0o644
+        )
+
+
 async def test_renaming_a_directory_into_itself_is_refused_in_one_line(cluster: Cluster) -> None:
     before = sorted(str(p) for p in on(cluster, HEADNODES[0], "ntp-tweaks").rglob("*"))
     async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:

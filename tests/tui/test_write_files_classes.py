@@ -23,6 +23,7 @@ from qlutui.screens.jobs import JobsScreen
 from qlutui.screens.write_files import WriteFilesScreen
 from qlutui.widgets.dialogs import Confirm, FormDialog
 from qlutui.widgets.diff_view import FileView
+from qlutui.widgets.help import HelpScreen
 
 SIZE = (80, 24)
 
@@ -45,6 +46,25 @@ async def open_write_files(pilot) -> WriteFilesScreen:
     screen = pilot.app.screen
     await until(pilot, lambda: bool(screen.rows), "the comparison")
     return screen
+
+
+async def test_paths_show_their_ends_and_keys_say_what_they_act_on(cluster: Cluster) -> None:
+    """At 80 columns a head-node's two Known Hosts rows differ in the Path column (its start
+    is cut, not its end), and `?` says what Next, Prev and Mark act on."""
+    async with QlutuiApp(cluster).run_test(size=SIZE) as pilot:
+        screen = await open_write_files(pilot)
+        table = screen.table
+        paths = [str(table.get_row_at(i)[4]) for i in range(1, 3)]
+        assert paths == ["\u2026files/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts"]
+        assert table.virtual_size.width <= SIZE[0]  # nothing past the right edge
+        await pilot.resize_terminal(120, 24)
+        await until(pilot, lambda: "qlustar" in str(table.get_row_at(1)[4]), "the wider path")
+        assert str(table.get_row_at(1)[4]) == "/etc/qlustar/common/image-files/ssh/ssh_known_hosts"
+        await pilot.press("question_mark")
+        await on_screen(pilot, HelpScreen, "the keys")
+        keys = str(pilot.app.screen.query_one("#keys", Static).content)
+        assert "Next file row" in keys and "Previous file row" in keys
+        assert "Mark / unmark the row for Write Selected" in keys
 
 
 async def test_header_edit_and_a_class_written_whole(cluster: Cluster, tmp_path: Path) -> None:
