@@ -29,6 +29,7 @@ from qlutui.model.versions import (
     choices,
     default_choice,
     describe,
+    describe_token,
     parse_version,
     upgrade_preview,
 )
@@ -148,6 +149,10 @@ class ImagesService:
     def version_text(self, state: ImagesState, image: Image) -> str:
         """`13 → 13.1.1 (follows feature releases)`, `13.1.1 (pinned)` ..."""
         return describe(parse_version(image.version), state.catalog.releases(image.flavour))
+
+    def version_token(self, state: ImagesState, image: Image) -> str:
+        """`13->13.1.1`, `13.1.1`, `13->none`: the version as one word (a CLI table)."""
+        return describe_token(parse_version(image.version), state.catalog.releases(image.flavour))
 
     def addable_modules(self, state: ImagesState, name: str) -> list[str]:
         """Modules not chosen yet and offered for the image's flavour and resolved release."""

@@ -185,8 +185,8 @@ def list_hosts(cluster: Any, args: argparse.Namespace) -> None:
     inv = state.inventory
     hosts = _chosen(inv, args)
     primary = next((n.name for n in inv.networks if n.primary), "?")
-    rows = [[h.name, h.ips.get(primary, ""), h.image or "-", " ".join(h.ips)] for h in hosts]
-    text = commands.table(rows, ["NAME", f"IP ({primary})", "IMAGE", "NETWORKS"])
+    rows = [[h.name, h.ips.get(primary, ""), h.image, " ".join(h.ips)] for h in hosts]
+    text = commands.table(rows, ["NAME", f"IP({primary})", "IMAGE", "NETWORKS"])
     commands.emit(args, _host_data(inv, hosts), text if rows else "no hosts")
 
 

@@ -53,7 +53,7 @@ def test_list_and_show(config: Path, capsys: pytest.CaptureFixture) -> None:
     assert [h["name"] for h in listed] == ["beo-01", "beo-02", "beo-03", "login-c"]
     assert listed[0]["ips"]["boot"] == "127.52.1.11"
     text = cli(config, capsys, "hosts", "list")
-    assert text.splitlines()[0].split() == ["NAME", "IP", "(boot)", "IMAGE", "NETWORKS"]
+    assert text.splitlines()[0].split() == ["NAME", "IP(boot)", "IMAGE", "NETWORKS"]
     assert len(text.splitlines()) == 52
     shown = json.loads(cli(config, capsys, "hosts", "show", "login-c", "--json"))
     assert shown[0]["names"]["extern"] == ["login-c-ext", "login", "gateway", "www"]
