@@ -171,12 +171,13 @@ def _chosen(inv: Any, args: argparse.Namespace) -> list[Any]:
     if not args.hosts:
         return list(inv.hosts)
     from qlutui.errors import InvalidInput
+    from qlutui.model.names import no_such
     from qlutui.model.noderange import folded
 
     names = _names(args)
     by_name = {h.name: h for h in inv.hosts}
     if missing := [n for n in names if n not in by_name]:
-        raise InvalidInput(f"no host named {folded(missing)} in the inventory")
+        raise InvalidInput(no_such("host", folded(missing), "in the inventory"))
     return [by_name[n] for n in names]
 
 
