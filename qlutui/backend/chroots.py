@@ -53,7 +53,7 @@ from qlutui.model.chroots import (
     misplaced,
 )
 from qlutui.model.images import Image, images_from_dict
-from qlutui.model.names import check_line, check_name, shown
+from qlutui.model.names import check_line, check_name, no_such, shown
 from qlutui.model.versions import parse_version
 
 CREATE, CLONE, RENAME, REMOVE, RUN, ADD_TASKS, RELEASE = (
@@ -161,7 +161,7 @@ class ChrootsState:
         try:
             return self.chroots[name]
         except KeyError:
-            raise InvalidInput(f"no chroot named {shown(name)}") from None
+            raise InvalidInput(no_such("chroot", name)) from None
 
     def users(self, name: str) -> list[str]:
         """The images that use the chroot, sorted."""

@@ -24,7 +24,6 @@ from qlutui.backend.config import Config, load_config
 from qlutui.backend.jobs import JobManager
 from qlutui.backend.store import AREAS, Store
 from qlutui.backend.transport import Transport, open_transport
-from qlutui.errors import InvalidInput
 from qlutui.model.catalog import Catalog
 from qlutui.model.inventory import Inventory
 
@@ -145,10 +144,7 @@ class Cluster:
         return Catalog.from_dict(self.store.load("catalog").data)
 
     def check_headnode(self, name: str) -> str:
-        if name not in self.headnode_names:
-            known = ", ".join(self.headnode_names)
-            raise InvalidInput(f"unknown head-node '{name}' (configured: {known})")
-        return name
+        return self.config.headnode(name).name  # an unknown one refused there
 
     async def aclose(self) -> None:
         if "jobs" in self.__dict__:  # only when the job manager was ever created

@@ -20,7 +20,7 @@ from typing import Any
 
 from qlutui.backend.store import parse_toml
 from qlutui.errors import ConfigError, InvalidInput
-from qlutui.model.names import check_name
+from qlutui.model.names import check_name, shown
 
 SEARCH_PATHS = (Path("config.toml"), Path("/etc/qlutui/config.toml"))
 ENV_VAR = "QLUTUI_CONFIG"
@@ -177,7 +177,7 @@ class Config:
             if headnode.name == name:
                 return headnode
         known = ", ".join(h.name for h in self.headnodes)
-        raise InvalidInput(f"unknown head-node '{name}' (configured: {known})")
+        raise InvalidInput(f"unknown head-node {shown(name)} (configured: {known})")
 
 
 def find_config(explicit: str | Path | None = None) -> Path:

@@ -22,13 +22,14 @@ from qlutui.model import images as rules
 from qlutui.model.catalog import Catalog, parse_module_package
 from qlutui.model.chroots import Chroot, chroots_from_dict
 from qlutui.model.images import Image, images_from_dict
-from qlutui.model.names import check_name, counted, name_problem, shown
+from qlutui.model.names import check_name, counted, name_problem, no_such, shown
 from qlutui.model.noderange import folded
 from qlutui.model.versions import (
     Move,
     choices,
     default_choice,
     describe,
+    describe_token,
     parse_version,
     upgrade_preview,
 )
@@ -57,7 +58,7 @@ class ImagesState:
         try:
             return self.images[name]
         except KeyError:
-            raise InvalidInput(f"no image named {shown(name)}") from None
+            raise InvalidInput(no_such("image", name)) from None
 
 
 def hosts_text(hosts: list[str]) -> str:
@@ -148,6 +149,10 @@ class ImagesService:
     def version_text(self, state: ImagesState, image: Image) -> str:
         """`13 → 13.1.1 (follows feature releases)`, `13.1.1 (pinned)` ..."""
         return describe(parse_version(image.version), state.catalog.releases(image.flavour))
+
+    def version_token(self, state: ImagesState, image: Image) -> str:
+        """`13->13.1.1`, `13.1.1`, `13->none`: the version as one word (a CLI table)."""
+        return describe_token(parse_version(image.version), state.catalog.releases(image.flavour))
 
     def addable_modules(self, state: ImagesState, name: str) -> list[str]:
         """Modules not chosen yet and offered for the image's flavour and resolved release."""
@@ -366,14 +371,14 @@ class ImagesService:
         ):
             raise InvalidInput(problem)
         if changed("chroot") and image.chroot and image.chroot not in state.chroots:
-            raise InvalidInput(f"no chroot named {shown(image.chroot)}")
+            raise InvalidInput(no_such("chroot", image.chroot))
         mismatch = self.chroot_mismatch(state, image.flavour, image.chroot)
         if changed("flavour", "chroot") and mismatch and not force:
             raise Refused(f"{mismatch}: confirm to assign it anyway (--force)")
         if changed("rootfs"):
             for config in image.rootfs:
                 if config not in state.rootfs_configs:
-                    raise InvalidInput(f"no root-fs config named {shown(config)} in rootfs.toml")
+                    raise InvalidInput(no_such("root-fs config", config, "in rootfs.toml"))
 
     def _put(self, state: ImagesState, old: Image, new: Image) -> ImagesState:
         """Save the fields of `new` that differ from `old` (the other keys keep their

@@ -18,6 +18,7 @@ INTERRUPTED = "Interrupted"
 # signal from anything else is Failed, its reason naming the signal ("... killed by signal 9").
 KILLED = "Killed"
 STATES = (PENDING, RUNNING, FAILED, ERRORS, SUCCESS, INTERRUPTED, KILLED)
+JOB_STATES = (RUNNING, SUCCESS, FAILED, KILLED, INTERRUPTED, ERRORS)  # a job's (not a target's)
 STDOUT, STDERR, MESSAGE = "stdout", "stderr", "message"
 
 

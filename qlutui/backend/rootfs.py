@@ -42,7 +42,7 @@ from qlutui.errors import (
     Refused,
     TransportError,
 )
-from qlutui.model.names import check_line, check_name, name_problem, shown
+from qlutui.model.names import check_line, check_name, name_problem, no_such, shown
 from qlutui.model.rootfs import (
     INITD,
     Clash,
@@ -133,7 +133,7 @@ class RootfsState:
         try:
             return self.configs[name]
         except KeyError:
-            raise InvalidInput(f"no root-fs config named {shown(name)}") from None
+            raise InvalidInput(no_such("root-fs config", name)) from None
 
     def manifest(self, name: str) -> Manifest:
         """The config's entries on the first head-node that has it."""
@@ -405,7 +405,7 @@ class RootfsService:
         state.config(name)
         wanted = set(images)
         if unknown := sorted(wanted - set(state.images)):
-            raise InvalidInput(f"no image named {shown(unknown[0])}")
+            raise InvalidInput(no_such("image", unknown[0]))
 
         def mutate(doc) -> None:
             for image, entry in doc["images"].items():

@@ -21,7 +21,7 @@ from qlutui.backend.cluster import Cluster
 from qlutui.errors import ConfigError, InvalidInput, QlutuiError
 from qlutui.model.generated import Preview, split
 from qlutui.model.inventory import Inventory, ip_key
-from qlutui.model.names import check_line, shown
+from qlutui.model.names import check_line, no_such, shown
 from qlutui.model.sshfiles import (
     FILES,
     MODES,
@@ -279,7 +279,7 @@ class SSHFilesService:
         addresses = addresses or {}
         unknown = [n for n in [*wanted, *addresses] if n not in by_name]
         if unknown:
-            raise InvalidInput(f"no host named {shown(unknown[0])} in the inventory")
+            raise InvalidInput(no_such("host", unknown[0], "in the inventory"))
         for name, (ip, _) in addresses.items():
             if ip_key(ip) is None:
                 raise InvalidInput(f"{name}: {shown(ip)} is not a plain IP address")

@@ -3,7 +3,8 @@
 Every state file is read as the services read it: malformed TOML (path:line:col), entries the
 model refuses (the first per file, as a service would stop there), the inventory's clashes,
 keys no qlutui field reads (a typo such as `chrot` would otherwise go unnoticed), and chroots
-whose path is not `<chroots_base>/<name>` (every chroot operation refuses them). The
+whose path is not `<chroots_base>/<name>` (every chroot operation refuses them); those
+name the line of their key or table (`path:line:`, as a syntax error does). The
 generated files are checked by their classes (`backend/files/`); `ssh_files_problems` says
 what `ssh write` would refuse in the SSH files, as `check_files` finds it.
 `chroot_problems` and `rootfs_problems` add what only the head-nodes can tell: ready chroots
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qlutui.backend.store import Store
@@ -28,6 +30,7 @@ from qlutui.model.names import label
 from qlutui.model.rootfs import configs_from_dict
 from qlutui.model.schema import unknown_keys
 from qlutui.model.sshfiles import Refusal, check_files, options_from_toml
+from qlutui.model.toml_lines import lines_of
 
 if TYPE_CHECKING:
     from qlutui.backend.cluster import Cluster
@@ -55,13 +58,29 @@ def area_problems(store: Store, area: str, chroots_base: str) -> list[str]:
     try:
         parsed = PARSERS[area](data)
     except InvalidInput as exc:
-        problems = [f"{path}: {exc}"]
+        keyed, problems = [str(exc)], []
     else:
         clashes = check_unique(parsed) if isinstance(parsed, Inventory) else []
-        problems = [f"{path}: {clash}" for clash in clashes]
+        keyed, problems = [], [f"{path}: {clash}" for clash in clashes]
         if area == "chroots":
-            problems += [f"{path}: {line}" for line in _misplaced(parsed, chroots_base)]
-    return problems + [f"{path}: unknown key {key} (not used)" for key in unknown_keys(area, data)]
+            keyed += _misplaced(parsed, chroots_base)
+    keyed += [f"unknown key {key} (not used)" for key in unknown_keys(area, data)]
+    return problems + _placed(path, keyed)
+
+
+def _placed(path: Path, problems: list[str]) -> list[str]:
+    """`path:line: problem`, the line of the key or table the problem names (the text
+    scanned only when there is a problem to place)."""
+    if not problems:
+        return []
+    try:
+        lines = lines_of(path.read_text(encoding="utf-8"), problems)
+    except (OSError, UnicodeDecodeError):  # changed since it was loaded: no line then
+        lines = [None] * len(problems)
+    return [
+        f"{path}:{line}: {problem}" if line else f"{path}: {problem}"
+        for problem, line in zip(problems, lines, strict=True)
+    ]
 
 
 def _misplaced(chroots: Mapping[str, Chroot], base: str) -> list[str]:

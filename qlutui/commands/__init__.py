@@ -109,8 +109,10 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
-    """A plain aligned text table; a cell is one line whatever it holds (`printable`)."""
-    cells = [[printable(str(cell)) for cell in row] for row in [header, *rows]]
+    """A plain aligned text table; a cell is one line whatever it holds (`printable`) and an
+    empty one is `-`, so `awk` splits every row into the same columns. Callers keep the
+    cells one token (no spaces, ASCII) except in the last column."""
+    cells = [[printable(str(cell)) or "-" for cell in row] for row in [header, *rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*r).rstrip() for r in cells)

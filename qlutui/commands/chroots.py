@@ -116,12 +116,12 @@ async def list_chroots(cluster: Any, args: argparse.Namespace) -> int:
     problems = await service.tree_problems(state) if args.check else {}
     rows = []
     for d in data:
-        shown = d["state"]
-        if args.check:
+        rows.append([d["name"], d["server"], d["flavour"], d["version"], d["state"], d["path"]])
+        if args.check:  # the problem in words, last: the one column that may hold spaces
             d["problem"] = problems.get(d["name"], "")
-            shown += f" ({d['problem']})" if d["problem"] else ""
-        rows.append([d["name"], d["server"], d["flavour"], d["version"], shown, d["path"]])
+            rows[-1].append(d["problem"])
     header = ["NAME", "SERVER", "FLAVOUR", "VERSION", "STATE", "PATH"]
+    header += ["PROBLEM"] if args.check else []
     commands.emit(args, data, commands.table(rows, header) if rows else "no chroots")
     return 1 if any(problems.values()) else 0
 

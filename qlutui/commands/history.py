@@ -46,9 +46,9 @@ def list_versions(cluster: Any, args: argparse.Namespace) -> None:
 
     area = state_area(args.file)
     versions = _service(cluster).versions(area)
-    rows = [[str(v.number), v.replaced, str(v.size)] for v in versions]
+    rows = [[str(v.number), str(v.size), v.replaced] for v in versions]  # the spaced one last
     text = (
-        commands.table(rows, ["VERSION", "REPLACED (UTC)", "BYTES"])
+        commands.table(rows, ["VERSION", "BYTES", "REPLACED(UTC)"])
         if rows
         else (f"{area}.toml has no previous version")
     )

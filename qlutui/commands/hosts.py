@@ -171,12 +171,13 @@ def _chosen(inv: Any, args: argparse.Namespace) -> list[Any]:
     if not args.hosts:
         return list(inv.hosts)
     from qlutui.errors import InvalidInput
+    from qlutui.model.names import no_such
     from qlutui.model.noderange import folded
 
     names = _names(args)
     by_name = {h.name: h for h in inv.hosts}
     if missing := [n for n in names if n not in by_name]:
-        raise InvalidInput(f"no host named {folded(missing)} in the inventory")
+        raise InvalidInput(no_such("host", folded(missing), "in the inventory"))
     return [by_name[n] for n in names]
 
 
@@ -185,8 +186,8 @@ def list_hosts(cluster: Any, args: argparse.Namespace) -> None:
     inv = state.inventory
     hosts = _chosen(inv, args)
     primary = next((n.name for n in inv.networks if n.primary), "?")
-    rows = [[h.name, h.ips.get(primary, ""), h.image or "-", " ".join(h.ips)] for h in hosts]
-    text = commands.table(rows, ["NAME", f"IP ({primary})", "IMAGE", "NETWORKS"])
+    rows = [[h.name, h.ips.get(primary, ""), h.image, " ".join(h.ips)] for h in hosts]
+    text = commands.table(rows, ["NAME", f"IP({primary})", "IMAGE", "NETWORKS"])
     commands.emit(args, _host_data(inv, hosts), text if rows else "no hosts")
 
 

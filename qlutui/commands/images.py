@@ -90,6 +90,7 @@ def _summary(service: Any, state: Any, name: str) -> dict:
         "flavour": image.flavour,
         "version": image.version,
         "version_text": service.version_text(state, image),
+        "version_token": service.version_token(state, image),
         "resolved": str(release) if (release := release_of(image, state.catalog)) else None,
         "chroot": image.chroot,
         "modules": list(image.modules),
@@ -102,11 +103,17 @@ async def list_images(cluster: Any, args: argparse.Namespace) -> None:
     service, state = await _state(cluster)
     data = [_summary(service, state, name) for name in state.images]
     rows = [
-        [d["name"], d["flavour"], d["version_text"], d["chroot"] or "<None>", str(d["hosts"])]
-        + (["!"] if d["warnings"] else [""])
+        [
+            d["name"],
+            d["flavour"],
+            d["version_token"],
+            d["chroot"],
+            str(d["hosts"]),
+            str(len(d["warnings"])),
+        ]
         for d in data
     ]
-    header = ["NAME", "FLAVOUR", "VERSION", "CHROOT", "HOSTS", ""]
+    header = ["NAME", "FLAVOUR", "VERSION", "CHROOT", "HOSTS", "WARNINGS"]
     commands.emit(args, data, commands.table(rows, header) if rows else "no images")
 
 

@@ -11,11 +11,21 @@ import time
 from typing import Any
 
 from qlutui import commands
+from qlutui.backend.job_records import JOB_STATES, phrase
 
 
 def register(verbs: Any) -> None:
     sub = commands.add_verb(verbs, "jobs", "list, show, follow and kill jobs")
     p = sub.add_parser("list", help="recent jobs, newest first")
+    p.add_argument(
+        "--state",
+        type=_state,
+        metavar="STATE",
+        help=f"only jobs in STATE: {', '.join(JOB_STATES)} (any case)",
+    )
+    p.add_argument(
+        "--kind", metavar="KIND", help="only jobs of KIND (chroots.create) or its area (chroots)"
+    )
     commands.json_flag(p)
     p.set_defaults(handler=list_jobs)
     p = sub.add_parser("show", help="one job's record")
@@ -33,15 +43,30 @@ def register(verbs: Any) -> None:
     p.set_defaults(handler=kill_job)
 
 
+def _state(text: str) -> str:
+    """A job state, in any case (`failed`); another word is a usage error naming them."""
+    for state in JOB_STATES:
+        if state.lower() == text.lower():
+            return state
+    raise argparse.ArgumentTypeError(f"no job state {text!r} (one of: {', '.join(JOB_STATES)})")
+
+
 def _record_dict(record: Any) -> dict:
     return record.to_dict()
 
 
+def _wanted(record: Any, args: argparse.Namespace) -> bool:
+    if args.state and record.state != args.state:
+        return False
+    return not args.kind or args.kind in (record.kind, record.kind.split(".")[0])
+
+
 async def list_jobs(cluster: Any, args: argparse.Namespace) -> None:
     await cluster.jobs.settle()
-    records = cluster.jobs.list()
-    rows = [[r.id, r.kind, r.state, r.title] for r in records]
-    text = commands.table(rows, ["ID", "KIND", "STATE", "TITLE"]) if rows else "no jobs yet"
+    records = [r for r in cluster.jobs.list() if _wanted(r, args)]
+    rows = [[r.id, r.kind, r.state, phrase(r.title)] for r in records]
+    empty = "no matching jobs" if args.state or args.kind else "no jobs yet"
+    text = commands.table(rows, ["ID", "KIND", "STATE", "TITLE"]) if rows else empty
     commands.emit(args, [_record_dict(r) for r in records], text)
 
 

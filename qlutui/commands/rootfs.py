@@ -196,19 +196,33 @@ def _view_dict(view: Any) -> dict:
     }
 
 
+def _agreement(view: Any) -> str:
+    """The head-node agreement as one word for the table (`status` is the sentence):
+    `in-sync`, `only:beosrv-c`, `missing:beosrv-d`, `differs:beosrv-c|beosrv-d` (groups
+    of identical copies), `missing` (on every head-node), `unreachable`."""
+    if not view.present:
+        return "missing" if view.missing else "unreachable"
+    if view.missing:
+        return "missing:" + ",".join(view.missing)
+    if len(view.differs) > 1:
+        return "differs:" + "|".join(",".join(g) for g in view.differs)
+    return "in-sync" if len(view.present) > 1 else f"only:{view.present[0]}"
+
+
 async def list_configs(cluster: Any, args: argparse.Namespace) -> None:
     _, state = await _state(cluster)
-    data = [_view_dict(v) for v in state.configs.values()]
+    views = list(state.configs.values())
+    data = [_view_dict(v) for v in views]
     rows = [
         [
             d["name"],
             str(d["files"]),
-            size_text(d["size"]),
-            ",".join(d["images"]) or "-",
-            d["status"],
+            size_text(d["size"], sep=""),
+            ",".join(d["images"]),
+            _agreement(view),
             d["description"],
         ]
-        for d in data
+        for d, view in zip(data, views, strict=True)
     ]
     header = ["NAME", "FILES", "SIZE", "IMAGES", "HEAD-NODES", "DESCRIPTION"]
     commands.emit(args, data, commands.table(rows, header) if rows else "no root-fs configs")

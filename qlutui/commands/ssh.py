@@ -132,7 +132,7 @@ def list_files(cluster: Any, args: argparse.Namespace) -> None:
         for kind in FILES
     ]
     rows = [[d["file"], str(d["header_lines"]), d["description"]] for d in data]
-    commands.emit(args, data, commands.table(rows, ["FILE", "HEADER LINES", "DESCRIPTION"]))
+    commands.emit(args, data, commands.table(rows, ["FILE", "HEADER-LINES", "DESCRIPTION"]))
 
 
 def _parse_address(text: str) -> tuple[str, tuple[str, int | None]]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from qlutui.errors import InvalidInput, Refused
 from qlutui.model.inventory import Host, Inventory, Network, hostname_problem, ip_key, mac_key
-from qlutui.model.names import counted, label, name_problem, shown
+from qlutui.model.names import counted, label, name_problem, no_such, shown
 from qlutui.model.noderange import folded
 from qlutui.model.sshfiles import key_problem
 
@@ -193,7 +193,7 @@ def set_hosts(inv: Inventory, names: Sequence[str], fields: HostFields) -> Inven
     """The inventory with `fields` applied to each of the hosts `names`."""
     by_name = {h.name: h for h in inv.hosts}
     if unknown := [n for n in names if n not in by_name]:
-        raise InvalidInput(f"no host named {folded(unknown)} in the inventory")
+        raise InvalidInput(no_such("host", folded(unknown), "in the inventory"))
     _check_fields(inv, fields, names[0] if names else "")
     ips = assign_ips(inv, names, fields.ips) if fields.ips else {}
     macs = {net: mac_key(mac) or "" for net, mac in fields.macs.items()}
@@ -284,7 +284,7 @@ def with_image_renamed(inv: Inventory, old: str, new: str) -> Inventory:
 def remove_hosts(inv: Inventory, names: Sequence[str]) -> Inventory:
     known = {h.name for h in inv.hosts}
     if unknown := [n for n in names if n not in known]:
-        raise InvalidInput(f"no host named {folded(unknown)} in the inventory")
+        raise InvalidInput(no_such("host", folded(unknown), "in the inventory"))
     gone = set(names)
     hosts = [h for h in inv.hosts if h.name not in gone]
     return Inventory(inv.networks, hosts, inv.default_host_keys)

@@ -41,7 +41,7 @@ from qlutui.model.inventory import (
     ip_key,
     mac_key,
 )
-from qlutui.model.names import counted, name_problem, shown
+from qlutui.model.names import counted, name_problem, no_such, shown
 from qlutui.model.sshfiles import host_key_problem
 
 KINDS = ("hosts", "dnsmasq", "known_hosts", "ethers")
@@ -664,7 +664,7 @@ class _Work:
                 by_name = self.names.get(name.lower()) if name else None
                 by_ip = self.ips.get(ip) if ip else None
                 if name and by_name is None:
-                    raise _Unusable(f"no host named {name} in the inventory")
+                    raise _Unusable(no_such("host", name, "in the inventory"))
                 if ip and by_ip is None:
                     raise _Unusable(f"no host has the IP {ip}")
                 if by_name and by_ip and by_name[0] != by_ip[0]:

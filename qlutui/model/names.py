@@ -23,6 +23,12 @@ def shown(value: object) -> str:
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 1] + "…"
 
 
+def no_such(what: str, name: str, where: str = "") -> str:
+    """The one not-found message, the name as typed quoted like every value in a message:
+    `no image named 'nosuch'`, `no host named 'gpu-[01-04]' in the inventory`."""
+    return f"no {what} named {shown(name)}" + (f" {where}" if where else "")
+
+
 def label(value: object) -> str:
     """Like `shown`, but a plain printable word is shown without quotes (e.g. "beo-01")."""
     if isinstance(value, str) and value and value.isprintable() and " " not in value:

@@ -198,10 +198,10 @@ def mode_text(kind: str, mode: int) -> str:
     return {"dir": "d", "link": "l", "file": "-"}.get(kind, "?") + stat.filemode(mode)[1:]
 
 
-def size_text(size: float) -> str:
-    """`269 B`, `1.5 KiB` ..."""
+def size_text(size: float, sep: str = " ") -> str:
+    """`269 B`, `1.5 KiB` ... (`sep=""`: `269B`, one word for a table)."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            return f"{int(size)}{sep}{unit}" if unit == "B" else f"{size:.1f}{sep}{unit}"
         size /= 1024
     return ""

@@ -822,7 +822,7 @@ def _networks(kind: str, inv: Inventory, opts: FileOptions) -> list[Network]:
     known = {n.name: n for n in inv.networks}
     unknown = [name for name in opts.networks if name not in known]
     if unknown:
-        names = ", ".join(label(name) for name in unknown)
+        names = ", ".join(shown(name) for name in unknown)
         raise InvalidInput(f"{kind}.networks: unknown network {names}")
     return [known[name] for name in opts.networks]
 

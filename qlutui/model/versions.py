@@ -85,6 +85,15 @@ def describe(choice: Version, releases: Iterable[Version]) -> str:
     return f"{choice} → {target} ({policy(choice)})"
 
 
+def describe_token(choice: Version, releases: Iterable[Version]) -> str:
+    """The choice and what it resolves to as one ASCII word for a table: `13->13.1.1`,
+    `13.1.1` (pinned, available), `13->none` / `12.0.1->none` (resolves to no release)."""
+    resolved = resolve(choice, releases)
+    if resolved is None:
+        return f"{choice}->none"
+    return str(choice) if choice.is_release else f"{choice}->{resolved}"
+
+
 @dataclass(frozen=True)
 class Move:
     """An image whose version would change when a release is added."""

@@ -32,9 +32,12 @@ def test_problems_of_each_kind_then_none_once_fixed(tmp_path: Path) -> None:
     edit(state / "chroots.toml", 'state = "ready"', "state = 5")  # an entry the model refuses
     edit(state / "inventory.toml", 'boot = "127.52.1.2"', 'boot = "127.52.1.1"')  # a clash
     (state / "rootfs.toml").write_text("[configs\n")  # malformed
-    assert cluster.problems() == [  # by file name
-        f"{state}/chroots.toml: chroots.bookworm-base: state: must be text",
-        f"{state}/images.toml: unknown key images.Standard-noble.descripton (not used)",
+    state_line = (state / "chroots.toml").read_text().splitlines().index("state = 5") + 1
+    typo = (state / "images.toml").read_text().splitlines()
+    typo_line = next(i for i, line in enumerate(typo, 1) if line.startswith("descripton ="))
+    assert cluster.problems() == [  # by file name; an entry's or a key's at its line
+        f"{state}/chroots.toml:{state_line}: chroots.bookworm-base: state: must be text",
+        f"{state}/images.toml:{typo_line}: unknown key images.Standard-noble.descripton (not used)",
         f"{state}/inventory.toml: ip '127.52.1.1' used by beosrv-c (boot), beosrv-d (boot)",
         f"{state}/rootfs.toml:1:9: Expected ']' at the end of a table declaration",
     ]

@@ -22,7 +22,38 @@ def test_check_clean_then_a_typo(tmp_path: Path, capsys: pytest.CaptureFixture[s
     images.write_text(images.read_text().replace("chroot =", "chrot =", 1))
     assert main(["--config", str(config), "check", "--json"]) == 1
     assert json.loads(capsys.readouterr().out) == [
-        f"{state}/images.toml: unknown key images.Standard-noble.chrot (not used)"
+        f"{state}/images.toml:6: unknown key images.Standard-noble.chrot (not used)"
+    ]
+
+
+def test_problems_of_keys_name_their_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """An invalid value, an unknown key in an array of tables, one in a table with a quoted
+    name and an unknown SSH setting are each placed on the line of their key, as a TOML
+    syntax error is."""
+    config = init_demo(tmp_path / "demo")
+    present_tree(config)
+    state = config.parent / "state"
+    images, inventory, sshfiles = (state / f"{a}.toml" for a in ("images", "inventory", "sshfiles"))
+    text = images.read_text().replace('version = "12.0.1"', 'version = "twelve"')
+    images.write_text(text + '\n[images."odd one"]\nflavour = "jammy"\nchrot = ""\n')
+    lines = inventory.read_text().splitlines()
+    second = [i for i, line in enumerate(lines) if line == "[[hosts]]"][1]
+    lines.insert(second + 1, "imagee = 'x'")
+    inventory.write_text("\n".join(lines) + "\n")
+    sshfiles.write_text(sshfiles.read_text().replace("[shosts_equiv]", "[shosts_equiv]\nhashd = 1"))
+
+    def at(path: Path, line: str) -> str:
+        return f"{path}:{path.read_text().splitlines().index(line) + 1}:"
+
+    version, chrot = at(images, 'version = "twelve"'), at(images, 'chrot = ""')
+    imagee = at(inventory, "imagee = 'x'")
+    assert main(["--config", str(config), "check"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{version} images.Legacy-jammy: version: invalid version 'twelve': expected x, x.y or"
+        " x.y.z (numbers)",
+        f"{chrot} unknown key images.'odd one'.chrot (not used)",
+        f"{imagee} unknown key hosts[1].imagee (not used)",
+        f"{at(sshfiles, 'hashd = 1')} shosts_equiv: unknown setting 'hashd'",
     ]
 
 
@@ -51,7 +82,8 @@ def test_an_image_on_a_missing_or_failed_chroot_is_a_problem(
         " (no usable tree)"
     ]
     assert main(["--config", str(config), "images", "list"]) == 0
-    assert capsys.readouterr().out.splitlines()[2].rstrip().endswith("!")  # Standard-bookworm
+    warnings = capsys.readouterr().out.splitlines()[2].split()[-1]
+    assert warnings == "1"  # Standard-bookworm's, in the WARNINGS column
 
 
 def test_rootfs_configs_of_one_image_shipping_one_node_path(

@@ -55,7 +55,8 @@ def test_list_check_marks_missing_trees_and_exits_1(
 ) -> None:
     argv = ["--config", str(config), "chroots", "list", "--check"]
     assert main(argv) == 1
-    assert "ready (missing on beosrv-c)" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "  ready  /srv/apps/chroots/bookworm-base  missing on beosrv-c\n" in listed
     tree = config.parent / "headnodes/beosrv-c/srv/apps/chroots/bookworm-base"
     tree.mkdir(parents=True)
     assert main([*argv, "--json"]) == 0

@@ -53,7 +53,7 @@ def test_list_and_show(config: Path, capsys: pytest.CaptureFixture) -> None:
     assert [h["name"] for h in listed] == ["beo-01", "beo-02", "beo-03", "login-c"]
     assert listed[0]["ips"]["boot"] == "127.52.1.11"
     text = cli(config, capsys, "hosts", "list")
-    assert text.splitlines()[0].split() == ["NAME", "IP", "(boot)", "IMAGE", "NETWORKS"]
+    assert text.splitlines()[0].split() == ["NAME", "IP(boot)", "IMAGE", "NETWORKS"]
     assert len(text.splitlines()) == 52
     shown = json.loads(cli(config, capsys, "hosts", "show", "login-c", "--json"))
     assert shown[0]["names"]["extern"] == ["login-c-ext", "login", "gateway", "www"]
@@ -273,9 +273,9 @@ def test_comments_survive_cli_edits(config: Path, capsys: pytest.CaptureFixture)
         (["hosts", "set", "beo-01", "--mac", "boot=zz"], "invalid MAC 'zz'"),
         (["hosts", "set", "beo-01", "--host-key", "ssh-ed25519 AAAAnope"], "host key"),
         (["hosts", "set", "beo-01", "--alias", "boot=beo-02"], "name 'beo-02' used by"),
-        (["hosts", "set", "nope-[1-2]", "--image", ""], "no host named nope-[1-2]"),
-        (["hosts", "rm", "nope"], "no host named nope"),
-        (["hosts", "show", "nope"], "no host named nope"),
+        (["hosts", "set", "nope-[1-2]", "--image", ""], "no host named 'nope-[1-2]'"),
+        (["hosts", "rm", "nope"], "no host named 'nope'"),
+        (["hosts", "show", "nope"], "no host named 'nope'"),
         (["networks", "rm", "ib"], "network ib is used by 51 hosts"),
         (["networks", "add", "ib", "--kind", "ib", "--suffix", "x"], "network ib exists already"),
         (["networks", "add", "x", "--kind", "ib"], "a slave network needs a suffix"),

@@ -46,7 +46,7 @@ def test_list_and_show_json(config: Path, capsys: pytest.CaptureFixture) -> None
     assert shown["rootfs"] == ["ntp-tweaks", "gpu-setup"]
     assert main(["--config", str(config), "images", "list"]) == 0
     text = capsys.readouterr().out
-    assert "Standard-noble     noble     13.1 → 13.1.1 (maintenance releases)" in text
+    assert "Standard-noble     noble     13.1->13.1.1  -              32     0\n" in text
 
 
 def test_versions_and_upgrade_preview(config: Path, capsys: pytest.CaptureFixture) -> None:

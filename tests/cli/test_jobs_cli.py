@@ -186,3 +186,42 @@ async def test_kill_of_a_job_that_ended_unwatched_says_it_had_ended(tmp_path: Pa
     shown = qlutui(config, "show", job_id).stdout.splitlines()
     assert shown[1] == "kind: chroots.clone  state: Success"
     assert len(job_ends(config, job_id)) == 1
+
+
+async def test_list_filters_by_state_and_kind_and_titles_end_without_dots(tmp_path: Path) -> None:
+    config = init_demo(tmp_path / "demo")
+    cluster = Cluster.open(config)
+    try:
+        passed = await cluster.jobs.start(
+            "a.pass", "Passing ...", {"beosrv-c": Plan([{"argv": ["true"]}])}
+        )
+        failed = await cluster.jobs.start(
+            "b.fail", "Failing ...", {"beosrv-c": Plan([{"argv": ["false"]}])}
+        )
+        await passed.wait()
+        await failed.wait()
+    finally:
+        await cluster.aclose()
+    listed = qlutui(config, "list").stdout.splitlines()
+    assert listed[1:] == [
+        f"{failed.id}  b.fail  Failed   Failing",
+        f"{passed.id}  a.pass  Success  Passing",
+    ]
+    assert qlutui(config, "list", "--state", "fAILED").stdout.splitlines()[1:] == [
+        f"{failed.id}  b.fail  Failed  Failing"
+    ]
+    shown = json.loads(qlutui(config, "list", "--state", "success", "--json").stdout)
+    assert [j["id"] for j in shown] == [passed.id]
+    assert shown[0]["title"] == "Passing ..."  # --json: the record as it is
+    assert qlutui(config, "list", "--kind", "a").stdout.splitlines()[1:] == [
+        f"{passed.id}  a.pass  Success  Passing"
+    ]
+    assert qlutui(config, "list", "--kind", "b.fail", "--state", "Running").stdout == (
+        "no matching jobs\n"
+    )
+    bad = qlutui(config, "list", "--state", "done")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.splitlines()[-1] == (
+        "qlutui jobs list: error: argument --state: no job state 'done' "
+        "(one of: Running, Success, Failed, Killed, Interrupted, Errors)"
+    )

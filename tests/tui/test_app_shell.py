@@ -251,7 +251,7 @@ async def test_check_screen_lists_the_problems_and_checks_again(demo: Path) -> N
         await on_screen(pilot, CheckScreen, "the check screen")
         screen = app.screen
         await until(pilot, lambda: screen.problems is not None, "the check")
-        problem = f"{images}: unknown key images.Standard-noble.chrot (not used)"
+        problem = f"{images}:6: unknown key images.Standard-noble.chrot (not used)"  # its line
         assert screen.problems == [problem]
         shown = screen_text(app).replace("\n", "").replace(" ", "")  # wrapped at 80 columns
         assert problem.replace(" ", "") in shown and "1problem;^rchecksagain" in shown

@@ -244,7 +244,7 @@ async def test_a_refused_set_image_opens_its_form_again_then_saves(cluster: Clus
         await dialog(pilot, FormDialog)
         await pilot.press("ctrl+u", *"nosuch-01", "tab", "enter", "down", "enter", "ctrl+s")
         error = await dialog(pilot, ErrorDialog)
-        assert error.message == "no host named nosuch-01 in the inventory"
+        assert error.message == "no host named 'nosuch-01' in the inventory"
         await pilot.press("enter")
         form = await dialog(pilot, FormDialog)
         names, image = form.fields

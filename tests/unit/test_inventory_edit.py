@@ -153,7 +153,7 @@ def test_renumber_frees_the_hosts_own_ips_and_set_fields() -> None:
     ]:
         with pytest.raises(InvalidInput, match=reason):
             set_hosts(new, ["a"], fields)
-    with pytest.raises(InvalidInput, match=r"no host named nope-\[1-2\]"):
+    with pytest.raises(InvalidInput, match=r"no host named 'nope-\[1-2\]'"):
         set_hosts(new, ["nope-1", "nope-2"], HostFields(image="X"))
     assert [h.name for h in remove_hosts(new, ["a"]).hosts] == ["b"]
 

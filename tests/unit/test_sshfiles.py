@@ -145,7 +145,7 @@ def test_without_ips_and_chosen_networks(inv: Inventory, keys: dict[str, str]) -
 
 
 def test_unknown_network_in_options(inv: Inventory) -> None:
-    with pytest.raises(InvalidInput, match=r"shosts_equiv\.networks: unknown network nope"):
+    with pytest.raises(InvalidInput, match=r"shosts_equiv\.networks: unknown network 'nope'"):
         render("shosts_equiv", inv, FileOptions(networks=["boot", "nope"]))
 
 
