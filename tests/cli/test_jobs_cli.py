@@ -148,9 +148,7 @@ async def test_read_verbs_show_a_job_that_ended_unwatched_as_ended(tmp_path: Pat
         shown = qlutui(config, "show", job_id).stdout.splitlines()
         assert shown[1:] == ["kind: chroots.clone  state: Success", "  beosrv-c: Success"]
         log = qlutui(config, "log", job_id).stdout.splitlines()
-        assert log[-1].endswith(
-            " Success: Cloning chroot beosrv-c:/srv/apps/chroots/bookworm-base to copy"
-        )
+        assert log[-1].endswith(" Success: Cloning chroot bookworm-base on beosrv-c: to copy")
         assert len(job_ends(config, job_id)) == 1
         silent.setblocking(False)
         with contextlib.suppress(BlockingIOError):
