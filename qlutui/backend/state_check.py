@@ -77,9 +77,10 @@ def _placed(path: Path, problems: list[str]) -> list[str]:
         lines = lines_of(path.read_text(encoding="utf-8"), problems)
     except (OSError, UnicodeDecodeError):  # changed since it was loaded: no line then
         lines = [None] * len(problems)
+    own = f"{path.name}: "  # a model's message may name its file already: said once
     return [
         f"{path}:{line}: {problem}" if line else f"{path}: {problem}"
-        for problem, line in zip(problems, lines, strict=True)
+        for problem, line in zip((p.removeprefix(own) for p in problems), lines, strict=True)
     ]
 
 

@@ -152,3 +152,15 @@ def test_a_known_hosts_header_line_for_an_inventory_host(
     assert said.err.splitlines() == [f"qlutui: warning: {line}" for line in found]
     assert main(["--config", str(config), "check"]) == 1
     assert capsys.readouterr().out.splitlines() == [f"{state}/sshfiles.toml: {f}" for f in found]
+
+
+def test_a_problem_naming_its_file_names_it_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    config = init_demo(tmp_path / "demo")
+    present_tree(config)
+    sshfiles = config.parent / "state/sshfiles.toml"
+    sshfiles.write_text(sshfiles.read_text() + "\n[known_host]\nhashed = true\n")
+    line = sshfiles.read_text().splitlines().index("[known_host]") + 1
+    assert main(["--config", str(config), "check"]) == 1
+    assert capsys.readouterr().out.splitlines() == [f"{sshfiles}:{line}: unknown file 'known_host'"]
