@@ -177,3 +177,43 @@ def test_no_colour_reaches_a_linux_console(demo: Path, tmux: Tmux) -> None:
     cursor = next(line for line in screen.splitlines() if "Qlustar Images" in line)
     assert "i  Qlustar Images" in "".join(reversed_runs(cursor)), cursor
     pane.keys("q")
+
+
+# -- hints (placeholders) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("term", "no_color", "marked"),
+    [("linux", "1", True), ("xterm-256color", "1", True), ("linux", None, True),
+     ("xterm-256color", None, False)],
+)  # fmt: skip
+async def test_hints_read_apart_from_values_where_dim_may_not_show(
+    demo: Path, monkeypatch: pytest.MonkeyPatch, term: str, no_color: str | None, marked: bool
+) -> None:
+    """Add hosts: an empty field's hint is in angle brackets on a serial console or under
+    NO_COLOR (dim may show as normal: 'IP ib  a start IP, auto, or empty' read as a value
+    beside 'IP boot  auto'); a value is drawn as before, and the colour terminal's dim hints
+    are unchanged. A filter box's hint too; an empty field's value stays empty."""
+    monkeypatch.setenv("TERM", term)
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR")
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        await settle(pilot)
+        hint = "/ filter by name or IP"
+        assert (f"<{hint}>" in text(app)) is marked and hint in text(app)
+        await pilot.press("a")
+        form = await on_screen(pilot, FormDialog, "the Add hosts form")
+        await pilot.pause(0.2)
+        rows = text(app).splitlines()
+        boot, ib = (
+            next(row for row in rows if f" {label}  " in row) for label in ("IP boot", "IP ib")
+        )
+        assert re.search(r" IP boot +auto +\S *$", boot), boot
+        hint = "a start IP, auto, or empty"
+        shown = f"<{hint}>" if marked else hint
+        assert re.search(rf" IP ib +{re.escape(shown)} +\S *$", ib), ib
+        assert form.value_of(next(f for f in form.fields if f.label == "IP ib")) == ""
+    await cluster.aclose()
