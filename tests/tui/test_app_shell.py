@@ -618,6 +618,40 @@ async def test_a_job_shows_its_start_and_end_at_once(
     await closed(cluster)
 
 
+async def test_a_killed_job_shows_how_far_it_got(demo: Path, tmp_path: Path) -> None:
+    """A two-step build killed in its second step: the header's bar stays at 50%, in the
+    session that killed it and in the next one (read from its log); it showed 100%. In-process
+    work killed after it reported half: 50% too."""
+    wait = Plan(steps=[{"argv": ["true"]}, {"argv": ["sh", "-c", until_file_sh(tmp_path / "go")]}])
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        job = await cluster.jobs.start("test.build", "Two steps ...", {"beosrv-c": wait})
+        inline = await cluster.jobs.start("test.build", "Inline", {"beosrv-d": never_ending})
+        app.show_job(job.id)
+        await until(pilot, lambda: "* step 2/2: " in screen_text(app), "the second step")
+        await cluster.jobs.kill(job.id)
+        await cluster.jobs.kill(inline.id)
+        await wait_done(job)
+        await wait_done(inline)
+        await until(pilot, lambda: "[Killed]" in screen_text(app), "the header: Killed")
+        assert " 50%  Killed 1" in screen_text(app) and "100%" not in screen_text(app)
+        app.show_job(inline.id)
+        await until(pilot, lambda: "Inline  [Killed]" in screen_text(app), "the inline job")
+        assert " 50%  Killed 1" in screen_text(app)
+    await closed(cluster)
+    cluster = Cluster.open(demo)  # the next session opens the job after it ended
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        app.show_job(job.id)
+        await until(pilot, lambda: "Two steps  [Killed]" in screen_text(app), "the header")
+        assert " 50%  Killed 1" in screen_text(app) and "100%" not in screen_text(app)
+        app.show_job(inline.id)  # its fraction is not in its log: no bar, no percentage
+        await until(pilot, lambda: "Inline  [Killed]" in screen_text(app), "the inline job")
+        assert "%" not in screen_text(app).split("Inline  [Killed]")[1].splitlines()[1]
+    await closed(cluster)
+
+
 async def test_jobs_of_one_kind_on_two_head_nodes_differ_at_80_columns(demo: Path) -> None:
     cluster = Cluster.open(demo)
     images = "Legacy-jammy, Standard-bookworm, Standard-noble"
