@@ -203,6 +203,7 @@ class LogPane(Widget):
         self._detach()
         self.job = job
         self.title = job.record.title if job else ""
+        self.border_title = job.id if job else None  # what the `qlutui jobs` verbs take
         self.many_targets = bool(job) and len(job.record.targets) > 1
         self._take()
         self._fed.clear()

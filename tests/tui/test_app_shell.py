@@ -30,7 +30,7 @@ from qlutui.screens import jobs as jobs_screen
 from qlutui.screens.check import CheckScreen
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.hosts import HostsScreen, RowsView
-from qlutui.screens.jobs import SHOWN_JOBS, TITLE_WIDTH, JobsScreen, fitted
+from qlutui.screens.jobs import SHOWN_JOBS, JobsScreen, fitted
 from qlutui.screens.menu import MenuScreen
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.filter_input import FilterInput
@@ -577,11 +577,11 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
             "Creating chroot…/bookworm-base",
         ),
         ("Removing chroot beosrv-c:/srv/apps/chroots/c17 ...", "Removing chroot…ps/chroots/c17"),
-        ("x" * TITLE_WIDTH, "x" * TITLE_WIDTH),
+        ("x" * 30, "x" * 30),
     ],
 )
 def test_job_titles_are_cut_in_the_middle_keeping_the_name(title: str, shown: str) -> None:
-    assert fitted(title, TITLE_WIDTH) == shown and len(shown) <= TITLE_WIDTH
+    assert fitted(title, 30) == shown and len(shown) <= 30
 
 
 def state_cell(screen: JobsScreen, job_id: str) -> str:
@@ -671,19 +671,43 @@ async def test_jobs_of_one_kind_on_two_head_nodes_differ_at_80_columns(demo: Pat
     app = QlutuiApp(cluster)
     async with app.run_test(size=SIZE) as pilot:
         await opened(pilot, "j")
-        rows = {
-            job_id: line
-            for line in screen_text(app).splitlines()
-            for job_id in ("20260922-120000-aa01", "20260922-120000-aa02", "20260922-110000-aa03")
-            if line.rstrip().endswith(job_id)  # the Id stays whole, even beside Interrupted
-        }
-        assert len(rows) == 3, screen_text(app)
-        assert " beosrv-c " in rows["20260922-120000-aa01"]
-        assert " beosrv-d " in rows["20260922-120000-aa02"]
-        assert " beosrv-c +1 " in rows["20260922-110000-aa03"]
-        assert rows["20260922-110000-aa03"].startswith(" Interrupted ")
+        lines = screen_text(app).splitlines()
+        rebuilds = [line.rstrip() for line in lines if line.startswith(" Success  ")]
+        assert len(rebuilds) == 2 and all(r.endswith("  09-22 12:00") for r in rebuilds)
+        assert {r.split()[-3] for r in rebuilds} == {"beosrv-c", "beosrv-d"}
+        writes = next(line.rstrip() for line in lines if "Writing 18" in line)
+        assert writes.startswith(" Interrupted ") and writes.endswith(" beosrv-c +1  09-22 11:00")
         await pilot.press("slash", *"beosrv-d")  # the filter finds a job by its head-node
         await until(pilot, lambda: "2 of 3 jobs match" in screen_text(app), "the filter")
+    await closed(cluster)
+
+
+async def test_job_titles_take_the_room_at_80_columns(demo: Path) -> None:
+    """The Title column takes what State, Head-node and Started leave (37 cells at 80
+    columns; it had 30 beside a 20-cell Id: 'Renaming chroot~ini2c to mini2'), and more on a
+    wider screen; the id is on the log pane's border, and the filter finds a job by it."""
+    cluster = Cluster.open(demo)
+    job_id = "20260922-120000-aa01"
+    title = "Renaming chroot beosrv-c:/srv/apps/chroots/mini2c to mini2 ..."
+    write_job(cluster, job_id, title, {"beosrv-c": "Success"}, {})
+    write_job(
+        cluster, "20260922-110000-aa02", "Writing SSH host files", {"beosrv-c": "Success"}, {}
+    )
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, "j")
+        row = next(line for line in screen_text(app).splitlines() if "Renaming" in line)
+        assert " Renaming chroot be…ts/mini2c to mini2  beosrv-c " in row, row
+        assert row.rstrip().endswith(" beosrv-c     09-22 12:00"), row
+        assert screen_text(app).splitlines()[5].startswith(f"╭─ {job_id} ─"), screen_text(app)
+        await pilot.press("slash", *"0922-1200")  # the filter finds a job by its id
+        await until(pilot, lambda: "1 of 2 jobs match" in screen_text(app), "the filter")
+        await pilot.resize_terminal(100, 24)
+        await until(
+            pilot,
+            lambda: "beosrv-c:/srv/apps/chroots/mini2c to mini2" in screen_text(app),
+            "the whole title",
+        )
     await closed(cluster)
 
 
