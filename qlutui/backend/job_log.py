@@ -42,7 +42,7 @@ class Tracker:
         self.rc: int | None = None
         self.reason = ""
         self.killed = False  # the job was killed (jobrunner's or in-process work's message)
-        self.fraction = 0.0  # set by in-process work through JobContext.progress
+        self.fraction: float | None = None  # set by in-process work: JobContext.progress
         self.last_time = 0.0
 
     def parse(self, raw: str) -> LogLine:
@@ -94,13 +94,18 @@ class Tracker:
         if m := _STEP.match(text):
             self.steps_done = int(m[1]) - 1
         elif m := _FINISHED.match(text):
-            self.rc, self.steps_done = int(m[1]), self.steps
+            self.rc = int(m[1])
+            if self.rc == 0:  # else the step under way never ended: the count stays
+                self.steps_done = self.steps
         elif text == KILLED_MESSAGE:
             self.killed = True
         elif not self.reason and text.startswith(("failed: ", "locked: ")):
             self.reason = text.removeprefix("failed: ")
 
-    def progress(self) -> float:
+    def progress(self) -> float | None:
+        """How far the target got, 0..1, by its steps and phases; in-process work (neither)
+        by the fraction it reported, None when it reported none (or ran in an earlier
+        session: its fraction is not logged)."""
         units = self.steps + len(self.phases)
         if not units:
             return self.fraction

@@ -66,6 +66,7 @@ RUNNER_GONE = "its runner on the head-node is gone, rebooted or killed"
 # an empty file beside job.toml while the record says unfinished: a read verb settling jobs
 # looks for it instead of parsing a year of job records (2,000: +0.4 s per CLI call)
 UNFINISHED = "unfinished"
+WELL = (SUCCESS, ERRORS)  # target states of work that ran to its end
 
 
 def _tell(callbacks: list[Callable[[Any], None]], value: object, job_id: str, who: str) -> None:
@@ -87,6 +88,7 @@ class Job:
         self.directory = directory
         self._changed = changed
         self.trackers = self._new_trackers()
+        self._tracked = False  # the trackers have read the logs (followed or replayed)
         self._subscribers: list[Callable[[list[LogLine]], None]] = []
         self._sinks: dict[str, Sink] = {}
         self._seen: dict[str, int] = {}  # file name -> bytes already read back (observers)
@@ -109,13 +111,20 @@ class Job:
         return (self.record.finished or time.time()) - self.record.created
 
     @property
-    def progress(self) -> float:
-        if self.done:
-            return 1.0
-        parts = [
-            1.0 if t.state not in (PENDING, RUNNING) else self.trackers[n].progress()
-            for n, t in self.record.targets.items()
-        ]
+    def progress(self) -> float | None:
+        """How far the job got, 0..1: a target that ended well counts whole, one running or
+        ended early (Failed, Killed, Interrupted) as far as its log shows (a killed build
+        showed 100%); None when the log of one that ended early cannot tell."""
+        targets = self.record.targets
+        early = {n for n, t in targets.items() if t.state not in (PENDING, RUNNING, *WELL)}
+        if early and not self._tracked:  # opened after it ended: read its logs once
+            self._replay()
+        parts = []
+        for name, target in targets.items():
+            part = 1.0 if target.state in WELL else self.trackers[name].progress()
+            if part is None and name in early:
+                return None
+            parts.append(part or 0.0)
         return sum(parts) / len(parts)
 
     def counts(self) -> dict[str, int]:
@@ -234,6 +243,7 @@ class Job:
         self.trackers = self._new_trackers()
         for name, tracker in self.trackers.items():
             tracker.parse_all(self._read_lines(name, 0)[0])
+        self._tracked = True
 
     def _end_target(
         self, name: str, rc: int | None, error: str = "", interrupted: bool = False
@@ -409,6 +419,7 @@ class JobManager:
             else:
                 record.targets[name] = TargetRecord()
         job = Job(record, self.directory / job_id, self._changed)
+        job._tracked = True  # its trackers read every line from the first
         job.directory.mkdir(parents=True)
         job._try_lock()
         job._save()

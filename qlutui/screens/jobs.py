@@ -6,8 +6,10 @@ window" every long action (create chroot, write files ...) opens.
 
 The list shows the newest `SHOWN_JOBS` jobs that match the filter: job records are kept for
 good, and a DataTable row costs ~0.1 ms to add (2,000 of them made opening take 0.25 s).
-A row says where its job runs (Head-node): the titles of jobs of one kind on different
-head-nodes differ only past the cut. The Id starts with the job's start time.
+A row says where its job runs (Head-node) and when it started; the Title takes the rest of
+the width (37 cells at 80 columns): the titles of jobs of one kind on different head-nodes
+differ only past the cut. The job's id (what `qlutui jobs` verbs take) is on the log pane's
+border; the filter finds a job by it.
 
 A job of this process that starts, changes state or ends shows in the list and the log
 header at once (`JobManager.watch`); the list is also re-read every `REFRESH_S` for the jobs
@@ -16,6 +18,7 @@ of other processes.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -26,7 +29,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
-from qlutui.backend.job_records import phrase
+from qlutui.backend.job_records import STATES, phrase
 from qlutui.errors import QlutuiError
 from qlutui.model.names import counted
 from qlutui.widgets.dialogs import Confirm
@@ -43,16 +46,28 @@ if TYPE_CHECKING:
 
 REFRESH_S = 2.0  # how often the list is re-read (jobs of other processes)
 
-# Title and Head-node: the Id stays whole at 80 columns, even beside an "Interrupted"
-TITLE_WIDTH = 30
+STATE_WIDTH = max(map(len, STATES))  # "Interrupted"
 WHERE_WIDTH = 11  # "beosrv-c +1"
+STARTED_WIDTH = 11  # "09-22 12:00"
+# each column pads a cell on either side; two cells stay free for the list's scrollbar
+OTHERS_WIDTH = STATE_WIDTH + WHERE_WIDTH + STARTED_WIDTH + 4 * 2 + 2
 SHOWN_JOBS = 200
 
 
+def title_width(width: int) -> int:
+    """The Title column's cells on a screen `width` wide: what the other columns leave."""
+    return max(width - OTHERS_WIDTH, 20)
+
+
+def started_text(record: JobRecord) -> str:
+    return time.strftime("%m-%d %H:%M", time.localtime(record.created))
+
+
 def matches(record: JobRecord, needle: str) -> bool:
-    """`needle` (lower case) is in the job's state, title, kind, head-nodes or id."""
+    """`needle` (lower case) is in the job's state, title, kind, head-nodes, start or id."""
     where = " ".join(record.targets)
-    return needle in f"{record.state} {record.title} {record.kind} {where} {record.id}".lower()
+    text = f"{record.state} {record.title} {record.kind} {where} {started_text(record)} {record.id}"
+    return needle in text.lower()
 
 
 def count_text(shown: int, matched: int, total: int, filtered: bool) -> str:
@@ -90,6 +105,7 @@ class JobsScreen(Screen):
         self._states: dict[str, str] = {}  # job id -> state, as the list shows them
         self._killable: bool | None = None  # Kill enabled, as the key bar last showed it
         self._changed: dict[str, Job] = {}  # jobs changed since the list last showed them
+        self._title_width = 0  # the Title column's, as the list last showed it
 
     def compose(self) -> ComposeResult:
         yield Static("qlutui - Jobs", classes="title-bar")
@@ -113,11 +129,7 @@ class JobsScreen(Screen):
         return self.query_one("#jobs-table", DataTable)
 
     def on_mount(self) -> None:
-        table = self.table
-        table.add_column("State", key="state")
-        table.add_column("Title", width=TITLE_WIDTH)
-        table.add_column("Head-node", width=WHERE_WIDTH)
-        table.add_column("Id")  # the kind is in the title; the filter finds it
+        self._add_columns()
         self.refresh_list()
         if self.job_id is None and self.table.row_count:
             self.job_id = str(self.table.coordinate_to_cell_key((0, 0)).row_key.value)
@@ -128,6 +140,22 @@ class JobsScreen(Screen):
 
     def on_unmount(self) -> None:
         self._unwatch()
+
+    def _add_columns(self) -> None:
+        table = self.table
+        self._title_width = title_width(self.app.size.width)
+        table.add_column("State", key="state", width=STATE_WIDTH)
+        table.add_column("Title", width=self._title_width)  # with the kind: the filter has it
+        table.add_column("Head-node", width=WHERE_WIDTH)
+        table.add_column("Started", width=STARTED_WIDTH)
+
+    def on_resize(self) -> None:
+        """The titles are cut anew to the Title column's new width."""
+        if title_width(self.app.size.width) != self._title_width:
+            self.table.clear(columns=True)
+            self._add_columns()
+            self._states = {}  # every row again
+            self.refresh_list()
 
     def _job_changed(self, job: Job) -> None:
         """Called by the job manager amid its work: the list and the header are redrawn
@@ -178,7 +206,7 @@ class JobsScreen(Screen):
             table.clear()
             for r in shown:  # Text: no markup to parse (a job title may hold brackets)
                 where = where_text(list(r.targets))
-                cells = (r.state, fitted(r.title, TITLE_WIDTH), where, r.id)
+                cells = (r.state, fitted(r.title, self._title_width), where, started_text(r))
                 table.add_row(*map(Text, cells), key=r.id)
             if current is not None and current in table.rows:
                 table.move_cursor(row=table.get_row_index(current), animate=False)

@@ -256,6 +256,7 @@ class LogPane(Widget):
         self._detach()
         self.job = job
         self.title = job.record.title if job else ""
+        self.border_title = job.id if job else None  # what the `qlutui jobs` verbs take
         self.many_targets = bool(job) and len(job.record.targets) > 1
         self._take()
         self._fed.clear()
@@ -332,10 +333,13 @@ class LogPane(Widget):
             for state in STATES
             if counts[state] or not (rare or state in RARE)
         )
-        width = max(self.size.width - len(counters) - 7, 10)
-        bar = progress_bar(job.progress, width, getattr(self.app, "serial", False))
-        percent = f"{round(job.progress * 100):3d}%"
-        header = f"{top}\n{bar} {percent}  {counters}"
+        progress = job.progress
+        if progress is None:  # ended early, and how far it got is not known: no bar
+            header = f"{top}\n{counters}"
+        else:
+            width = max(self.size.width - len(counters) - 7, 10)
+            bar = progress_bar(progress, width, getattr(self.app, "serial", False))
+            header = f"{top}\n{bar} {round(progress * 100):3d}%  {counters}"
         self.query_one("#log-header", Static).update(header, layout=False)
 
     def _render_footer(self) -> None:

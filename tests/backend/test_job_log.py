@@ -44,7 +44,7 @@ def test_bulk_reads_lines_as_one_by_one() -> None:
     bulk = Tracker("beosrv-c", record)
     assert bulk.parse_all(RAWS[:4]) + bulk.parse_all(RAWS[4:]) == expected
     assert state(bulk) == state(alone)
-    assert (bulk.phase, bulk.steps_done, bulk.error_lines) == (3, 2, 1)
+    assert (bulk.phase, bulk.steps_done, bulk.error_lines) == (3, 1, 1)  # step 2 failed
     assert (bulk.rc, bulk.reason, bulk.last_time) == (1, "configure ended 1", 1000.010)
 
 

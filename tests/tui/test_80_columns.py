@@ -328,7 +328,7 @@ async def test_a_long_job_title_keeps_the_progress_line_and_the_log_the_height(
         assert " 25%  Pending 0  Running 1  Failed 0  Errors 0  Success 0" in lines[top + 1]
         # one job: its table is a heading and a row, the log pane's border right below it
         table = next(i for i, line in enumerate(lines) if line.startswith(" State "))
-        assert lines[table + 2].startswith("+---") and top == table + 3
+        assert lines[table + 2].startswith(f"+- {job.id} ---") and top == table + 3
         await cluster.jobs.kill(job.id)
         await pilot.pause(0.2)
     await cluster.aclose()

@@ -30,7 +30,7 @@ from qlutui.screens import jobs as jobs_screen
 from qlutui.screens.check import CheckScreen
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.hosts import HostsScreen, RowsView
-from qlutui.screens.jobs import SHOWN_JOBS, TITLE_WIDTH, JobsScreen, fitted
+from qlutui.screens.jobs import SHOWN_JOBS, JobsScreen, fitted
 from qlutui.screens.menu import MenuScreen
 from qlutui.widgets.dialogs import Confirm
 from qlutui.widgets.filter_input import FilterInput
@@ -584,11 +584,11 @@ async def test_jobs_live_log_and_kill(demo: Path) -> None:
             "Creating chroot…/bookworm-base",
         ),
         ("Removing chroot beosrv-c:/srv/apps/chroots/c17 ...", "Removing chroot…ps/chroots/c17"),
-        ("x" * TITLE_WIDTH, "x" * TITLE_WIDTH),
+        ("x" * 30, "x" * 30),
     ],
 )
 def test_job_titles_are_cut_in_the_middle_keeping_the_name(title: str, shown: str) -> None:
-    assert fitted(title, TITLE_WIDTH) == shown and len(shown) <= TITLE_WIDTH
+    assert fitted(title, 30) == shown and len(shown) <= 30
 
 
 def state_cell(screen: JobsScreen, job_id: str) -> str:
@@ -625,6 +625,40 @@ async def test_a_job_shows_its_start_and_end_at_once(
     await closed(cluster)
 
 
+async def test_a_killed_job_shows_how_far_it_got(demo: Path, tmp_path: Path) -> None:
+    """A two-step build killed in its second step: the header's bar stays at 50%, in the
+    session that killed it and in the next one (read from its log); it showed 100%. In-process
+    work killed after it reported half: 50% too."""
+    wait = Plan(steps=[{"argv": ["true"]}, {"argv": ["sh", "-c", until_file_sh(tmp_path / "go")]}])
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        job = await cluster.jobs.start("test.build", "Two steps ...", {"beosrv-c": wait})
+        inline = await cluster.jobs.start("test.build", "Inline", {"beosrv-d": never_ending})
+        app.show_job(job.id)
+        await until(pilot, lambda: "* step 2/2: " in screen_text(app), "the second step")
+        await cluster.jobs.kill(job.id)
+        await cluster.jobs.kill(inline.id)
+        await wait_done(job)
+        await wait_done(inline)
+        await until(pilot, lambda: "[Killed]" in screen_text(app), "the header: Killed")
+        assert " 50%  Killed 1" in screen_text(app) and "100%" not in screen_text(app)
+        app.show_job(inline.id)
+        await until(pilot, lambda: "Inline  [Killed]" in screen_text(app), "the inline job")
+        assert " 50%  Killed 1" in screen_text(app)
+    await closed(cluster)
+    cluster = Cluster.open(demo)  # the next session opens the job after it ended
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        app.show_job(job.id)
+        await until(pilot, lambda: "Two steps  [Killed]" in screen_text(app), "the header")
+        assert " 50%  Killed 1" in screen_text(app) and "100%" not in screen_text(app)
+        app.show_job(inline.id)  # its fraction is not in its log: no bar, no percentage
+        await until(pilot, lambda: "Inline  [Killed]" in screen_text(app), "the inline job")
+        assert "%" not in screen_text(app).split("Inline  [Killed]")[1].splitlines()[1]
+    await closed(cluster)
+
+
 async def test_jobs_of_one_kind_on_two_head_nodes_differ_at_80_columns(demo: Path) -> None:
     cluster = Cluster.open(demo)
     images = "Legacy-jammy, Standard-bookworm, Standard-noble"
@@ -644,19 +678,43 @@ async def test_jobs_of_one_kind_on_two_head_nodes_differ_at_80_columns(demo: Pat
     app = QlutuiApp(cluster)
     async with app.run_test(size=SIZE) as pilot:
         await opened(pilot, "j")
-        rows = {
-            job_id: line
-            for line in screen_text(app).splitlines()
-            for job_id in ("20260922-120000-aa01", "20260922-120000-aa02", "20260922-110000-aa03")
-            if line.rstrip().endswith(job_id)  # the Id stays whole, even beside Interrupted
-        }
-        assert len(rows) == 3, screen_text(app)
-        assert " beosrv-c " in rows["20260922-120000-aa01"]
-        assert " beosrv-d " in rows["20260922-120000-aa02"]
-        assert " beosrv-c +1 " in rows["20260922-110000-aa03"]
-        assert rows["20260922-110000-aa03"].startswith(" Interrupted ")
+        lines = screen_text(app).splitlines()
+        rebuilds = [line.rstrip() for line in lines if line.startswith(" Success  ")]
+        assert len(rebuilds) == 2 and all(r.endswith("  09-22 12:00") for r in rebuilds)
+        assert {r.split()[-3] for r in rebuilds} == {"beosrv-c", "beosrv-d"}
+        writes = next(line.rstrip() for line in lines if "Writing 18" in line)
+        assert writes.startswith(" Interrupted ") and writes.endswith(" beosrv-c +1  09-22 11:00")
         await pilot.press("slash", *"beosrv-d")  # the filter finds a job by its head-node
         await until(pilot, lambda: "2 of 3 jobs match" in screen_text(app), "the filter")
+    await closed(cluster)
+
+
+async def test_job_titles_take_the_room_at_80_columns(demo: Path) -> None:
+    """The Title column takes what State, Head-node and Started leave (37 cells at 80
+    columns; it had 30 beside a 20-cell Id: 'Renaming chroot~ini2c to mini2'), and more on a
+    wider screen; the id is on the log pane's border, and the filter finds a job by it."""
+    cluster = Cluster.open(demo)
+    job_id = "20260922-120000-aa01"
+    title = "Renaming chroot beosrv-c:/srv/apps/chroots/mini2c to mini2 ..."
+    write_job(cluster, job_id, title, {"beosrv-c": "Success"}, {})
+    write_job(
+        cluster, "20260922-110000-aa02", "Writing SSH host files", {"beosrv-c": "Success"}, {}
+    )
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, "j")
+        row = next(line for line in screen_text(app).splitlines() if "Renaming" in line)
+        assert " Renaming chroot be…ts/mini2c to mini2  beosrv-c " in row, row
+        assert row.rstrip().endswith(" beosrv-c     09-22 12:00"), row
+        assert screen_text(app).splitlines()[5].startswith(f"╭─ {job_id} ─"), screen_text(app)
+        await pilot.press("slash", *"0922-1200")  # the filter finds a job by its id
+        await until(pilot, lambda: "1 of 2 jobs match" in screen_text(app), "the filter")
+        await pilot.resize_terminal(100, 24)
+        await until(
+            pilot,
+            lambda: "beosrv-c:/srv/apps/chroots/mini2c to mini2" in screen_text(app),
+            "the whole title",
+        )
     await closed(cluster)
 
 

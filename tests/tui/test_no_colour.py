@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 from rich.segment import Segment
 from terminal import Tmux, colours, qlutui, reversed_runs
-from textual.widgets import Select
-from waiting import on_screen
+from textual.widgets import Select, Static
+from textual.widgets._toast import Toast
+from waiting import on_screen, until
 
 from qlutui.app import DIALOGS, QlutuiApp
 from qlutui.backend.cluster import Cluster
 from qlutui.backend.demo import init_demo
 from qlutui.screens.chroots import ChrootsScreen
 from qlutui.screens.menu import MenuScreen
+from qlutui.screens.rootfs import ConfigScreen
 from qlutui.widgets.dialogs import FormDialog
 from qlutui.widgets.help import HelpScreen
 
@@ -177,3 +179,76 @@ def test_no_colour_reaches_a_linux_console(demo: Path, tmux: Tmux) -> None:
     cursor = next(line for line in screen.splitlines() if "Qlustar Images" in line)
     assert "i  Qlustar Images" in "".join(reversed_runs(cursor)), cursor
     pane.keys("q")
+
+
+# -- hints (placeholders) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("term", "no_color", "marked"),
+    [("linux", "1", True), ("xterm-256color", "1", True), ("linux", None, True),
+     ("xterm-256color", None, False)],
+)  # fmt: skip
+async def test_hints_read_apart_from_values_where_dim_may_not_show(
+    demo: Path, monkeypatch: pytest.MonkeyPatch, term: str, no_color: str | None, marked: bool
+) -> None:
+    """Add hosts: an empty field's hint is in angle brackets on a serial console or under
+    NO_COLOR (dim may show as normal: 'IP ib  a start IP, auto, or empty' read as a value
+    beside 'IP boot  auto'); a value is drawn as before, and the colour terminal's dim hints
+    are unchanged. A filter box's hint too; an empty field's value stays empty."""
+    monkeypatch.setenv("TERM", term)
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR")
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        await settle(pilot)
+        hint = "/ filter by name or IP"
+        assert (f"<{hint}>" in text(app)) is marked and hint in text(app)
+        await pilot.press("a")
+        form = await on_screen(pilot, FormDialog, "the Add hosts form")
+        await pilot.pause(0.2)
+        rows = text(app).splitlines()
+        boot, ib = (
+            next(row for row in rows if f" {label}  " in row) for label in ("IP boot", "IP ib")
+        )
+        assert re.search(r" IP boot +auto +\S *$", boot), boot
+        hint = "a start IP, auto, or empty"
+        shown = f"<{hint}>" if marked else hint
+        assert re.search(rf" IP ib +{re.escape(shown)} +\S *$", ib), ib
+        assert form.value_of(next(f for f in form.fields if f.label == "IP ib")) == ""
+    await cluster.aclose()
+
+
+# -- toasts ---------------------------------------------------------------------------------
+
+
+async def test_a_toast_leaves_the_status_and_key_lines_whole(demo: Path) -> None:
+    """Root FS, a script's exec bit toggled: its notice shows at the top right, over the
+    title bar's empty end; the file line under the tree (the node path) and the key bar stay
+    whole. At the bottom right, where Textual puts it, it hid them for seconds at 80x24
+    ('node: /lib/qlus')."""
+    cluster = Cluster.open(demo)
+    app = QlutuiApp(cluster)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("r")
+        await settle(pilot)
+        await pilot.press("down", "o")
+        config = await on_screen(pilot, ConfigScreen, "the ntp-tweaks config")
+        info = config.query_one("#config-info", Static)
+        await pilot.press("down", "down")
+        for folder in ("/lib", "/lib/qlustar", "/lib/qlustar/init.d"):
+            await until(pilot, lambda f=folder: str(info.content).endswith(f), folder)
+            await pilot.press("enter", "down")
+        await until(pilot, lambda: str(info.content).endswith("10-chrony-wait"), "the script")
+        await pilot.press("x")
+        await until(pilot, lambda: bool(app.screen.query(Toast)), "the notice")
+        await pilot.pause(0.3)
+        rows = text(app).splitlines()
+        assert rows[-3].rstrip().endswith("node: /lib/qlustar/init.d/10-chrony-wait"), rows[-3]
+        assert rows[-2].rstrip() == " Changes go to every head-node: beosrv-c, beosrv-d"
+        assert rows[-1].rstrip().endswith("? Keys  ^p Palette"), rows[-1]
+        assert any("Executable bit of" in row for row in rows[:3]), rows[:3]
+    await cluster.jobs.close()
+    await cluster.aclose()
