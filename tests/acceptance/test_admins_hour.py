@@ -136,7 +136,7 @@ def images_and_chroots(pane: Pane, demo: Path) -> None:
         "Creating chroot hour-base on beosrv-c",
         "finished: exit 0",
         "[Success]",
-        "Success  Creating chroot",  # its row in the job list
+        "on beosrv-c  beosrv-c",  # its row in the job list: title, then Head-node
     )
     output = [line.strip("|").strip() for line in log.splitlines()]
     steps = [line for line in output if line.startswith("step ")]
@@ -221,23 +221,22 @@ def rootfs_config(pane: Pane, demo: Path) -> None:
     pane.wait("init.d unfolded", "- init.d/", "node: /lib/qlustar/init.d")
     pane.burst("n")
     pane.wait("the New file form", "New file", "lib/qlustar/init.d/")
-    pane.burst("20-hour-tune" + ENTER)
-    lines = pane.wait("the new script", "20-hour-tune  (0644, 0 B)").splitlines()
-    below = next(i for i, line in enumerate(lines) if "- init.d/" in line) + 1
-    assert "`-- 20-hour-tune  (0644, 0 B)" in lines[below]  # in init.d/, not the top
+    pane.burst("20-hour-tune" + ENTER)  # in init.d/: a boot script, executable, in the editor
+    pane.wait("the editor", "edit hour-fs/lib/qlustar/init.d/20-hour-tune (0755)")
     script = f"{ROOTFS}/hour-fs/lib/qlustar/init.d/20-hour-tune"
     for headnode in HEADNODES:
         assert on(demo, headnode, script).read_text() == ""
-
-    pane.burst("e")
-    pane.wait("the editor", "edit hour-fs/lib/qlustar/init.d/20-hour-tune")
     pane.burst(SCRIPT.replace("\n", ENTER) + CTRL_S)
     pane.wait("the script saved", "Saved")
     for headnode in HEADNODES:
         assert on(demo, headnode, script).read_text() == SCRIPT
-    back(pane, "the tree", "20-hour-tune  (0644, 34 B)")
+    lines = back(pane, "the tree", "20-hour-tune*  (0755, 34 B)").splitlines()
+    below = next(i for i, line in enumerate(lines) if "- init.d" in line) + 1  # (a notice
+    assert "`-- 20-hour-tune*  (0755, 34 B)" in lines[below]  # may hide its '/'): not the top
 
-    # The boot order reads the script and says why it would not run; x fixes that.
+    # Without its exec bit the boot order says why it would not run; x gives it back.
+    pane.burst("x")
+    pane.wait("the exec bit off", "20-hour-tune  (0644, 34 B)")
     pane.burst("b")
     shown = pane.wait("the boot order", "Boot order of hour-fs", "20-hour-tune")
     assert "will not run: not executable: run-parts skips it" in shown

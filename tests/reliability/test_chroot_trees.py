@@ -82,8 +82,14 @@ async def test_a_path_that_is_not_base_slash_name_is_reported_and_refused(
 
     check = qlutui(config, "check")
     assert check.returncode == 1
+    lines = chroots_toml.read_text().splitlines()
+
+    def line(name: str) -> int:  # of its table
+        return lines.index(f"[chroots.{name}]") + 1
+
     assert check.stdout.splitlines() == [  # bookworm-base is in its place
-        f"{chroots_toml}: chroots.{name}: {problem(name)}" for name in sorted(misplaced)
+        f"{chroots_toml}:{line(name)}: chroots.{name}: {problem(name)}"
+        for name in sorted(misplaced)
     ]
     # the CLI's one line, for the two holes found: rm of a tree in use, a clone of /etc
     for verb in (["rm", "thief"], ["clone", "etc", "stolen"]):

@@ -250,7 +250,7 @@ async def test_one_headnode_down_the_other_is_served(own_sshd: SSHD, tmp_path: P
     own_sshd.stop()
     listing = qlutui(config, "rootfs", "list")
     assert listing.returncode == 0
-    assert "ntp-tweaks" in listing.stdout and "only head-node beosrv-c" in listing.stdout
+    assert "ntp-tweaks" in listing.stdout and "only:beosrv-c" in listing.stdout
     assert "beosrv-d not read" in listing.stderr and "Connection refused" in listing.stderr
     diff = qlutui(config, "ssh", "diff")
     assert "+++ beosrv-c:" in diff.stdout  # the up head-node is diffed
