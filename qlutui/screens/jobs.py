@@ -80,6 +80,16 @@ def count_text(shown: int, matched: int, total: int, filtered: bool) -> str:
     return counted(total, "job")
 
 
+def listed_title(record: JobRecord) -> str:
+    """The title as its row shows it: " on SERVER" left out where the Head-node cell beside it
+    names that one head-node ("Creating chroot bookworm-base ..."), so what varies gets the
+    room; the filter still matches the whole title."""
+    if len(record.targets) != 1:
+        return record.title
+    (target,) = record.targets
+    return record.title.replace(f" on {target}", "", 1)
+
+
 def where_text(targets: list[str]) -> str:
     """The head-nodes a job runs on, in `WHERE_WIDTH` cells: the first and how many more."""
     if not targets:  # a hand-edited job.toml
@@ -206,7 +216,8 @@ class JobsScreen(Screen):
             table.clear()
             for r in shown:  # Text: no markup to parse (a job title may hold brackets)
                 where = where_text(list(r.targets))
-                cells = (r.state, fitted(r.title, self._title_width), where, started_text(r))
+                title = fitted(listed_title(r), self._title_width)
+                cells = (r.state, title, where, started_text(r))
                 table.add_row(*map(Text, cells), key=r.id)
             if current is not None and current in table.rows:
                 table.move_cursor(row=table.get_row_index(current), animate=False)

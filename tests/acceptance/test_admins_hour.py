@@ -136,7 +136,7 @@ def images_and_chroots(pane: Pane, demo: Path) -> None:
         "Creating chroot hour-base on beosrv-c",
         "finished: exit 0",
         "[Success]",
-        "on beosrv-c  beosrv-c",  # its row in the job list: title, then Head-node
+        "Creating chroot hour-base  ",  # its row in the job list (the server in Head-node)
     )
     output = [line.strip("|").strip() for line in log.splitlines()]
     steps = [line for line in output if line.startswith("step ")]

@@ -700,15 +700,22 @@ async def test_job_titles_take_the_room_at_80_columns(demo: Path) -> None:
     write_job(
         cluster, "20260922-110000-aa02", "Writing SSH host files", {"beosrv-c": "Success"}, {}
     )
+    # the Head-node cell beside it names its one server: not said again in the title
+    built = "Creating chroot bookworm-nvidia-base on beosrv-c ..."
+    write_job(cluster, "20260922-100000-aa03", built, {"beosrv-c": "Success"}, {})
     app = QlutuiApp(cluster)
     async with app.run_test(size=SIZE) as pilot:
         await opened(pilot, "j")
-        row = next(line for line in screen_text(app).splitlines() if "Renaming" in line)
+        rows = screen_text(app).splitlines()
+        row = next(line for line in rows if "Renaming" in line)
         assert " Renaming chroot be…ts/mini2c to mini2  beosrv-c " in row, row
+        built_row = next(line for line in rows if "Creating" in line)
+        assert " Creating chroot bookworm-nvidia-base  " in built_row, built_row
+        assert " on " not in built_row
         assert row.rstrip().endswith(" beosrv-c     09-22 12:00"), row
-        assert screen_text(app).splitlines()[5].startswith(f"╭─ {job_id} ─"), screen_text(app)
+        assert screen_text(app).splitlines()[6].startswith(f"╭─ {job_id} ─"), screen_text(app)
         await pilot.press("slash", *"0922-1200")  # the filter finds a job by its id
-        await until(pilot, lambda: "1 of 2 jobs match" in screen_text(app), "the filter")
+        await until(pilot, lambda: "1 of 3 jobs match" in screen_text(app), "the filter")
         await pilot.resize_terminal(100, 24)
         await until(
             pilot,
